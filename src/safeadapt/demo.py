@@ -1,0 +1,133 @@
+"""``safeadapt demo``: LP, FT and LP-FT on the embedded default model and data, timed and scored.
+
+Budgets keep the default demo under 10 minutes on 2 CPU cores; the output says what was cut.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from safeadapt.backbones import DEFAULT_BACKBONE, load_backbone
+from safeadapt.data import DEFAULT_TASK, load_builtin_task
+from safeadapt.data.features import FeatureCache
+from safeadapt.errors import InvalidConfig
+from safeadapt.protocols import make_protocol
+from safeadapt.run import RunRecord, environment, run_protocol
+
+
+@dataclass(frozen=True)
+class DemoBudget:
+    max_train: int
+    max_eval: int
+    backbone_options: dict[str, Any]
+    protocols: dict[str, dict[str, Any]]
+
+
+def budget(modality: str, quick: bool) -> DemoBudget:
+    """The demo's scaled-down settings (papers use full data and ~10-20 epochs)."""
+    if modality == "text":
+        epochs = 1 if quick else 2
+        train = {"epochs": epochs, "batch_size": 32, "eval_batch_size": 128}
+        return DemoBudget(
+            max_train=300 if quick else 2000,
+            max_eval=200 if quick else 1000,
+            backbone_options={"max_length": 48 if quick else 64},
+            protocols={
+                "lp": {},
+                "ft": {**train, "lr": 3e-5, "head_lr": 1e-3},
+                "lp-ft": {**train, "lr": 1e-5},
+            },
+        )
+    if modality == "image":
+        epochs = 1 if quick else 3
+        train = {"epochs": epochs, "batch_size": 64, "eval_batch_size": 256}
+        return DemoBudget(
+            max_train=300 if quick else 2000,
+            max_eval=200 if quick else 1000,
+            backbone_options={"image_size": 64},
+            protocols={
+                "lp": {},
+                "ft": {**train, "lr": 3e-4, "head_lr": 3e-3},
+                "lp-ft": {**train, "lr": 1e-4},
+            },
+        )
+    raise InvalidConfig(f"'modality' must be 'text' or 'vision'/'image'; got {modality!r}.")
+
+
+def run_demo(
+    modality: str = "text",
+    quick: bool = False,
+    out_dir: str | Path = "safeadapt-out",
+    seed: int = 0,
+    protocols: tuple[str, ...] = ("lp", "ft", "lp-ft"),
+    max_train: int | None = None,
+    cache: FeatureCache | None = None,
+    show_progress: bool = True,
+    log=print,
+) -> dict[str, Any]:
+    """Run the demo and write ``<out_dir>/demo-<modality>/results.json``; returns the results."""
+    modality = "image" if modality in ("vision", "image") else modality
+    b = budget(modality, quick)
+    task_name, backbone_name = DEFAULT_TASK[modality], DEFAULT_BACKBONE[modality]
+    full = load_builtin_task(task_name, seed=0)
+    task = full.subsample(max_train or b.max_train, b.max_eval, seed=0)
+    notes = [*task.notes, *(f"backbone {k} = {v}" for k, v in b.backbone_options.items())]
+    log(f"task {escape(task.name)}: ID train {len(task.train)}, val {len(task.val)}, test {len(task.test)}; "
+        f"OOD {', '.join(f'{k} {len(v)}' for k, v in task.ood.items())}")  # fmt: skip
+    log("scaled down for a CPU demo: " + "; ".join(notes))
+
+    def factory():
+        return load_backbone(backbone_name, **b.backbone_options)
+
+    cache = cache or FeatureCache()
+    records: list[RunRecord] = []
+    started = time.perf_counter()
+    for name in protocols:
+        proto = make_protocol(name, b.protocols.get(name, {}))
+        log(f"running {name} (seed {seed}) ...")
+        record, _ = run_protocol(proto, task, factory, seed, cache=cache, show_progress=show_progress)
+        records.append(record)
+    results = {
+        "task": task.name,
+        "backbone": backbone_name,
+        "modality": modality,
+        "quick": quick,
+        "notes": notes,
+        "sizes": {k: len(v) for k, v in task.splits().items()},
+        "total_seconds": time.perf_counter() - started,
+        "environment": environment(),
+        "runs": [r.to_dict() for r in records],
+    }
+    out = Path(out_dir) / f"demo-{'vision' if modality == 'image' else 'text'}"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, default=float))
+    tmp.replace(path)
+    results["path"] = str(path)
+    return results
+
+
+def results_table(results: dict[str, Any]):
+    """A rich Table: protocol, ID accuracy, each OOD accuracy, fit and wall time."""
+    from rich.table import Table
+
+    runs = results["runs"]
+    splits = list(runs[0]["metrics"]) if runs else []
+    title = escape(f"{results['task']} / {results['backbone']} (accuracy)")
+    table = Table(title=title)
+    table.add_column("protocol")
+    for s in splits:
+        table.add_column("ID test" if s == "test" else s.replace("ood:", "OOD "), justify="right")
+    table.add_column("fit s", justify="right")
+    table.add_column("wall s", justify="right")
+    for r in runs:
+        cells = [f"{r['metrics'][s]['accuracy']:.3f}" for s in splits]
+        table.add_row(r["protocol"], *cells, f"{r['fit_seconds']:.1f}", f"{r['wall_seconds']:.1f}")
+    return table

@@ -1,0 +1,85 @@
+"""A classification model = backbone + linear head; checkpoints are safetensors (never pickle)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from safeadapt.backbones.base import Backbone, Batch
+from safeadapt.errors import CheckpointError
+
+
+class Classifier(nn.Module):
+    """``logits = head(backbone(batch))``, head: ``nn.Linear(feature_dim, num_classes)``."""
+
+    def __init__(self, backbone: Backbone, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.feature_dim, num_classes)
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.out_features
+
+    def forward(self, batch: Batch) -> Tensor:
+        return self.head(self.backbone(batch))  # (B, K)
+
+    def set_head(self, weight: Tensor, bias: Tensor) -> None:
+        """Copy a head in (e.g. an LP head as the LP-FT initialisation)."""
+        if weight.shape != self.head.weight.shape or bias.shape != self.head.bias.shape:
+            raise ValueError(
+                f"head of shape {tuple(weight.shape)} does not fit {tuple(self.head.weight.shape)}"
+            )
+        with torch.no_grad():
+            self.head.weight.copy_(weight)
+            self.head.bias.copy_(bias)
+
+    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Write ``path`` (safetensors) atomically, with the backbone config in its metadata."""
+        from safetensors.torch import save_model
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "backbone": json.dumps(self.backbone.config()),
+            "num_classes": str(self.num_classes),
+            **{k: json.dumps(v) for k, v in (metadata or {}).items()},
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        save_model(self, str(tmp), metadata=meta)
+        tmp.replace(path)
+        return path
+
+    def load(self, path: str | Path) -> Classifier:
+        """Load weights saved by :meth:`save` into this model; fails clearly on any mismatch."""
+        from safetensors import safe_open
+        from safetensors.torch import load_model
+
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"Checkpoint {path} does not exist.")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            missing, unexpected = load_model(self, str(path), strict=False)
+        except Exception as err:
+            raise CheckpointError(
+                f"Checkpoint {path} is corrupt or not a safetensors file ({err}). Delete it and "
+                "rerun; finished runs are recomputed only if their checkpoint is needed."
+            ) from err
+        if missing or unexpected:
+            raise CheckpointError(
+                f"Checkpoint {path} does not match this model: missing {sorted(missing)[:3]}, "
+                f"unexpected {sorted(unexpected)[:3]}."
+            )
+        saved = json.loads(meta.get("backbone", "{}"))
+        if saved and saved.get("name") != self.backbone.config().get("name"):
+            raise CheckpointError(
+                f"Checkpoint {path} was saved from backbone {saved.get('name')!r}, "
+                f"not {self.backbone.name!r}."
+            )
+        return self

@@ -1,0 +1,33 @@
+"""Full fine-tuning (FT): every backbone weight and a randomly initialised head are trained."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from safeadapt.model import Classifier
+from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
+from safeadapt.protocols.train_loop import TrainConfig, finetune
+
+
+@dataclass(frozen=True)
+class FTConfig(TrainConfig):
+    lr: float = 2e-5
+    head_lr: float | None = 1e-3  # the random head needs a larger step than the backbone
+
+
+@register_protocol("ft")
+class FineTune(Protocol):
+    """Full fine-tuning from a random head (AdamW, warmup + cosine, early stopping on val)."""
+
+    Config = FTConfig
+
+    def fit(self, ctx: FitContext) -> FitResult:
+        import torch
+
+        torch.manual_seed(ctx.seed)  # the random head depends on the seed
+        model = Classifier(ctx.backbone_factory(), ctx.task.num_classes)
+        info = finetune(
+            model, ctx.task.train, ctx.task.val, self.config, ctx.seed,
+            device=ctx.device, show_progress=ctx.show_progress,
+        )  # fmt: skip
+        return FitResult(model, frozen_backbone=False, info=info)

@@ -1,0 +1,229 @@
+"""The fine-tuning loop, on Hugging Face Accelerate: the same code runs on this CPU and on several
+GPUs under ``accelerate launch`` (mixed precision where the device has it).
+
+AdamW (no decay on biases / norms), linear warmup then cosine decay, gradient clipping, early
+stopping on validation accuracy with the best epoch's weights restored. Regularisers (L2-SP,
+LDIFS, ...) plug in as callables ``(model, batch, logits) -> scalar loss`` added to the CE.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from safeadapt.config import non_negative, positive, require
+from safeadapt.data.task import Split
+from safeadapt.model import Classifier
+from safeadapt.progress import progress
+
+Regularizer = Callable[[Classifier, dict[str, Tensor], Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 2e-5
+    head_lr: float | None = None  # default: lr (set larger for a randomly initialised head)
+    epochs: int = 3
+    batch_size: int = 32
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    patience: int = 2
+    eval_batch_size: int = 128
+    mixed_precision: str = "no"  # "no" | "fp16" | "bf16" (GPU)
+    max_steps: int | None = None  # cap on optimiser steps (quick runs)
+
+    def __post_init__(self) -> None:
+        owner = "training"
+        positive("lr", self.lr, owner)
+        if self.head_lr is not None:
+            positive("head_lr", self.head_lr, owner)
+        for name in ("epochs", "batch_size", "eval_batch_size", "patience"):
+            value = getattr(self, name)
+            require(
+                isinstance(value, int) and value >= 1,
+                f"{owner} '{name}' must be an integer >= 1; got {value!r}.",
+            )
+        non_negative("weight_decay", self.weight_decay, owner)
+        non_negative("grad_clip", self.grad_clip, owner)
+        require(
+            0 <= self.warmup_ratio < 1,
+            f"{owner} 'warmup_ratio' must be in [0, 1); got {self.warmup_ratio!r}.",
+        )
+        require(
+            self.mixed_precision in ("no", "fp16", "bf16"),
+            f"{owner} 'mixed_precision' must be 'no', 'fp16' or 'bf16'; got {self.mixed_precision!r}.",
+        )
+        if self.max_steps is not None:
+            require(
+                isinstance(self.max_steps, int) and self.max_steps >= 1,
+                f"{owner} 'max_steps' must be an integer >= 1 or null; got {self.max_steps!r}.",
+            )
+
+
+class _Indexed(torch.utils.data.Dataset):
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+def make_loader(model: Classifier, split: Split, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+    """Batches of preprocessed inputs plus ``labels``; tokenisation / resizing happen per batch."""
+
+    def collate(index: list[int]) -> dict[str, Tensor]:
+        idx = np.asarray(index)
+        raw = split.inputs[idx] if isinstance(split.inputs, np.ndarray) else [split.inputs[i] for i in idx]
+        batch = model.backbone.preprocess(raw)
+        batch["labels"] = torch.from_numpy(split.labels[idx])
+        return batch
+
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(_Indexed(len(split)), batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
+
+
+def param_groups(model: Classifier, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: head at ``head_lr``; no weight decay on biases and 1-D (norm) weights."""
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        is_head = name.startswith("head.")
+        decay = p.ndim > 1
+        groups.setdefault((is_head, decay), []).append(p)
+    out = []
+    for (is_head, decay), params in groups.items():
+        lr = (cfg.head_lr or cfg.lr) if is_head else cfg.lr
+        out.append({"params": params, "lr": lr, "weight_decay": cfg.weight_decay if decay else 0.0})
+    return out
+
+
+def cosine_with_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress_ = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress_)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@torch.no_grad()
+def predict_logits(model: Classifier, split: Split, batch_size: int = 128, show_progress: bool = False) -> Tensor:
+    """Logits ``(N, K)`` of ``model`` on ``split`` in eval mode, on CPU."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    starts = range(0, len(split), batch_size)
+    for start in progress(starts, f"predict {split.name}", show_progress):
+        raw = split.inputs[start : start + batch_size]
+        batch = {k: v.to(device) for k, v in model.backbone.preprocess(raw).items()}
+        out.append(model(batch).float().cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def _accelerator(device: str, mixed_precision: str):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    # Accelerate keeps process-wide state; several runs in one process each get a clean one.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(cpu=(device == "cpu"), mixed_precision=mixed_precision)
+
+
+def finetune(
+    model: Classifier,
+    train: Split,
+    val: Split,
+    cfg: TrainConfig,
+    seed: int,
+    *,
+    regularizers: Sequence[Regularizer] = (),
+    device: str = "auto",
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune ``model`` in place; returns the history and what was chosen."""
+    torch.manual_seed(seed)
+    accelerator = _accelerator(device, cfg.mixed_precision)
+    loader = make_loader(model, train, cfg.batch_size, shuffle=True, seed=seed)
+    steps_per_epoch = len(loader)
+    total = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg))
+    scheduler = cosine_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    unwrapped: Classifier = accelerator.unwrap_model(model)
+
+    history: list[dict[str, float]] = []
+    best_acc, best_state, best_epoch, bad_epochs, step = -1.0, None, 0, 0, 0
+    start = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        model.train()
+        losses = []
+        bar = progress(loader, f"train epoch {epoch + 1}/{cfg.epochs}", show_progress)
+        for batch in bar:
+            labels = batch.pop("labels")
+            with accelerator.autocast():
+                logits = model(batch)
+                loss = F.cross_entropy(logits, labels)
+                for reg in regularizers:
+                    loss = loss + reg(unwrapped, batch, logits)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {loss.item()} at step {step}; lower 'lr' "
+                    f"(now {cfg.lr}) or turn off mixed precision."
+                )
+            accelerator.backward(loss)
+            if cfg.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            step += 1
+            if step >= total:
+                break
+        logits = predict_logits(unwrapped, val, cfg.eval_batch_size)
+        val_labels = torch.from_numpy(val.labels)
+        val_acc = (logits.argmax(1) == val_labels).float().mean().item()
+        val_loss = F.cross_entropy(logits, val_labels).item()
+        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+                        "val_accuracy": val_acc, "val_loss": val_loss})  # fmt: skip
+        if val_acc > best_acc:
+            best_acc, best_epoch, bad_epochs = val_acc, epoch + 1, 0
+            best_state = copy.deepcopy(unwrapped.state_dict())
+        else:
+            bad_epochs += 1
+            if bad_epochs >= cfg.patience:
+                break
+        if step >= total:
+            break
+    if best_state is not None:
+        unwrapped.load_state_dict(best_state)
+    unwrapped.eval()
+    return {
+        "history": history,
+        "best_epoch": best_epoch,
+        "val_accuracy": best_acc,
+        "steps": step,
+        "train_seconds": time.perf_counter() - start,
+        "trainable_parameters": sum(p.numel() for p in unwrapped.parameters() if p.requires_grad),
+        "device": str(accelerator.device),
+    }

