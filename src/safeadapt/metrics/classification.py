@@ -7,7 +7,7 @@ from torch import Tensor
 from safeadapt.metrics.registry import register_metric
 
 
-def _check(logits: Tensor, labels: Tensor) -> None:
+def check_logits(logits: Tensor, labels: Tensor) -> None:
     if logits.ndim != 2 or labels.ndim != 1 or logits.shape[0] != labels.shape[0]:
         raise ValueError(
             f"expected logits (N, K) and labels (N,); got {tuple(logits.shape)} and "
@@ -25,7 +25,7 @@ def accuracy(logits: Tensor, labels: Tensor) -> float:
     >>> accuracy(torch.tensor([[2.0, 1.0], [0.0, 3.0]]), torch.tensor([0, 0]))
     0.5
     """
-    _check(logits, labels)
+    check_logits(logits, labels)
     return (logits.argmax(dim=1) == labels).double().mean().item()
 
 

@@ -1,0 +1,70 @@
+"""Anomaly / OOD detection from a classifier's logits.
+
+Scores are "ID-ness" (higher = more in-distribution):
+- MSP (Hendrycks & Gimpel 2017): ``max_k softmax(z)_k``;
+- energy (Liu et al. 2020): ``logsumexp_k z_k`` (the negative free energy).
+ID examples are the positives: AUROC = P(score_ID > score_OOD); FPR@95%TPR = share of OOD examples
+scored above the threshold that keeps 95% of ID examples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+SCORES = ("msp", "energy")
+
+
+def msp_score(logits: Tensor) -> Tensor:
+    return logits.double().softmax(1).max(1).values
+
+
+def energy_score(logits: Tensor, temperature: float = 1.0) -> Tensor:
+    return temperature * torch.logsumexp(logits.double() / temperature, dim=1)
+
+
+def ood_scores(logits: Tensor, kind: str) -> Tensor:
+    if kind == "msp":
+        return msp_score(logits)
+    if kind == "energy":
+        return energy_score(logits)
+    raise ValueError(f"'kind' must be one of {SCORES}; got {kind!r}")
+
+
+def _check(id_scores: Tensor, ood: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(id_scores, dtype=np.float64), np.asarray(ood, dtype=np.float64)
+    if a.ndim != 1 or b.ndim != 1 or a.size == 0 or b.size == 0:
+        raise ValueError(f"expected two non-empty 1-D score arrays; got {a.shape} and {b.shape}")
+    return a, b
+
+
+def auroc(id_scores: Tensor, ood: Tensor) -> float:
+    """Area under the ROC curve with ID as positives (0.5 = chance, 1 = perfect separation)."""
+    from sklearn.metrics import roc_auc_score
+
+    a, b = _check(id_scores, ood)
+    y = np.r_[np.ones(a.size), np.zeros(b.size)]
+    return float(roc_auc_score(y, np.r_[a, b]))
+
+
+def fpr_at_tpr(id_scores: Tensor, ood: Tensor, tpr: float = 0.95) -> float:
+    """False-positive rate (OOD accepted as ID) at the threshold keeping ``tpr`` of ID examples."""
+    a, b = _check(id_scores, ood)
+    threshold = np.quantile(a, 1.0 - tpr, method="lower")  # TPR >= tpr at score >= threshold
+    return float((b >= threshold).mean())
+
+
+def detection_report(
+    id_logits: Tensor, ood_logits: dict[str, Tensor]
+) -> dict[str, dict[str, float]]:
+    """``{ood_name: {"msp_auroc", "msp_fpr95", "energy_auroc", "energy_fpr95"}}``."""
+    out = {}
+    for name, logits in ood_logits.items():
+        row = {}
+        for kind in SCORES:
+            s_id, s_ood = ood_scores(id_logits, kind), ood_scores(logits, kind)
+            row[f"{kind}_auroc"] = auroc(s_id, s_ood)
+            row[f"{kind}_fpr95"] = fpr_at_tpr(s_id, s_ood)
+        out[name] = row
+    return out
