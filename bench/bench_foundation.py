@@ -32,31 +32,44 @@ def bench_modality(modality: str, n_train: int, n_eval: int, ft_train: int) -> d
         task = load_builtin_task("mnist").subsample(n_train, n_eval)
         factory = lambda: load_backbone("efficientnet-lite0", image_size=64)  # noqa: E731
         ft_cfg = TrainConfig(lr=3e-4, head_lr=3e-3, epochs=1, batch_size=64)
-    out: dict = {"modality": modality, "n_train": len(task.train), "n_val": len(task.val),
-                 "n_test": len(task.test)}  # fmt: skip
+    out: dict = {
+        "modality": modality,
+        "n_train": len(task.train),
+        "n_val": len(task.val),
+        "n_test": len(task.test),
+    }
     backbone = factory()
     with tempfile.TemporaryDirectory() as tmp:
         cache = FeatureCache(tmp)
         t0 = time.perf_counter()
-        feats = {n: cache.get(backbone, s, show_progress=False)["features"]
-                 for n, s in [("train", task.train), ("val", task.val), ("test", task.test)]}  # fmt: skip
+        feats = {
+            n: cache.get(backbone, s, show_progress=False)["features"]
+            for n, s in [("train", task.train), ("val", task.val), ("test", task.test)]
+        }
         n_items = len(task.train) + len(task.val) + len(task.test)
         extract_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        for n, s in [("train", task.train), ("val", task.val), ("test", task.test)]:
-            cache.get(backbone, s, show_progress=False)
+        for split in (task.train, task.val, task.test):
+            cache.get(backbone, split, show_progress=False)
         hit_s = time.perf_counter() - t0
     out["extract_seconds"] = extract_s
     out["extract_items_per_s"] = n_items / extract_s
     out["cache_hit_seconds"] = hit_s
 
-    y = {n: torch.from_numpy(s.labels) for n, s in [("train", task.train), ("val", task.val), ("test", task.test)]}
+    y = {
+        n: torch.from_numpy(s.labels)
+        for n, s in [("train", task.train), ("val", task.val), ("test", task.test)]
+    }
     grid = LPConfig().c_grid
     t0 = time.perf_counter()
-    head = fit_linear_probe(feats["train"], y["train"], feats["val"], y["val"], task.num_classes, LPConfig())
+    head = fit_linear_probe(
+        feats["train"], y["train"], feats["val"], y["val"], task.num_classes, LPConfig()
+    )
     out["lp_ours_seconds"] = time.perf_counter() - t0
     out["lp_ours_C"] = head.C
-    out["lp_ours_test_acc"] = (head.logits(feats["test"]).argmax(1) == y["test"]).float().mean().item()
+    out["lp_ours_test_acc"] = (
+        (head.logits(feats["test"]).argmax(1) == y["test"]).float().mean().item()
+    )
 
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -91,20 +104,32 @@ def main() -> None:
     parser.add_argument("--ft-train", type=int, default=512, help="examples in the timed FT epoch")
     parser.add_argument("--modality", choices=["text", "vision", "both"], default="both")
     args = parser.parse_args()
-    mods = ["text", "image"] if args.modality == "both" else ["image" if args.modality == "vision" else "text"]
+    mods = (
+        ["text", "image"]
+        if args.modality == "both"
+        else ["image" if args.modality == "vision" else "text"]
+    )
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     rows = [bench_modality(m, args.n_train, args.n_eval, args.ft_train) for m in mods]
     for r in rows:
         print(f"\n== {r['modality']}: train {r['n_train']}, val {r['n_val']}, test {r['n_test']}")
-        print(f"feature extraction: {r['extract_seconds']:.1f} s ({r['extract_items_per_s']:.0f} items/s); "
-              f"cache hit for the same splits: {r['cache_hit_seconds']:.2f} s")
-        print(f"LP ours (torch L-BFGS, 5 C values): {r['lp_ours_seconds']:.2f} s, C={r['lp_ours_C']}, "
-              f"test acc {r['lp_ours_test_acc']:.3f}")
-        print(f"LP scikit-learn (lbfgs, same grid):  {r['lp_sklearn_seconds']:.2f} s, C={r['lp_sklearn_C']}, "
-              f"test acc {r['lp_sklearn_test_acc']:.3f}  -> ours is "
-              f"{r['lp_sklearn_seconds'] / r['lp_ours_seconds']:.1f}x faster")
-        print(f"one FT epoch on {r['ft_epoch_examples']} examples: {r['ft_epoch_train_seconds']:.1f} s "
-              f"({r['ft_examples_per_s']:.1f} examples/s)")
+        print(
+            f"feature extraction: {r['extract_seconds']:.1f} s ({r['extract_items_per_s']:.0f} items/s); "
+            f"cache hit for the same splits: {r['cache_hit_seconds']:.2f} s"
+        )
+        print(
+            f"LP ours (torch L-BFGS, 5 C values): {r['lp_ours_seconds']:.2f} s, C={r['lp_ours_C']}, "
+            f"test acc {r['lp_ours_test_acc']:.3f}"
+        )
+        print(
+            f"LP scikit-learn (lbfgs, same grid):  {r['lp_sklearn_seconds']:.2f} s, C={r['lp_sklearn_C']}, "
+            f"test acc {r['lp_sklearn_test_acc']:.3f}  -> ours is "
+            f"{r['lp_sklearn_seconds'] / r['lp_ours_seconds']:.1f}x faster"
+        )
+        print(
+            f"one FT epoch on {r['ft_epoch_examples']} examples: {r['ft_epoch_train_seconds']:.1f} s "
+            f"({r['ft_examples_per_s']:.1f} examples/s)"
+        )
     print("\n" + json.dumps(rows, indent=1, default=float))
 
 

@@ -20,8 +20,23 @@ def test_quick_text_demo_end_to_end(tmp_path, monkeypatch):
     real = assets.vader_dir()  # the data stay where setup put them; features go to a fresh home
     monkeypatch.setattr(assets, "vader_dir", lambda: real)
     monkeypatch.setenv("SAFEADAPT_HOME", str(tmp_path / "home"))
-    out = runner.invoke(app, ["demo", "--quick", "--max-train", "64", "--out", str(tmp_path), "--no-progress",
-                              "--protocol", "lp", "--protocol", "lp-ft"])  # fmt: skip
+    out = runner.invoke(
+        app,
+        [
+            "demo",
+            "--quick",
+            "--max-train",
+            "64",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--no-safety",
+            "--protocol",
+            "lp",
+            "--protocol",
+            "lp-ft",
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "ID test" in out.output and "OOD tweets" in out.output
     results = json.loads((tmp_path / "demo-text" / "results.json").read_text())

@@ -22,35 +22,56 @@ def _fail(err: Exception) -> None:
 
 @app.command()
 def demo(
-    modality: Annotated[str, typer.Option(help="'text' (MiniLM, VADER) or 'vision' (EfficientNet-Lite0, MNIST).")] = "text",
-    quick: Annotated[bool, typer.Option("--quick", help="Run on a small sample (about a minute).")] = False,
+    modality: Annotated[
+        str, typer.Option(help="'text' (MiniLM, VADER) or 'vision' (EfficientNet-Lite0, MNIST).")
+    ] = "text",
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Run on a small sample (about a minute).")
+    ] = False,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("safeadapt-out"),
     seed: Annotated[int, typer.Option(help="Seed of every run.")] = 0,
-    protocol: Annotated[list[str] | None, typer.Option(help="Protocols to run (repeatable).")] = None,
+    protocol: Annotated[
+        list[str] | None, typer.Option(help="Protocols to run (repeatable).")
+    ] = None,
     max_train: Annotated[int | None, typer.Option(help="Cap on ID training examples.")] = None,
+    safety: Annotated[
+        bool,
+        typer.Option(help="Run the safety suite (calibration, detection, distortion, attacks)."),
+    ] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run LP, FT and LP-FT on the default task and print a results table."""
     from rich.console import Console
 
-    from safeadapt.demo import results_table, run_demo
+    from safeadapt.demo import results_table, run_demo, safety_table
     from safeadapt.errors import SafeAdaptError
 
     console = Console()
     try:
         results = run_demo(
-            modality, quick=quick, out_dir=out, seed=seed,
-            protocols=tuple(protocol or ("lp", "ft", "lp-ft")), max_train=max_train,
-            show_progress=progress, log=console.print,
-        )  # fmt: skip
+            modality,
+            quick=quick,
+            out_dir=out,
+            seed=seed,
+            protocols=tuple(protocol or ("lp", "ft", "lp-ft")),
+            max_train=max_train,
+            safety=safety,
+            show_progress=progress,
+            log=console.print,
+        )
     except SafeAdaptError as err:
         _fail(err)
     console.print(results_table(results))
+    table = safety_table(results)
+    if table is not None:
+        console.print(table)
     console.print(f"total {results['total_seconds']:.0f} s; results written to {results['path']}")
 
 
 @app.command("fetch-data")
-def fetch_data(force: Annotated[bool, typer.Option(help="Fetch again even if cached.")] = False) -> None:
+def fetch_data(
+    force: Annotated[bool, typer.Option(help="Fetch again even if cached.")] = False,
+) -> None:
     """Fetch and cache the built-in datasets (run once by the setup step)."""
     from safeadapt.data.assets import fetch_builtin_data
     from safeadapt.errors import SafeAdaptError
@@ -71,8 +92,12 @@ def list_choices() -> None:
     from safeadapt.metrics import METRICS
     from safeadapt.protocols import PROTOCOLS
 
-    for title, reg in [("protocols", PROTOCOLS), ("metrics", METRICS),
-                       ("backbones", BACKBONES), ("tasks", TASKS)]:  # fmt: skip
+    for title, reg in [
+        ("protocols", PROTOCOLS),
+        ("metrics", METRICS),
+        ("backbones", BACKBONES),
+        ("tasks", TASKS),
+    ]:
         typer.echo(f"{title}: {', '.join(reg.names())}")
 
 

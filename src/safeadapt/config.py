@@ -23,7 +23,9 @@ def build_config(cls: type[C], values: Mapping[str, Any] | C | None, where: str)
     if isinstance(values, cls):
         return values
     if not isinstance(values, Mapping):
-        raise InvalidConfig(f"{where}: expected a mapping of settings, got {type(values).__name__}.")
+        raise InvalidConfig(
+            f"{where}: expected a mapping of settings, got {type(values).__name__}."
+        )
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in values:
         if key not in fields:

@@ -17,6 +17,7 @@ from safeadapt.backbones import DEFAULT_BACKBONE, load_backbone
 from safeadapt.data import DEFAULT_TASK, load_builtin_task
 from safeadapt.data.features import FeatureCache
 from safeadapt.errors import InvalidConfig
+from safeadapt.evaluation import SafetyConfig
 from safeadapt.protocols import make_protocol
 from safeadapt.run import RunRecord, environment, run_protocol
 
@@ -27,6 +28,7 @@ class DemoBudget:
     max_eval: int
     backbone_options: dict[str, Any]
     protocols: dict[str, dict[str, Any]]
+    safety: SafetyConfig
 
 
 def budget(modality: str, quick: bool) -> DemoBudget:
@@ -35,27 +37,34 @@ def budget(modality: str, quick: bool) -> DemoBudget:
         epochs = 1 if quick else 2
         train = {"epochs": epochs, "batch_size": 32, "eval_batch_size": 128}
         return DemoBudget(
-            max_train=300 if quick else 2000,
-            max_eval=200 if quick else 1000,
+            max_train=300 if quick else 1200,
+            max_eval=200 if quick else 800,
             backbone_options={"max_length": 48 if quick else 64},
             protocols={
                 "lp": {},
                 "ft": {**train, "lr": 3e-5, "head_lr": 1e-3},
                 "lp-ft": {**train, "lr": 1e-5},
             },
+            # MiniLM forward+backward is the cost of an embedding attack: keep it small on CPU
+            safety=SafetyConfig(
+                adv_eps=(0.0, 0.25, 1.0), adv_steps=5, adv_max_examples=32 if quick else 64
+            ),
         )
     if modality == "image":
-        epochs = 1 if quick else 3
+        epochs = 1 if quick else 2
         train = {"epochs": epochs, "batch_size": 64, "eval_batch_size": 256}
         return DemoBudget(
-            max_train=300 if quick else 2000,
-            max_eval=200 if quick else 1000,
+            max_train=300 if quick else 1500,
+            max_eval=200 if quick else 800,
             backbone_options={"image_size": 64},
             protocols={
                 "lp": {},
                 "ft": {**train, "lr": 3e-4, "head_lr": 3e-3},
                 "lp-ft": {**train, "lr": 1e-4},
             },
+            safety=SafetyConfig(
+                adv_eps=(0.0, 1 / 255, 4 / 255), adv_steps=10, adv_max_examples=48 if quick else 128
+            ),
         )
     raise InvalidConfig(f"'modality' must be 'text' or 'vision'/'image'; got {modality!r}.")
 
@@ -67,6 +76,7 @@ def run_demo(
     seed: int = 0,
     protocols: tuple[str, ...] = ("lp", "ft", "lp-ft"),
     max_train: int | None = None,
+    safety: bool = True,
     cache: FeatureCache | None = None,
     show_progress: bool = True,
     log=print,
@@ -78,8 +88,10 @@ def run_demo(
     full = load_builtin_task(task_name, seed=0)
     task = full.subsample(max_train or b.max_train, b.max_eval, seed=0)
     notes = [*task.notes, *(f"backbone {k} = {v}" for k, v in b.backbone_options.items())]
-    log(f"task {escape(task.name)}: ID train {len(task.train)}, val {len(task.val)}, test {len(task.test)}; "
-        f"OOD {', '.join(f'{k} {len(v)}' for k, v in task.ood.items())}")  # fmt: skip
+    log(
+        f"task {escape(task.name)}: ID train {len(task.train)}, val {len(task.val)}, test {len(task.test)}; "
+        f"OOD {', '.join(f'{k} {len(v)}' for k, v in task.ood.items())}"
+    )
     log("scaled down for a CPU demo: " + "; ".join(notes))
 
     def factory():
@@ -91,7 +103,15 @@ def run_demo(
     for name in protocols:
         proto = make_protocol(name, b.protocols.get(name, {}))
         log(f"running {name} (seed {seed}) ...")
-        record, _ = run_protocol(proto, task, factory, seed, cache=cache, show_progress=show_progress)
+        record, _ = run_protocol(
+            proto,
+            task,
+            factory,
+            seed,
+            cache=cache,
+            safety=b.safety if safety else None,
+            show_progress=show_progress,
+        )
         records.append(record)
     results = {
         "task": task.name,
@@ -112,6 +132,57 @@ def run_demo(
     tmp.replace(path)
     results["path"] = str(path)
     return results
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def safety_table(results: dict[str, Any]):
+    """A rich Table of the safety suite: calibration, detection, distortion, attack, cost."""
+    from rich.table import Table
+
+    runs = [r for r in results["runs"] if r.get("safety")]
+    if not runs:
+        return None
+    adv_eps = list(runs[0]["safety"]["adversarial"]["accuracy"])
+    table = Table(title=escape(f"{results['task']}: safety on ID test (OOD where marked)"))
+    cols = [
+        "protocol",
+        "ECE",
+        "ECE (TS)",
+        "NLL",
+        "Brier",
+        "AUROC msp (OOD mean)",
+        "FPR95 msp (OOD mean)",
+        "distortion L2 ID",
+        "OOD/ID distortion",
+        *(f"PGD acc eps={e}" for e in adv_eps[1:]),
+        "trainable params",
+        "peak RSS MB",
+    ]
+    for c in cols:
+        table.add_column(c, justify="left" if c == "protocol" else "right")
+    for r in runs:
+        s, m = r["safety"], r["metrics"]["test"]
+        det = s.get("detection", {})
+        dist = s.get("distortion", {})
+        ratios = [v["l2_ratio_to_id"] for k, v in dist.items() if k != "test"]
+        table.add_row(
+            r["protocol"],
+            f"{m['ece']:.3f}",
+            f"{s['splits_ts']['test']['ece']:.3f}",
+            f"{m['nll']:.3f}",
+            f"{m['brier']:.3f}",
+            f"{_mean([d['msp_auroc'] for d in det.values()]):.3f}",
+            f"{_mean([d['msp_fpr95'] for d in det.values()]):.3f}",
+            f"{dist.get('test', {}).get('l2', float('nan')):.3f}",
+            f"{_mean(ratios):.2f}",
+            *(f"{s['adversarial']['accuracy'][e]:.3f}" for e in adv_eps[1:]),
+            f"{r['cost']['trainable_parameters']:,}",
+            f"{max(r['cost']['fit']['peak_rss_mb'], r['cost']['eval']['peak_rss_mb']):.0f}",
+        )
+    return table
 
 
 def results_table(results: dict[str, Any]):

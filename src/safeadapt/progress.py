@@ -8,7 +8,11 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], desc: str, show: bool = True, total: int | None = None) -> Iterator[T]:
+def progress(
+    items: Iterable[T], desc: str, show: bool = True, total: int | None = None
+) -> Iterator[T]:
     from tqdm.auto import tqdm
 
-    return iter(tqdm(items, desc=desc, disable=not show, leave=False, total=total, dynamic_ncols=True))
+    return iter(
+        tqdm(items, desc=desc, disable=not show, leave=False, total=total, dynamic_ncols=True)
+    )

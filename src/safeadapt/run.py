@@ -6,7 +6,6 @@ import dataclasses
 import os
 import platform
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,8 @@ import torch
 from safeadapt.backbones.base import Backbone
 from safeadapt.data.features import FeatureCache
 from safeadapt.data.task import Task
-from safeadapt.evaluation import evaluate
+from safeadapt.evaluation import SafetyConfig, evaluate, evaluate_safety
+from safeadapt.metrics.cost import CostMeter, trainable_parameters
 from safeadapt.protocols import FitContext, FitResult, Protocol
 
 
@@ -32,6 +32,8 @@ class RunRecord:
     eval_seconds: float
     config: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
+    safety: dict[str, Any] = field(default_factory=dict)
+    cost: dict[str, Any] = field(default_factory=dict)
 
     @property
     def wall_seconds(self) -> float:
@@ -69,23 +71,57 @@ def run_protocol(
     *,
     cache: FeatureCache | None = None,
     metrics: Sequence[str] = ("accuracy",),
+    safety: SafetyConfig | None = None,
     device: str = "auto",
     show_progress: bool = True,
 ) -> tuple[RunRecord, FitResult]:
-    """Fit ``protocol`` on ``task`` with ``seed`` and evaluate it on ID test and every OOD split."""
+    """Fit ``protocol`` on ``task`` with ``seed`` and evaluate it on ID test and every OOD split.
+
+    With ``safety`` (a :class:`SafetyConfig`), the whole safety suite runs too (calibration,
+    detection, feature distortion against a fresh pretrained backbone, adversarial accuracy).
+    """
     cache = cache or FeatureCache()
     seed_everything(seed)
     ctx = FitContext(task, backbone_factory, seed, cache, device, show_progress)
-    t0 = time.perf_counter()
-    result = protocol.fit(ctx)
-    t1 = time.perf_counter()
-    scores = evaluate(
-        result.model, task, metrics, cache=cache,
-        frozen_backbone=result.frozen_backbone, show_progress=show_progress,
-    )  # fmt: skip
-    t2 = time.perf_counter()
+    with CostMeter() as fit_cost:
+        result = protocol.fit(ctx)
+    safety_out: dict[str, Any] = {}
+    with CostMeter() as eval_cost:
+        if safety is None:
+            scores = evaluate(
+                result.model,
+                task,
+                metrics,
+                cache=cache,
+                frozen_backbone=result.frozen_backbone,
+                show_progress=show_progress,
+            )
+        else:
+            safety_out = evaluate_safety(
+                result.model,
+                task,
+                backbone_factory,
+                cache=cache,
+                frozen_backbone=result.frozen_backbone,
+                config=safety,
+                show_progress=show_progress,
+            )
+            scores = safety_out.pop("splits")
+    n_eval = sum(len(s) for s in task.eval_splits().values())
+    trainable = result.info.get("trainable_parameters", trainable_parameters(result.model))
     record = RunRecord(
-        protocol=protocol.name, seed=seed, metrics=scores, fit_seconds=t1 - t0,
-        eval_seconds=t2 - t1, config=dataclasses.asdict(protocol.config), info=result.info,
-    )  # fmt: skip
+        protocol=protocol.name,
+        seed=seed,
+        metrics=scores,
+        fit_seconds=fit_cost.seconds,
+        eval_seconds=eval_cost.seconds,
+        config=dataclasses.asdict(protocol.config),
+        info=result.info,
+        safety=safety_out,
+        cost={
+            "fit": fit_cost.result(len(task.train)),
+            "eval": eval_cost.result(n_eval),
+            "trainable_parameters": trainable,
+        },
+    )
     return record, result

@@ -14,7 +14,9 @@ def test_minilm_features_and_layers(minilm):
         feats, taps = minilm.forward_layers(batch, minilm.default_layers)
     assert feats.shape == (2, 384)
     assert minilm.layer_names[0] == "embeddings" and len(minilm.layer_names) == 7
-    assert set(taps) == set(minilm.default_layers) and all(t.shape == (2, 384) for t in taps.values())
+    assert set(taps) == set(minilm.default_layers) and all(
+        t.shape == (2, 384) for t in taps.values()
+    )
     # mean pooling ignores padding: a sentence alone gives the same features as in a padded batch
     with torch.no_grad():
         alone = minilm(minilm.preprocess(["dull and long"]))
@@ -61,7 +63,9 @@ def test_unknown_layer_is_named(minilm):
 
 
 def test_torch_module_backbone_with_hooks():
-    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+    )
     bb = TorchModuleBackbone(net, feature_dim=16, image_size=32, layers=("0", "2"))
     batch = bb.preprocess(np.zeros((2, 32, 32, 3), np.uint8))
     feats, taps = bb.forward_layers(batch, ("0", "2"))

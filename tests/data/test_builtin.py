@@ -26,7 +26,10 @@ def test_vader_default_task_is_movies_to_other_domains():
 
 
 def test_vader_partition_is_seeded():
-    a, b = load_builtin_task("vader-sentiment", seed=0), load_builtin_task("vader-sentiment", seed=0)
+    a, b = (
+        load_builtin_task("vader-sentiment", seed=0),
+        load_builtin_task("vader-sentiment", seed=0),
+    )
     assert a.train.fingerprint() == b.train.fingerprint()
 
 

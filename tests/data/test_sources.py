@@ -11,8 +11,10 @@ def _csv(path, rows):
     return str(path)
 
 
-TRAIN = {"review": ["great", "bad", "lovely", "awful", "superb", "poor"] * 5,
-         "stars": ["pos", "neg"] * 15}  # fmt: skip
+TRAIN = {
+    "review": ["great", "bad", "lovely", "awful", "superb", "poor"] * 5,
+    "stars": ["pos", "neg"] * 15,
+}
 
 
 def test_csv_task_with_string_labels(tmp_path):
@@ -29,7 +31,9 @@ def test_csv_task_with_string_labels(tmp_path):
 
 def test_missing_column_lists_the_columns(tmp_path):
     train = _csv(tmp_path / "train.csv", TRAIN)
-    with pytest.raises(DataError, match=r"no text column 'text'; its columns are \['review', 'stars'\]"):
+    with pytest.raises(
+        DataError, match=r"no text column 'text'; its columns are \['review', 'stars'\]"
+    ):
         load_task(train, train, label_column="stars")
 
 
@@ -79,8 +83,9 @@ def test_image_folder(tmp_path):
             for i in range(6):
                 img = rng.integers(0, 255, (20 + i, 24, 3), dtype=np.uint8)  # sizes differ
                 Image.fromarray(img).save(folder / f"{i}.png")
-    task = load_task(str(tmp_path / "train"), str(tmp_path / "test"), image_column="image",
-                     image_size=32)  # fmt: skip
+    task = load_task(
+        str(tmp_path / "train"), str(tmp_path / "test"), image_column="image", image_size=32
+    )
     assert task.modality == "image"
     assert task.train.inputs.shape[1:] == (32, 32, 3)
     assert len(task.label_names) == 2

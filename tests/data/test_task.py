@@ -47,7 +47,9 @@ def test_label_outside_the_label_set():
 def test_ood_label_never_seen_in_train():
     train = _text("train", ["a", "b", "c"], [0, 1, 0])
     ood = _text("ood", ["z"], [2])
-    with pytest.raises(DataError, match=r"split 'ood:x' has labels \['c'\] that never appear in train"):
+    with pytest.raises(
+        DataError, match=r"split 'ood:x' has labels \['c'\] that never appear in train"
+    ):
         _task(train, ood={"x": ood}, names=("a", "b", "c"))
 
 

@@ -8,7 +8,10 @@ TINY = {"epochs": 1, "batch_size": 16, "max_steps": 6}
 
 
 def _changed(a: torch.nn.Module, b: torch.nn.Module) -> int:
-    return sum(not torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    return sum(
+        not torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
 
 
 def test_ft_changes_backbone_weights(text_task, minilm_factory, minilm, feature_cache):
@@ -43,7 +46,14 @@ def test_lp_ft_starts_from_the_lp_head(text_task, minilm_factory, feature_cache,
 def test_same_seed_same_metrics(image_task, effnet_factory, feature_cache):
     task = image_task.subsample(max_train=64, max_eval=48)
     runs = [
-        run_protocol(make_protocol("ft", TINY), task, effnet_factory, seed, cache=feature_cache, show_progress=False)[0]
+        run_protocol(
+            make_protocol("ft", TINY),
+            task,
+            effnet_factory,
+            seed,
+            cache=feature_cache,
+            show_progress=False,
+        )[0]
         for seed in (3, 3, 4)
     ]
     assert runs[0].metrics == runs[1].metrics
@@ -53,8 +63,12 @@ def test_same_seed_same_metrics(image_task, effnet_factory, feature_cache):
 
 def test_early_stopping_restores_the_best_epoch(image_task, effnet_factory, feature_cache):
     task = image_task.subsample(max_train=64, max_eval=48)
-    proto = make_protocol("ft", {"epochs": 4, "batch_size": 32, "lr": 0.5, "head_lr": 0.5, "patience": 1})
-    record, result = run_protocol(proto, task, effnet_factory, 0, cache=feature_cache, show_progress=False)
+    proto = make_protocol(
+        "ft", {"epochs": 4, "batch_size": 32, "lr": 0.5, "head_lr": 0.5, "patience": 1}
+    )
+    record, result = run_protocol(
+        proto, task, effnet_factory, 0, cache=feature_cache, show_progress=False
+    )
     hist = result.info["history"]
     best = max(h["val_accuracy"] for h in hist)
     assert result.info["val_accuracy"] == best
@@ -63,3 +77,18 @@ def test_early_stopping_restores_the_best_epoch(image_task, effnet_factory, feat
 
     val_acc = (predict_logits(result.model, task.val).argmax(1).numpy() == task.val.labels).mean()
     assert abs(val_acc - best) < 1e-6
+
+
+def test_batchnorm_statistics_stay_pretrained_by_default(
+    image_task, effnet_factory, effnet, feature_cache
+):
+    task = image_task.subsample(max_train=64, max_eval=32)
+    proto = make_protocol("ft", {"epochs": 1, "batch_size": 32, "max_steps": 2})
+    result = proto.fit(FitContext(task, effnet_factory, 0, feature_cache, show_progress=False))
+    bn = result.model.backbone.net._bn1
+    torch.testing.assert_close(bn.running_mean, effnet.net._bn1.running_mean)
+    loose = make_protocol(
+        "ft", {"epochs": 1, "batch_size": 32, "max_steps": 2, "freeze_norm_stats": False}
+    )
+    moved = loose.fit(FitContext(task, effnet_factory, 0, feature_cache, show_progress=False))
+    assert not torch.equal(moved.model.backbone.net._bn1.running_mean, effnet.net._bn1.running_mean)

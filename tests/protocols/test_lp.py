@@ -58,7 +58,9 @@ def test_lp_beats_chance_clearly_on_real_images(image_task, effnet_factory, feat
 
 def test_lp_does_not_change_the_backbone(text_task, minilm_factory, minilm, feature_cache):
     _, result = _fit("lp", text_task, minilm_factory, feature_cache)
-    for (k, a), (_, b) in zip(result.model.backbone.state_dict().items(), minilm.state_dict().items(), strict=True):
+    for (k, a), (_, b) in zip(
+        result.model.backbone.state_dict().items(), minilm.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), k
 
 
@@ -79,5 +81,7 @@ def test_lp_model_logits_match_cached_feature_logits(text_task, minilm_factory, 
 
     split = text_task.test.sample(16, seed=0)
     direct = predict_logits(result.model, split)
-    cached = result.model.head(feature_cache.get(result.model.backbone, split, show_progress=False)["features"])
+    cached = result.model.head(
+        feature_cache.get(result.model.backbone, split, show_progress=False)["features"]
+    )
     torch.testing.assert_close(direct, cached.detach(), atol=1e-3, rtol=1e-3)

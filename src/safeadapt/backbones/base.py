@@ -69,7 +69,9 @@ class Backbone(nn.Module, ABC):
         """Raw inputs (texts, or a uint8 image array) -> a batch of CPU tensors."""
 
     @abstractmethod
-    def forward_layers(self, batch: Batch, layers: Sequence[str]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward_layers(
+        self, batch: Batch, layers: Sequence[str]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """Final features ``(B, D)`` and the pooled outputs of ``layers``, each ``(B, D_l)``."""
 
     def forward(self, batch: Batch) -> Tensor:
@@ -107,6 +109,7 @@ def capture_outputs(module: nn.Module, names: Sequence[str]) -> Iterator[dict[st
     store: dict[str, Tensor] = {}
     handles = []
     for name in names:
+
         def hook(_m, _inp, out, name=name):
             store[name] = out[0] if isinstance(out, tuple) else out
 

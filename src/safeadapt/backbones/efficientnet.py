@@ -48,7 +48,9 @@ class EfficientNetLiteBackbone(Backbone):
     def preprocess(self, inputs: np.ndarray) -> dict[str, Tensor]:
         return {"pixels": images_to_pixels(np.asarray(inputs), self.image_size)}
 
-    def forward_layers(self, batch: Batch, layers: Sequence[str]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward_layers(
+        self, batch: Batch, layers: Sequence[str]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         self.check_layers(layers)
         x = (batch["pixels"] - self.mean) / self.std  # (B, 3, S, S)
         hooks = {"stem": "net._bn0", "head": "net._bn1"}
@@ -78,7 +80,9 @@ def load_efficientnet_lite0(image_size: int = 224) -> EfficientNetLiteBackbone:
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(state, strict=True)
     except Exception as err:
-        raise CheckpointError(f"EfficientNet-Lite0 weights at {path} could not be loaded: {err}") from err
+        raise CheckpointError(
+            f"EfficientNet-Lite0 weights at {path} could not be loaded: {err}"
+        ) from err
     net._fc = torch.nn.Identity()  # the ImageNet classifier is not part of the backbone
     net._dropout = torch.nn.Identity()
     return EfficientNetLiteBackbone(net, "efficientnet-lite0", image_size)

@@ -48,12 +48,17 @@ class HFTextBackbone(Backbone):
 
     def preprocess(self, inputs: Sequence[str]) -> dict[str, Tensor]:
         enc = self.tokenizer(
-            list(inputs), padding=True, truncation=True, max_length=self.max_length,
+            list(inputs),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
             return_tensors="pt",
-        )  # fmt: skip
+        )
         return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
 
-    def forward_layers(self, batch: Batch, layers: Sequence[str]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward_layers(
+        self, batch: Batch, layers: Sequence[str]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         self.check_layers(layers)
         out = self.model(**batch, output_hidden_states=bool(layers))
         mask = batch["attention_mask"]

@@ -83,7 +83,9 @@ class TorchModuleBackbone(Backbone):
             return self.preprocess_fn(inputs)
         return {"pixels": images_to_pixels(np.asarray(inputs), self.image_size)}
 
-    def forward_layers(self, batch: Batch, layers: Sequence[str]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward_layers(
+        self, batch: Batch, layers: Sequence[str]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         self.check_layers(layers)
         if "pixels" in batch:
             x = (batch["pixels"] - self.mean) / self.std

@@ -69,9 +69,18 @@ def fetch_vader(force: bool = False) -> Path:
         return target
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
-            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-            "--no-binary", ":all:", VADER_SDIST, "-d", tmp,
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            VADER_SDIST,
+            "-d",
+            tmp,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         sdists = list(Path(tmp).glob("vaderSentiment-*.tar.gz"))
         if done.returncode != 0 or not sdists:

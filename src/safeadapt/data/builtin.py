@@ -48,7 +48,9 @@ def _partition(labels: np.ndarray, fractions: tuple[float, float], seed: int):
 # --------------------------------------------------------------------------- text
 
 
-def read_vader_domain(domain: str, threshold: float = VADER_THRESHOLD) -> tuple[list[str], np.ndarray]:
+def read_vader_domain(
+    domain: str, threshold: float = VADER_THRESHOLD
+) -> tuple[list[str], np.ndarray]:
     """Texts and binary labels (1 = positive) of one VADER domain, near-neutral rows dropped."""
     if domain not in assets.VADER_DOMAINS:
         raise InvalidConfig(
@@ -106,7 +108,9 @@ def _upsample_digits(images: np.ndarray, size: int = 28) -> np.ndarray:
     out = np.zeros((len(images), size, size), dtype=np.uint8)
     for i, img in enumerate(images):
         pil = Image.fromarray((img / 16.0 * 255).astype(np.uint8))
-        out[i, 4 : 4 + inner, 4 : 4 + inner] = np.asarray(pil.resize((inner, inner), Image.BILINEAR))
+        out[i, 4 : 4 + inner, 4 : 4 + inner] = np.asarray(
+            pil.resize((inner, inner), Image.BILINEAR)
+        )
     return out
 
 
@@ -116,7 +120,10 @@ def _rotate(images: np.ndarray, seed: int, low: float = 30, high: float = 60) ->
     rng = np.random.default_rng(seed)
     angles = rng.uniform(low, high, len(images)) * rng.choice([-1, 1], len(images))
     return np.stack(
-        [np.asarray(Image.fromarray(x).rotate(a, resample=Image.BILINEAR)) for x, a in zip(images, angles, strict=True)]
+        [
+            np.asarray(Image.fromarray(x).rotate(a, resample=Image.BILINEAR))
+            for x, a in zip(images, angles, strict=True)
+        ]
     )
 
 
@@ -152,9 +159,17 @@ def read_fashion_mnist(part: str) -> tuple[np.ndarray, np.ndarray]:
 
 DIGIT_NAMES = tuple(str(i) for i in range(10))
 FASHION_NAMES = (
-    "t-shirt/top", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
-)  # fmt: skip
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+)
 
 
 @TASKS.register("mnist")

@@ -27,7 +27,12 @@ class FineTune(Protocol):
         torch.manual_seed(ctx.seed)  # the random head depends on the seed
         model = Classifier(ctx.backbone_factory(), ctx.task.num_classes)
         info = finetune(
-            model, ctx.task.train, ctx.task.val, self.config, ctx.seed,
-            device=ctx.device, show_progress=ctx.show_progress,
-        )  # fmt: skip
+            model,
+            ctx.task.train,
+            ctx.task.val,
+            self.config,
+            ctx.seed,
+            device=ctx.device,
+            show_progress=ctx.show_progress,
+        )
         return FitResult(model, frozen_backbone=False, info=info)

@@ -56,12 +56,17 @@ def _fit_logistic(
 ) -> Tensor:
     """Minimise the L2-regularised multinomial CE; returns packed params ``(D + 1, K)``."""
     n, d = x.shape
-    params = (init.clone() if init is not None else torch.zeros(d + 1, num_classes, dtype=x.dtype))
+    params = init.clone() if init is not None else torch.zeros(d + 1, num_classes, dtype=x.dtype)
     params.requires_grad_(True)
     opt = torch.optim.LBFGS(
-        [params], lr=1.0, max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-9,
-        history_size=20, line_search_fn="strong_wolfe",
-    )  # fmt: skip
+        [params],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=1e-6,
+        tolerance_change=1e-9,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
     reg = 1.0 / (2.0 * C * n)
 
     def closure() -> Tensor:
@@ -116,7 +121,10 @@ def fit_linear_probe(
 
 def cached_split_features(ctx: FitContext, backbone, names=("train", "val")) -> dict[str, Tensor]:
     splits = ctx.task.splits()
-    return {n: ctx.cache.get(backbone, splits[n], show_progress=ctx.show_progress)["features"] for n in names}
+    return {
+        n: ctx.cache.get(backbone, splits[n], show_progress=ctx.show_progress)["features"]
+        for n in names
+    }
 
 
 def linear_probe_head(ctx: FitContext, backbone, config: LPConfig) -> LinearHead:
@@ -124,10 +132,13 @@ def linear_probe_head(ctx: FitContext, backbone, config: LPConfig) -> LinearHead
     feats = cached_split_features(ctx, backbone)
     task = ctx.task
     return fit_linear_probe(
-        feats["train"], torch.from_numpy(task.train.labels),
-        feats["val"], torch.from_numpy(task.val.labels),
-        task.num_classes, config,
-    )  # fmt: skip
+        feats["train"],
+        torch.from_numpy(task.train.labels),
+        feats["val"],
+        torch.from_numpy(task.val.labels),
+        task.num_classes,
+        config,
+    )
 
 
 @register_protocol("lp")
@@ -142,6 +153,10 @@ class LinearProbe(Protocol):
         model = Classifier(backbone, ctx.task.num_classes)
         model.set_head(head.weight, head.bias)
         model.eval()
-        info = {"C": head.C, "val_accuracy": head.val_accuracy, "lp_sweep": head.sweep,
-                "trainable_parameters": head.weight.numel() + head.bias.numel()}  # fmt: skip
+        info = {
+            "C": head.C,
+            "val_accuracy": head.val_accuracy,
+            "lp_sweep": head.sweep,
+            "trainable_parameters": head.weight.numel() + head.bias.numel(),
+        }
         return FitResult(model, frozen_backbone=True, info=info)

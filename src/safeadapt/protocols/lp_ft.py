@@ -37,9 +37,14 @@ class LPThenFT(Protocol):
         model = Classifier(backbone, ctx.task.num_classes)
         model.set_head(head.weight, head.bias)
         info = finetune(
-            model, ctx.task.train, ctx.task.val, self.config, ctx.seed,
-            device=ctx.device, show_progress=ctx.show_progress,
-        )  # fmt: skip
+            model,
+            ctx.task.train,
+            ctx.task.val,
+            self.config,
+            ctx.seed,
+            device=ctx.device,
+            show_progress=ctx.show_progress,
+        )
         info.update({"lp_C": head.C, "lp_val_accuracy": head.val_accuracy})
         artifacts = {"lp_head": {"weight": head.weight, "bias": head.bias}}
         return FitResult(model, frozen_backbone=False, info=info, artifacts=artifacts)

@@ -42,6 +42,9 @@ class TrainConfig:
     eval_batch_size: int = 128
     mixed_precision: str = "no"  # "no" | "fp16" | "bf16" (GPU)
     max_steps: int | None = None  # cap on optimiser steps (quick runs)
+    # Keep BatchNorm running statistics at their pretrained values: small target batches would
+    # otherwise overwrite them and shift every feature (and break an LP head fitted on them).
+    freeze_norm_stats: bool = True
 
     def __post_init__(self) -> None:
         owner = "training"
@@ -82,18 +85,30 @@ class _Indexed(torch.utils.data.Dataset):
         return i
 
 
-def make_loader(model: Classifier, split: Split, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+def make_loader(
+    model: Classifier, split: Split, batch_size: int, shuffle: bool, seed: int
+) -> DataLoader:
     """Batches of preprocessed inputs plus ``labels``; tokenisation / resizing happen per batch."""
 
     def collate(index: list[int]) -> dict[str, Tensor]:
         idx = np.asarray(index)
-        raw = split.inputs[idx] if isinstance(split.inputs, np.ndarray) else [split.inputs[i] for i in idx]
+        raw = (
+            split.inputs[idx]
+            if isinstance(split.inputs, np.ndarray)
+            else [split.inputs[i] for i in idx]
+        )
         batch = model.backbone.preprocess(raw)
         batch["labels"] = torch.from_numpy(split.labels[idx])
         return batch
 
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(_Indexed(len(split)), batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
+    return DataLoader(
+        _Indexed(len(split)),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        collate_fn=collate,
+        generator=gen,
+    )
 
 
 def param_groups(model: Classifier, cfg: TrainConfig) -> list[dict[str, Any]]:
@@ -123,7 +138,9 @@ def cosine_with_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int
 
 
 @torch.no_grad()
-def predict_logits(model: Classifier, split: Split, batch_size: int = 128, show_progress: bool = False) -> Tensor:
+def predict_logits(
+    model: Classifier, split: Split, batch_size: int = 128, show_progress: bool = False
+) -> Tensor:
     """Logits ``(N, K)`` of ``model`` on ``split`` in eval mode, on CPU."""
     was_training = model.training
     model.eval()
@@ -176,6 +193,10 @@ def finetune(
     start = time.perf_counter()
     for epoch in range(cfg.epochs):
         model.train()
+        if cfg.freeze_norm_stats:
+            for m in model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         losses = []
         bar = progress(loader, f"train epoch {epoch + 1}/{cfg.epochs}", show_progress)
         for batch in bar:
@@ -204,8 +225,14 @@ def finetune(
         val_labels = torch.from_numpy(val.labels)
         val_acc = (logits.argmax(1) == val_labels).float().mean().item()
         val_loss = F.cross_entropy(logits, val_labels).item()
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
-                        "val_accuracy": val_acc, "val_loss": val_loss})  # fmt: skip
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)),
+                "val_accuracy": val_acc,
+                "val_loss": val_loss,
+            }
+        )
         if val_acc > best_acc:
             best_acc, best_epoch, bad_epochs = val_acc, epoch + 1, 0
             best_state = copy.deepcopy(unwrapped.state_dict())
