@@ -47,6 +47,8 @@ def demo(
     from safeadapt.errors import SafeAdaptError
 
     console = Console()
+    if not console.is_terminal:  # logs and CI: do not squeeze the tables to 80 columns
+        console = Console(width=160)
     try:
         results = run_demo(
             modality,
