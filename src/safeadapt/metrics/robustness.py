@@ -24,7 +24,7 @@ from safeadapt.model import Classifier
 
 DEFAULT_EPS = {
     "image": (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255),
-    "text": (0.0, 0.05, 0.1, 0.2, 0.5),
+    "text": (0.0, 0.01, 0.02, 0.05, 0.1),
 }
 
 
