@@ -12,7 +12,7 @@ both its logits and its feature distortion.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -106,7 +106,6 @@ class SafetyConfig:
     adv_steps: int = 10
     adv_max_examples: int = 200
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for m in self.metrics:

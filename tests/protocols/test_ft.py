@@ -25,14 +25,14 @@ def test_ft_changes_backbone_weights(text_task, minilm_factory, minilm, feature_
 
 def test_lp_ft_starts_from_the_lp_head(text_task, minilm_factory, feature_cache, monkeypatch):
     seen = {}
-    real = lp_ft_module.finetune
+    real = lp_ft_module.finetune_in_context
 
     def spy(model, *args, **kwargs):
         seen["weight"] = model.head.weight.detach().clone()
         seen["bias"] = model.head.bias.detach().clone()
         return real(model, *args, **kwargs)
 
-    monkeypatch.setattr(lp_ft_module, "finetune", spy)
+    monkeypatch.setattr(lp_ft_module, "finetune_in_context", spy)
     ctx = FitContext(text_task, minilm_factory, 0, feature_cache, show_progress=False)
     lp = make_protocol("lp").fit(ctx)
     result = make_protocol("lp-ft", TINY).fit(ctx)

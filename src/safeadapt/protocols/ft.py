@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
-from safeadapt.protocols.train_loop import TrainConfig, finetune
+from safeadapt.protocols.train_loop import TrainConfig, finetune_in_context
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,5 @@ class FineTune(Protocol):
 
         torch.manual_seed(ctx.seed)  # the random head depends on the seed
         model = Classifier(ctx.backbone_factory(), ctx.task.num_classes)
-        info = finetune(
-            model,
-            ctx.task.train,
-            ctx.task.val,
-            self.config,
-            ctx.seed,
-            device=ctx.device,
-            show_progress=ctx.show_progress,
-        )
+        info = finetune_in_context(model, ctx, self.config)
         return FitResult(model, frozen_backbone=False, info=info)

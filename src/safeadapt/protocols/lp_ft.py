@@ -10,7 +10,7 @@ from safeadapt.config import build_config
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
 from safeadapt.protocols.lp import LPConfig, linear_probe_head
-from safeadapt.protocols.train_loop import TrainConfig, finetune
+from safeadapt.protocols.train_loop import TrainConfig, finetune_in_context
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,7 @@ class LPThenFT(Protocol):
         head = linear_probe_head(ctx, backbone, self.config.lp)
         model = Classifier(backbone, ctx.task.num_classes)
         model.set_head(head.weight, head.bias)
-        info = finetune(
-            model,
-            ctx.task.train,
-            ctx.task.val,
-            self.config,
-            ctx.seed,
-            device=ctx.device,
-            show_progress=ctx.show_progress,
-        )
+        info = finetune_in_context(model, ctx, self.config)
         info.update({"lp_C": head.C, "lp_val_accuracy": head.val_accuracy})
         artifacts = {"lp_head": {"weight": head.weight, "bias": head.bias}}
         return FitResult(model, frozen_backbone=False, info=info, artifacts=artifacts)

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from safeadapt.config import non_negative, positive, require
 from safeadapt.data.task import Split
 from safeadapt.model import Classifier
 from safeadapt.progress import progress
+
+if TYPE_CHECKING:
+    from safeadapt.protocols.base import FitContext
 
 Regularizer = Callable[[Classifier, dict[str, Tensor], Tensor], Tensor]
 
@@ -254,3 +257,22 @@ def finetune(
         "trainable_parameters": sum(p.numel() for p in unwrapped.parameters() if p.requires_grad),
         "device": str(accelerator.device),
     }
+
+
+def finetune_in_context(
+    model: Classifier,
+    ctx: FitContext,
+    cfg: TrainConfig,
+    regularizers: Sequence[Regularizer] = (),
+) -> dict[str, Any]:
+    """:func:`finetune` on the context's task splits, seed, device and progress setting."""
+    return finetune(
+        model,
+        ctx.task.train,
+        ctx.task.val,
+        cfg,
+        ctx.seed,
+        regularizers=regularizers,
+        device=ctx.device,
+        show_progress=ctx.show_progress,
+    )
