@@ -16,6 +16,9 @@ if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
   $PIP install --quiet "torch==2.13.0"
 fi
 $PIP install --quiet -e ".[dev]"
+# torchattacks cross-checks our PGD/FGSM in the tests. Its pin requests~=2.25 fights the rest of
+# the stack, and it needs nothing beyond torch/numpy here: install it without dependencies.
+$PIP install --quiet --no-deps "torchattacks==3.5.1"
 
 # Built-in datasets. Fashion-MNIST is a Debian package; install it when we may (root + apt).
 if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] && command -v apt-get >/dev/null 2>&1; then

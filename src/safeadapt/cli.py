@@ -36,14 +36,17 @@ def demo(
     max_train: Annotated[int | None, typer.Option(help="Cap on ID training examples.")] = None,
     safety: Annotated[
         bool,
-        typer.Option(help="Run the safety suite (calibration, detection, distortion, attacks)."),
+        typer.Option(
+            help="Run the safety suite (calibration, detection, distortion, attacks, "
+            "corruptions, forgetting, groups)."
+        ),
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run LP, FT and LP-FT on the default task and print a results table."""
     from rich.console import Console
 
-    from safeadapt.demo import results_table, run_demo, safety_table
+    from safeadapt.demo import results_table, run_demo, safety_tables
     from safeadapt.errors import SafeAdaptError
 
     console = Console()
@@ -64,8 +67,7 @@ def demo(
     except SafeAdaptError as err:
         _fail(err)
     console.print(results_table(results))
-    table = safety_table(results)
-    if table is not None:
+    for table in safety_tables(results):
         console.print(table)
     console.print(f"total {results['total_seconds']:.0f} s; results written to {results['path']}")
 

@@ -17,7 +17,8 @@ from safeadapt.backbones import DEFAULT_BACKBONE, load_backbone
 from safeadapt.data import DEFAULT_TASK, load_builtin_task
 from safeadapt.data.features import FeatureCache
 from safeadapt.errors import InvalidConfig
-from safeadapt.evaluation import SafetyConfig
+from safeadapt.evaluation import SafetyConfig, lp_accuracy_trend
+from safeadapt.metrics.effective import effective_robustness, fit_trend
 from safeadapt.protocols import make_protocol
 from safeadapt.run import RunRecord, environment, run_protocol
 
@@ -47,7 +48,12 @@ def budget(modality: str, quick: bool) -> DemoBudget:
             },
             # MiniLM forward+backward is the cost of an embedding attack: keep it small on CPU
             safety=SafetyConfig(
-                adv_eps=(0.0, 0.02, 0.1), adv_steps=5, adv_max_examples=32 if quick else 64
+                adv_eps=(0.0, 0.02, 0.1),
+                adv_steps=5,
+                adv_max_examples=32 if quick else 64,
+                corruption_max_examples=48 if quick else 120,
+                reference_max_train=150 if quick else 400,
+                reference_max_eval=100 if quick else 200,
             ),
         )
     if modality == "image":
@@ -63,7 +69,12 @@ def budget(modality: str, quick: bool) -> DemoBudget:
                 "lp-ft": {**train, "lr": 1e-4},
             },
             safety=SafetyConfig(
-                adv_eps=(0.0, 1 / 255, 4 / 255), adv_steps=10, adv_max_examples=48 if quick else 128
+                adv_eps=(0.0, 1 / 255, 4 / 255),
+                adv_steps=10,
+                adv_max_examples=48 if quick else 128,
+                corruption_max_examples=64 if quick else 200,
+                reference_max_train=200 if quick else 600,
+                reference_max_eval=100 if quick else 400,
             ),
         )
     raise InvalidConfig(f"'modality' must be 'text' or 'vision'/'image'; got {modality!r}.")
@@ -113,6 +124,11 @@ def run_demo(
             show_progress=show_progress,
         )
         records.append(record)
+    runs = [r.to_dict() for r in records]
+    trend = None
+    if task.ood:
+        log("effective robustness: linear-probe trend over C from cached features ...")
+        trend = add_effective_robustness(runs, lp_accuracy_trend(task, factory(), cache))
     results = {
         "task": task.name,
         "backbone": backbone_name,
@@ -122,7 +138,8 @@ def run_demo(
         "sizes": {k: len(v) for k, v in task.splits().items()},
         "total_seconds": time.perf_counter() - started,
         "environment": environment(),
-        "runs": [r.to_dict() for r in records],
+        "runs": runs,
+        "effective_robustness_trend": trend,
     }
     out = Path(out_dir) / f"demo-{'vision' if modality == 'image' else 'text'}"
     out.mkdir(parents=True, exist_ok=True)
@@ -134,8 +151,81 @@ def run_demo(
     return results
 
 
+def add_effective_robustness(
+    runs: list[dict[str, Any]], points: list[dict[str, float]]
+) -> dict[str, Any]:
+    """Add ``effective_robustness`` ``{ood split: value}`` to each run (OOD accuracy above the
+    probit-linear ID->OOD trend of the linear probes in ``points``); returns the trend."""
+    ood = [k for k in points[0] if k.startswith("ood:")]
+    trends = {k: fit_trend([p["test"] for p in points], [p[k] for p in points]) for k in ood}
+    for run in runs:
+        run["effective_robustness"] = {
+            k: effective_robustness(
+                run["metrics"]["test"]["accuracy"], run["metrics"][k]["accuracy"], t
+            )
+            for k, t in trends.items()
+        }
+    return {
+        "baseline": "linear probes over C (cached features)",
+        "points": points,
+        "fits": {k: {"slope": t.slope, "intercept": t.intercept} for k, t in trends.items()},
+    }
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def safety_tables(results: dict[str, Any]) -> list:
+    """The safety suite as rich Tables: calibration / detection / distortion / attacks / cost,
+    then corruption, forgetting, groups, far-OOD detection and effective robustness."""
+    first = safety_table(results)
+    return [t for t in (first, robustness_table(results)) if t is not None]
+
+
+def robustness_table(results: dict[str, Any]):
+    from rich.table import Table
+
+    runs = [r for r in results["runs"] if r.get("safety")]
+    if not runs:
+        return None
+    table = Table(
+        title=escape(f"{results['task']}: corruption, forgetting, groups, far-OOD"),
+        caption="corr: mean accuracy over corruption kinds x severities (drop relative to clean); "
+        "forget: reference-task probe accuracy after - before; worst/gap: group accuracy on ID "
+        "test; EO: equalised-odds difference; far AUROC: MSP vs far-OOD set; eff.rob: OOD acc "
+        "above the LP trend, mean over OOD splits",
+    )
+    cols = ["protocol", "corr acc", "corr drop", "forget", "worst grp", "grp gap", "EO diff"]
+    cols += ["far AUROC", "eff.rob"]
+    for c in cols:
+        table.add_column(c, justify="left" if c == "protocol" else "right")
+    for r in runs:
+        s = r["safety"]
+        corr = s.get("corruption", {})
+        forget = s.get("forgetting", {})
+        grp = s.get("groups", {}).get("test", {})
+        eo = grp.get(
+            "equalized_odds_difference", grp.get("equalized_odds_difference_max_over_classes")
+        )
+        far = [v["msp_auroc"] for k, v in s.get("detection", {}).items() if k.startswith("far:")]
+        er = list(r.get("effective_robustness", {}).values())
+        table.add_row(
+            r["protocol"],
+            _fmt(corr.get("mean_accuracy")),
+            _fmt(corr.get("relative_drop"), ".1%"),
+            _fmt(forget.get("mean_delta"), "+.3f"),
+            _fmt(grp.get("worst_group_accuracy")),
+            _fmt(grp.get("accuracy_gap")),
+            _fmt(eo),
+            _fmt(_mean(far) if far else None),
+            _fmt(_mean(er) if er else None, "+.3f"),
+        )
+    return table
 
 
 def safety_table(results: dict[str, Any]):

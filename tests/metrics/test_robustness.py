@@ -74,3 +74,40 @@ def test_embedding_space_attack_breaks_an_undefended_text_model(lp_text_model, t
         ).mean()
     assert acc["0"] == pytest.approx(clean) and clean >= 0.5
     assert acc["2"] <= 0.05
+
+
+class _PixelModel(torch.nn.Module):
+    """The classifier as torchattacks sees models: images in [0, 1] -> logits."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model({"pixels": x})
+
+
+def test_matches_torchattacks(lp_image_model, image_task):
+    torchattacks = pytest.importorskip(
+        "torchattacks", reason="pip install --no-deps torchattacks==3.5.1 (make setup does)"
+    )
+    split = image_task.test.sample(48, seed=1)
+    batch = lp_image_model.backbone.preprocess(split.inputs)
+    labels = torch.from_numpy(split.labels)
+    lp_image_model.eval()
+    eps = 2 / 255
+    # FGSM is deterministic: the adversarial logits must agree exactly.
+    wrapped = _PixelModel(lp_image_model).eval()  # torchattacks restores the mode it was given
+    theirs = torchattacks.FGSM(wrapped, eps=eps)(batch["pixels"], labels)
+    with torch.no_grad():
+        their_logits = lp_image_model({"pixels": theirs})
+    ours = pgd_logits(lp_image_model, batch, labels, eps, steps=1, random_start=False)
+    torch.testing.assert_close(ours, their_logits, rtol=1e-4, atol=1e-4)
+    # PGD differs only in the random start: robust accuracies agree closely.
+    attack = torchattacks.PGD(wrapped, eps=eps, alpha=2.5 * eps / 10, steps=10, random_start=True)
+    torch.manual_seed(0)
+    adv = attack(batch["pixels"], labels)
+    with torch.no_grad():
+        their_acc = (lp_image_model({"pixels": adv}).argmax(1) == labels).float().mean().item()
+    our_acc = robust_accuracy(lp_image_model, split, [eps], steps=10)[f"{eps:g}"]
+    assert abs(our_acc - their_acc) <= 0.1

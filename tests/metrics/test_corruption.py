@@ -1,0 +1,102 @@
+"""Corruptions: seeded, graded, shape-preserving, inputs untouched."""
+
+import numpy as np
+import pytest
+
+from safeadapt.errors import InvalidConfig
+from safeadapt.metrics.corruption import (
+    IMAGE_CORRUPTIONS,
+    TEXT_CORRUPTIONS,
+    corrupt,
+    corruption_summary,
+)
+
+
+@pytest.fixture
+def images():
+    rng = np.random.default_rng(0)
+    x = np.zeros((6, 28, 28), dtype=np.uint8)
+    x[:, 8:20, 10:18] = 200 + rng.integers(0, 50, size=(6, 12, 8))
+    return x
+
+
+def test_every_image_corruption_keeps_shape_dtype_and_source(images):
+    before = images.copy()
+    for kind in IMAGE_CORRUPTIONS.names():
+        for sev in (1, 5):
+            out = corrupt(images, "image", kind, sev, seed=1)
+            assert out.shape == images.shape and out.dtype == np.uint8
+            assert not np.array_equal(out, images), (kind, sev)
+    np.testing.assert_array_equal(images, before)
+
+
+def test_rgb_images_are_supported(images):
+    rgb = np.repeat(images[..., None], 3, axis=-1)
+    for kind in IMAGE_CORRUPTIONS.names():
+        assert corrupt(rgb, "image", kind, 3).shape == rgb.shape
+
+
+@pytest.mark.parametrize("kind", ["gaussian_noise", "gaussian_blur", "contrast", "jpeg"])
+def test_image_damage_grows_with_severity(images, kind):
+    err = [
+        np.abs(corrupt(images, "image", kind, s).astype(float) - images).mean()
+        for s in (1, 2, 3, 4, 5)
+    ]
+    assert err[4] > err[0]
+    assert all(b >= a - 1e-9 for a, b in zip(err, err[1:], strict=False)) or kind == "jpeg"
+
+
+def test_contrast_keeps_the_mean_and_shrinks_the_spread(images):
+    out = corrupt(images, "image", "contrast", 5).astype(float)
+    src = images.astype(float)
+    assert abs(out.mean() - src.mean()) < 1.0
+    assert out.std() < 0.3 * src.std()
+
+
+def test_same_seed_same_corruption_other_seed_differs(images):
+    a = corrupt(images, "image", "gaussian_noise", 3, seed=4)
+    np.testing.assert_array_equal(a, corrupt(images, "image", "gaussian_noise", 3, seed=4))
+    assert not np.array_equal(a, corrupt(images, "image", "gaussian_noise", 3, seed=5))
+
+
+TEXTS = [
+    "the film is a quiet and moving portrait of a family in crisis",
+    "dull , overlong and badly acted from start to finish",
+    "great",
+]
+
+
+def test_text_corruptions_touch_the_stated_fraction_of_words():
+    for kind in TEXT_CORRUPTIONS.names():
+        for sev in (1, 2, 3):
+            out = corrupt(TEXTS, "text", kind, sev, seed=0)
+            assert len(out) == len(TEXTS) and all(t.strip() for t in out)
+            assert out[0] != TEXTS[0], (kind, sev)
+    dropped = corrupt(TEXTS, "text", "word_drop", 3)
+    n = len(TEXTS[0].split())
+    assert len(dropped[0].split()) == n - int(np.ceil(0.2 * n))
+    assert dropped[2] == "great"  # a one-word text is never emptied
+    swapped = corrupt(TEXTS, "text", "word_swap", 2)
+    assert sorted(swapped[0].split()) == sorted(TEXTS[0].split())
+
+
+def test_typos_change_characters_not_word_count():
+    out = corrupt(TEXTS, "text", "typo", 3, seed=2)
+    assert [len(t.split()) for t in out] == [len(t.split()) for t in TEXTS]
+    changed = sum(a != b for a, b in zip(out[0].split(), TEXTS[0].split(), strict=True))
+    assert 1 <= changed <= int(np.ceil(0.2 * len(TEXTS[0].split())))
+
+
+def test_bad_kind_and_severity_are_named():
+    with pytest.raises(InvalidConfig, match="Did you mean 'gaussian_noise'"):
+        corrupt(np.zeros((1, 28, 28), np.uint8), "image", "gaussian_nois", 1)
+    with pytest.raises(InvalidConfig, match=r"severity must be one of \(1, 2, 3\)"):
+        corrupt(TEXTS, "text", "typo", 5)
+
+
+def test_corruption_summary_by_hand():
+    s = corruption_summary(0.8, {"a": {1: 0.6, 2: 0.4}, "b": {1: 0.8, 2: 0.6}})
+    assert s["mean_accuracy"] == pytest.approx(0.6)
+    assert s["relative_drop"] == pytest.approx(0.25)
+    assert s["mean_a"] == pytest.approx(0.5) and s["mean_b"] == pytest.approx(0.7)
+    assert corruption_summary(0.5, {"a": {1: 0.5}})["relative_drop"] == 0.0
