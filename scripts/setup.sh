@@ -30,4 +30,10 @@ if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] && comma
     echo "note: run 'sudo apt-get install dataset-fashion-mnist' for the Fashion-MNIST dataset"
   fi
 fi
+# Headless Chromium renders report.html in the browser test (skipped, with a message, without it).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get install -y -qq chromium >/dev/null 2>&1 \
+    || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) \
+    || echo "note: could not install chromium; the report browser test will be skipped"
+fi
 "$VENV/bin/safeadapt" fetch-data

@@ -20,33 +20,75 @@ def test_quick_text_demo_end_to_end(tmp_path, monkeypatch):
     real = assets.vader_dir()  # the data stay where setup put them; features go to a fresh home
     monkeypatch.setattr(assets, "vader_dir", lambda: real)
     monkeypatch.setenv("SAFEADAPT_HOME", str(tmp_path / "home"))
-    out = runner.invoke(
-        app,
-        [
-            "demo",
-            "--quick",
-            "--max-train",
-            "64",
-            "--out",
-            str(tmp_path),
-            "--no-progress",
-            "--no-safety",
-            "--protocol",
-            "lp",
-            "--protocol",
-            "lp-ft",
-        ],
-    )
+    args = [
+        "demo",
+        "--quick",
+        "--max-train",
+        "64",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--no-safety",
+        "--protocol",
+        "lp",
+        "--protocol",
+        "lp-ft",
+    ]
+    out = runner.invoke(app, args)
     assert out.exit_code == 0, out.output
     assert "ID test" in out.output and "OOD tweets" in out.output
-    results = json.loads((tmp_path / "demo-text" / "results.json").read_text())
-    assert [r["protocol"] for r in results["runs"]] == ["lp", "lp-ft"]
-    assert results["sizes"]["train"] == 64
-    assert any("sampled" in n for n in results["notes"])
+    assert "recommended:" in out.output
+    summary = json.loads((tmp_path / "demo-text" / "summary.json").read_text())
+    assert [v["variant"] for v in summary["variants"]] == ["lp", "lp-ft"]
+    assert summary["sizes"]["train"] == 64
+    assert any("sampled" in n for n in summary["notes"])
+    assert (tmp_path / "demo-text" / "report.html").is_file()
     assert (home() / "features").is_dir()
+    again = runner.invoke(app, args)  # a rerun resumes: nothing is recomputed
+    assert again.exit_code == 0 and "0 runs now, 2 reused" in again.output
 
 
 def test_bad_modality_is_one_line():
     out = runner.invoke(app, ["demo", "--modality", "audio"])
     assert out.exit_code == 2
     assert "'modality' must be 'text' or 'vision'" in out.output
+
+
+def test_init_then_validate(tmp_path):
+    path = tmp_path / "study.yaml"
+    out = runner.invoke(app, ["init", str(path)])
+    assert out.exit_code == 0 and path.is_file()
+    assert runner.invoke(app, ["init", str(path)]).exit_code == 2  # never overwrites silently
+    out = runner.invoke(app, ["validate", str(path), "--no-data"])
+    assert out.exit_code == 0, out.output
+    assert "is valid: 8 runs" in out.output
+
+
+def test_validate_loads_the_data_and_names_the_bad_column(tmp_path):
+    import yaml
+
+    (tmp_path / "train.csv").write_text("review,label\ngood,pos\nbad,neg\nfine,pos\nawful,neg\n")
+    (tmp_path / "test.csv").write_text("review,label\nnice,pos\nugly,neg\n")
+    (tmp_path / "prod.csv").write_text("review,label\nmeh,neutral\n")
+    study = {
+        "name": "files",
+        "task": {"train": str(tmp_path / "train.csv"), "test": str(tmp_path / "test.csv")},
+        "protocols": {"lp": {}},
+    }
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(study))
+    out = runner.invoke(app, ["validate", str(path)])
+    assert out.exit_code == 2 and "'text'" in out.output and "review" in out.output
+    study["task"]["text_column"] = "review"
+    study["task"]["ood"] = {"prod": str(tmp_path / "prod.csv")}
+    path.write_text(yaml.safe_dump(study))
+    out = runner.invoke(app, ["validate", str(path)])
+    assert out.exit_code == 2 and "neutral" in out.output
+
+
+def test_run_with_a_typo_is_one_line(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\ntask: {builtin: mnist}\nprotocols: {lp-fft: {}}\n")
+    out = runner.invoke(app, ["run", str(path)])
+    assert out.exit_code == 2
+    assert out.output.count("\n") == 1 and "Did you mean 'lp-ft'" in out.output

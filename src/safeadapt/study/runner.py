@@ -1,0 +1,200 @@
+"""Run a study: every protocol x grid point x seed, resumable, then the summary and the report.
+
+``run_study`` loads the task once, shares one feature cache across runs, skips runs whose record
+is already stored (same content hash), stores each finished run atomically, adds effective
+robustness against the linear-probe trend, ranks the protocols (``recommend``) and writes
+``results.csv``, ``summary.json`` and ``report.html``. A study killed at any point and rerun with
+the same config finishes the missing runs only.
+
+``quick=True`` runs the same study on a small sample into ``<output>/quick`` first (the "cheap
+proof of concept before the full run" workflow) and estimates the full study's duration from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from safeadapt.data.features import FeatureCache
+from safeadapt.errors import SafeAdaptError
+from safeadapt.study.config import RunSpec, StudyConfig, expand_runs
+from safeadapt.study.store import RunStore, write_atomic
+
+QUICK_TRAIN = 200
+QUICK_EVAL = 100
+
+
+@dataclasses.dataclass
+class StudyResult:
+    config: StudyConfig
+    runs: list[dict[str, Any]]
+    summary: dict[str, Any]
+    output_dir: Any
+    report_path: Any
+    skipped: int
+    ran: int
+    seconds: float
+    estimate: dict[str, Any] | None = None
+
+
+def quick_config(config: StudyConfig) -> StudyConfig:
+    """The same study on a small stratified sample, one seed, written to ``<output>/quick``."""
+    task = dataclasses.replace(
+        config.task,
+        max_train=min(config.task.max_train or QUICK_TRAIN, QUICK_TRAIN),
+        max_eval=min(config.task.max_eval or QUICK_EVAL, QUICK_EVAL),
+    )
+    return dataclasses.replace(
+        config,
+        task=task,
+        seeds=config.seeds[:1],
+        output=str(config.output_dir / "quick"),
+        tracking=dataclasses.replace(config.tracking, mlflow_uri=None),
+    )
+
+
+def run_study(
+    config: StudyConfig,
+    *,
+    quick: bool = False,
+    cache: FeatureCache | None = None,
+    show_progress: bool = True,
+    log: Callable[[str], Any] = print,
+    report: bool = True,
+) -> StudyResult:
+    """Run (or resume) ``config``; with ``quick``, run the small version and estimate the full."""
+    if quick:
+        small = quick_config(config)
+        result = run_study(small, cache=cache, show_progress=show_progress, log=log, report=report)
+        result.estimate = estimate_full(config, result)
+        return result
+
+    from safeadapt.progress import progress
+    from safeadapt.run import environment, run_protocol
+    from safeadapt.study.recommend import add_effective_robustness, summarize
+    from safeadapt.study.tracking import make_tracker
+
+    started = time.perf_counter()
+    task = config.task.load()
+    factory = config.backbone.factory(task.modality)
+    specs = expand_runs(config, task.modality)
+    out = config.output_dir
+    store = RunStore(out)
+    write_atomic(out / "study.json", json.dumps(config.to_dict(), indent=1, default=str))
+    cache = cache or FeatureCache()
+    tracker = make_tracker(config)
+    log(
+        f"study {config.name!r}: {len(specs)} runs ({len(config.protocols)} protocol entries x "
+        f"grid x {len(config.seeds)} seeds) on {task.name} "
+        f"(train {len(task.train)}, test {len(task.test)}, OOD {', '.join(task.ood) or 'none'})"
+    )
+    records: dict[str, dict[str, Any]] = {}
+    skipped = ran = 0
+    for spec in progress(specs, "study runs", show_progress, total=len(specs)):
+        stored = store.load(spec)
+        if stored is not None:
+            records[spec.run_id] = stored
+            skipped += 1
+            continue
+        log(f"run {spec.run_id}")
+        proto = _protocol(spec)
+        record, result = run_protocol(
+            proto,
+            task,
+            factory,
+            spec.seed,
+            cache=cache,
+            safety=config.safety,
+            show_progress=show_progress,
+        )
+        payload = {**record.to_dict(), "environment": environment()}
+        store.save(spec, payload, model=result.model if config.save_models else None)
+        records[spec.run_id] = store.load(spec) or payload
+        ran += 1
+        if tracker is not None:
+            tracker.log_run(spec, records[spec.run_id], store.folder(spec))
+    runs = [records[s.run_id] for s in specs]
+    if skipped:
+        log(f"resumed: {skipped} finished runs reused, {ran} run now")
+
+    from safeadapt.evaluation import lp_accuracy_trend
+
+    trend = None
+    if task.ood:
+        trend = add_effective_robustness(runs, lp_accuracy_trend(task, factory(), cache))
+    summary = summarize(runs, config, task, trend)
+    write_atomic(out / "summary.json", json.dumps(summary, indent=1, default=float))
+    _write_csv(runs, out / "results.csv")
+    report_path = None
+    if report:
+        from safeadapt.report import write_report
+
+        report_path = write_report(summary, runs, out / "report.html")
+    if tracker is not None:
+        tracker.log_study(summary, report_path)
+    return StudyResult(
+        config, runs, summary, out, report_path, skipped, ran, time.perf_counter() - started
+    )
+
+
+def _protocol(spec: RunSpec):
+    from safeadapt.protocols import make_protocol
+
+    return make_protocol(spec.protocol, spec.settings)
+
+
+def _write_csv(runs: list[dict[str, Any]], path) -> None:
+    """One row per run and split: accuracy and calibration, plus run-level safety columns."""
+    import pandas as pd
+
+    rows = []
+    for r in runs:
+        run = r["run"]
+        base = {
+            "run_id": run["run_id"],
+            "variant": run["variant"],
+            "protocol": run["protocol"],
+            "seed": run["seed"],
+            "fit_seconds": r["fit_seconds"],
+            "eval_seconds": r["eval_seconds"],
+            "trainable_parameters": r["cost"]["trainable_parameters"],
+            "forgetting": r.get("safety", {}).get("forgetting", {}).get("mean_delta"),
+            "corruption_accuracy": r.get("safety", {}).get("corruption", {}).get("mean_accuracy"),
+        }
+        for split, metrics in r["metrics"].items():
+            rows.append(
+                {
+                    **base,
+                    "split": split,
+                    **metrics,
+                    "effective_robustness": r.get("effective_robustness", {}).get(split),
+                }
+            )
+    text = pd.DataFrame(rows).to_csv(index=False)
+    write_atomic(path, text)
+
+
+def estimate_full(config: StudyConfig, quick: StudyResult) -> dict[str, Any]:
+    """Seconds the full study should take: each quick run's fit time scaled by the training-set
+    ratio, its evaluation time by the evaluation-set ratio, times the number of seeds (a rough,
+    linear estimate; attacks and corruptions run on capped samples, so evaluation grows less)."""
+    try:
+        full_task = config.task.load()
+    except SafeAdaptError:
+        return {}
+    quick_task = quick.config.task.load()
+    train_ratio = len(full_task.train) / len(quick_task.train)
+    n_eval = sum(len(s) for s in full_task.eval_splits().values())
+    eval_ratio = n_eval / max(1, sum(len(s) for s in quick_task.eval_splits().values()))
+    per_run = [r["fit_seconds"] * train_ratio + r["eval_seconds"] * eval_ratio for r in quick.runs]
+    seconds = sum(per_run) * len(config.seeds)
+    return {
+        "full_seconds": seconds,
+        "quick_seconds": quick.seconds,
+        "train_ratio": train_ratio,
+        "eval_ratio": eval_ratio,
+        "runs": len(expand_runs(config, full_task.modality)),
+    }

@@ -1,0 +1,89 @@
+"""The HTML report: self-contained, figures present, table with the best in bold; and a real
+headless Chromium rendering it (skipped with the install command where Chromium is absent)."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from safeadapt.study import StudyConfig, run_study
+
+
+@pytest.fixture(scope="module")
+def study_result(tmp_path_factory, feature_cache):
+    from tests.study.conftest import TINY_STUDY
+
+    raw = {**TINY_STUDY, "output": str(tmp_path_factory.mktemp("report") / "out")}
+    raw["seeds"] = [0]
+    config = StudyConfig.from_dict(raw)
+    return run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
+
+
+def test_every_figure_of_a_safety_study_is_drawn(study_result):
+    from safeadapt.report.plots import FIGURES
+
+    drawn = {k for k, (_, fn) in FIGURES.items() if fn(study_result.runs, study_result.summary)}
+    assert drawn == set(FIGURES)
+    html = study_result.report_path.read_text()
+    for key in FIGURES:
+        assert f'id="fig-{key}"' in html
+
+
+def test_table_marks_the_best_and_the_recommendation(study_result):
+    html = study_result.report_path.read_text()
+    assert "<b>" in html and "Pareto front" in html
+    rec = study_result.summary["recommendation"]
+    assert f"Recommended: {rec['variant']}" in html
+    assert "embedding-space" not in html  # an image study: pixel-space attack
+    assert "pixel [0,1]" in html
+
+
+def test_figures_skip_what_was_not_measured(study_result):
+    from safeadapt.report.plots import FIGURES
+
+    bare = [{**r, "safety": {}} for r in study_result.runs]
+    drawn = {k for k, (_, fn) in FIGURES.items() if fn(bare, study_result.summary)}
+    assert drawn == {"id_vs_ood", "cost"}
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="headless Chromium not installed: `apt-get install chromium` (make setup does as root)",
+)
+def test_report_renders_in_headless_chromium(study_result, tmp_path):
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
+    url = study_result.report_path.resolve().as_uri()
+    dom = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    ).stdout
+    total = int(dom.split('data-plots-total="')[1].split('"')[0])
+    visible = int(dom.split('data-plots-visible="')[1].split('"')[0])
+    assert total >= 6 and visible == total  # every figure decoded and laid out with a size
+    shot = Path("artifacts") / "report-screenshot.png"
+    shot.parent.mkdir(exist_ok=True)
+    subprocess.run(
+        [CHROMIUM, *flags, "--window-size=1280,2400", f"--screenshot={shot.resolve()}", url],
+        capture_output=True,
+        timeout=120,
+    )
+    from PIL import Image
+
+    img = Image.open(shot).convert("L")
+    assert img.size == (1280, 2400)
+    lo, hi = img.getextrema()
+    assert hi - lo > 100  # not a blank page

@@ -1,0 +1,79 @@
+"""Study configs: YAML in, one-line errors naming the key and the fix, grids and run hashes."""
+
+import pytest
+import yaml
+
+from safeadapt.errors import InvalidConfig
+from safeadapt.study import EXAMPLE_YAML, StudyConfig, expand_runs, load_study
+
+
+def test_the_example_yaml_is_a_valid_study(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(EXAMPLE_YAML)
+    config = load_study(path)
+    runs = expand_runs(config, "text")
+    # lp + ft + lp-ft with a 2-point lr grid, x 2 seeds
+    assert len(runs) == (1 + 1 + 2) * 2
+    assert {r.variant for r in runs} == {"lp", "ft", "lp-ft[lr=1e-05]", "lp-ft[lr=3e-05]"}
+    assert len({r.run_id for r in runs}) == len(runs)
+
+
+def test_run_keys_change_with_what_changes_the_result(tiny_study):
+    a = expand_runs(StudyConfig.from_dict(tiny_study), "image")
+    again = expand_runs(StudyConfig.from_dict(tiny_study), "image")
+    assert [r.key for r in a] == [r.key for r in again]
+    tiny_study["protocols"]["ft"]["lr"] = 3e-4
+    b = expand_runs(StudyConfig.from_dict(tiny_study), "image")
+    assert a[0].key == b[0].key  # lp untouched
+    assert a[2].key != b[2].key  # ft changed
+    tiny_study["task"]["max_train"] = 80
+    c = expand_runs(StudyConfig.from_dict(tiny_study), "image")
+    assert a[0].key != c[0].key
+
+
+def test_protocol_alias_and_list_shorthand(tiny_study):
+    tiny_study["protocols"] = {"ft-slow": {"protocol": "ft", "lr": 1e-6}, "lp": {}}
+    config = StudyConfig.from_dict(tiny_study)
+    assert [(p.label, p.protocol) for p in config.protocols] == [("ft-slow", "ft"), ("lp", "lp")]
+    tiny_study["protocols"] = ["lp", "lp-ft"]
+    assert [p.label for p in StudyConfig.from_dict(tiny_study).protocols] == ["lp", "lp-ft"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda s: s["protocols"].update({"lp-fft": {}}), "Did you mean 'lp-ft'"),
+        (lambda s: s.update({"seed": [0]}), "unknown key 'seed'. Did you mean 'seeds'"),
+        (lambda s: s["task"].update({"max_trian": 5}), "unknown setting 'max_trian'"),
+        (lambda s: s["protocols"]["ft"].update({"lr": -1}), "study protocol 'ft'.*'lr'"),
+        (lambda s: s["protocols"]["ft"].update({"lr": {"grid": []}}), "'lr.grid' must be"),
+        (lambda s: s["safety"].update({"adv_steps": 0}), "'adv_steps'"),
+        (lambda s: s.update({"seeds": [0, 0]}), "distinct integers"),
+        (lambda s: s["task"].update({"builtin": "mnsit"}), "Did you mean 'mnist'"),
+        (lambda s: s["task"].update({"train": "x.csv"}), "either 'builtin"),
+        (lambda s: s.pop("protocols"), "missing required key 'protocols'"),
+    ],
+)
+def test_bad_configs_name_the_key(tiny_study, edit, match):
+    edit(tiny_study)
+    with pytest.raises(InvalidConfig, match=match):
+        StudyConfig.from_dict(tiny_study)
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    with pytest.raises(InvalidConfig, match="does not exist"):
+        load_study(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(InvalidConfig, match="not valid YAML"):
+        load_study(bad)
+
+
+def test_config_round_trips_through_yaml(tiny_study, tmp_path):
+    config = StudyConfig.from_dict(tiny_study)
+    path = tmp_path / "again.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict()))
+    again = load_study(path)
+    assert sorted(r.key for r in expand_runs(again, "image")) == sorted(
+        r.key for r in expand_runs(config, "image")
+    )

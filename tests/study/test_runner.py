@@ -1,0 +1,107 @@
+"""The study runner on a tiny real study: runs, report, resume, and a SIGKILL mid-study."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from safeadapt.study import StudyConfig, expand_runs, run_study
+
+
+def _records(out: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in out.glob("runs/*/record.json")}
+
+
+def test_study_runs_reports_and_resumes(tiny_study, feature_cache):
+    config = StudyConfig.from_dict(tiny_study)
+    first = run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
+    specs = expand_runs(config, "image")
+    assert first.ran == 4 and first.skipped == 0
+    assert sorted(_records(config.output_dir)) == sorted(s.run_id for s in specs)
+    summary = first.summary
+    assert [v["variant"] for v in summary["variants"]] == ["lp", "ft"]
+    lp = summary["variants"][0]["scores"]
+    assert lp["id_accuracy"]["n"] == 2 and lp["forgetting"]["mean"] == 0.0
+    assert summary["recommendation"]["variant"] in {"lp", "ft"}
+    assert summary["recommendation"]["variant"] in summary["recommendation"]["pareto_front"]
+    html = first.report_path.read_text()
+    assert "Recommended:" in html and html.count('<img class="plot"') >= 6
+    assert "http://" not in html and "https://" not in html  # self-contained, opens offline
+    csv = (config.output_dir / "results.csv").read_text().splitlines()
+    assert csv[0].startswith("run_id,variant,protocol,seed") and len(csv) == 1 + 4 * 3
+
+    again = run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
+    assert again.ran == 0 and again.skipped == 4
+    assert [r["metrics"] for r in again.runs] == [r["metrics"] for r in first.runs]
+
+
+def test_a_corrupt_record_is_redone(tiny_study, feature_cache):
+    tiny_study["protocols"] = {"lp": {}}
+    tiny_study["seeds"] = [0]
+    tiny_study["safety"] = False
+    config = StudyConfig.from_dict(tiny_study)
+    first = run_study(
+        config, cache=feature_cache, show_progress=False, log=lambda m: None, report=False
+    )
+    record = next(config.output_dir.glob("runs/*/record.json"))
+    record.write_text('{"metrics": ')  # a torn write from some other tool
+    again = run_study(
+        config, cache=feature_cache, show_progress=False, log=lambda m: None, report=False
+    )
+    assert again.ran == 1 and again.runs[0]["metrics"] == first.runs[0]["metrics"]
+    assert record.with_name("record.json.corrupt").is_file()
+
+
+def test_killed_study_resumes_with_every_run_once(tiny_study, tmp_path):
+    tiny_study["protocols"] = {"lp": {}, "ft": tiny_study["protocols"]["ft"]}
+    tiny_study["seeds"] = [0, 1, 2]
+    tiny_study["safety"] = False
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(tiny_study, sort_keys=False))
+    out = Path(tiny_study["output"])
+    env = {**os.environ, "SAFEADAPT_HOME": str(tmp_path / "home")}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    cmd = [sys.executable, "-m", "safeadapt.cli", "run", str(path), "--no-progress"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while not _records(out) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
+    proc.wait()
+    before = _records(out)
+    assert 1 <= len(before) < 6
+
+    os.environ["SAFEADAPT_HOME"] = env["SAFEADAPT_HOME"]
+    try:
+        config = StudyConfig.from_dict(tiny_study)
+        result = run_study(config, show_progress=False, log=lambda m: None, report=False)
+    finally:
+        del os.environ["SAFEADAPT_HOME"]
+    after = _records(out)
+    assert sorted(after) == sorted(s.run_id for s in expand_runs(config, "image"))
+    assert result.skipped == len(before) and result.ran == 6 - len(before)
+    for run_id, rec in before.items():
+        assert after[run_id]["metrics"] == rec["metrics"]
+    assert not list(out.glob("runs/*/.*.tmp"))  # nothing half-written left visible as a record
+
+
+def test_quick_mode_estimates_the_full_study(tiny_study, feature_cache):
+    tiny_study["protocols"] = {"lp": {}}
+    tiny_study["task"]["max_train"] = 400
+    tiny_study["safety"] = False
+    config = StudyConfig.from_dict(tiny_study)
+    result = run_study(
+        config, quick=True, cache=feature_cache, show_progress=False, log=lambda m: None
+    )
+    assert result.output_dir == config.output_dir / "quick"
+    assert len(result.runs) == 1  # one seed
+    est = result.estimate
+    assert est["train_ratio"] == pytest.approx(400 / 200) and est["runs"] == 2
+    assert est["full_seconds"] > 0
