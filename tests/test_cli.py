@@ -10,7 +10,7 @@ runner = CliRunner()
 def test_list_comes_from_the_registries():
     out = runner.invoke(app, ["list"])
     assert out.exit_code == 0
-    assert "protocols: ft, lp, lp-ft" in out.output
+    assert "protocols: ft, l2-sp, ldifs, lp, lp-ft, lp-soup" in out.output
 
 
 def test_quick_text_demo_end_to_end(tmp_path, monkeypatch):

@@ -25,8 +25,13 @@ class Classifier(nn.Module):
     def num_classes(self) -> int:
         return self.head.out_features
 
-    def forward(self, batch: Batch) -> Tensor:
-        return self.head(self.backbone(batch))  # (B, K)
+    def forward(self, batch: Batch, layers: tuple[str, ...] = ()) -> Tensor | tuple[Tensor, dict]:
+        """Logits ``(B, K)``; with ``layers``, also the pooled taps ``{layer: (B, D_l)}`` of the
+        same forward pass (feature-space regularisers use them without a second pass)."""
+        if not layers:
+            return self.head(self.backbone(batch))
+        feats, taps = self.backbone.forward_layers(batch, layers)
+        return self.head(feats), taps
 
     def set_head(self, weight: Tensor, bias: Tensor) -> None:
         """Copy a head in (e.g. an LP head as the LP-FT initialisation)."""

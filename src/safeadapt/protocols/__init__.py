@@ -1,6 +1,15 @@
 """Adaptation protocols. Importing this package registers every built-in protocol."""
 
-from safeadapt.protocols import ft, lp, lp_ft  # noqa: F401  (registration)
+from safeadapt.protocols import (  # noqa: F401  (registration)
+    ft,
+    hardened_lp,
+    l2sp,
+    ldifs,
+    lp,
+    lp_ft,
+    soup,
+    wise_ft,
+)
 from safeadapt.protocols.base import (
     PROTOCOLS,
     FitContext,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from safeadapt.config import build_config
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
-from safeadapt.protocols.lp import LPConfig, linear_probe_head
+from safeadapt.protocols.lp import LinearHead, LPConfig, linear_probe_head
 from safeadapt.protocols.train_loop import TrainConfig, finetune_in_context
 
 
@@ -31,9 +31,13 @@ class LPThenFT(Protocol):
 
     Config = LPFTConfig
 
+    def initial_head(self, ctx: FitContext, backbone) -> LinearHead:
+        """The head fine-tuning starts from (hardened variants override this)."""
+        return linear_probe_head(ctx, backbone, self.config.lp)
+
     def fit(self, ctx: FitContext) -> FitResult:
         backbone = ctx.backbone_factory()
-        head = linear_probe_head(ctx, backbone, self.config.lp)
+        head = self.initial_head(ctx, backbone)
         model = Classifier(backbone, ctx.task.num_classes)
         model.set_head(head.weight, head.bias)
         info = finetune_in_context(model, ctx, self.config)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,17 @@ from safeadapt.progress import progress
 if TYPE_CHECKING:
     from safeadapt.protocols.base import FitContext
 
-Regularizer = Callable[[Classifier, dict[str, Tensor], Tensor], Tensor]
+
+class Regularizer:
+    """A penalty added to the training loss. ``layers``: backbone taps it needs from the forward
+    pass; ``__call__(model, taps, index)`` gets the unwrapped model, those taps ``{layer: (B, D)}``
+    and the batch's row indices into the train split."""
+
+    name: str = "regularizer"
+    layers: tuple[str, ...] = ()
+
+    def __call__(self, model: Classifier, taps: dict[str, Tensor], index: Tensor) -> Tensor:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -48,9 +58,42 @@ class TrainConfig:
     # Keep BatchNorm running statistics at their pretrained values: small target batches would
     # otherwise overwrite them and shift every feature (and break an LP head fitted on them).
     freeze_norm_stats: bool = True
+    # Which parameters move (safeadapt.protocols.tuning): all | bitfit | last-k | lora
+    tune: str = "all"
+    last_k: int = 2
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_targets: tuple[str, ...] | None = None  # default: chosen per backbone
+    merge_lora: bool = True
+    # A penalty toward the pretrained model (safeadapt.protocols.regularizers): ldifs | l2-sp
+    regularizer: str | None = None
+    reg_weight: float | None = None  # default per regulariser (LDIFS 10, L2-SP 0.5)
+    reg_layers: tuple[str, ...] | None = None  # LDIFS taps; default: backbone.default_layers
 
     def __post_init__(self) -> None:
+        from safeadapt.protocols.regularizers import REGULARIZERS
+        from safeadapt.protocols.tuning import TUNING
+
         owner = "training"
+        require(
+            self.tune in TUNING,
+            f"{owner} 'tune' must be one of {', '.join(TUNING)}; got {self.tune!r}.",
+        )
+        for name in ("last_k", "lora_r", "lora_alpha"):
+            value = getattr(self, name)
+            require(
+                isinstance(value, int) and value >= 1,
+                f"{owner} '{name}' must be an integer >= 1; got {value!r}.",
+            )
+        require(
+            0 <= self.lora_dropout < 1,
+            f"{owner} 'lora_dropout' must be in [0, 1); got {self.lora_dropout!r}.",
+        )
+        if self.regularizer is not None:
+            REGULARIZERS.get(self.regularizer)
+        if self.reg_weight is not None:
+            non_negative("reg_weight", self.reg_weight, owner)
         positive("lr", self.lr, owner)
         if self.head_lr is not None:
             positive("head_lr", self.head_lr, owner)
@@ -102,6 +145,7 @@ def make_loader(
         )
         batch = model.backbone.preprocess(raw)
         batch["labels"] = torch.from_numpy(split.labels[idx])
+        batch["index"] = torch.from_numpy(idx)
         return batch
 
     gen = torch.Generator().manual_seed(seed)
@@ -191,6 +235,7 @@ def finetune(
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     unwrapped: Classifier = accelerator.unwrap_model(model)
 
+    layers = tuple(dict.fromkeys(layer for r in regularizers for layer in r.layers))
     history: list[dict[str, float]] = []
     best_acc, best_state, best_epoch, bad_epochs, step = -1.0, None, 0, 0, 0
     start = time.perf_counter()
@@ -200,15 +245,21 @@ def finetune(
             for m in model.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
-        losses = []
+        losses, penalties = [], {r.name: [] for r in regularizers}
         bar = progress(loader, f"train epoch {epoch + 1}/{cfg.epochs}", show_progress)
         for batch in bar:
             labels = batch.pop("labels")
+            index = batch.pop("index")
             with accelerator.autocast():
-                logits = model(batch)
+                if layers:
+                    logits, taps = model(batch, layers=layers)
+                else:
+                    logits, taps = model(batch), {}
                 loss = F.cross_entropy(logits, labels)
                 for reg in regularizers:
-                    loss = loss + reg(unwrapped, batch, logits)
+                    penalty = reg(unwrapped, taps, index)
+                    penalties[reg.name].append(penalty.item())
+                    loss = loss + penalty
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training loss became {loss.item()} at step {step}; lower 'lr' "
@@ -232,6 +283,7 @@ def finetune(
             {
                 "epoch": epoch + 1,
                 "train_loss": float(np.mean(losses)),
+                **{f"penalty_{k}": float(np.mean(v)) for k, v in penalties.items() if v},
                 "val_accuracy": val_acc,
                 "val_loss": val_loss,
             }
@@ -265,14 +317,29 @@ def finetune_in_context(
     cfg: TrainConfig,
     regularizers: Sequence[Regularizer] = (),
 ) -> dict[str, Any]:
-    """:func:`finetune` on the context's task splits, seed, device and progress setting."""
-    return finetune(
+    """:func:`finetune` on the context's task, seed, device and progress setting, with the
+    config's regulariser (built on the still-pretrained model) and parameter-efficient tuning."""
+    from safeadapt.protocols.regularizers import build_regularizers
+    from safeadapt.protocols.tuning import apply_tuning, merge_lora
+
+    regs = [*regularizers, *build_regularizers(ctx, model, cfg)]
+    tuning = apply_tuning(model, cfg)
+    info = finetune(
         model,
         ctx.task.train,
         ctx.task.val,
         cfg,
         ctx.seed,
-        regularizers=regularizers,
+        regularizers=regs,
         device=ctx.device,
         show_progress=ctx.show_progress,
     )
+    if cfg.tune == "lora" and cfg.merge_lora:
+        tuning["lora_merged_modules"] = merge_lora(model)
+    elif cfg.tune != "all":
+        for p in model.parameters():
+            p.requires_grad_(True)
+    info["tuning"] = tuning
+    if regs:
+        info["regularizers"] = [r.name for r in regs]
+    return info

@@ -1,0 +1,255 @@
+"""LP-stage hardening before fine-tuning (Trivedi, Koutra & Thiagarajan, ICLR 2023).
+
+The linear head is trained on cached, standardised frozen features with one of:
+
+- ``vat`` -- virtual adversarial training in feature space (Miyato et al. 2018):
+  ``L = CE(h(x), y) + alpha * KL(p(x) || p(x + r_adv))``, ``r_adv = eps * g / ||g||``,
+  ``g = grad_d KL(p(x) || p(x + xi * d))`` from a *random* unit direction ``d`` (one power
+  iteration; the public code starts from the input instead -- a bug we do not copy).
+  ``xi = 10, eps = 1, alpha = 0.1``.
+- ``udp`` -- uncertainty-driven perturbations: ``delta <- clip(delta + step * sign(grad_delta
+  H(softmax(h(x + delta)))), -eps, eps)`` for ``steps`` steps (increasing the head's predictive
+  entropy), ``L = CE(h(x), y) + beta * CE(h(x + delta), y)``, ``beta = 0.01``. Features are
+  standardised, so ``eps`` is in units of each feature's standard deviation.
+- ``soup`` -- a soup of ``n_heads`` heads, head ``i`` initialised on its own disjoint block of
+  feature dimensions (zeros elsewhere), trained jointly on the mean CE, then averaged uniformly.
+
+Optimiser: AdamW on mini-batches, cosine schedule, the epoch with the best validation accuracy
+kept (the paper: SGD + Nesterov for ~200 epochs; scaled down for CPU). Protocols: ``lp-vat``,
+``lp-udp``, ``lp-soup`` (the hardened head alone, backbone frozen) and ``lp-vat-ft``,
+``lp-udp-ft``, ``lp-soup-ft`` (fine-tuning from that head, as LP-FT).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from safeadapt.config import build_config, positive, require
+from safeadapt.model import Classifier
+from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
+from safeadapt.protocols.lp import LinearHead, cached_split_features
+from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
+
+METHODS = ("vat", "udp", "soup")
+
+
+@dataclass(frozen=True)
+class HardenedLPConfig:
+    method: str | None = None  # set by the protocol (lp-vat, lp-udp-ft, ...)
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 1e-2
+    weight_decay: float = 1e-3
+    vat_xi: float = 10.0
+    vat_eps: float = 1.0
+    vat_alpha: float = 0.1
+    udp_eps: float = 0.05
+    udp_steps: int = 10
+    udp_beta: float = 0.01
+    soup_heads: int = 20
+
+    def __post_init__(self) -> None:
+        owner = "hardened LP"
+        require(
+            self.method is None or self.method in METHODS,
+            f"{owner} 'method' must be one of {METHODS}; got {self.method!r}.",
+        )
+        for name in ("epochs", "batch_size", "udp_steps", "soup_heads"):
+            value = getattr(self, name)
+            require(
+                isinstance(value, int) and value >= 1,
+                f"{owner} '{name}' must be an integer >= 1; got {value!r}.",
+            )
+        for name in ("lr", "vat_xi", "vat_eps", "udp_eps"):
+            positive(name, getattr(self, name), owner)
+        for name in ("weight_decay", "vat_alpha", "udp_beta"):
+            value = getattr(self, name)
+            require(value >= 0, f"{owner} '{name}' must be >= 0; got {value!r}.")
+
+
+def _kl(p_logits: Tensor, q_logits: Tensor) -> Tensor:
+    """KL(p || q) averaged over the batch, p held fixed."""
+    p = p_logits.detach().softmax(1)
+    return (p * (p.clamp_min(1e-12).log() - q_logits.log_softmax(1))).sum(1).mean()
+
+
+def vat_loss(
+    w: Tensor, b: Tensor, x: Tensor, cfg: HardenedLPConfig, gen: torch.Generator
+) -> Tensor:
+    """The local distributional smoothness term KL(p(x) || p(x + r_adv)), ``x`` ``(B, D)``."""
+    logits = x @ w.T + b
+    d = torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    d = F.normalize(d, dim=1).requires_grad_(True)
+    adv_dist = _kl(logits, (x + cfg.vat_xi * d) @ w.T + b)
+    (g,) = torch.autograd.grad(adv_dist, d)
+    r_adv = cfg.vat_eps * F.normalize(g.detach(), dim=1)
+    return _kl(logits, (x + r_adv) @ w.T + b)
+
+
+def udp_delta(w: Tensor, b: Tensor, x: Tensor, cfg: HardenedLPConfig) -> Tensor:
+    """A perturbation in the L-inf ball that increases the head's predictive entropy."""
+    delta = torch.zeros_like(x, requires_grad=True)
+    step = 2.5 * cfg.udp_eps / cfg.udp_steps
+    for _ in range(cfg.udp_steps):
+        probs = ((x + delta) @ w.detach().T + b.detach()).softmax(1)
+        entropy = -(probs * probs.clamp_min(1e-12).log()).sum(1).mean()
+        (g,) = torch.autograd.grad(entropy, delta)
+        delta = (
+            (delta.detach() + step * g.sign()).clamp(-cfg.udp_eps, cfg.udp_eps).requires_grad_(True)
+        )
+    return delta.detach()
+
+
+def fit_hardened_head(
+    train_x: Tensor,
+    train_y: Tensor,
+    val_x: Tensor,
+    val_y: Tensor,
+    num_classes: int,
+    cfg: HardenedLPConfig,
+    seed: int = 0,
+) -> LinearHead:
+    """A hardened linear head on raw features (standardisation folded in, as ``fit_linear_probe``)."""
+    gen = torch.Generator().manual_seed(seed)
+    x, v = train_x.float(), val_x.float()
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
+    xs, vs = (x - mean) / std, (v - mean) / std
+    y, vy = train_y.long(), val_y.long()
+    n, d = xs.shape
+    heads = cfg.soup_heads if cfg.method == "soup" else 1
+    w = torch.zeros(heads, num_classes, d)
+    if cfg.method == "soup":  # head i starts on its own block of dimensions, zeros elsewhere
+        blocks = torch.arange(d).tensor_split(heads)
+        for i, dims in enumerate(blocks):
+            w[i][:, dims] = torch.randn(num_classes, len(dims), generator=gen) / math.sqrt(
+                len(dims)
+            )
+    w.requires_grad_(True)
+    b = torch.zeros(heads, num_classes, requires_grad=True)
+    opt = torch.optim.AdamW([w, b], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * math.ceil(n / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    best = (-1.0, math.inf, None, None, 0)
+    history = []
+    for epoch in range(cfg.epochs):
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n, cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            xb, yb = xs[idx], y[idx]
+            losses = []
+            for i in range(heads):
+                logits = xb @ w[i].T + b[i]
+                loss = F.cross_entropy(logits, yb)
+                if cfg.method == "vat":
+                    loss = loss + cfg.vat_alpha * vat_loss(w[i], b[i], xb, cfg, gen)
+                elif cfg.method == "udp":
+                    delta = udp_delta(w[i], b[i], xb, cfg)
+                    loss = loss + cfg.udp_beta * F.cross_entropy((xb + delta) @ w[i].T + b[i], yb)
+                losses.append(loss)
+            opt.zero_grad()
+            torch.stack(losses).mean().backward()
+            opt.step()
+            sched.step()
+        with torch.no_grad():
+            wm, bm = w.mean(0), b.mean(0)  # the soup (or the single head)
+            logits = vs @ wm.T + bm
+            acc = (logits.argmax(1) == vy).float().mean().item()
+            nll = F.cross_entropy(logits, vy).item()
+        history.append({"epoch": epoch + 1, "val_accuracy": acc, "val_nll": nll})
+        if (acc, -nll) > (best[0], -best[1]):
+            best = (acc, nll, wm.clone(), bm.clone(), epoch + 1)
+    acc, nll, wm, bm, epoch = best
+    weight = wm / std  # (K, D) on raw features
+    bias = bm - (mean / std) @ wm.T
+    sweep = [{"best_epoch": epoch, "method": cfg.method}, *history[-3:]]
+    return LinearHead(weight.contiguous(), bias, float("nan"), acc, nll, sweep)
+
+
+def hardened_head(ctx: FitContext, backbone, cfg: HardenedLPConfig) -> LinearHead:
+    feats = cached_split_features(ctx, backbone)
+    task = ctx.task
+    return fit_hardened_head(
+        feats["train"],
+        torch.from_numpy(task.train.labels),
+        feats["val"],
+        torch.from_numpy(task.val.labels),
+        task.num_classes,
+        cfg,
+        ctx.seed,
+    )
+
+
+def _set_method(cfg: HardenedLPConfig, method: str, protocol: str) -> None:
+    from safeadapt.errors import InvalidConfig
+
+    if cfg.method not in (None, method):
+        raise InvalidConfig(
+            f"protocol {protocol!r} hardens with {method!r}; got 'method: {cfg.method}'. "
+            f"use protocol 'lp-{cfg.method}' (or drop 'method')."
+        )
+    object.__setattr__(cfg, "method", method)
+
+
+class HardenedLP(Protocol):
+    """A hardened linear head on the frozen backbone."""
+
+    Config = HardenedLPConfig
+    method = "vat"
+
+    def __init__(self, config=None, **overrides) -> None:
+        super().__init__(config, **overrides)
+        _set_method(self.config, self.method, self.name)
+
+    def fit(self, ctx: FitContext) -> FitResult:
+        backbone = ctx.backbone_factory()
+        head = hardened_head(ctx, backbone, self.config)
+        model = Classifier(backbone, ctx.task.num_classes)
+        model.set_head(head.weight, head.bias)
+        model.eval()
+        info = {
+            "method": self.method,
+            "val_accuracy": head.val_accuracy,
+            "head_history": head.sweep,
+            "trainable_parameters": head.weight.numel() + head.bias.numel(),
+        }
+        return FitResult(model, frozen_backbone=True, info=info)
+
+
+@dataclass(frozen=True)
+class HardenedLPFTConfig(LPFTConfig):
+    head: HardenedLPConfig = field(default_factory=HardenedLPConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.head, HardenedLPConfig):
+            object.__setattr__(
+                self, "head", build_config(HardenedLPConfig, self.head, "hardened LP-FT 'head'")
+            )
+
+
+class HardenedLPFT(LPThenFT):
+    """Fine-tuning from a hardened LP head (otherwise LP-FT)."""
+
+    Config = HardenedLPFTConfig
+    method = "vat"
+
+    def __init__(self, config=None, **overrides) -> None:
+        super().__init__(config, **overrides)
+        _set_method(self.config.head, self.method, self.name)
+
+    def initial_head(self, ctx: FitContext, backbone) -> LinearHead:
+        return hardened_head(ctx, backbone, self.config.head)
+
+
+for _method in METHODS:
+    register_protocol(f"lp-{_method}")(
+        type(f"LP{_method.upper()}", (HardenedLP,), {"method": _method})
+    )
+    register_protocol(f"lp-{_method}-ft")(
+        type(f"LP{_method.upper()}FT", (HardenedLPFT,), {"method": _method})
+    )

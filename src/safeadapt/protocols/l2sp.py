@@ -1,0 +1,28 @@
+"""L2-SP (Li, Grandvalet & Davoine 2018): LP-FT with ``alpha * ||w - w0||^2`` on backbone weights.
+
+Weight decay is off by default (the penalty replaces it on the backbone; the paper keeps plain L2
+on the new head, which our head-only decay would need a separate group for -- the head here starts
+from the LP solution, so it is left undecayed). Any FT protocol gets the penalty with
+``regularizer: l2-sp``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from safeadapt.protocols.base import register_protocol
+from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
+
+
+@dataclass(frozen=True)
+class L2SPConfig(LPFTConfig):
+    regularizer: str | None = "l2-sp"
+    reg_weight: float | None = 0.5
+    weight_decay: float = 0.0
+
+
+@register_protocol("l2-sp")
+class L2SPProtocol(LPThenFT):
+    """LP-FT + L2-SP penalty toward the pretrained backbone weights."""
+
+    Config = L2SPConfig

@@ -1,0 +1,96 @@
+"""Model soups (Wortsman et al., ICML 2022) of fine-tuned runs that share an initialisation.
+
+Every member starts from the same model -- the pretrained backbone with its LP head -- and is
+fine-tuned (LP-FT settings) with its own learning rate from ``lrs`` and its own seed
+(``members_per_lr`` per rate). The greedy soup visits members by decreasing validation accuracy
+and keeps each one whose addition does not lower the soup's validation accuracy; the uniform soup
+averages them all. The greedy soup is returned; both are reported. Selection uses the validation
+split only.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from safeadapt.config import positive, require
+from safeadapt.merge import greedy_soup, uniform_soup
+from safeadapt.model import Classifier
+from safeadapt.protocols.base import FitContext, FitResult, register_protocol
+from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
+from safeadapt.protocols.train_loop import finetune_in_context
+from safeadapt.protocols.wise_ft import val_accuracy
+
+
+@dataclass(frozen=True)
+class SoupConfig(LPFTConfig):
+    lrs: tuple[float, ...] = (1e-5, 3e-5)
+    members_per_lr: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(len(self.lrs) > 0, "protocol 'soup-ft' 'lrs' must list at least one rate.")
+        for lr in self.lrs:
+            positive("lrs entry", lr, "protocol 'soup-ft'")
+        require(
+            isinstance(self.members_per_lr, int) and self.members_per_lr >= 1,
+            f"protocol 'soup-ft' 'members_per_lr' must be an integer >= 1; got {self.members_per_lr!r}.",
+        )
+        require(
+            self.tune != "lora" or self.merge_lora,
+            "protocol 'soup-ft' averages whole models: with tune 'lora' keep 'merge_lora: true'.",
+        )
+
+
+@register_protocol("soup-ft")
+class SoupFT(LPThenFT):
+    """Greedy soup of LP-FT runs over learning rates x seeds from one shared start."""
+
+    Config = SoupConfig
+
+    def fit(self, ctx: FitContext) -> FitResult:
+        import dataclasses
+
+        backbone = ctx.backbone_factory()
+        head = self.initial_head(ctx, backbone)
+        start = Classifier(backbone, ctx.task.num_classes)
+        start.set_head(head.weight, head.bias)
+        init = copy.deepcopy(start.state_dict())
+        members, infos = [], []
+        for lr in self.config.lrs:
+            for _ in range(self.config.members_per_lr):
+                start.load_state_dict(init)
+                member_ctx = dataclasses.replace(ctx, seed=ctx.seed * 1000 + len(members))
+                info = finetune_in_context(
+                    start, member_ctx, dataclasses.replace(self.config, lr=lr)
+                )
+                members.append(copy.deepcopy(start.state_dict()))
+                infos.append(
+                    {
+                        "lr": lr,
+                        "seed": member_ctx.seed,
+                        "val_accuracy": info["val_accuracy"],
+                        "steps": info["steps"],
+                    }
+                )
+
+        def score(state) -> float:
+            start.load_state_dict(state)
+            return val_accuracy(start, ctx, self.config.eval_batch_size)
+
+        member_acc = [score(m) for m in members]
+        uniform_acc = score(uniform_soup(members))
+        soup, kept, trace = greedy_soup(members, score, order=member_acc)
+        start.load_state_dict(soup)
+        start.eval()
+        out = {
+            "members": [
+                {**i, "val_accuracy_final": a} for i, a in zip(infos, member_acc, strict=True)
+            ],
+            "greedy_kept": kept,
+            "greedy_trace": trace,
+            "uniform_val_accuracy": uniform_acc,
+            "val_accuracy": trace[-1],
+            "trainable_parameters": sum(p.numel() for p in start.parameters()),
+        }
+        return FitResult(start, frozen_backbone=False, info=out)

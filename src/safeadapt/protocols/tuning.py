@@ -1,0 +1,142 @@
+"""Which backbone parameters fine-tuning may change (parameter-efficient tuning).
+
+- ``all``: every parameter (plain fine-tuning).
+- ``bitfit`` (Ben Zaken, Goldberg & Ravfogel 2022): only bias terms (norm-layer shifts included).
+- ``last-k``: the last ``last_k`` blocks of the backbone's block list (its largest
+  ``nn.ModuleList``) and every parameter after it (final norm / head convolution).
+- ``lora`` (Hu et al. 2022), through Hugging Face ``peft``: low-rank adapters ``W + (alpha/r) B A``
+  on target modules; the base weights stay frozen. Targets are chosen per backbone (attention
+  ``query``/``value`` projections of transformers; 1x1 convolutions of CNNs) unless given. After
+  training the adapters are merged into the weights (``merge_lora``), so the result is an
+  ordinary model that saves, loads and evaluates like any other.
+
+The head is always trainable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from safeadapt.errors import InvalidConfig
+from safeadapt.model import Classifier
+
+TUNING = ("all", "bitfit", "last-k", "lora")
+
+
+def _block_list(backbone: nn.Module) -> tuple[str, nn.ModuleList]:
+    lists = [(n, m) for n, m in backbone.named_modules() if isinstance(m, nn.ModuleList)]
+    if not lists:
+        raise InvalidConfig(
+            "tuning 'last-k' needs a backbone with a block list (an nn.ModuleList); this one "
+            "has none. Use 'bitfit', 'lora' or 'all'."
+        )
+    return max(lists, key=lambda item: len(item[1]))
+
+
+def lora_targets(backbone: nn.Module) -> list[str]:
+    """Default LoRA target module names (suffixes) for ``backbone``."""
+    names = [n for n, _ in backbone.named_modules()]
+    for pair in (("query", "value"), ("q_proj", "v_proj"), ("q", "v")):
+        if all(any(n.split(".")[-1] == p for n in names) for p in pair):
+            return list(pair)
+    pointwise = sorted(
+        {
+            n.split(".")[-1]
+            for n, m in backbone.named_modules()
+            if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1
+        }
+    )
+    if pointwise:
+        return pointwise
+    linear = sorted(
+        {n.split(".")[-1] for n, m in backbone.named_modules() if isinstance(m, nn.Linear)}
+    )
+    if linear:
+        return linear
+    raise InvalidConfig(
+        "tuning 'lora': no Linear or 1x1 Conv2d module to adapt; give 'lora_targets'."
+    )
+
+
+def _plain_pointwise_convs(backbone: nn.Module, targets: list[str]) -> None:
+    """peft builds its adapters with ``type(base_layer)``; a Conv2d *subclass* (e.g.
+    EfficientNet's static-same-padding conv) may not construct that way. For 1x1 stride-1 targets,
+    whose padding is none, swap in an equivalent plain ``nn.Conv2d`` with the same weights."""
+    for name, m in list(backbone.named_modules()):
+        if name.split(".")[-1] not in targets or type(m) is nn.Conv2d:
+            continue
+        if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and tuple(m.stride) == (1, 1):
+            plain = nn.Conv2d(m.in_channels, m.out_channels, 1, bias=m.bias is not None)
+            plain.load_state_dict(m.state_dict())
+            plain.requires_grad_(False)
+            parent_name, _, child = name.rpartition(".")
+            setattr(backbone.get_submodule(parent_name) if parent_name else backbone, child, plain)
+
+
+def apply_tuning(model: Classifier, cfg: Any) -> dict[str, Any]:
+    """Set ``requires_grad`` (and inject LoRA adapters) on ``model`` per ``cfg.tune``."""
+    tune = cfg.tune
+    backbone = model.backbone
+    info: dict[str, Any] = {"tune": tune}
+    if tune == "all":
+        return info
+    if tune == "bitfit":
+        for n, p in backbone.named_parameters():
+            p.requires_grad_(n.endswith("bias"))
+    elif tune == "last-k":
+        prefix, blocks = _block_list(backbone)
+        k = min(cfg.last_k, len(blocks))
+        first = len(blocks) - k
+        seen_blocks = False
+        for n, p in backbone.named_parameters():
+            in_blocks = n.startswith(prefix + ".")
+            if in_blocks:
+                seen_blocks = True
+                p.requires_grad_(int(n[len(prefix) + 1 :].split(".")[0]) >= first)
+            else:
+                p.requires_grad_(seen_blocks)  # after the block list: trainable
+        info["last_k"] = k
+    elif tune == "lora":
+        from peft import LoraConfig, inject_adapter_in_model
+
+        targets = list(cfg.lora_targets) if cfg.lora_targets else lora_targets(backbone)
+        config = LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=targets,
+            bias="none",
+        )
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        _plain_pointwise_convs(backbone, targets)
+        inject_adapter_in_model(config, backbone)
+        for n, p in backbone.named_parameters():
+            p.requires_grad_("lora_" in n)
+        info.update({"lora_targets": targets, "lora_r": cfg.lora_r})
+    else:  # validated by TrainConfig; kept for direct callers
+        raise InvalidConfig(f"tuning 'tune' must be one of {TUNING}; got {tune!r}.")
+    for p in model.head.parameters():
+        p.requires_grad_(True)
+    return info
+
+
+def merge_lora(model: Classifier) -> int:
+    """Fold every LoRA adapter into its base layer and put the base layer back; returns how many.
+
+    After this the backbone has its original module structure (state-dict keys included)."""
+    from peft.tuners.lora import LoraLayer
+
+    merged = 0
+    for name, module in list(model.backbone.named_modules()):
+        if isinstance(module, LoraLayer):
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            parent = model.backbone.get_submodule(parent_name) if parent_name else model.backbone
+            setattr(parent, child, module.get_base_layer())
+            merged += 1
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return merged

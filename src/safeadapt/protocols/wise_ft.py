@@ -1,0 +1,76 @@
+"""WiSE-FT (Wortsman et al., CVPR 2022): interpolate pretrained and fine-tuned weights.
+
+``theta(alpha) = (1 - alpha) * theta_0 + alpha * theta_ft`` for the backbone *and* the head,
+where ``theta_0`` is the pretrained backbone with its LP head (our stand-in for the paper's
+zero-shot head: the packaged backbones have no text tower) and ``theta_ft`` the LP-FT result
+from that same start. ``alpha`` is chosen on the validation split only; the whole validation
+curve is reported (``info["alpha_curve"]``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+from safeadapt.config import require
+from safeadapt.merge import interpolate
+from safeadapt.model import Classifier
+from safeadapt.protocols.base import FitContext, FitResult, register_protocol
+from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
+from safeadapt.protocols.train_loop import finetune_in_context, predict_logits
+
+
+@dataclass(frozen=True)
+class WiSEFTConfig(LPFTConfig):
+    alphas: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(
+            len(self.alphas) > 0 and all(0 <= a <= 1 for a in self.alphas),
+            f"protocol 'wise-ft' 'alphas' must be values in [0, 1]; got {self.alphas!r}.",
+        )
+        require(
+            self.tune in ("all", "bitfit", "last-k") or self.merge_lora,
+            "protocol 'wise-ft' needs the fine-tuned model in the pretrained model's shape: "
+            "with tune 'lora' keep 'merge_lora: true'.",
+        )
+
+
+def val_accuracy(model: Classifier, ctx: FitContext, batch_size: int) -> float:
+    logits = predict_logits(model, ctx.task.val, batch_size)
+    return float((logits.argmax(1) == torch.from_numpy(ctx.task.val.labels)).float().mean())
+
+
+@register_protocol("wise-ft")
+class WiSEFT(LPThenFT):
+    """LP-FT, then the weight-space ensemble with the pretrained model + LP head, alpha on val."""
+
+    Config = WiSEFTConfig
+
+    def fit(self, ctx: FitContext) -> FitResult:
+        backbone = ctx.backbone_factory()
+        head = self.initial_head(ctx, backbone)
+        model = Classifier(backbone, ctx.task.num_classes)
+        model.set_head(head.weight, head.bias)
+        theta0 = copy.deepcopy(model.state_dict())
+        info = finetune_in_context(model, ctx, self.config)
+        theta1 = copy.deepcopy(model.state_dict())
+        curve = []
+        for alpha in sorted(self.config.alphas):
+            model.load_state_dict(interpolate(theta0, theta1, alpha))
+            curve.append(
+                {
+                    "alpha": alpha,
+                    "val_accuracy": val_accuracy(model, ctx, self.config.eval_batch_size),
+                }
+            )
+        best = max(curve, key=lambda c: (c["val_accuracy"], c["alpha"]))  # ties: closer to FT
+        model.load_state_dict(interpolate(theta0, theta1, best["alpha"]))
+        model.eval()
+        info.update(
+            {"alpha": best["alpha"], "alpha_curve": curve, "lp_val_accuracy": head.val_accuracy}
+        )
+        return FitResult(model, frozen_backbone=False, info=info)

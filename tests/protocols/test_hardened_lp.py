@@ -1,0 +1,58 @@
+"""LP-stage hardening (VAT, UDP, soup of heads) on real cached features."""
+
+import pytest
+import torch
+
+from safeadapt.errors import InvalidConfig
+from safeadapt.protocols import FitContext, make_protocol
+from safeadapt.protocols.hardened_lp import HardenedLPConfig, udp_delta, vat_loss
+
+
+@pytest.fixture(scope="module")
+def feats(text_task, minilm, feature_cache):
+    from safeadapt.protocols.lp import cached_split_features
+
+    ctx = FitContext(text_task, lambda: minilm, 0, feature_cache, show_progress=False)
+    return cached_split_features(ctx, minilm, ("train",))["train"]
+
+
+def test_vat_smoothness_is_non_negative_and_zero_for_a_constant_head(feats):
+    x = (feats[:32] - feats.mean(0)) / feats.std(0)
+    cfg = HardenedLPConfig(method="vat")
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(2, x.shape[1]) * 0.1
+    assert vat_loss(w, torch.zeros(2), x, cfg, gen).item() > 0
+    assert vat_loss(
+        torch.zeros(2, x.shape[1]), torch.zeros(2), x, cfg, gen
+    ).item() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_udp_stays_in_the_ball_and_raises_entropy(feats):
+    x = (feats[:32] - feats.mean(0)) / feats.std(0)
+    cfg = HardenedLPConfig(method="udp", udp_eps=0.2)
+    w, b = torch.randn(2, x.shape[1]) * 0.2, torch.zeros(2)
+    delta = udp_delta(w, b, x, cfg)
+    assert delta.abs().max().item() <= 0.2 + 1e-6
+
+    def entropy(z):
+        p = (z @ w.T + b).softmax(1)
+        return -(p * p.log()).sum(1).mean().item()
+
+    assert entropy(x + delta) > entropy(x)
+
+
+@pytest.mark.parametrize("name", ["lp-vat", "lp-udp", "lp-soup"])
+def test_hardened_heads_learn_the_task(name, text_task, minilm_factory, feature_cache):
+    ctx = FitContext(text_task, minilm_factory, 0, feature_cache, show_progress=False)
+    result = make_protocol(name, {"epochs": 15}).fit(ctx)
+    assert result.frozen_backbone and result.info["method"] == name.split("-")[1]
+    lp = make_protocol("lp").fit(ctx)
+    assert result.info["val_accuracy"] > 0.6  # binary sentiment: above chance
+    assert result.info["val_accuracy"] >= lp.info["val_accuracy"] - 0.05  # as good as plain LP
+
+
+def test_the_protocol_fixes_the_method():
+    with pytest.raises(InvalidConfig, match="use protocol 'lp-udp'"):
+        make_protocol("lp-vat", {"method": "udp"})
+    with pytest.raises(InvalidConfig, match="'soup_heads'"):
+        make_protocol("lp-soup-ft", {"head": {"soup_heads": 0}})
