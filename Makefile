@@ -33,6 +33,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_foundation.py
+	$(BIN)/python bench/bench_protocols.py
 
 clean:
 	rm -rf $(VENV) safeadapt-out

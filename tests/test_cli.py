@@ -92,3 +92,35 @@ def test_run_with_a_typo_is_one_line(tmp_path):
     out = runner.invoke(app, ["run", str(path)])
     assert out.exit_code == 2
     assert out.output.count("\n") == 1 and "Did you mean 'lp-ft'" in out.output
+
+
+def test_shift_audit_curate_commands(tmp_path):
+    import json
+
+    out = runner.invoke(
+        app,
+        [
+            "shift", "--task", "vader-sentiment", "--sets", "train,ood:tweets",
+            "--max-per-set", "60", "--permutations", "100", "--out", str(tmp_path / "shift"),
+            "--no-progress",
+        ],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "train vs ood:tweets" in out.output and "advice:" in out.output
+    assert json.loads((tmp_path / "shift" / "shift.json").read_text())["reference"] == "train"
+    assert (tmp_path / "shift" / "shift.png").stat().st_size > 10_000
+
+    out = runner.invoke(app, ["audit", "--task", "vader-sentiment"])
+    assert out.exit_code == 0 and '"short"' in out.output
+
+    csv = tmp_path / "curated.csv"
+    out = runner.invoke(
+        app,
+        ["curate", "--task", "vader-sentiment", "--correlation", "0.8", "--size", "400",
+         "--positive-group", "long", "--out", str(csv)],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    lines = csv.read_text().splitlines()
+    assert lines[0] == "text,label,group" and len(lines) >= 401
+    bad = runner.invoke(app, ["shift", "--task", "vader-sentiment", "--sets", "train,nope"])
+    assert bad.exit_code == 2 and "unknown set 'nope'" in bad.output

@@ -175,6 +175,182 @@ def validate(
     typer.echo(f"study {config.name!r} is valid: {len(runs)} runs -> {config.output_dir}")
 
 
+def _task_and_backbone(task: str | None, study: Path | None, max_per_set: int | None = None):
+    """A task and backbone factory from ``--task`` (built-in, default backbone) or ``--study``."""
+    from safeadapt.errors import InvalidConfig
+    from safeadapt.study.config import BackboneSpec, TaskSpec, load_study
+
+    if (task is None) == (study is None):
+        raise InvalidConfig("give exactly one of --task <built-in name> or --study <study.yaml>.")
+    if study is not None:
+        config = load_study(study)
+        spec, backbone = config.task, config.backbone
+    else:
+        spec, backbone = TaskSpec(builtin=task), BackboneSpec()
+    loaded = spec.load()
+    return loaded, backbone.factory(loaded.modality)
+
+
+@app.command()
+def shift(
+    task: Annotated[str | None, typer.Option(help="A built-in task (safeadapt list).")] = None,
+    study: Annotated[Path | None, typer.Option(help="Use a study's task and backbone.")] = None,
+    sets: Annotated[
+        str, typer.Option(help="Comma-separated splits; the first is compared with each other.")
+    ] = "train,test,ood",
+    max_per_set: Annotated[int, typer.Option(help="Seeded sample per set.")] = 500,
+    permutations: Annotated[int, typer.Option(help="MMD permutations.")] = 500,
+    level: Annotated[float, typer.Option(help="Test level.")] = 0.05,
+    out: Annotated[Path, typer.Option(help="Folder for shift.json and shift.png.")] = Path(
+        "safeadapt-out/shift"
+    ),
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Distribution shift from frozen embeddings: MMD, domain classifier, KS; picture; advice."""
+    import json
+
+    from safeadapt.errors import DataError, SafeAdaptError
+    from safeadapt.shift import public, shift_figure, shift_report
+
+    try:
+        loaded, factory = _task_and_backbone(task, study)
+        splits = loaded.splits()
+        names = []
+        for name in (s.strip() for s in sets.split(",")):
+            if name == "ood":
+                names += [k for k in splits if k.startswith("ood:")]
+            elif name in splits:
+                names.append(name)
+            else:
+                raise DataError(
+                    f"unknown set {name!r}; the task has {', '.join(splits)} (or 'ood')."
+                )
+        report = shift_report(
+            factory(),
+            {n: splits[n] for n in names},
+            level=level,
+            n_permutations=permutations,
+            max_per_set=max_per_set,
+            show_progress=progress,
+        )
+    except SafeAdaptError as err:
+        _fail(err)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "shift.json").write_text(json.dumps(public(report), indent=1, default=float))
+    (out / "shift.png").write_bytes(shift_figure(report))
+    ref = report["reference"]
+    for other, c in report["comparisons"].items():
+        typer.echo(
+            f"{ref} vs {other}: MMD^2 {c['mmd']['mmd2']:.4f} (p {c['mmd']['p_value']:.3g}), "
+            f"domain classifier AUROC {c['classifier']['auroc']:.3f} "
+            f"(p {c['classifier']['p_value']:.3g}), KS {c['ks']['significant_dimensions']}/"
+            f"{c['ks']['dimensions']} dims -> shift {'DETECTED' if c['shift_detected'] else 'not detected'}"
+        )
+        for side, examples in c["typical"].items():
+            typer.echo(
+                f"  most typical of {side}: " + " | ".join(str(e)[:60] for e in examples[:3])
+            )
+    if report["probe"]:
+        p = report["probe"]
+        typer.echo(f"linear probe on {ref}: {p['accuracy']:.3f} (majority {p['majority']:.3f})")
+    typer.echo(f"advice: {report['advice']}")
+    typer.echo(f"written: {out / 'shift.json'}, {out / 'shift.png'}")
+
+
+@app.command()
+def audit(
+    task: Annotated[str | None, typer.Option(help="A built-in task (safeadapt list).")] = None,
+    study: Annotated[Path | None, typer.Option(help="Use a study's task.")] = None,
+) -> None:
+    """Group representation and label-group association of the training set."""
+    import json
+
+    from safeadapt.bias import audit as run_audit
+    from safeadapt.errors import SafeAdaptError
+
+    try:
+        loaded, _ = _task_and_backbone(task, study)
+        report = run_audit(loaded.train, loaded.label_names)
+    except SafeAdaptError as err:
+        _fail(err)
+    typer.echo(json.dumps(report, indent=1))
+
+
+@app.command()
+def curate(
+    task: Annotated[str | None, typer.Option(help="A built-in task (safeadapt list).")] = None,
+    study: Annotated[Path | None, typer.Option(help="Use a study's task.")] = None,
+    correlation: Annotated[
+        float | None, typer.Option(help="Target label-group correlation in [-1, 1] (binary).")
+    ] = None,
+    group_share: Annotated[
+        list[str] | None, typer.Option(help="group=share (repeatable; shares sum to 1).")
+    ] = None,
+    size: Annotated[
+        int | None, typer.Option(help="Size of the curated set (default: same).")
+    ] = None,
+    positive_group: Annotated[
+        str | None, typer.Option(help="The group aligned with label 1.")
+    ] = None,
+    allow_duplicates: Annotated[
+        bool, typer.Option(help="Duplicate rows when a cell is short.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Output CSV (text tasks) or .npz (images).")] = Path(
+        "safeadapt-out/curated.csv"
+    ),
+) -> None:
+    """Resample the training set to a target correlation or group shares (the original is kept)."""
+    import json
+
+    import numpy as np
+
+    from safeadapt.bias import curate as run_curate
+    from safeadapt.errors import InvalidConfig, SafeAdaptError
+
+    try:
+        loaded, _ = _task_and_backbone(task, study)
+        shares = None
+        if group_share:
+            shares = {}
+            for item in group_share:
+                if "=" not in item:
+                    raise InvalidConfig(f"--group-share takes group=share; got {item!r}.")
+                g, v = item.split("=", 1)
+                shares[g] = float(v)
+        curated, report = run_curate(
+            loaded.train,
+            target_correlation=correlation,
+            group_shares=shares,
+            size=size,
+            positive_group=positive_group,
+            allow_duplicates=allow_duplicates,
+            seed=seed,
+        )
+    except SafeAdaptError as err:
+        _fail(err)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if loaded.modality == "text":
+        import pandas as pd
+
+        pd.DataFrame(
+            {
+                "text": list(curated.inputs),
+                "label": [loaded.label_names[i] for i in curated.labels],
+                "group": curated.groups,
+            }
+        ).to_csv(out, index=False)
+    else:
+        np.savez_compressed(
+            out.with_suffix(".npz"),
+            images=curated.inputs,
+            labels=curated.labels,
+            groups=np.asarray(curated.groups).astype(str),
+        )
+    typer.echo(json.dumps(report, indent=1))
+    typer.echo(f"written: {out if loaded.modality == 'text' else out.with_suffix('.npz')}")
+
+
 @app.command("fetch-data")
 def fetch_data(
     force: Annotated[bool, typer.Option(help="Fetch again even if cached.")] = False,

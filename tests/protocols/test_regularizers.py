@@ -27,7 +27,7 @@ def test_ldifs_is_zero_at_the_pretrained_model_and_grows(small, effnet_factory, 
     (reg,) = build_regularizers(ctx, model, TrainConfig(regularizer="ldifs", reg_weight=10.0))
     assert reg.layers == model.backbone.default_layers and len(reg.layers) == 5
     taps, index = _taps(model, small.train, reg.layers)
-    assert reg(model, taps, index).item() == pytest.approx(0.0, abs=1e-9)
+    assert reg(model, taps, index, {}).item() == pytest.approx(0.0, abs=1e-9)
     penalties = []
     for scale in (0.01, 0.1):
         moved = Classifier(effnet_factory(), small.num_classes)
@@ -36,7 +36,7 @@ def test_ldifs_is_zero_at_the_pretrained_model_and_grows(small, effnet_factory, 
             for p in moved.backbone.parameters():
                 p.add_(torch.randn_like(p) * p.std().nan_to_num(0) * scale)
         taps, index = _taps(moved, small.train, reg.layers)
-        penalties.append(reg(moved, taps, index).item())
+        penalties.append(reg(moved, taps, index, {}).item())
     assert 0 < penalties[0] < penalties[1]
 
 
@@ -54,11 +54,26 @@ def test_ldifs_uses_the_cache_for_the_original_features(small, effnet_factory, f
 def test_l2sp_by_hand(effnet_factory):
     model = Classifier(effnet_factory(), 3)
     reg = L2SP(model, weight=0.5)
-    assert reg(model, {}, torch.arange(1)).item() == 0.0
+    assert reg(model, {}, torch.arange(1), {}).item() == 0.0
     first = next(model.backbone.parameters())
     with torch.no_grad():
         first.add_(0.1)
     expected = 0.5 * (0.1**2) * first.numel()
-    assert reg(model, {}, torch.arange(1)).item() == pytest.approx(expected, rel=1e-4)
+    assert reg(model, {}, torch.arange(1), {}).item() == pytest.approx(expected, rel=1e-4)
     first.requires_grad_(False)  # frozen parameters cannot move: not penalised
-    assert reg(model, {}, torch.arange(1)).item() == 0.0
+    assert reg(model, {}, torch.arange(1), {}).item() == 0.0
+
+
+def test_live_ldifs_equals_cached_ldifs(small, effnet_factory, feature_cache):
+    model = Classifier(effnet_factory(), small.num_classes)
+    ctx = FitContext(small, effnet_factory, 0, feature_cache, show_progress=False)
+    (cached,) = build_regularizers(ctx, model, TrainConfig(regularizer="ldifs"))
+    (live,) = build_regularizers(ctx, model, TrainConfig(regularizer="ldifs", reg_cached=False))
+    moved = Classifier(effnet_factory(), small.num_classes)
+    with torch.no_grad():
+        for p in moved.backbone.parameters():
+            p.mul_(1.05)
+    taps, index = _taps(moved, small.train, cached.layers)
+    batch = moved.backbone.preprocess(small.train.inputs[:16])
+    a, b = cached(moved, taps, index, batch).item(), live(moved, taps, index, batch).item()
+    assert a > 0 and a == pytest.approx(b, rel=1e-3)

@@ -32,6 +32,11 @@ def test_study_runs_reports_and_resumes(tiny_study, feature_cache):
     assert summary["recommendation"]["variant"] in summary["recommendation"]["pareto_front"]
     html = first.report_path.read_text()
     assert "Recommended:" in html and html.count('<img class="plot"') >= 6
+    pre = summary["preflight"]
+    assert set(pre["shift"]["comparisons"]) == {"test", "ood:digits", "ood:rotated"}
+    assert set(pre["audit"]["groups"]) == {"thin", "thick"}
+    assert 'id="fig-shift"' in html and "Pre-flight checks" in html
+    assert (config.output_dir / "preflight.json").is_file()
     assert "http://" not in html and "https://" not in html  # self-contained, opens offline
     csv = (config.output_dir / "results.csv").read_text().splitlines()
     assert csv[0].startswith("run_id,variant,protocol,seed") and len(csv) == 1 + 4 * 3

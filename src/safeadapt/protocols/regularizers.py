@@ -9,7 +9,8 @@
   feature taps ``l`` (the input of the first block and evenly spaced block outputs; pooled over
   tokens / space here), ``f`` the adapted and ``f0`` the frozen original backbone. No data
   augmentation is used, so ``f0`` comes from the feature cache (computed once per task), not from
-  a second forward pass.
+  a second forward pass (``reg_cached: false`` runs a frozen copy on every batch instead, as
+  needed once inputs are augmented).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class L2SP(Regularizer):
         self.weight = weight
         self.anchor = {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
 
-    def __call__(self, model: Classifier, taps: dict[str, Tensor], index: Tensor) -> Tensor:
+    def __call__(
+        self, model: Classifier, taps: dict[str, Tensor], index: Tensor, batch: dict[str, Tensor]
+    ) -> Tensor:
         total = None
         for n, p in model.backbone.named_parameters():
             if p.requires_grad and n in self.anchor:
@@ -61,26 +64,54 @@ class LDIFS(Regularizer):
             layer: F.normalize(original_taps[layer].float(), dim=1) for layer in layers
         }
 
-    def __call__(self, model: Classifier, taps: dict[str, Tensor], index: Tensor) -> Tensor:
+    def originals(self, index: Tensor, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {layer: self.original[layer][index.cpu()] for layer in self.layers}
+
+    def __call__(
+        self, model: Classifier, taps: dict[str, Tensor], index: Tensor, batch: dict[str, Tensor]
+    ) -> Tensor:
+        original = self.originals(index, batch)
         per_tap = []
         for layer in self.layers:
             adapted = F.normalize(taps[layer].float(), dim=1)  # (B, D_l)
-            original = self.original[layer][index.cpu()].to(adapted.device)  # (B, D_l)
-            per_tap.append((adapted - original).pow(2).mean(dim=1))  # (B,)
+            orig = original[layer].to(adapted.device)  # (B, D_l), already normalised
+            per_tap.append((adapted - orig).pow(2).mean(dim=1))  # (B,)
         return self.weight * torch.stack(per_tap).mean()
 
 
+class LiveLDIFS(LDIFS):
+    """LDIFS with the original features from a frozen copy of the pretrained backbone, computed
+    on every batch (use when inputs are augmented, so cached features would not match)."""
+
+    def __init__(self, original_backbone: torch.nn.Module, layers: tuple[str, ...], weight: float):
+        self.layers = layers
+        self.weight = weight
+        self.frozen = original_backbone.eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def originals(self, index: Tensor, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        device = next(self.frozen.parameters()).device
+        _, taps = self.frozen.forward_layers(
+            {k: v.to(device) for k, v in batch.items()}, self.layers
+        )
+        return {k: F.normalize(v.float(), dim=1) for k, v in taps.items()}
+
+
 @REGULARIZERS.register("l2-sp")
-def _l2sp(ctx: Any, model: Classifier, weight: float, layers: tuple[str, ...] | None) -> L2SP:
+def _l2sp(ctx: Any, model: Classifier, weight: float, cfg: Any) -> L2SP:
     return L2SP(model, weight)
 
 
 @REGULARIZERS.register("ldifs")
-def _ldifs(ctx: Any, model: Classifier, weight: float, layers: tuple[str, ...] | None) -> LDIFS:
+def _ldifs(ctx: Any, model: Classifier, weight: float, cfg: Any) -> LDIFS:
     """Original taps of the train split from the cache (the pretrained backbone = ``model``'s
-    backbone before any training step)."""
-    layers = tuple(layers or model.backbone.default_layers)
+    backbone before any training step), or from a frozen copy with ``reg_cached: false``."""
+    import copy
+
+    layers = tuple(cfg.reg_layers or model.backbone.default_layers)
     model.backbone.check_layers(layers)
+    if not getattr(cfg, "reg_cached", True):
+        return LiveLDIFS(copy.deepcopy(model.backbone), layers, weight)
     original = ctx.cache.get(
         model.backbone, ctx.task.train, layers=layers, show_progress=ctx.show_progress
     )
@@ -93,4 +124,4 @@ def build_regularizers(ctx: Any, model: Classifier, cfg: Any) -> list[Regularize
     if not cfg.regularizer:
         return []
     weight = cfg.reg_weight if cfg.reg_weight is not None else DEFAULT_WEIGHT[cfg.regularizer]
-    return [REGULARIZERS.get(cfg.regularizer)(ctx, model, weight, cfg.reg_layers)]
+    return [REGULARIZERS.get(cfg.regularizer)(ctx, model, weight, cfg)]

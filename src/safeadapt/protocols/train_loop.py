@@ -32,13 +32,15 @@ if TYPE_CHECKING:
 
 class Regularizer:
     """A penalty added to the training loss. ``layers``: backbone taps it needs from the forward
-    pass; ``__call__(model, taps, index)`` gets the unwrapped model, those taps ``{layer: (B, D)}``
-    and the batch's row indices into the train split."""
+    pass; ``__call__(model, taps, index, batch)`` gets the unwrapped model, those taps
+    ``{layer: (B, D)}``, the batch's row indices into the train split and the model inputs."""
 
     name: str = "regularizer"
     layers: tuple[str, ...] = ()
 
-    def __call__(self, model: Classifier, taps: dict[str, Tensor], index: Tensor) -> Tensor:
+    def __call__(
+        self, model: Classifier, taps: dict[str, Tensor], index: Tensor, batch: dict[str, Tensor]
+    ) -> Tensor:
         raise NotImplementedError
 
 
@@ -70,6 +72,9 @@ class TrainConfig:
     regularizer: str | None = None
     reg_weight: float | None = None  # default per regulariser (LDIFS 10, L2-SP 0.5)
     reg_layers: tuple[str, ...] | None = None  # LDIFS taps; default: backbone.default_layers
+    # LDIFS: original features from the cache (right without data augmentation); False runs a
+    # frozen copy of the pretrained backbone on every batch instead
+    reg_cached: bool = True
 
     def __post_init__(self) -> None:
         from safeadapt.protocols.regularizers import REGULARIZERS
@@ -257,7 +262,7 @@ def finetune(
                     logits, taps = model(batch), {}
                 loss = F.cross_entropy(logits, labels)
                 for reg in regularizers:
-                    penalty = reg(unwrapped, taps, index)
+                    penalty = reg(unwrapped, taps, index, batch)
                     penalties[reg.name].append(penalty.item())
                     loss = loss + penalty
             if not torch.isfinite(loss):

@@ -111,7 +111,63 @@ def _table(summary: dict[str, Any]) -> str:
     )
 
 
-def render_report(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+def _preflight_html(summary: dict[str, Any], figures: dict[str, bytes]) -> str:
+    pre = summary.get("preflight") or {}
+    if not pre:
+        return ""
+    parts = ["<h2>Pre-flight checks (before training)</h2>"]
+    shift = pre.get("shift")
+    if shift:
+        rows = "".join(
+            f"<tr><td>{html.escape(shift['reference'])} vs {html.escape(k)}</td>"
+            f"<td>{c['mmd']['mmd2']:.4f}</td><td>{c['mmd']['p_value']:.3g}</td>"
+            f"<td>{c['classifier']['auroc']:.3f}</td><td>{c['classifier']['p_value']:.3g}</td>"
+            f"<td>{c['ks']['significant_dimensions']}/{c['ks']['dimensions']}</td>"
+            f"<td>{'<b>yes</b>' if c['shift_detected'] else 'no'}</td></tr>"
+            for k, c in shift["comparisons"].items()
+        )
+        probe = shift.get("probe")
+        probe_txt = (
+            f" A linear probe on {html.escape(shift['reference'])} reaches "
+            f"{probe['accuracy']:.3f} (majority class {probe['majority']:.3f}, "
+            f"{probe['folds']}-fold CV)."
+            if probe
+            else ""
+        )
+        parts.append(
+            "<table><thead><tr><th>sets</th><th>MMD²</th><th>MMD p</th><th>domain clf AUROC</th>"
+            f"<th>clf p</th><th>KS dims (BH)</th><th>shift at {shift['level']}</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table><p class='notes'>{html.escape(shift['advice'])}"
+            f"{probe_txt}</p>"
+        )
+        if "shift" in figures:
+            data = base64.b64encode(figures["shift"]).decode()
+            parts.append(
+                '<figure id="fig-shift"><figcaption>Embeddings: 2-D PCA by set (KDE contours) '
+                'and by class</figcaption><img class="plot" alt="shift PCA" '
+                f'src="data:image/png;base64,{data}"></figure>'
+            )
+    audit = pre.get("audit")
+    if audit:
+        rows = "".join(
+            f"<tr><td>{html.escape(g)}</td><td>{r['count']}</td><td>{r['share']:.1%}</td><td>"
+            + ", ".join(f"{html.escape(k)} {v:.2f}" for k, v in r["label_rate"].items())
+            + "</td></tr>"
+            for g, r in audit["groups"].items()
+        )
+        flags = "".join(f"<li>{html.escape(f)}</li>" for f in audit["flags"]) or "<li>none</li>"
+        parts.append(
+            "<h3>Training-set audit by group</h3><table><thead><tr><th>group</th><th>count</th>"
+            f"<th>share</th><th>label rate</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<p class='notes'>Cramér's V {audit['cramers_v']:.3f}; mutual information "
+            f"{audit['mutual_information_nats']:.4f} nats. Flags:</p><ul class='notes'>{flags}</ul>"
+        )
+    return "".join(parts)
+
+
+def render_report(
+    summary: dict[str, Any], runs: list[dict[str, Any]], figures: dict[str, bytes] | None = None
+) -> str:
     rec = summary["recommendation"]
     figures = []
     for key, (caption, fn) in FIGURES.items():
@@ -170,6 +226,7 @@ def render_report(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
 {html.escape(rec["reason"])}</div>
 <details><summary>How the recommendation is made</summary>
 <div class="rule">{html.escape(rec["rule"])}</div></details>
+{_preflight_html(summary, figures or {})}
 <h2>Protocols × metrics</h2>
 {_table(summary)}
 <h2>Figures</h2>
@@ -182,7 +239,12 @@ def render_report(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
 """
 
 
-def write_report(summary: dict[str, Any], runs: list[dict[str, Any]], path: str | Path) -> Path:
+def write_report(
+    summary: dict[str, Any],
+    runs: list[dict[str, Any]],
+    path: str | Path,
+    figures: dict[str, bytes] | None = None,
+) -> Path:
     path = Path(path)
-    write_atomic(path, render_report(summary, runs))
+    write_atomic(path, render_report(summary, runs, figures))
     return path

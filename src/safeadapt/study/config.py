@@ -118,6 +118,26 @@ class TrackingSpec:
 
 
 @dataclass(frozen=True)
+class PreflightSpec:
+    """Checks run before training (``safeadapt.study.preflight``); ``checks: []`` turns them off."""
+
+    checks: tuple[str, ...] = ("shift", "audit")
+    max_per_set: int = 500
+    n_permutations: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from safeadapt.study.preflight import PREFLIGHT
+
+        for c in self.checks:
+            PREFLIGHT.get(c)
+        require(
+            isinstance(self.max_per_set, int) and self.max_per_set >= 10,
+            f"study 'preflight.max_per_set' must be an integer >= 10; got {self.max_per_set!r}.",
+        )
+
+
+@dataclass(frozen=True)
 class RecommendSpec:
     """The recommendation rule's knobs (see ``safeadapt.study.recommend``)."""
 
@@ -152,6 +172,7 @@ class StudyConfig:
     save_models: bool = False
     tracking: TrackingSpec = TrackingSpec()
     recommend: RecommendSpec = RecommendSpec()
+    preflight: PreflightSpec = PreflightSpec()
 
     @property
     def output_dir(self) -> Path:
@@ -203,6 +224,7 @@ class StudyConfig:
             save_models=bool(raw.get("save_models", False)),
             tracking=build_config(TrackingSpec, raw.get("tracking"), "study 'tracking'"),
             recommend=build_config(RecommendSpec, raw.get("recommend"), "study 'recommend'"),
+            preflight=build_config(PreflightSpec, raw.get("preflight"), "study 'preflight'"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -391,4 +413,5 @@ safety:
 # save_models: false               # true: keep a safetensors checkpoint of every run
 # tracking: {mlflow_uri: "sqlite:///mlruns.db"}   # optional MLflow logging
 # recommend: {id_tolerance: 0.01}  # see the report's "how the recommendation is made"
+# preflight: {checks: [shift, audit], max_per_set: 500}  # before training; checks: [] = off
 """

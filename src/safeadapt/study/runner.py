@@ -91,6 +91,7 @@ def run_study(
         f"grid x {len(config.seeds)} seeds) on {task.name} "
         f"(train {len(task.train)}, test {len(task.test)}, OOD {', '.join(task.ood) or 'none'})"
     )
+    preflight = _preflight(config, task, factory, cache, out, log)
     records: dict[str, dict[str, Any]] = {}
     skipped = ran = 0
     for spec in progress(specs, "study runs", show_progress, total=len(specs)):
@@ -126,18 +127,78 @@ def run_study(
     if task.ood:
         trend = add_effective_robustness(runs, lp_accuracy_trend(task, factory(), cache))
     summary = summarize(runs, config, task, trend)
+    summary["preflight"] = {k: v["result"] for k, v in preflight.items()}
     write_atomic(out / "summary.json", json.dumps(summary, indent=1, default=float))
     _write_csv(runs, out / "results.csv")
     report_path = None
     if report:
         from safeadapt.report import write_report
 
-        report_path = write_report(summary, runs, out / "report.html")
+        figures = {k: v["figure"] for k, v in preflight.items() if v["figure"]}
+        report_path = write_report(summary, runs, out / "report.html", figures)
     if tracker is not None:
         tracker.log_study(summary, report_path)
     return StudyResult(
         config, runs, summary, out, report_path, skipped, ran, time.perf_counter() - started
     )
+
+
+def _preflight(config: StudyConfig, task, factory, cache, out, log) -> dict[str, Any]:
+    """Run (or reload) the pre-flight checks; stored atomically like runs, keyed by content."""
+    import base64
+    import hashlib
+
+    from safeadapt.study.preflight import run_preflight
+
+    if not config.preflight.checks:
+        return {}
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                dataclasses.asdict(config.task),
+                dataclasses.asdict(config.backbone.resolve(task.modality)),
+                dataclasses.asdict(config.preflight),
+            ],
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()[:16]
+    path = out / "preflight.json"
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+            if stored.get("key") == key:
+                return {
+                    k: {
+                        "result": v["result"],
+                        "figure": base64.b64decode(v["figure"]) if v["figure"] else None,
+                    }
+                    for k, v in stored["checks"].items()
+                }
+        except (ValueError, KeyError, OSError):
+            pass  # recompute
+    log(f"pre-flight checks: {', '.join(config.preflight.checks)}")
+    checks = run_preflight(task, factory(), cache, config.preflight)
+    for name, v in checks.items():
+        r = v["result"]
+        if name == "shift":
+            log(f"shift: {'detected' if r['shift_detected'] else 'not detected'}; {r['advice']}")
+        if name == "audit" and r["flags"]:
+            log("audit: " + "; ".join(r["flags"]))
+        if v["figure"]:
+            (out / f"{name}.png").write_bytes(v["figure"])
+    payload = {
+        "key": key,
+        "checks": {
+            k: {
+                "result": v["result"],
+                "figure": base64.b64encode(v["figure"]).decode() if v["figure"] else None,
+            }
+            for k, v in checks.items()
+        },
+    }
+    write_atomic(path, json.dumps(payload, indent=1, default=float))
+    return checks
 
 
 def _protocol(spec: RunSpec):

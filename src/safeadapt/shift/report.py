@@ -1,0 +1,179 @@
+"""A distribution-shift check from frozen embeddings, before any training.
+
+``shift_report(backbone, {"train": split_a, "test": split_b}, cache)`` embeds every set with the
+frozen backbone (through the feature cache), runs the two-sample tests of
+``safeadapt.shift.tests`` on the first set against each other one, measures whether a linear
+probe already separates the task on the reference set, and gives the advice of the seed research
+(Vargas et al. 2023): separable and no shift -> a linear probe may suffice; shift -> look at how
+the data were collected before fine-tuning. ``shift_figure`` draws the 2-D PCA picture with a
+kernel-density contour per set, and a per-class view.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from safeadapt.data.features import FeatureCache
+from safeadapt.data.task import Split
+from safeadapt.errors import DataError
+from safeadapt.shift.tests import classifier_test, ks_test, mmd_test
+
+SEPARABLE_MARGIN = 0.15  # probe accuracy this far above the majority class counts as separable
+
+
+def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """5-fold cross-validated accuracy of a logistic-regression probe, and the majority rate."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    counts = np.bincount(labels)
+    folds = int(min(5, counts[counts > 0].min()))
+    if folds < 2:
+        raise DataError("probe accuracy needs at least 2 examples of every class in the set.")
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    acc = cross_val_score(clf, features, labels, cv=cv).mean()
+    return {"accuracy": float(acc), "majority": float(counts.max() / counts.sum()), "folds": folds}
+
+
+def advice(shifted: bool, separable: bool | None) -> str:
+    if shifted:
+        return (
+            "The sets differ in embedding space: look at how each was collected (sources, "
+            "filters, labelling) before fine-tuning; a model adapted to the first set may not "
+            "transfer, and fine-tuning on it can make that worse."
+        )
+    if separable:
+        return (
+            "No shift detected and a linear probe already separates the task: linear probing "
+            "may suffice (cheapest, and it keeps the backbone intact)."
+        )
+    return (
+        "No shift detected, but a linear probe does not separate the task well: adapting the "
+        "backbone (LP-FT, LDIFS) is worth its cost here."
+    )
+
+
+def shift_report(
+    backbone,
+    sets: Mapping[str, Split],
+    cache: FeatureCache | None = None,
+    *,
+    level: float = 0.05,
+    n_permutations: int = 500,
+    max_per_set: int | None = 1000,
+    seed: int = 0,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Compare the first of ``sets`` with every other one (see the module docstring)."""
+    if len(sets) < 2:
+        raise DataError(f"shift_report needs at least two sets; got {list(sets)}.")
+    cache = cache or FeatureCache()
+    sampled = {k: s.sample(max_per_set, seed) for k, s in sets.items()}
+    emb = {
+        k: cache.get(backbone, s, show_progress=show_progress)["features"]
+        for k, s in sampled.items()
+    }
+    names = list(sampled)
+    ref = names[0]
+    comparisons = {}
+    for other in names[1:]:
+        mmd = mmd_test(emb[ref], emb[other], n_permutations, seed)
+        c2st = classifier_test(emb[ref], emb[other], seed=seed)
+        ks = ks_test(emb[ref], emb[other], level)
+        typical = {
+            ref: [_show(sampled[ref].inputs[i]) for i in c2st.pop("typical_first")],
+            other: [_show(sampled[other].inputs[i]) for i in c2st.pop("typical_second")],
+        }
+        shifted = mmd["p_value"] < level or c2st["p_value"] < level
+        comparisons[other] = {
+            "mmd": mmd,
+            "classifier": c2st,
+            "ks": ks,
+            "shift_detected": bool(shifted),
+            "effect_size_auroc": c2st["auroc"] - 0.5,
+            "typical": typical,
+        }
+    probe = None
+    labels = sampled[ref].labels
+    if len(np.unique(labels)) > 1:
+        probe = probe_accuracy(emb[ref].numpy(), labels, seed)
+    separable = None if probe is None else probe["accuracy"] >= probe["majority"] + SEPARABLE_MARGIN
+    any_shift = any(c["shift_detected"] for c in comparisons.values())
+    return {
+        "reference": ref,
+        "sizes": {k: len(s) for k, s in sampled.items()},
+        "level": level,
+        "comparisons": comparisons,
+        "probe": probe,
+        "separable": separable,
+        "shift_detected": any_shift,
+        "advice": advice(any_shift, separable),
+        "_embeddings": emb,
+        "_labels": {k: s.labels for k, s in sampled.items()},
+    }
+
+
+def _show(x: Any) -> Any:
+    return x if isinstance(x, str) else f"image {tuple(np.asarray(x).shape)}"
+
+
+def shift_figure(report: dict[str, Any], fmt: str = "png") -> bytes:
+    """2-D PCA of the pooled embeddings: left, coloured by set with a KDE contour per set;
+    right, coloured by class (marker per set)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    from scipy.stats import gaussian_kde
+    from sklearn.decomposition import PCA
+
+    emb = report["_embeddings"]
+    names = list(emb)
+    pooled = torch.cat([emb[k] for k in names]).numpy()
+    pca = PCA(2, random_state=0).fit(pooled)
+    pts = {k: pca.transform(emb[k].numpy()) for k in names}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    cmap = plt.get_cmap("tab10")
+    flat = pca.transform(pooled)
+    lo, hi = flat.min(0), flat.max(0)
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 80), np.linspace(lo[1], hi[1], 80))
+    for i, k in enumerate(names):
+        axes[0].scatter(*pts[k].T, s=6, alpha=0.35, color=cmap(i), label=f"{k} ({len(pts[k])})")
+        if len(pts[k]) > 3:
+            dens = gaussian_kde(pts[k].T)(np.vstack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+            axes[0].contour(gx, gy, dens, levels=4, colors=[cmap(i)], linewidths=1)
+    axes[0].set_title("by set (KDE contours)")
+    axes[0].legend(fontsize=8, markerscale=2)
+    markers = "o^sDvP*X"
+    labels = report["_labels"]
+    for i, k in enumerate(names):
+        axes[1].scatter(
+            *pts[k].T,
+            s=8,
+            alpha=0.4,
+            c=[cmap(int(c) % 10) for c in labels[k]],
+            marker=markers[i % len(markers)],
+            label=k,
+        )
+    axes[1].set_title("by class (marker = set)")
+    axes[1].legend(fontsize=8, markerscale=2)
+    for ax in axes:
+        ax.set_xlabel(f"PC1 ({pca.explained_variance_ratio_[0]:.0%})")
+        ax.set_ylabel(f"PC2 ({pca.explained_variance_ratio_[1]:.0%})")
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def public(report: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-able part of a report (no embeddings)."""
+    return {k: v for k, v in report.items() if not k.startswith("_")}

@@ -1,0 +1,70 @@
+"""Two-sample tests: calibrated under no shift, powerful under a clear one, clear errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from safeadapt.errors import DataError
+from safeadapt.shift import classifier_test, ks_test, mmd_test
+
+
+def _pair(seed: int, shift: float = 0.0, n: int = 60, d: int = 8):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    y = torch.randn(n, d, generator=g)
+    y[:, 0] += shift
+    return x, y
+
+
+def test_mmd_false_positive_rate_is_near_the_level():
+    rejections = [
+        mmd_test(*_pair(s), n_permutations=200, seed=s)["p_value"] < 0.05 for s in range(40)
+    ]
+    assert np.mean(rejections) <= 0.15  # nominal 0.05; 40 repetitions
+
+
+def test_mmd_detects_a_clear_shift_and_p_values_are_valid():
+    out = mmd_test(*_pair(0, shift=1.5), n_permutations=200)
+    assert out["p_value"] == pytest.approx(1 / 201)  # the smallest possible
+    assert out["mmd2"] > out["null_mean"] + 5 * out["null_std"]
+    same = mmd_test(*_pair(1), n_permutations=200)
+    assert 1 / 201 <= same["p_value"] <= 1
+
+
+def test_mmd_matches_a_direct_unbiased_estimate():
+    x, y = _pair(3, shift=0.5, n=20, d=3)
+    out = mmd_test(x, y, n_permutations=10)
+    z = torch.cat([x, y]).double()
+    k = torch.exp(-torch.cdist(z, z).pow(2) / (2 * out["bandwidth"] ** 2))
+    n = 20
+    kxx, kyy, kxy = k[:n, :n], k[n:, n:], k[:n, n:]
+    direct = (
+        (kxx.sum() - kxx.trace()) / (n * (n - 1))
+        + (kyy.sum() - kyy.trace()) / (n * (n - 1))
+        - 2 * kxy.mean()
+    )
+    assert out["mmd2"] == pytest.approx(direct.item(), rel=1e-9)
+
+
+def test_classifier_test_and_ks():
+    same = classifier_test(*_pair(2))
+    shifted = classifier_test(*_pair(2, shift=2.0))
+    assert abs(same["auroc"] - 0.5) < 0.15 and same["p_value"] > 0.01
+    assert shifted["auroc"] > 0.8 and shifted["p_value"] < 1e-6
+    assert len(shifted["typical_first"]) == 5
+    ks = ks_test(*_pair(2, shift=2.0))
+    assert ks["significant_dimensions"] >= 1 and ks["dimensions"] == 8
+    assert ks_test(*_pair(4))["significant_dimensions"] == 0
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "match"),
+    [
+        (torch.randn(5, 4), torch.randn(50, 4), "at least 10"),
+        (torch.randn(20, 4), torch.randn(20, 5), "different feature dimensions"),
+        (torch.full((20, 4), float("nan")), torch.randn(20, 4), "NaN"),
+    ],
+)
+def test_bad_inputs(x, y, match):
+    with pytest.raises(DataError, match=match):
+        mmd_test(x, y)
