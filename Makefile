@@ -34,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_foundation.py
 	$(BIN)/python bench/bench_protocols.py
+	$(BIN)/python bench/bench_shift.py
 
 clean:
 	rm -rf $(VENV) safeadapt-out

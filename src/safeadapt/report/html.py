@@ -169,14 +169,14 @@ def render_report(
     summary: dict[str, Any], runs: list[dict[str, Any]], figures: dict[str, bytes] | None = None
 ) -> str:
     rec = summary["recommendation"]
-    figures = []
+    blocks = []
     for key, (caption, fn) in FIGURES.items():
         png = fn(runs, summary)
         if png is None:
             continue
         data = base64.b64encode(png).decode()
         doc = " ".join((fn.__doc__ or "").split())
-        figures.append(
+        blocks.append(
             f'<figure id="fig-{key}"><figcaption>{html.escape(caption)}</figcaption>'
             f'<img class="plot" alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
             f'<div class="notes">{html.escape(doc)}</div></figure>'
@@ -230,7 +230,7 @@ def render_report(
 <h2>Protocols × metrics</h2>
 {_table(summary)}
 <h2>Figures</h2>
-{"".join(figures)}
+{"".join(blocks)}
 <h2>What was measured on what</h2>
 <ul class="notes">{"".join(f"<li>{f}</li>" for f in facts)}</ul>
 <details><summary>Runs</summary><ul class="notes">{runs_list}</ul></details>
