@@ -124,3 +124,16 @@ def test_shift_audit_curate_commands(tmp_path):
     assert lines[0] == "text,label,group" and len(lines) >= 401
     bad = runner.invoke(app, ["shift", "--task", "vader-sentiment", "--sets", "train,nope"])
     assert bad.exit_code == 2 and "unknown set 'nope'" in bad.output
+
+
+def test_console_tables_survive_a_partial_safety_suite():
+    from safeadapt.demo import robustness_table, safety_tables
+
+    run = {
+        "protocol": "lp",
+        "metrics": {"test": {"accuracy": 0.8}},
+        "safety": {"detection": {"far:x": {"msp_auroc": 0.4, "msp_fpr95": 0.9}}},
+        "cost": {"trainable_parameters": 10, "fit": {"peak_rss_mb": 1}, "eval": {"peak_rss_mb": 2}},
+    }
+    tables = safety_tables({"task": "t", "runs": [run]})
+    assert len(tables) == 2 and robustness_table({"task": "t", "runs": [run]}) is not None

@@ -198,7 +198,7 @@ def safety_table(results: dict[str, Any]):
     runs = [r for r in results["runs"] if r.get("safety")]
     if not runs:
         return None
-    adv_eps = list(runs[0]["safety"]["adversarial"]["accuracy"])
+    adv_eps = list(runs[0]["safety"].get("adversarial", {}).get("accuracy", {}))
     table = Table(
         title=escape(f"{results['task']}: safety on ID test"),
         caption="AUROC / FPR95: max-softmax OOD detection, mean over OOD splits; dist: feature "
@@ -225,17 +225,19 @@ def safety_table(results: dict[str, Any]):
         det = s.get("detection", {})
         dist = s.get("distortion", {})
         ratios = [v["l2_ratio_to_id"] for k, v in dist.items() if k != "test"]
+        ood_det = [d for k, d in det.items() if k.startswith("ood:")]
+        adv = s.get("adversarial", {}).get("accuracy", {})
         table.add_row(
             r["protocol"],
-            f"{m['ece']:.3f}",
-            f"{s['splits_ts']['test']['ece']:.3f}",
-            f"{m['nll']:.3f}",
-            f"{m['brier']:.3f}",
-            f"{_mean([d['msp_auroc'] for d in det.values()]):.3f}",
-            f"{_mean([d['msp_fpr95'] for d in det.values()]):.3f}",
-            f"{dist.get('test', {}).get('l2', float('nan')):.3f}",
-            f"{_mean(ratios):.2f}",
-            *(f"{s['adversarial']['accuracy'][e]:.3f}" for e in adv_eps[1:]),
+            _fmt(m.get("ece")),
+            _fmt(s.get("splits_ts", {}).get("test", {}).get("ece")),
+            _fmt(m.get("nll")),
+            _fmt(m.get("brier")),
+            _fmt(_mean([d["msp_auroc"] for d in ood_det]) if ood_det else None),
+            _fmt(_mean([d["msp_fpr95"] for d in ood_det]) if ood_det else None),
+            _fmt(dist.get("test", {}).get("l2")),
+            _fmt(_mean(ratios) if ratios else None, ".2f"),
+            *(_fmt(adv.get(e)) for e in adv_eps[1:]),
             f"{r['cost']['trainable_parameters']:,}",
             f"{max(r['cost']['fit']['peak_rss_mb'], r['cost']['eval']['peak_rss_mb']):.0f}",
         )

@@ -33,6 +33,13 @@ class Classifier(nn.Module):
         feats, taps = self.backbone.forward_layers(batch, layers)
         return self.head(feats), taps
 
+    @classmethod
+    def from_head(cls, backbone: Backbone, weight: Tensor, bias: Tensor) -> Classifier:
+        """A classifier whose head is ``weight`` ``(K, D)`` and ``bias`` ``(K,)`` (e.g. an LP head)."""
+        model = cls(backbone, weight.shape[0])
+        model.set_head(weight, bias)
+        return model
+
     def set_head(self, weight: Tensor, bias: Tensor) -> None:
         """Copy a head in (e.g. an LP head as the LP-FT initialisation)."""
         if weight.shape != self.head.weight.shape or bias.shape != self.head.bias.shape:

@@ -68,3 +68,21 @@ def test_classifier_test_and_ks():
 def test_bad_inputs(x, y, match):
     with pytest.raises(DataError, match=match):
         mmd_test(x, y)
+
+
+def test_the_combined_decision_keeps_false_alarms_near_the_level():
+    from safeadapt.shift.report import shift_detected
+
+    alarms = []
+    for s in range(40):
+        x, y = _pair(100 + s)
+        alarms.append(
+            shift_detected(
+                mmd_test(x, y, n_permutations=100, seed=s)["p_value"],
+                classifier_test(x, y, seed=s)["p_value"],
+                0.05,
+            )
+        )
+    assert np.mean(alarms) <= 0.125  # nominal at most 0.05
+    x, y = _pair(7, shift=1.5)
+    assert shift_detected(mmd_test(x, y, 100)["p_value"], classifier_test(x, y)["p_value"], 0.05)

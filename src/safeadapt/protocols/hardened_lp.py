@@ -208,9 +208,7 @@ class HardenedLP(Protocol):
     def fit(self, ctx: FitContext) -> FitResult:
         backbone = ctx.backbone_factory()
         head = hardened_head(ctx, backbone, self.config)
-        model = Classifier(backbone, ctx.task.num_classes)
-        model.set_head(head.weight, head.bias)
-        model.eval()
+        model = Classifier.from_head(backbone, head.weight, head.bias).eval()
         info = {
             "method": self.method,
             "val_accuracy": head.val_accuracy,

@@ -150,9 +150,7 @@ class LinearProbe(Protocol):
     def fit(self, ctx: FitContext) -> FitResult:
         backbone = ctx.backbone_factory()
         head = linear_probe_head(ctx, backbone, self.config)
-        model = Classifier(backbone, ctx.task.num_classes)
-        model.set_head(head.weight, head.bias)
-        model.eval()
+        model = Classifier.from_head(backbone, head.weight, head.bias).eval()
         info = {
             "C": head.C,
             "val_accuracy": head.val_accuracy,

@@ -35,11 +35,14 @@ class LPThenFT(Protocol):
         """The head fine-tuning starts from (hardened variants override this)."""
         return linear_probe_head(ctx, backbone, self.config.lp)
 
-    def fit(self, ctx: FitContext) -> FitResult:
+    def start(self, ctx: FitContext) -> tuple[Classifier, LinearHead]:
+        """A fresh pretrained backbone with the initial head: where fine-tuning begins."""
         backbone = ctx.backbone_factory()
         head = self.initial_head(ctx, backbone)
-        model = Classifier(backbone, ctx.task.num_classes)
-        model.set_head(head.weight, head.bias)
+        return Classifier.from_head(backbone, head.weight, head.bias), head
+
+    def fit(self, ctx: FitContext) -> FitResult:
+        model, head = self.start(ctx)
         info = finetune_in_context(model, ctx, self.config)
         info.update({"lp_C": head.C, "lp_val_accuracy": head.val_accuracy})
         artifacts = {"lp_head": {"weight": head.weight, "bias": head.bias}}

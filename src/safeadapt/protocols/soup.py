@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from safeadapt.config import positive, require
 from safeadapt.merge import greedy_soup, uniform_soup
-from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, register_protocol
 from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
 from safeadapt.protocols.train_loop import finetune_in_context
@@ -51,10 +50,7 @@ class SoupFT(LPThenFT):
     def fit(self, ctx: FitContext) -> FitResult:
         import dataclasses
 
-        backbone = ctx.backbone_factory()
-        head = self.initial_head(ctx, backbone)
-        start = Classifier(backbone, ctx.task.num_classes)
-        start.set_head(head.weight, head.bias)
+        start, _ = self.start(ctx)
         init = copy.deepcopy(start.state_dict())
         members, infos = [], []
         for lr in self.config.lrs:

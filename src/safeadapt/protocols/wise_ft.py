@@ -51,10 +51,7 @@ class WiSEFT(LPThenFT):
     Config = WiSEFTConfig
 
     def fit(self, ctx: FitContext) -> FitResult:
-        backbone = ctx.backbone_factory()
-        head = self.initial_head(ctx, backbone)
-        model = Classifier(backbone, ctx.task.num_classes)
-        model.set_head(head.weight, head.bias)
+        model, head = self.start(ctx)
         theta0 = copy.deepcopy(model.state_dict())
         info = finetune_in_context(model, ctx, self.config)
         theta1 = copy.deepcopy(model.state_dict())

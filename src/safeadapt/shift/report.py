@@ -5,7 +5,8 @@ frozen backbone (through the feature cache), runs the two-sample tests of
 ``safeadapt.shift.tests`` on the first set against each other one, measures whether a linear
 probe already separates the task on the reference set, and gives the advice of the seed research
 (Vargas et al. 2023): separable and no shift -> a linear probe may suffice; shift -> look at how
-the data were collected before fine-tuning. ``shift_figure`` draws the 2-D PCA picture with a
+the data were collected before fine-tuning. A shift is declared when the MMD or the classifier
+test rejects at half the level (Bonferroni). ``shift_figure`` draws the 2-D PCA picture with a
 kernel-density contour per set, and a per-class view.
 """
 
@@ -24,6 +25,13 @@ from safeadapt.errors import DataError
 from safeadapt.shift.tests import classifier_test, ks_test, mmd_test
 
 SEPARABLE_MARGIN = 0.15  # probe accuracy this far above the majority class counts as separable
+VERSION = 2  # bump when a decision rule changes: stored pre-flight results are then recomputed
+
+
+def shift_detected(mmd_p: float, classifier_p: float, level: float) -> bool:
+    """Shift if either test rejects at ``level / 2`` (Bonferroni over the two tests, so the
+    chance of a false alarm on identical distributions stays at most ``level``)."""
+    return min(mmd_p, classifier_p) < level / 2
 
 
 def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, float]:
@@ -92,7 +100,7 @@ def shift_report(
             ref: [_show(sampled[ref].inputs[i]) for i in c2st.pop("typical_first")],
             other: [_show(sampled[other].inputs[i]) for i in c2st.pop("typical_second")],
         }
-        shifted = mmd["p_value"] < level or c2st["p_value"] < level
+        shifted = shift_detected(mmd["p_value"], c2st["p_value"], level)
         comparisons[other] = {
             "mmd": mmd,
             "classifier": c2st,

@@ -148,6 +148,7 @@ def _preflight(config: StudyConfig, task, factory, cache, out, log) -> dict[str,
     import base64
     import hashlib
 
+    from safeadapt.shift.report import VERSION
     from safeadapt.study.preflight import run_preflight
 
     if not config.preflight.checks:
@@ -158,6 +159,7 @@ def _preflight(config: StudyConfig, task, factory, cache, out, log) -> dict[str,
                 dataclasses.asdict(config.task),
                 dataclasses.asdict(config.backbone.resolve(task.modality)),
                 dataclasses.asdict(config.preflight),
+                VERSION,
             ],
             sort_keys=True,
             default=str,
