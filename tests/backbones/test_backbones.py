@@ -81,3 +81,12 @@ def test_registry_lists_the_packaged_defaults():
     assert {"minilm", "efficientnet-lite0"} <= set(BACKBONES.names())
     with pytest.raises(InvalidConfig, match="Did you mean 'minilm'"):
         load_backbone("minilmm")
+
+
+def test_feature_extraction_leaves_a_fresh_backbone_in_eval_mode(feature_cache, text_task):
+    from safeadapt.data.features import extract_features
+
+    bb = load_backbone("minilm", max_length=32)
+    assert not any(m.training for m in bb.modules())
+    extract_features(bb, text_task.test.sample(8, 0), show_progress=False)
+    assert not any(m.training for m in bb.modules())  # dropout stays off for direct calls

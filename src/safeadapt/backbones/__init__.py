@@ -33,12 +33,14 @@ def _efficientnet_lite0(**options: Any) -> Backbone:
 
 
 def load_backbone(spec: str, **options: Any) -> Backbone:
-    """A fresh pretrained backbone. ``spec``: a registered name or ``hf:<id or path>``."""
+    """A fresh pretrained backbone in eval mode (wrapper and every submodule alike, so feature
+    extraction, which restores the mode it found, never switches dropout on).
+    ``spec``: a registered name or ``hf:<id or path>``."""
     if spec.startswith("hf:"):
         from safeadapt.backbones.huggingface import load_hf_text
 
-        return load_hf_text(spec[3:], **options)
-    return BACKBONES.get(spec)(**options)
+        return load_hf_text(spec[3:], **options).eval()
+    return BACKBONES.get(spec)(**options).eval()
 
 
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "Backbone", "TorchModuleBackbone", "load_backbone"]
