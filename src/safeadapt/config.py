@@ -54,6 +54,16 @@ def positive(name: str, value: float, owner: str) -> None:
     )
 
 
+def positive_ints(config: Any, names: tuple[str, ...], owner: str) -> None:
+    """Each named attribute of ``config`` must be an integer >= 1."""
+    for name in names:
+        value = getattr(config, name)
+        require(
+            isinstance(value, int) and value >= 1,
+            f"{owner} '{name}' must be an integer >= 1; got {value!r}.",
+        )
+
+
 def non_negative(name: str, value: float, owner: str) -> None:
     require(
         isinstance(value, int | float) and value >= 0,

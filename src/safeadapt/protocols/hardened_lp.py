@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from safeadapt.config import build_config, positive, require
+from safeadapt.config import build_config, positive, positive_ints, require
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
 from safeadapt.protocols.lp import LinearHead, cached_split_features
@@ -59,12 +59,7 @@ class HardenedLPConfig:
             self.method is None or self.method in METHODS,
             f"{owner} 'method' must be one of {METHODS}; got {self.method!r}.",
         )
-        for name in ("epochs", "batch_size", "udp_steps", "soup_heads"):
-            value = getattr(self, name)
-            require(
-                isinstance(value, int) and value >= 1,
-                f"{owner} '{name}' must be an integer >= 1; got {value!r}.",
-            )
+        positive_ints(self, ("epochs", "batch_size", "udp_steps", "soup_heads"), owner)
         for name in ("lr", "vat_xi", "vat_eps", "udp_eps"):
             positive(name, getattr(self, name), owner)
         for name in ("weight_decay", "vat_alpha", "udp_beta"):

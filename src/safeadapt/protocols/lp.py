@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from safeadapt.config import positive, require
+from safeadapt.config import positive, positive_ints, require
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
 
@@ -30,10 +30,7 @@ class LPConfig:
         require(len(self.c_grid) > 0, "protocol 'lp' 'c_grid' must list at least one C value.")
         for c in self.c_grid:
             positive("c_grid entry", c, "protocol 'lp'")
-        require(
-            isinstance(self.max_iter, int) and self.max_iter >= 1,
-            f"protocol 'lp' 'max_iter' must be an integer >= 1; got {self.max_iter!r}.",
-        )
+        positive_ints(self, ("max_iter",), "protocol 'lp'")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from safeadapt.config import positive, require
+from safeadapt.config import positive, positive_ints, require
 from safeadapt.merge import greedy_soup, uniform_soup
 from safeadapt.protocols.base import FitContext, FitResult, register_protocol
 from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
@@ -31,10 +31,7 @@ class SoupConfig(LPFTConfig):
         require(len(self.lrs) > 0, "protocol 'soup-ft' 'lrs' must list at least one rate.")
         for lr in self.lrs:
             positive("lrs entry", lr, "protocol 'soup-ft'")
-        require(
-            isinstance(self.members_per_lr, int) and self.members_per_lr >= 1,
-            f"protocol 'soup-ft' 'members_per_lr' must be an integer >= 1; got {self.members_per_lr!r}.",
-        )
+        positive_ints(self, ("members_per_lr",), "protocol 'soup-ft'")
         require(
             self.tune != "lora" or self.merge_lora,
             "protocol 'soup-ft' averages whole models: with tune 'lora' keep 'merge_lora: true'.",

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from safeadapt.config import non_negative, positive, require
+from safeadapt.config import non_negative, positive, positive_ints, require
 from safeadapt.data.task import Split
 from safeadapt.model import Classifier
 from safeadapt.progress import progress
@@ -85,12 +85,7 @@ class TrainConfig:
             self.tune in TUNING,
             f"{owner} 'tune' must be one of {', '.join(TUNING)}; got {self.tune!r}.",
         )
-        for name in ("last_k", "lora_r", "lora_alpha"):
-            value = getattr(self, name)
-            require(
-                isinstance(value, int) and value >= 1,
-                f"{owner} '{name}' must be an integer >= 1; got {value!r}.",
-            )
+        positive_ints(self, ("last_k", "lora_r", "lora_alpha"), owner)
         require(
             0 <= self.lora_dropout < 1,
             f"{owner} 'lora_dropout' must be in [0, 1); got {self.lora_dropout!r}.",
@@ -102,12 +97,7 @@ class TrainConfig:
         positive("lr", self.lr, owner)
         if self.head_lr is not None:
             positive("head_lr", self.head_lr, owner)
-        for name in ("epochs", "batch_size", "eval_batch_size", "patience"):
-            value = getattr(self, name)
-            require(
-                isinstance(value, int) and value >= 1,
-                f"{owner} '{name}' must be an integer >= 1; got {value!r}.",
-            )
+        positive_ints(self, ("epochs", "batch_size", "eval_batch_size", "patience"), owner)
         non_negative("weight_decay", self.weight_decay, owner)
         non_negative("grad_clip", self.grad_clip, owner)
         require(
