@@ -246,6 +246,12 @@ def shift(
             f"(p {c['classifier']['p_value']:.3g}), KS {c['ks']['significant_dimensions']}/"
             f"{c['ks']['dimensions']} dims -> shift {'DETECTED' if c['shift_detected'] else 'not detected'}"
         )
+        if "probe" in c:
+            typer.echo(
+                f"  probe fitted on {ref}, scored on {other}: {c['probe']['transfer']:.3f} "
+                f"(a probe fitted on {other} itself: {c['probe']['own']:.3f}, 5-fold CV; "
+                f"McNemar p {c['probe']['p_value']:.3g})"
+            )
         for side, examples in c["typical"].items():
             typer.echo(
                 f"  most typical of {side}: " + " | ".join(str(e)[:60] for e in examples[:3])

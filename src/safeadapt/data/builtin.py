@@ -13,6 +13,8 @@
   coachella, deflategate) with keyword rules; tweets matching no topic or several are dropped,
   and the matched keywords are removed from the text, so the topic must be read from context
   (with them the task is trivially separable and useless as a forgetting reference).
+- ``vader-autolabel``: label noise as in Sentiment140 (Vargas et al. 2023): train / val labelled
+  by VADER's own lexicon where it is confident, test by the human ratings (``data.autolabel``).
 - ``vader-domain``: which VADER source a snippet comes from (tweet, movie review, Amazon review,
   NYT editorial): a style / domain concept, used as a concept-forgetting reference task.
 
@@ -118,22 +120,28 @@ def read_vader_domain(
     domain: str, threshold: float = VADER_THRESHOLD
 ) -> tuple[list[str], np.ndarray]:
     """Texts and binary labels (1 = positive) of one VADER domain, near-neutral rows dropped."""
+    texts, scores = read_vader_ratings(domain)
+    keep = np.flatnonzero(np.abs(scores) >= threshold)
+    return [texts[i] for i in keep], (scores[keep] > 0).astype(np.int64)
+
+
+def read_vader_ratings(domain: str) -> tuple[list[str], np.ndarray]:
+    """Every snippet of one VADER domain with its mean human rating (-4 .. +4)."""
     if domain not in assets.VADER_DOMAINS:
         raise InvalidConfig(
             f"VADER 'domain' must be one of {sorted(assets.VADER_DOMAINS)}; got {domain!r}."
         )
-    texts, labels = [], []
+    texts, scores = [], []
     raw = assets.vader_file(domain).read_bytes().decode("utf-8", errors="replace")
     for line in raw.splitlines():
         parts = line.split("\t")
         if len(parts) < 3:
             continue
-        score, text = float(parts[1]), "\t".join(parts[2:]).strip()
-        if abs(score) < threshold or not text:
-            continue
-        texts.append(text)
-        labels.append(int(score > 0))
-    return texts, np.asarray(labels, dtype=np.int64)
+        text = "\t".join(parts[2:]).strip()
+        if text:
+            texts.append(text)
+            scores.append(float(parts[1]))
+    return texts, np.asarray(scores, dtype=np.float64)
 
 
 @TASKS.register("vader-sentiment")
@@ -172,6 +180,64 @@ def vader_sentiment(
         ood={k: sliced(v) for k, v in ood.items()},
         far_ood=far,
         notes=(f"groups: text length, short = at most {cut:g} words (train median)", *notes),
+    )
+
+
+HUMAN_RATING = ("negative", "neutral", "positive")
+
+
+@TASKS.register("vader-autolabel")
+def vader_autolabel(
+    seed: int = 0,
+    domain: str = "movies",
+    confidence: float = 0.05,
+    threshold: float = VADER_THRESHOLD,
+    test_fraction: float = 0.3,
+) -> Task:
+    """Train / val labelled by VADER's lexicon (kept only where ``|compound| >= confidence``, as
+    Sentiment140 kept only tweets with an emoticon; 0.05 is VADER's documented cut between
+    neutral and polar); test labelled by the human ratings."""
+    from safeadapt.data.autolabel import lexicon_compound
+
+    if not 0 < test_fraction < 1 or not 0 <= confidence < 1:
+        raise InvalidConfig(
+            "vader-autolabel needs 0 < 'test_fraction' < 1 and 0 <= 'confidence' < 1; got "
+            f"{test_fraction} and {confidence}."
+        )
+    texts, human = read_vader_ratings(domain)
+    rng = np.random.default_rng(seed)
+    rated = np.flatnonzero(np.abs(human) >= threshold)
+    test_idx = np.sort(rng.choice(rated, round(test_fraction * len(rated)), replace=False))
+    rest = np.setdiff1d(np.arange(len(texts)), test_idx)
+    compound = lexicon_compound([texts[i] for i in rest])
+    sure = np.abs(compound) >= confidence
+    pool, auto = rest[sure], (compound[sure] > 0).astype(np.int64)
+    # groups = the hidden human rating: `safeadapt audit` then shows the label noise per rating
+    rating = np.where(human >= threshold, 2, np.where(human <= -threshold, 0, 1))
+    names = np.asarray(HUMAN_RATING, dtype=object)
+    clear = np.abs(human[pool]) >= threshold
+    agree = float(np.mean(auto[clear] == (human[pool][clear] > 0))) if clear.any() else float("nan")
+    whole = Split(f"{domain}-autolabel", [texts[i] for i in pool], auto, names[rating[pool]])
+    tr, va, _ = _partition(auto, (0.1, 0.0), seed)
+    test = Split(
+        "test",
+        [texts[i] for i in test_idx],
+        (human[test_idx] > 0).astype(np.int64),
+        names[rating[test_idx]],
+    )
+    return Task(
+        name=f"vader-autolabel[{domain}]",
+        modality="text",
+        label_names=("negative", "positive"),
+        train=whole.subset(tr, "train"),
+        val=whole.subset(va, "val"),
+        test=test,
+        notes=(
+            f"train/val labels: VADER lexicon, {len(pool)} of {len(rest)} texts kept with "
+            f"|compound| >= {confidence}; test labels: human ratings (|mean| >= {threshold})",
+            f"auto labels agree with a clear human rating on {agree:.1%} of the "
+            f"{int(clear.sum())} kept texts that have one; groups = the human rating",
+        ),
     )
 
 

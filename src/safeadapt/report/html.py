@@ -111,6 +111,11 @@ def _table(summary: dict[str, Any]) -> str:
     )
 
 
+def _probe_cell(probe: dict[str, float] | None) -> str:
+    """Probe fitted on the reference set scored on the other set / cross-validated on it."""
+    return "–" if not probe else f"{probe['transfer']:.3f} / {probe['own']:.3f}"
+
+
 def _preflight_html(summary: dict[str, Any], figures: dict[str, bytes]) -> str:
     pre = summary.get("preflight") or {}
     if not pre:
@@ -123,8 +128,16 @@ def _preflight_html(summary: dict[str, Any], figures: dict[str, bytes]) -> str:
             f"<td>{c['mmd']['mmd2']:.4f}</td><td>{c['mmd']['p_value']:.3g}</td>"
             f"<td>{c['classifier']['auroc']:.3f}</td><td>{c['classifier']['p_value']:.3g}</td>"
             f"<td>{c['ks']['significant_dimensions']}/{c['ks']['dimensions']}</td>"
-            f"<td>{'<b>yes</b>' if c['shift_detected'] else 'no'}</td></tr>"
+            f"<td>{'<b>yes</b>' if c['shift_detected'] else 'no'}</td>"
+            f"<td>{_probe_cell(c.get('probe'))}</td></tr>"
             for k, c in shift["comparisons"].items()
+        )
+        typical = "".join(
+            f"<li><b>{html.escape(side)}</b>: "
+            + " | ".join(html.escape(str(e)[:80]) for e in examples[:3])
+            + "</li>"
+            for c in shift["comparisons"].values()
+            for side, examples in c.get("typical", {}).items()
         )
         probe = shift.get("probe")
         probe_txt = (
@@ -136,10 +149,16 @@ def _preflight_html(summary: dict[str, Any], figures: dict[str, bytes]) -> str:
         )
         parts.append(
             "<table><thead><tr><th>sets</th><th>MMD²</th><th>MMD p</th><th>domain clf AUROC</th>"
-            f"<th>clf p</th><th>KS dims (BH)</th><th>shift at {shift['level']}</th></tr></thead>"
+            f"<th>clf p</th><th>KS dims (BH)</th><th>shift at {shift['level']}</th>"
+            "<th>probe: transfer / own</th></tr></thead>"
             f"<tbody>{rows}</tbody></table><p class='notes'>{html.escape(shift['advice'])}"
             f"{probe_txt}</p>"
         )
+        if typical:
+            parts.append(
+                "<details><summary>Most typical examples of each side (domain classifier)"
+                f"</summary><ul class='notes'>{typical}</ul></details>"
+            )
         if "shift" in figures:
             data = base64.b64encode(figures["shift"]).decode()
             parts.append(

@@ -5,7 +5,10 @@ frozen backbone (through the feature cache), runs the two-sample tests of
 ``safeadapt.shift.tests`` on the first set against each other one, measures whether a linear
 probe already separates the task on the reference set, and gives the advice of the seed research
 (Vargas et al. 2023): separable and no shift -> a linear probe may suffice; shift -> look at how
-the data were collected before fine-tuning. A shift is declared when the MMD or the classifier
+the data were collected before fine-tuning. When another set has labels too, the probe fitted on
+the reference set is scored on it and compared with a probe cross-validated on that set itself:
+a large drop where the inputs do not differ means the labels disagree between the sets (label
+noise, as with Sentiment140's emoticon labels), which no test on the inputs can see. A shift is declared when the MMD or the classifier
 test rejects at half the level (Bonferroni). ``shift_figure`` draws the 2-D PCA picture with a
 kernel-density contour per set, and a per-class view.
 """
@@ -25,7 +28,8 @@ from safeadapt.errors import DataError
 from safeadapt.shift.tests import classifier_test, ks_test, mmd_test
 
 SEPARABLE_MARGIN = 0.15  # probe accuracy this far above the majority class counts as separable
-VERSION = 2  # bump when a decision rule changes: stored pre-flight results are then recomputed
+LABEL_DROP = 0.05  # least accuracy drop (and significant) that is called a labelling mismatch
+VERSION = 3  # bump when a decision rule changes: stored pre-flight results are then recomputed
 
 
 def shift_detected(mmd_p: float, classifier_p: float, level: float) -> bool:
@@ -36,22 +40,68 @@ def shift_detected(mmd_p: float, classifier_p: float, level: float) -> bool:
 
 def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, float]:
     """5-fold cross-validated accuracy of a logistic-regression probe, and the majority rate."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     counts = np.bincount(labels)
     folds = int(min(5, counts[counts > 0].min()))
     if folds < 2:
         raise DataError("probe accuracy needs at least 2 examples of every class in the set.")
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    acc = cross_val_score(clf, features, labels, cv=cv).mean()
+    acc = cross_val_score(_probe(), features, labels, cv=cv).mean()
     return {"accuracy": float(acc), "majority": float(counts.max() / counts.sum()), "folds": folds}
 
 
-def advice(shifted: bool, separable: bool | None) -> str:
+def _probe():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+
+
+def label_agreement(
+    reference: np.ndarray,
+    ref_labels: np.ndarray,
+    target: np.ndarray,
+    target_labels: np.ndarray,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Do the two sets label alike? The probe fitted on ``reference`` is scored on ``target``
+    (``transfer``) against a probe cross-validated on ``target`` itself (``own``, 5 folds).
+    One-sided exact McNemar test on the examples where exactly one of them is right: ``p_value``
+    is small when the transferred probe is wrong more often than chance allows."""
+    from scipy.stats import binomtest
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    counts = np.bincount(target_labels)
+    folds = int(min(5, counts[counts > 0].min()))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    own = cross_val_predict(_probe(), target, target_labels, cv=cv) == target_labels
+    moved = _probe().fit(reference, ref_labels).predict(target) == target_labels
+    only_own, only_moved = int(np.sum(own & ~moved)), int(np.sum(moved & ~own))
+    p = binomtest(only_own, only_own + only_moved, 0.5, "greater").pvalue if only_own else 1.0
+    return {
+        "transfer": float(moved.mean()),
+        "own": float(own.mean()),
+        "only_own_right": only_own,
+        "only_transfer_right": only_moved,
+        "p_value": float(p),
+    }
+
+
+def _labelled(labels: np.ndarray) -> bool:
+    counts = np.bincount(labels)
+    return int((counts >= 2).sum()) >= 2
+
+
+def advice(shifted: bool, separable: bool | None, label_mismatch: list[str] | None = None) -> str:
+    if label_mismatch:
+        return (
+            f"A probe fitted on the first set loses accuracy on {', '.join(label_mismatch)} that "
+            "a probe fitted there does not: the labels disagree between the sets (label noise or "
+            "a different labelling rule). Fix or relabel the training labels before fine-tuning; "
+            "fine-tuning fits the noise, a linear probe is the safer choice meanwhile."
+        ) + (" The inputs differ as well." if shifted else "")
     if shifted:
         return (
             "The sets differ in embedding space: look at how each was collected (sources, "
@@ -111,8 +161,19 @@ def shift_report(
         }
     probe = None
     labels = sampled[ref].labels
+    mismatch: list[str] = []
     if len(np.unique(labels)) > 1:
         probe = probe_accuracy(emb[ref].numpy(), labels, seed)
+        for other in names[1:]:
+            y = sampled[other].labels
+            if not _labelled(y) or y.max() > labels.max():
+                continue  # unlabelled (far-OOD) or another label set
+            agree = label_agreement(emb[ref].numpy(), labels, emb[other].numpy(), y, seed)
+            comparisons[other]["probe"] = agree
+            worse = agree["p_value"] < level and agree["transfer"] < agree["own"] - LABEL_DROP
+            # under an input shift the drop mixes both causes: then it is not named label noise
+            if worse and not comparisons[other]["shift_detected"]:
+                mismatch.append(other)
     separable = None if probe is None else probe["accuracy"] >= probe["majority"] + SEPARABLE_MARGIN
     any_shift = any(c["shift_detected"] for c in comparisons.values())
     return {
@@ -123,7 +184,8 @@ def shift_report(
         "probe": probe,
         "separable": separable,
         "shift_detected": any_shift,
-        "advice": advice(any_shift, separable),
+        "label_mismatch": mismatch,
+        "advice": advice(any_shift, separable, mismatch),
         "_embeddings": emb,
         "_labels": {k: s.labels for k, s in sampled.items()},
     }
