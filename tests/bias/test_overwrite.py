@@ -11,6 +11,7 @@ from safeadapt.bias.overwrite import (
     cell_metrics,
     colourise,
     curated_sets,
+    mean_over_seeds,
     overwrite_figure,
     overwrite_table,
     pools,
@@ -56,6 +57,32 @@ def test_cell_metrics_of_a_colour_shortcut_and_of_a_perfect_model():
         cell_metrics(
             labels[colours == "green"], labels[colours == "green"], colours[colours == "green"]
         )
+
+
+def test_table_averages_over_seeds():
+    base = {"backbone": "biased", "protocol": "lp", "sweep": "correlation", "level": 0.5}
+    rows = [
+        {
+            **base,
+            "seed": 0,
+            "accuracy": 0.8,
+            "worst_group_accuracy": 0.6,
+            "group_gap": 0.3,
+            "tpr_gap": 0.2,
+        },
+        {
+            **base,
+            "seed": 1,
+            "accuracy": 0.6,
+            "worst_group_accuracy": 0.2,
+            "group_gap": 0.5,
+            "tpr_gap": 0.4,
+        },
+    ]
+    (mean,) = mean_over_seeds(rows)
+    assert mean["seeds"] == 2 and mean["worst_group_accuracy"] == pytest.approx(0.4)
+    assert mean["group_gap"] == pytest.approx(0.4) and mean["tpr_gap"] == pytest.approx(0.3)
+    assert "0.400 0.400 0.300" in overwrite_table(rows)
 
 
 def test_pools_and_curated_sets_hit_their_targets():

@@ -10,6 +10,9 @@ Wang & Russakovsky, ICCV 2023: the two "aligned" cells get a share ``(1 + rho) /
 other two ``(1 - rho) / 4``; rho = 1 fully correlated, 0 independent, -1 anti-correlated) or chosen
 group shares (label mix kept within each group). Seeded; the original split is never modified;
 the report says what was dropped or duplicated.
+
+``safeadapt.bias.overwrite`` runs Wang & Russakovsky's experiment end to end: a biased backbone,
+curated finetuning sets, worst-group accuracy and gaps against the correlation level.
 """
 
 from __future__ import annotations

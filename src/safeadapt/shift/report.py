@@ -5,12 +5,13 @@ frozen backbone (through the feature cache), runs the two-sample tests of
 ``safeadapt.shift.tests`` on the first set against each other one, measures whether a linear
 probe already separates the task on the reference set, and gives the advice of the seed research
 (Vargas et al. 2023): separable and no shift -> a linear probe may suffice; shift -> look at how
-the data were collected before fine-tuning. When another set has labels too, the probe fitted on
-the reference set is scored on it and compared with a probe cross-validated on that set itself:
-a large drop where the inputs do not differ means the labels disagree between the sets (label
-noise, as with Sentiment140's emoticon labels), which no test on the inputs can see. A shift is declared when the MMD or the classifier
-test rejects at half the level (Bonferroni). ``shift_figure`` draws the 2-D PCA picture with a
-kernel-density contour per set, and a per-class view.
+the data were collected before fine-tuning. A shift is declared when the MMD or the classifier
+test rejects at half the level (Bonferroni). When another set has labels too, the probe fitted on
+the reference set is scored on it against a probe cross-validated on that set itself (exact
+McNemar test): a significant drop where the inputs do not differ means the labels disagree
+between the sets (label noise, as with Sentiment140's emoticon labels), which no test on the
+inputs can see. ``shift_figure`` draws the 2-D PCA picture with a kernel-density contour per set,
+and a per-class view.
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ def advice(shifted: bool, separable: bool | None, label_mismatch: list[str] | No
         return (
             f"A probe fitted on the first set loses accuracy on {', '.join(label_mismatch)} that "
             "a probe fitted there does not: the labels disagree between the sets (label noise or "
-            "a different labelling rule). Fix or relabel the training labels before fine-tuning; "
-            "fine-tuning fits the noise, a linear probe is the safer choice meanwhile."
+            "a different labelling rule), and any model adapted on the first set learns its rule. "
+            "Check or relabel the training labels before choosing a protocol."
         ) + (" The inputs differ as well." if shifted else "")
     if shifted:
         return (
