@@ -123,6 +123,7 @@ def _preflight_html(summary: dict[str, Any], figures: dict[str, bytes]) -> str:
     parts = ["<h2>Pre-flight checks (before training)</h2>"]
     shift = pre.get("shift")
     if shift:
+        ref = shift["reference"]
         rows = "".join(
             f"<tr><td>{html.escape(shift['reference'])} vs {html.escape(k)}</td>"
             f"<td>{c['mmd']['mmd2']:.4f}</td><td>{c['mmd']['p_value']:.3g}</td>"
@@ -133,10 +134,10 @@ def _preflight_html(summary: dict[str, Any], figures: dict[str, bytes]) -> str:
             for k, c in shift["comparisons"].items()
         )
         typical = "".join(
-            f"<li><b>{html.escape(side)}</b>: "
+            f"<li><b>{html.escape(side)}</b> (vs {html.escape(other if side == ref else ref)}): "
             + " | ".join(html.escape(str(e)[:80]) for e in examples[:3])
             + "</li>"
-            for c in shift["comparisons"].values()
+            for other, c in shift["comparisons"].items()
             for side, examples in c.get("typical", {}).items()
         )
         probe = shift.get("probe")
