@@ -107,6 +107,7 @@ def test_shift_audit_curate_commands(tmp_path):
     )  # fmt: skip
     assert out.exit_code == 0, out.output
     assert "train vs ood:tweets" in out.output and "advice:" in out.output
+    assert "probe fitted on train, scored on ood:tweets" in out.output
     assert json.loads((tmp_path / "shift" / "shift.json").read_text())["reference"] == "train"
     assert (tmp_path / "shift" / "shift.png").stat().st_size > 10_000
 
