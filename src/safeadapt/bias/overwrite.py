@@ -198,23 +198,24 @@ def cell_metrics(
 ) -> dict[str, Any]:
     """Accuracy, per-cell accuracy, worst cell, group gap (best - worst cell) and the TPR gap
     between the colours, from predictions on a set with every colour x label cell present."""
+    from safeadapt.metrics.groups import group_report
+
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     colours = np.asarray(colours).astype(str)
-    cells = {}
     for colour in COLOURS:
         for label in (0, 1):
-            mask = (colours == colour) & (labels == label)
-            if not mask.any():
+            if not np.any((colours == colour) & (labels == label)):
                 raise InvalidConfig(f"cell_metrics: no {colour} example of label {label}.")
-            cells[f"{colour}|{label}"] = float(np.mean(predictions[mask] == label))
-    worst = min(cells, key=cells.__getitem__)
+    cell_of = np.char.add(np.char.add(colours, "|"), labels.astype(str))
+    report = group_report(labels, predictions, cell_of)  # cells are the groups
+    cells = {g: v["accuracy"] for g, v in report["by_group"].items()}
     tpr = [cells[f"{c}|1"] for c in COLOURS]
     return {
         "accuracy": float(np.mean(predictions == labels)),
         "cells": cells,
-        "worst_group": worst,
-        "worst_group_accuracy": cells[worst],
-        "group_gap": max(cells.values()) - cells[worst],
+        "worst_group": report["worst_group"],
+        "worst_group_accuracy": report["worst_group_accuracy"],
+        "group_gap": report["accuracy_gap"],
         "tpr_gap": abs(tpr[0] - tpr[1]),
     }
 
@@ -242,6 +243,19 @@ def _backbone_factory(config: OverwriteConfig, state_path: Path | None) -> Calla
     return make
 
 
+def _fit(protocol: Any, task: Task, factory: Callable, seed: int, cache: Any) -> tuple[Any, float]:
+    """Fit only (the cell metrics need predictions, not ``run_protocol``'s own evaluation, which
+    would embed the test set a second time); returns the fit and its seconds."""
+    from safeadapt.metrics.cost import CostMeter
+    from safeadapt.protocols import FitContext
+    from safeadapt.run import seed_everything
+
+    seed_everything(seed)
+    with CostMeter() as cost:
+        fitted = protocol.fit(FitContext(task, factory, seed, cache, show_progress=False))
+    return fitted, cost.seconds
+
+
 def _predict(fitted: Any, split: Split, cache: Any) -> np.ndarray:
     from safeadapt.evaluation import features_of, head_logits
 
@@ -257,7 +271,6 @@ def _bias_backbone(
 
     from safeadapt.bias import curate
     from safeadapt.protocols import make_protocol
-    from safeadapt.run import run_protocol
 
     path = out / f"biased-backbone-{config.key()}.safetensors"
     meta_path = path.with_suffix(".json")
@@ -287,14 +300,7 @@ def _bias_backbone(
         patience=1000,
     )
     task = _task(train, val, pool["test"])
-    record, fitted = run_protocol(
-        protocol,
-        task,
-        _backbone_factory(config, None),
-        config.seed,
-        cache=cache,
-        show_progress=False,
-    )
+    fitted, seconds = _fit(protocol, task, _backbone_factory(config, None), config.seed, cache)
     state = {
         k: v.detach().cpu().contiguous() for k, v in fitted.model.backbone.state_dict().items()
     }
@@ -303,7 +309,7 @@ def _bias_backbone(
     partial.replace(path)  # atomic: a killed save never leaves a half file under the final name
     test = pool["test"]
     meta = cell_metrics(test.labels, _predict(fitted, test, cache), test.groups)
-    meta["fit_seconds"] = record.fit_seconds
+    meta["fit_seconds"] = seconds
     meta_path.write_text(json.dumps(meta, indent=1))
     return path, meta
 
@@ -316,7 +322,6 @@ def run_overwrite(
     """Run (or resume) the experiment; returns every row (also in ``out/rows.jsonl``)."""
     from safeadapt.data.features import FeatureCache
     from safeadapt.protocols import make_protocol
-    from safeadapt.run import run_protocol
 
     config = config or OverwriteConfig()
     out = Path(out)
@@ -351,14 +356,8 @@ def run_overwrite(
                         "max_steps": config.ft_steps,
                         "batch_size": config.batch_size,
                     }
-                record, fitted = run_protocol(
-                    make_protocol(name, **overrides),
-                    task,
-                    factory,
-                    config.seed,
-                    cache=cache,
-                    show_progress=False,
-                )
+                protocol = make_protocol(name, **overrides)
+                fitted, seconds = _fit(protocol, task, factory, config.seed, cache)
                 row = {
                     "key": config.key(),
                     "backbone": backbone,
@@ -367,7 +366,7 @@ def run_overwrite(
                     "protocol": name,
                     "seed": config.seed,
                     **cell_metrics(test.labels, _predict(fitted, test, cache), test.groups),
-                    "fit_seconds": record.fit_seconds,
+                    "fit_seconds": seconds,
                 }
                 with rows_path.open("a") as fh:  # one line per finished run: resume skips it
                     fh.write(json.dumps(row) + "\n")

@@ -44,12 +44,19 @@ def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> d
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     counts = np.bincount(labels)
-    folds = int(min(5, counts[counts > 0].min()))
-    if folds < 2:
-        raise DataError("probe accuracy needs at least 2 examples of every class in the set.")
+    folds = _folds(labels)
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     acc = cross_val_score(_probe(), features, labels, cv=cv).mean()
     return {"accuracy": float(acc), "majority": float(counts.max() / counts.sum()), "folds": folds}
+
+
+def _folds(labels: np.ndarray) -> int:
+    """Up to 5 stratified folds, at most the size of the smallest class."""
+    counts = np.bincount(labels)
+    folds = int(min(5, counts[counts > 0].min()))
+    if folds < 2:
+        raise DataError("probe accuracy needs at least 2 examples of every class in the set.")
+    return folds
 
 
 def _probe():
@@ -74,9 +81,7 @@ def label_agreement(
     from scipy.stats import binomtest
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    counts = np.bincount(target_labels)
-    folds = int(min(5, counts[counts > 0].min()))
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    cv = StratifiedKFold(_folds(target_labels), shuffle=True, random_state=seed)
     own = cross_val_predict(_probe(), target, target_labels, cv=cv) == target_labels
     moved = _probe().fit(reference, ref_labels).predict(target) == target_labels
     only_own, only_moved = int(np.sum(own & ~moved)), int(np.sum(moved & ~own))
