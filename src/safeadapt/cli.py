@@ -40,6 +40,11 @@ def _print_study(console, result) -> None:
         console.print(table)
     rec = result.summary["recommendation"]
     console.print(f"[bold green]recommended: {escape(rec['variant'])}[/] — {escape(rec['reason'])}")
+    for row in rec.get("pairwise", []):
+        console.print(
+            f"  vs {escape(row['other'])} on {row['metric']}: {row['difference']:+.3f} "
+            f"({row['test']} p {row['p_value']:.3g}, Holm {row['p_holm']:.3g}) -> {row['verdict']}"
+        )
     console.print(
         f"{result.ran} runs now, {result.skipped} reused; {result.seconds:.0f} s. "
         f"Report: {result.report_path}  (numbers: {result.output_dir / 'results.csv'})"

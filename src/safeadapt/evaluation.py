@@ -176,7 +176,11 @@ def evaluate_safety(
     config: SafetyConfig | None = None,
     show_progress: bool = False,
 ) -> dict[str, Any]:
-    """The safety suite on ID test and every OOD split (see module docstring)."""
+    """The safety suite on ID test and every OOD split (see module docstring).
+
+    Also scores the selection splits (``val``, ``ood-val:*``) under ``"selection"`` -- the only
+    numbers a choice may use -- and returns every labelled split's logits under ``"logits"``
+    (for the per-example predictions)."""
     from safeadapt.metrics.calibration import fit_temperature, reliability_data
     from safeadapt.metrics.detection import detection_report
     from safeadapt.metrics.distortion import distortion_report
@@ -186,9 +190,9 @@ def evaluate_safety(
     config = config or SafetyConfig()
     cache = cache or FeatureCache()
     eval_names = list(task.eval_splits())
+    selection_names = list(task.selection_splits())
     far_names = [f"far:{k}" for k in task.far_ood] if config.detection else []
-    names = ["val", *eval_names] if config.temperature_scaling else list(eval_names)
-    names += far_names
+    names = [*selection_names, *eval_names, *far_names]
     feats = split_features(
         model,
         task,
@@ -199,7 +203,11 @@ def evaluate_safety(
     )
     logits = head_logits(model, feats)
     eval_logits = {k: logits[k] for k in eval_names}
-    out: dict[str, Any] = {"splits": score(eval_logits, task, config.metrics)}
+    out: dict[str, Any] = {
+        "splits": score(eval_logits, task, config.metrics),
+        "selection": score({k: logits[k] for k in selection_names}, task, config.metrics),
+        "logits": {k: logits[k] for k in [*selection_names, *eval_names]},
+    }
     test_labels = torch.from_numpy(task.test.labels)
     out["reliability"] = {"test": reliability_data(eval_logits["test"], test_labels)}
 

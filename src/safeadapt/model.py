@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,18 @@ class Classifier(nn.Module):
             "num_classes": str(self.num_classes),
             **{k: json.dumps(v) for k, v in (metadata or {}).items()},
         }
-        tmp = path.with_name(path.name + ".tmp")
-        save_model(self, str(tmp), metadata=meta)
-        tmp.replace(path)
+        from safetensors import safe_open
+
+        from safeadapt.data.features import save_verified
+
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.model.tmp")
+        try:
+            save_model(self, str(tmp), metadata=meta)  # drops tied duplicates
+            with safe_open(str(tmp), framework="pt") as f:
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        finally:
+            tmp.unlink(missing_ok=True)
+        save_verified(tensors, path, meta)  # + checksum, fsync, atomic rename
         return path
 
     def load(self, path: str | Path) -> Classifier:
@@ -77,6 +87,10 @@ class Classifier(nn.Module):
         try:
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
+            if "sha256" in meta:
+                from safeadapt.data.features import load_verified
+
+                load_verified(path)  # raises on a content / checksum mismatch
             missing, unexpected = load_model(self, str(path), strict=False)
         except Exception as err:
             raise CheckpointError(

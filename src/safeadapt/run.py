@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import platform
@@ -12,11 +13,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from safeadapt.backbones.base import Backbone
 from safeadapt.data.features import FeatureCache
 from safeadapt.data.task import Task
-from safeadapt.evaluation import SafetyConfig, evaluate, evaluate_safety
+from safeadapt.evaluation import (
+    SafetyConfig,
+    evaluate_safety,
+    head_logits,
+    score,
+    split_features,
+)
 from safeadapt.metrics.cost import CostMeter, trainable_parameters
 from safeadapt.protocols import FitContext, FitResult, Protocol
 
@@ -27,20 +35,27 @@ class RunRecord:
 
     protocol: str
     seed: int
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, float]]  # report splits: test, ood:* (scored once)
+    selection: dict[str, dict[str, float]]  # choice splits: val, ood-val:*
     fit_seconds: float
     eval_seconds: float
     config: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
     safety: dict[str, Any] = field(default_factory=dict)
     cost: dict[str, Any] = field(default_factory=dict)
+    predictions: Any = field(default=None, repr=False)  # pandas frame, stored beside the record
 
     @property
     def wall_seconds(self) -> float:
         return self.fit_seconds + self.eval_seconds
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "wall_seconds": self.wall_seconds}
+        out = {
+            f.name: copy.deepcopy(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "predictions"
+        }
+        return {**out, "wall_seconds": self.wall_seconds}
 
 
 def seed_everything(seed: int) -> None:
@@ -88,14 +103,18 @@ def run_protocol(
     safety_out: dict[str, Any] = {}
     with CostMeter() as eval_cost:
         if safety is None:
-            scores = evaluate(
+            names = [*task.selection_splits(), *task.eval_splits()]
+            feats = split_features(
                 result.model,
                 task,
-                metrics,
+                names,
                 cache=cache,
                 frozen_backbone=result.frozen_backbone,
                 show_progress=show_progress,
             )
+            logits = head_logits(result.model, feats)
+            scores = score({k: logits[k] for k in task.eval_splits()}, task, metrics)
+            selection = score({k: logits[k] for k in task.selection_splits()}, task, metrics)
         else:
             safety_out = evaluate_safety(
                 result.model,
@@ -107,12 +126,15 @@ def run_protocol(
                 show_progress=show_progress,
             )
             scores = safety_out.pop("splits")
+            selection = safety_out.pop("selection")
+            logits = safety_out.pop("logits")
     n_eval = sum(len(s) for s in task.eval_splits().values())
     trainable = result.info.get("trainable_parameters", trainable_parameters(result.model))
     record = RunRecord(
         protocol=protocol.name,
         seed=seed,
         metrics=scores,
+        selection=selection,
         fit_seconds=fit_cost.seconds,
         eval_seconds=eval_cost.seconds,
         config=dataclasses.asdict(protocol.config),
@@ -123,5 +145,34 @@ def run_protocol(
             "eval": eval_cost.result(n_eval),
             "trainable_parameters": trainable,
         },
+        predictions=predictions_table(task, logits),
     )
     return record, result
+
+
+def predictions_table(task: Task, logits: dict[str, Tensor]):
+    """Per-example outputs of every labelled split as a pandas frame: ``split``, ``index`` (row in
+    the split), ``label``, ``pred``, ``probs`` (class probabilities), ``group`` and, for text,
+    ``text``. The run's reported accuracies are recomputable from it."""
+    import pandas as pd
+
+    splits = task.splits()
+    frames = []
+    for name, lg in logits.items():
+        split = splits[name]
+        probs = lg.double().softmax(1).float().numpy()
+        frame = pd.DataFrame(
+            {
+                "split": name,
+                "index": np.arange(len(split)),
+                "label": split.labels,
+                "pred": probs.argmax(1),
+                "probs": list(probs),
+            }
+        )
+        if split.groups is not None:
+            frame["group"] = split.groups.astype(str)
+        if not isinstance(split.inputs, np.ndarray):
+            frame["text"] = list(split.inputs)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

@@ -46,3 +46,21 @@ def test_corrupt_cache_file_is_recomputed(tmp_path, minilm, text_task):
     again = cache.get(minilm, split, show_progress=False)["features"]
     assert cache.misses == 2
     torch.testing.assert_close(good, again)
+
+
+def test_a_damaged_cache_payload_of_the_same_size_is_recomputed(
+    tmp_path, minilm, text_task, caplog
+):
+    cache = FeatureCache(tmp_path)
+    split = text_task.val.sample(16, seed=0)
+    good = cache.get(minilm, split, show_progress=False)["features"]
+    path = cache.path(cache.key(minilm, split))
+    data = bytearray(path.read_bytes())
+    half = len(data) // 2
+    data[half:] = bytes(len(data) - half)  # zero the second half: same size, parses fine
+    path.write_bytes(bytes(data))
+    with caplog.at_level("WARNING"):
+        again = cache.get(minilm, split, show_progress=False)["features"]
+    assert cache.misses == 2 and "damaged" in caplog.text
+    torch.testing.assert_close(good, again)
+    assert not list(tmp_path.glob(".*.tmp"))

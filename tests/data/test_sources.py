@@ -89,3 +89,51 @@ def test_image_folder(tmp_path):
     assert task.modality == "image"
     assert task.train.inputs.shape[1:] == (32, 32, 3)
     assert len(task.label_names) == 2
+
+
+def test_edited_csv_is_read_again_even_with_the_old_mtime(tmp_path):
+    import os
+
+    path = tmp_path / "train.csv"
+    _csv(path, TRAIN)
+    first = load_task(str(path), str(path), text_column="review", label_column="stars")
+    stat = os.stat(path)
+    flipped = {**TRAIN, "stars": ["neg", "pos"] * 15}  # same size, same mtime below
+    _csv(path, flipped)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    second = load_task(str(path), str(path), text_column="review", label_column="stars")
+    assert (second.test.labels == 1 - first.test.labels).all()
+    assert second.fingerprint() != first.fingerprint()
+
+
+def test_image_folders_map_labels_by_class_name(tmp_path):
+    from PIL import Image
+
+    def folder(root, classes):
+        for c in classes:
+            (root / c).mkdir(parents=True)
+            for i in range(4):
+                shade = {"apple": 30, "banana": 120, "cherry": 220}[c] + i
+                Image.new("RGB", (16, 16), (shade, shade, shade)).save(root / c / f"{i}.png")
+        return str(root)
+
+    train = folder(tmp_path / "train", ["apple", "banana", "cherry"])
+    ood = folder(tmp_path / "ood", ["banana", "cherry"])  # its own indices would be 0, 1
+    task = load_task(train, train, ood={"shop": ood}, image_column="image")
+    assert task.label_names == ("apple", "banana", "cherry")
+    names = {task.label_names[i] for i in task.ood["shop"].labels}
+    assert names == {"banana", "cherry"}
+    one = folder(tmp_path / "one", ["apple"])  # a single class keeps its name too
+    assert load_task(train, one, image_column="image").test.labels.tolist() == [0] * 4
+    (tmp_path / "odd" / "durian").mkdir(parents=True)
+    Image.new("RGB", (16, 16)).save(tmp_path / "odd" / "durian" / "0.png")
+    with pytest.raises(DataError, match=r"label 'durian' is not in the train label set"):
+        load_task(train, str(tmp_path / "odd"), image_column="image")
+
+
+def test_stratified_validation_holdout_from_a_file(tmp_path):
+    rows = {"text": [f"t{i}" for i in range(102)], "label": [0] * 90 + [1] * 9 + [2] * 3}
+    path = _csv(tmp_path / "train.csv", rows)
+    for seed in range(5):
+        task = load_task(path, path, seed=seed)
+        assert set(task.val.labels.tolist()) == {0, 1, 2}

@@ -105,3 +105,51 @@ def test_fingerprint_depends_on_content_only():
     assert a.fingerprint() == _text("b", ["x", "y"], [0, 1]).fingerprint()
     assert a.fingerprint() != _text("a", ["x", "z"], [0, 1]).fingerprint()
     assert a.fingerprint() != _text("a", ["x", "y"], [1, 1]).fingerprint()
+
+
+def _ood_task(n_ood=60, seed_labels=0):
+    rng = np.random.default_rng(seed_labels)
+    labels = rng.integers(0, 2, n_ood)
+    ood = _text("shop", [f"review {i}" for i in range(n_ood)], labels)
+    return _task(GOOD, ood={"shop": ood})
+
+
+def test_ood_val_carving_is_disjoint_stratified_and_seeded():
+    task = _ood_task(60).with_ood_val(0.5, seed=3)
+    val, test = task.ood_val["shop"], task.ood["shop"]
+    assert set(val.inputs).isdisjoint(test.inputs)
+    assert len(val) + len(test) == 60
+    whole = _ood_task(60).ood["shop"]
+    for c in (0, 1):  # each class divided in half (rounded), on both sides
+        n = int((whole.labels == c).sum())
+        assert int((val.labels == c).sum()) == round(n / 2)
+        assert int((test.labels == c).sum()) == n - round(n / 2)
+    again = _ood_task(60).with_ood_val(0.5, seed=3)
+    assert again.ood_val["shop"].inputs == val.inputs
+    other = _ood_task(60).with_ood_val(0.5, seed=4)
+    assert other.ood_val["shop"].inputs != val.inputs
+    assert list(task.selection_splits()) == ["val", "ood-val:shop"]
+    assert "ood-val:shop" not in task.eval_splits()
+
+
+def test_an_ood_source_too_small_to_divide_names_the_fix():
+    with pytest.raises(DataError, match=r"OOD source 'shop' has 12 examples.*ood_val: \{shop"):
+        _ood_task(12).with_ood_val(0.5)
+
+
+def test_validation_holdout_keeps_every_class():
+    from safeadapt.data.task import stratified_holdout
+
+    labels = np.array([0] * 90 + [1] * 9 + [2] * 3)
+    for seed in range(5):
+        held, kept = stratified_holdout(labels, 0.1, seed)
+        assert set(labels[held]) == {0, 1, 2} and set(labels[kept]) == {0, 1, 2}
+        assert len(np.intersect1d(held, kept)) == 0 and len(held) + len(kept) == 102
+    with pytest.raises(DataError, match=r"class 'rare' has 1 example"):
+        stratified_holdout(np.array([0, 0, 0, 1]), 0.1, 0, ("common", "rare"))
+
+
+def test_task_fingerprint_sees_content_not_names():
+    a = _ood_task(30)
+    assert a.fingerprint() == _ood_task(30).fingerprint()
+    assert a.fingerprint() != _ood_task(30, seed_labels=1).fingerprint()

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from safeadapt.study import StudyConfig, expand_runs, run_study
+from safeadapt.study import StudyConfig, run_study
+from safeadapt.study.runner import planned_runs
 
 
 def _records(out: Path) -> dict[str, dict]:
@@ -21,7 +22,7 @@ def _records(out: Path) -> dict[str, dict]:
 def test_study_runs_reports_and_resumes(tiny_study, feature_cache):
     config = StudyConfig.from_dict(tiny_study)
     first = run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
-    specs = expand_runs(config, "image")
+    specs = planned_runs(config)
     assert first.ran == 4 and first.skipped == 0
     assert sorted(_records(config.output_dir)) == sorted(s.run_id for s in specs)
     summary = first.summary
@@ -42,7 +43,9 @@ def test_study_runs_reports_and_resumes(tiny_study, feature_cache):
     assert (config.output_dir / "preflight.json").is_file()
     assert "http://" not in html and "https://" not in html  # self-contained, opens offline
     csv = (config.output_dir / "results.csv").read_text().splitlines()
-    assert csv[0].startswith("run_id,variant,protocol,seed") and len(csv) == 1 + 4 * 3
+    # 4 runs x (test + 2 OOD reported, val + 2 OOD-val for selection)
+    assert csv[0].startswith("run_id,variant,protocol,seed") and len(csv) == 1 + 4 * 6
+    assert "accuracy_ci_low" in csv[0] and ",selection," in "\n".join(csv)
 
     again = run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
     assert again.ran == 0 and again.skipped == 4
@@ -63,7 +66,7 @@ def test_a_corrupt_record_is_redone(tiny_study, feature_cache):
         config, cache=feature_cache, show_progress=False, log=lambda m: None, report=False
     )
     assert again.ran == 1 and again.runs[0]["metrics"] == first.runs[0]["metrics"]
-    assert record.with_name("record.json.corrupt").is_file()
+    assert len(list(record.parent.glob("record.json.corrupt-*"))) == 1  # kept for a look
 
 
 def test_killed_study_resumes_with_every_run_once(tiny_study, tmp_path):
@@ -93,7 +96,7 @@ def test_killed_study_resumes_with_every_run_once(tiny_study, tmp_path):
     finally:
         del os.environ["SAFEADAPT_HOME"]
     after = _records(out)
-    assert sorted(after) == sorted(s.run_id for s in expand_runs(config, "image"))
+    assert sorted(after) == sorted(s.run_id for s in planned_runs(config))
     assert result.skipped == len(before) and result.ran == 6 - len(before)
     for run_id, rec in before.items():
         assert after[run_id]["metrics"] == rec["metrics"]

@@ -2,13 +2,16 @@
 
 The key is the content: the backbone's fingerprint (weights + feature-changing config), the split's
 fingerprint (inputs + labels) and the requested layers. Every LP-family run and every seed reuses
-the file. Writes are atomic; a corrupt file is recomputed, never trusted.
+the file. Each entry stores a SHA-256 of its tensors, checked on every load; writes are atomic
+(per-process temporary name, fsync, rename). A damaged file is recomputed with a warning, never
+trusted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,22 +90,75 @@ class FeatureCache:
         show_progress: bool = True,
     ) -> dict[str, Tensor]:
         """Cached features of ``split`` (and ``layers``), computing and storing them on a miss."""
-        from safetensors.torch import load_file, save_file
-
         path = self.path(self.key(backbone, split, layers))
         if path.is_file():
-            try:
-                out = load_file(str(path))
-                if out["features"].shape[0] == len(split):
-                    self.hits += 1
-                    return out
-                log.warning("feature cache %s has the wrong length; recomputing", path)
-            except Exception as err:  # corrupt or truncated file: recompute, never trust it
-                log.warning("feature cache %s is unreadable (%s); recomputing", path, err)
+            out = self._load_verified(path, len(split))
+            if out is not None:
+                self.hits += 1
+                return out
         self.misses += 1
         out = extract_features(backbone, split, self.batch_size, layers, show_progress)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        save_file({k: v.contiguous() for k, v in out.items()}, str(tmp))
-        tmp.replace(path)
+        save_verified({k: v.contiguous() for k, v in out.items()}, path)
         return out
+
+    @staticmethod
+    def _load_verified(path: Path, n: int) -> dict[str, Tensor] | None:
+        """The entry at ``path`` if its checksum and length match; else ``None`` (with a warning:
+        a damaged file is recomputed, never trusted)."""
+        try:
+            out = load_verified(path)
+        except Exception as err:  # corrupt, truncated or tampered: recompute
+            log.warning("feature cache %s is damaged (%s); recomputing", path, err)
+            return None
+        if out["features"].shape[0] != n:
+            log.warning("feature cache %s has the wrong length; recomputing", path)
+            return None
+        return out
+
+
+def tensor_digest(tensors: dict[str, Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of ``tensors`` (sorted by name)."""
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        t = tensors[key].detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_verified(
+    tensors: dict[str, Tensor], path: Path, metadata: dict[str, str] | None = None
+) -> None:
+    """Write a safetensors file with its content checksum in the metadata, atomically: a
+    per-process temporary name, fsync, then rename (readers see the old file or the whole new one;
+    a failed write leaves no temporary behind)."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(
+            tensors, str(tmp), metadata={**(metadata or {}), "sha256": tensor_digest(tensors)}
+        )
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_verified(path: Path) -> dict[str, Tensor]:
+    """Read a file written by :func:`save_verified`; :class:`CheckpointError` when its content
+    does not match the stored checksum (or it has none)."""
+    from safetensors import safe_open
+
+    from safeadapt.errors import CheckpointError
+
+    with safe_open(str(path), framework="pt") as f:
+        stored = (f.metadata() or {}).get("sha256")
+        out = {k: f.get_tensor(k) for k in f.keys()}
+    if stored is None:
+        raise CheckpointError(f"{path} carries no checksum (written by an older safeadapt)")
+    if tensor_digest(out) != stored:
+        raise CheckpointError(f"{path}: content does not match its checksum")
+    return out

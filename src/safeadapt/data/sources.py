@@ -16,14 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.data.task import Split, Task, stratified_indices
+from safeadapt.data.task import Split, Task, stratified_holdout
 from safeadapt.errors import DataError, InvalidConfig
 
 _BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
 def _load_source(source: str, split_name: str, hub_split: str | None = None):
-    """A ``datasets.Dataset`` from a local file / folder or a hub id (``hub:owner/name[:split]``)."""
+    """A ``datasets.Dataset`` from a local file / folder or a hub id (``hub:owner/name[:split]``).
+
+    Local tables are read with pandas on every call, so their *content* decides what is loaded:
+    Hugging Face's CSV builder reuses a cached copy keyed on the path and modification time, which
+    serves stale rows after an edit that keeps the mtime (``touch -r``).
+    """
     import datasets
 
     path = Path(source)
@@ -31,7 +36,10 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
         ident, _, split = source[4:].partition(":")
         return datasets.load_dataset(ident, split=split or hub_split or "train")
     if path.is_dir():
-        return datasets.load_dataset("imagefolder", data_dir=str(path), split="train")
+        # Images are stored by path and decoded on access, so their bytes are read fresh.
+        return datasets.load_dataset(
+            "imagefolder", data_dir=str(path), split="train", drop_labels=False
+        )
     if not path.is_file():
         raise DataError(
             f"Source for split {split_name!r} not found: {source!r}. Give a CSV / JSON / parquet "
@@ -43,11 +51,55 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
             f"Source {source!r} for split {split_name!r}: unsupported extension {path.suffix!r}; "
             f"use one of {sorted(_BUILDERS)} or an image folder."
         )
-    kwargs: dict[str, Any] = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    frame = _read_table(path, builder, split_name)
+    return datasets.Dataset.from_pandas(frame, preserve_index=False)
+
+
+def _read_table(path: Path, builder: str, split_name: str):
+    """A pandas frame of a local CSV / TSV / JSON(L) / parquet file, with one-line errors."""
+    import pandas as pd
+
+    where = f"Split {split_name!r} ({path})"
     try:
-        return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
-    except ValueError as err:  # e.g. a header-only CSV: "corresponds to no data"
-        raise DataError(f"Split {split_name!r} ({source}) is empty or unreadable: {err}") from err
+        if builder == "csv":
+            sep = "\t" if path.suffix.lower() == ".tsv" else ","
+            return pd.read_csv(path, sep=sep, encoding="utf-8")
+        if builder == "json":
+            lines = path.suffix.lower() == ".jsonl" or _looks_like_jsonl(path)
+            return pd.read_json(path, lines=lines, encoding="utf-8")
+        return pd.read_parquet(path)
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{where} is not UTF-8 text ({err.reason} at byte {err.start}); re-save it as UTF-8."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            f"{where} is empty: give it a header row and at least one example."
+        ) from None
+    except pd.errors.ParserError as err:
+        first = str(err).strip().splitlines()[-1]
+        raise DataError(
+            f"{where} could not be parsed as {builder.upper()} ({first}); check the delimiter "
+            "(',' for .csv, tab for .tsv) and that every row has the header's number of fields."
+        ) from None
+    except (ValueError, OSError) as err:
+        raise DataError(f"{where} could not be read as {builder}: {err}") from None
+
+
+def _looks_like_jsonl(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(1).lstrip()
+    return head == b"{"
+
+
+def _class_names(ds, column: str) -> list[str] | None:
+    """The names of a ``ClassLabel`` column (image folders, many hub datasets), else ``None``."""
+    import datasets
+
+    feature = getattr(ds, "features", {}).get(column)
+    if isinstance(feature, datasets.ClassLabel):
+        return list(feature.names)
+    return None
 
 
 def _column(ds, column: str, split_name: str, role: str):
@@ -84,6 +136,7 @@ def load_task(
     validation: str | None = None,
     ood: Mapping[str, str] | None = None,
     *,
+    ood_val: Mapping[str, str] | None = None,
     text_column: str | None = "text",
     image_column: str | None = None,
     label_column: str = "label",
@@ -95,9 +148,11 @@ def load_task(
 ) -> Task:
     """Build a :class:`Task` from data sources.
 
-    Label values may be strings or integers; the label set is taken from train (sorted) and every
+    Label values may be strings or integers (a ``ClassLabel`` column, as in image folders and many
+    hub datasets, is read by class *name*); the label set is taken from train (sorted) and every
     other split must use only those labels. Without ``validation``, a stratified ``val_fraction``
-    of train is held out (seeded).
+    of train is held out (seeded, every class on both sides). ``ood_val`` gives an OOD source's
+    validation part explicitly (else ``Task.with_ood_val`` divides it).
     """
     if not 0 < val_fraction < 1:
         raise InvalidConfig(f"'val_fraction' must be in (0, 1); got {val_fraction}.")
@@ -107,6 +162,13 @@ def load_task(
         raise InvalidConfig("Give text_column (text tasks) or image_column (image tasks).")
     sources = {"train": train, "test": test, **({"val": validation} if validation else {})}
     sources.update({f"ood:{k}": v for k, v in (ood or {}).items()})
+    for k, v in (ood_val or {}).items():
+        if k not in (ood or {}):
+            raise InvalidConfig(
+                f"'ood_val' names {k!r}, which is not an OOD source ({sorted(ood or {})}); "
+                "an OOD-validation set belongs to one OOD source of the same name."
+            )
+        sources[f"ood-val:{k}"] = v
 
     raw: dict[str, tuple[Any, list, Any]] = {}
     for split_name, source in sources.items():
@@ -115,6 +177,9 @@ def load_task(
             raise DataError(f"Split {split_name!r} ({source}) is empty.")
         inputs = _column(ds, input_column, split_name, "image" if image_column else "text")
         labels = list(_column(ds, label_column, split_name, "label"))
+        names = _class_names(ds, label_column)
+        if names is not None:  # class indices are per source: map them through their names
+            labels = [names[v] if v is not None and v >= 0 else None for v in labels]
         groups = _column(ds, group_column, split_name, "group") if group_column else None
         if modality == "image":
             inputs = _images_to_array(list(inputs), split_name, image_size)
@@ -140,10 +205,9 @@ def load_task(
 
     train_split = splits.pop("train")
     if "val" not in splits:
-        n_val = max(1, round(val_fraction * len(train_split)))
-        order = stratified_indices(train_split.labels, len(train_split), seed)
-        splits["val"] = train_split.subset(order[:n_val], "val")
-        train_split = train_split.subset(order[n_val:], "train")
+        held, kept = stratified_holdout(train_split.labels, val_fraction, seed, label_names)
+        splits["val"] = train_split.subset(held, "val")
+        train_split = train_split.subset(kept, "train")
     return Task(
         name=name or Path(train).stem,
         modality=modality,
@@ -151,7 +215,10 @@ def load_task(
         train=train_split,
         val=splits.pop("val"),
         test=splits.pop("test"),
-        ood={k.removeprefix("ood:"): v for k, v in splits.items()},
+        ood={k.removeprefix("ood:"): v for k, v in splits.items() if k.startswith("ood:")},
+        ood_val={
+            k.removeprefix("ood-val:"): v for k, v in splits.items() if k.startswith("ood-val:")
+        },
     )
 
 

@@ -88,6 +88,66 @@ def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return out
 
 
+def stratified_holdout(
+    labels: np.ndarray,
+    fraction: float,
+    seed: int,
+    label_names: Sequence[object] | None = None,
+    *,
+    what: str = "train",
+    fix: str = "give a 'validation' source or add examples of that class",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into ``(held, kept)``: ``fraction`` of each class held out (at least one
+    example per class on each side), seeded. A class with fewer than two examples cannot be on
+    both sides: that is a :class:`DataError` naming the class and the fix."""
+    from safeadapt.errors import DataError
+
+    rng = np.random.default_rng(seed)
+    held, kept = [], []
+    classes, counts = np.unique(labels, return_counts=True)
+    for c, count in zip(classes, counts, strict=True):
+        if count < 2:
+            name = label_names[c] if label_names is not None else c
+            raise DataError(
+                f"Cannot hold out a stratified share of {what}: class {name!r} has {count} "
+                f"example; each class needs at least 2 (one per side). Fix: {fix}."
+            )
+    # largest remainders: the total is round(fraction * N), each class within [1, count - 1]
+    exact = counts * fraction
+    take = np.floor(exact).astype(int)
+    extra = round(fraction * counts.sum()) - take.sum()
+    for i in np.argsort(-(exact - take), kind="stable")[: max(0, extra)]:
+        take[i] += 1
+    take = np.clip(take, 1, counts - 1)
+    for c, k in zip(classes, take, strict=True):
+        index = rng.permutation(np.flatnonzero(labels == c))
+        held.append(index[:k])
+        kept.append(index[k:])
+    held_idx, kept_idx = np.concatenate(held), np.concatenate(kept)
+    rng.shuffle(held_idx)
+    rng.shuffle(kept_idx)
+    return held_idx, kept_idx
+
+
+MIN_OOD_TO_SPLIT = 20
+
+
+def carve(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(held, kept)`` indices: ``fraction`` of each class held (rounded; a class of one example
+    stays on the kept side), seeded. Disjoint and together all of ``labels``."""
+    rng = np.random.default_rng(seed)
+    held, kept = [], []
+    for c in np.unique(labels):
+        index = rng.permutation(np.flatnonzero(labels == c))
+        k = min(len(index) - 1, round(fraction * len(index))) if len(index) > 1 else 0
+        held.append(index[:k])
+        kept.append(index[k:])
+    held_idx, kept_idx = np.concatenate(held), np.concatenate(kept)
+    rng.shuffle(held_idx)
+    rng.shuffle(kept_idx)
+    return held_idx, kept_idx
+
+
 @dataclass(frozen=True, eq=False)
 class Task:
     """A classification task with in-distribution splits and named OOD test splits."""
@@ -101,6 +161,8 @@ class Task:
     ood: dict[str, Split] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     far_ood: dict[str, Split] = field(default_factory=dict)
+    # OOD validation: labelled target-domain data for *choices* (never reported as a result)
+    ood_val: dict[str, Split] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -117,18 +179,60 @@ class Task:
     def num_classes(self) -> int:
         return len(self.label_names)
 
+    def fingerprint(self) -> str:
+        """Content hash of the whole task: label names and every split's name, inputs, labels and
+        groups. Runs and pre-flight results are keyed on it, so an edited data file (same path,
+        even the same modification time) never reuses a stale result."""
+        h = hashlib.sha256(repr(self.label_names).encode())
+        for name, split in self.splits(far=True).items():
+            h.update(f"|{name}|{split.fingerprint()}|".encode())
+            if split.groups is not None:
+                h.update("\x00".join(map(str, split.groups.tolist())).encode())
+        return h.hexdigest()
+
     def splits(self, far: bool = False) -> dict[str, Split]:
-        """Every split by report name: ``train``, ``val``, ``test``, ``ood:<name>`` and, with
-        ``far``, the detection-only ``far:<name>`` sets."""
+        """Every split by report name: ``train``, ``val``, ``test``, ``ood:<name>``,
+        ``ood-val:<name>`` and, with ``far``, the detection-only ``far:<name>`` sets."""
         out = {"train": self.train, "val": self.val, "test": self.test}
         out.update({f"ood:{k}": v for k, v in self.ood.items()})
+        out.update({f"ood-val:{k}": v for k, v in self.ood_val.items()})
         if far:
             out.update({f"far:{k}": v for k, v in self.far_ood.items()})
         return out
 
     def eval_splits(self) -> dict[str, Split]:
-        """The splits a model is judged on: ID test and every OOD split."""
-        return {k: v for k, v in self.splits().items() if k not in ("train", "val")}
+        """The splits a model is judged on (scored once, never used for a choice): ID test and
+        every OOD test split."""
+        return {"test": self.test, **{f"ood:{k}": v for k, v in self.ood.items()}}
+
+    def selection_splits(self) -> dict[str, Split]:
+        """The splits every choice is made on: ID validation and each OOD-validation split."""
+        return {"val": self.val, **{f"ood-val:{k}": v for k, v in self.ood_val.items()}}
+
+    def with_ood_val(self, fraction: float = 0.5, seed: int = 0) -> Task:
+        """Divide each OOD split into ``ood-val:<name>`` (``fraction`` of it, for selection) and
+        ``ood:<name>`` (the rest, for the report): seeded, stratified by label. Sources that
+        already have an OOD-validation split are left alone."""
+        from safeadapt.errors import DataError, InvalidConfig
+
+        if not 0 < fraction < 1:
+            raise InvalidConfig(f"'ood_val_fraction' must be in (0, 1); got {fraction!r}.")
+        ood, ood_val = dict(self.ood), dict(self.ood_val)
+        for name, split in self.ood.items():
+            if name in ood_val:
+                continue
+            if len(split) < MIN_OOD_TO_SPLIT:
+                raise DataError(
+                    f"OOD source {name!r} has {len(split)} examples: too few to divide into an "
+                    f"OOD-validation and an OOD-test part (need {MIN_OOD_TO_SPLIT}). Give "
+                    f"'ood_val: {{{name}: <file>}}' explicitly, add examples, or set "
+                    "'ood_val_fraction: null' to select on ID validation only."
+                )
+            held, kept = carve(split.labels, fraction, seed)
+            ood_val[name] = split.subset(held, f"ood-val:{name}")
+            ood[name] = split.subset(kept, split.name)
+        notes = (*self.notes, f"OOD splits divided: {fraction:.0%} OOD-validation (choices only)")
+        return replace(self, ood=ood, ood_val=ood_val, notes=notes if self.ood else self.notes)
 
     def subsample(
         self,
@@ -152,9 +256,14 @@ class Task:
             ood[key] = split.sample(max_eval, seed)
             if len(ood[key]) < len(split):
                 notes.append(f"ood:{key}: sampled {len(ood[key])} of {len(split)}")
+        ood_val = {}
+        for key, split in self.ood_val.items():
+            ood_val[key] = split.sample(max_eval, seed)
+            if len(ood_val[key]) < len(split):
+                notes.append(f"ood-val:{key}: sampled {len(ood_val[key])} of {len(split)}")
         far = {}
         for key, split in self.far_ood.items():
             far[key] = split.sample(max_eval, seed)
             if len(far[key]) < len(split):
                 notes.append(f"far:{key}: sampled {len(far[key])} of {len(split)}")
-        return replace(self, ood=ood, far_ood=far, notes=tuple(notes), **parts)
+        return replace(self, ood=ood, ood_val=ood_val, far_ood=far, notes=tuple(notes), **parts)

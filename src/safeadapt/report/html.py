@@ -16,6 +16,8 @@ from safeadapt.study.store import write_atomic
 
 # column key -> (header, higher is better or None for "no best", format)
 COLUMNS: list[tuple[str, str, bool | None, str]] = [
+    ("val_accuracy", "ID-val acc (selection)", True, ".3f"),
+    ("ood_val_accuracy", "OOD-val acc (selection)", True, ".3f"),
     ("id_accuracy", "ID acc", True, ".3f"),
     ("ood_accuracy", "OOD acc (mean)", True, ".3f"),
     ("effective_robustness", "eff. robustness", True, "+.3f"),
@@ -73,7 +75,7 @@ def _table(summary: dict[str, Any]) -> str:
         for s in summary["splits"]
         if s.startswith("ood:")
     ]
-    cols = COLUMNS[:2] + ood_cols + COLUMNS[2:]
+    cols = COLUMNS[:4] + ood_cols + COLUMNS[4:]
     cols = [c for c in cols if any(c[0] in v["scores"] for v in variants)]
     best: dict[str, float] = {}
     for key, _, higher, _ in cols:
@@ -90,6 +92,9 @@ def _table(summary: dict[str, Any]) -> str:
                 cells.append("<td>–</td>")
                 continue
             text = _fmt(s["mean"], spec)
+            if "ci_low" in s:
+                plain = spec.lstrip("+")
+                text += f" <small>[{_fmt(s['ci_low'], plain)}, {_fmt(s['ci_high'], plain)}]</small>"
             if s["n"] > 1 and key != "trainable_parameters":
                 text += f" ± {_fmt(s['std'], spec.lstrip('+'))}"
             if key in best and abs(s["mean"] - best[key]) < 1e-12:
@@ -104,11 +109,68 @@ def _table(summary: dict[str, Any]) -> str:
         )
     return (
         f"<table><thead><tr><th>variant</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
-        "</table><p class='notes'>Mean ± standard deviation over seeds; best in bold; ◆ = on the "
-        "Pareto front. OOD AUROC: max-softmax detection of each OOD split vs ID test; adv. acc: "
+        "</table><p class='notes'>Mean over seeds, [95 % interval from the per-example outputs: "
+        "Wilson for one seed's accuracy, else a percentile bootstrap over examples (1,000 "
+        "resamples); attacks and corruptions: Wilson on their samples], ± standard deviation "
+        "over seeds; best in bold (means only: see the paired verdicts for what is "
+        "distinguishable); ◆ = on the selection Pareto front. Selection columns use validation "
+        "data; every other column is scored once on test data. OOD AUROC: max-softmax detection of each OOD split vs ID test; adv. acc: "
         "mean over the non-zero epsilons; forgetting: reference-task probe accuracy after − "
         "before adaptation; eff. robustness: OOD accuracy above the linear-probe trend.</p>"
     )
+
+
+def _pairwise_html(rec: dict[str, Any]) -> str:
+    rows = rec.get("pairwise") or []
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{html.escape(r['metric'])}</td><td>{html.escape(r['other'])}</td>"
+        f"<td>{r['difference']:+.3f}</td><td>{r['only_pick']} / {r['only_other']}</td>"
+        f"<td>{r['p_value']:.3g} <small>({html.escape(r['test'])})</small></td>"
+        f"<td>{r['p_holm']:.3g}</td>"
+        f"<td><b>{html.escape(r['verdict'])}</b></td></tr>"
+        for r in rows
+    )
+    return (
+        f"<h2>Is the pick really different? ({html.escape(rec['variant'])} vs each other)</h2>"
+        "<table id='pairwise'><thead><tr><th>metric (test)</th><th>other</th><th>difference</th>"
+        "<th>only pick right / only other right</th><th>p</th><th>p (Holm)</th>"
+        f"<th>pick is</th></tr></thead><tbody>{body}</tbody></table><p class='notes'>Paired on "
+        "the same test examples (and seeds both variants ran); Holm's correction over the "
+        "comparisons of each metric; 'not distinguishable' at 0.05 means the data cannot tell "
+        "the two apart.</p>"
+    )
+
+
+def _disagreements_html(rec: dict[str, Any]) -> str:
+    dis = rec.get("disagreements") or {}
+    if not dis.get("splits"):
+        return ""
+    pick, runner = html.escape(rec["variant"]), html.escape(dis["runner_up"])
+    parts = [f"<h2>Where they disagree: {pick} vs {runner}</h2><ul class='notes'>"]
+    for split, entry in dis["splits"].items():
+        for side, title in (
+            ("pick_wrong_runner_right", f"{pick} wrong, {runner} right"),
+            ("pick_right_runner_wrong", f"{pick} right, {runner} wrong"),
+        ):
+            e = entry[side]
+            examples = "".join(
+                f"<li><code>#{x['index']}</code> {html.escape(x['input'])} — label "
+                f"<b>{html.escape(x['label'])}</b>, {pick}: {html.escape(x['pick'])}, "
+                f"{runner}: {html.escape(x['runner_up'])}</li>"
+                for x in e["examples"]
+            )
+            parts.append(
+                f"<li>{html.escape(split)}: {title}: {e['count']} examples"
+                + (f"<ul>{examples}</ul>" if examples else "")
+                + "</li>"
+            )
+    parts.append(
+        "</ul><p class='notes'>First seed of each; every example is in "
+        "<code>predictions.parquet</code>.</p>"
+    )
+    return "".join(parts)
 
 
 def _probe_cell(probe: dict[str, float] | None) -> str:
@@ -209,6 +271,7 @@ def render_report(
         "Split sizes: "
         + ", ".join(f"{html.escape(k)} {v}" for k, v in summary["sizes"].items())
         + ".",
+        "Classes: " + ", ".join(html.escape(str(n)) for n in summary.get("label_names", [])) + ".",
     ]
     if adv:
         facts.append(
@@ -242,13 +305,17 @@ def render_report(
 <h1>{html.escape(summary["study"])}</h1>
 <p class="sub">{html.escape(summary["task"])} · {html.escape(str(summary["backbone"]))} ·
 {len(runs)} runs · {len(summary["variants"])} variants</p>
-<div class="pick" id="recommendation"><b>Recommended: {html.escape(rec["variant"])}</b><br>
+<div class="pick" id="recommendation"><b>Recommended: {html.escape(rec["variant"])}</b>
+<small>({html.escape(rec["rules"][rec["selection"]]["title"])})</small><br>
 {html.escape(rec["reason"])}</div>
+<p class="notes" id="splits-seen">{html.escape(rec["splits_seen"])}</p>
 <details><summary>How the recommendation is made</summary>
 <div class="rule">{html.escape(rec["rule"])}</div></details>
 {_preflight_html(summary, figures or {})}
 <h2>Protocols × metrics</h2>
 {_table(summary)}
+{_pairwise_html(rec)}
+{_disagreements_html(rec)}
 <h2>Figures</h2>
 {"".join(blocks)}
 <h2>What was measured on what</h2>

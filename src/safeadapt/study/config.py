@@ -44,6 +44,10 @@ class TaskSpec:
     max_train: int | None = None
     max_eval: int | None = None
     seed: int = 0  # the train / val / test partition and subsampling seed
+    # OOD-validation (choices only): explicit sources per OOD name, else this share of each OOD
+    # source is carved off (stratified, seeded); null = no OOD validation (select on ID val only)
+    ood_val: dict[str, str] = field(default_factory=dict)
+    ood_val_fraction: float | None = 0.5
 
     def __post_init__(self) -> None:
         files = self.train is not None or self.test is not None
@@ -61,6 +65,19 @@ class TaskSpec:
                 self.train is not None and self.test is not None,
                 "study 'task': file tasks need both 'train' and 'test'.",
             )
+        if self.ood_val_fraction is not None:
+            require(
+                isinstance(self.ood_val_fraction, float | int)
+                and not isinstance(self.ood_val_fraction, bool)
+                and 0 < self.ood_val_fraction < 1,
+                "study 'task.ood_val_fraction' must be a number in (0, 1) or null; got "
+                f"{self.ood_val_fraction!r}.",
+            )
+        require(
+            not self.ood_val or self.builtin is None,
+            "study 'task.ood_val': explicit OOD-validation sources go with file tasks; built-in "
+            "tasks divide their OOD splits (ood_val_fraction).",
+        )
         for key in ("max_train", "max_eval"):
             value = getattr(self, key)
             require(
@@ -82,6 +99,7 @@ class TaskSpec:
                 self.test,  # type: ignore[arg-type]
                 self.validation,
                 self.ood,
+                ood_val=self.ood_val,
                 text_column=None if self.image_column else self.text_column,
                 image_column=self.image_column,
                 label_column=self.label_column,
@@ -89,6 +107,8 @@ class TaskSpec:
                 image_size=self.image_size,
                 seed=self.seed,
             )
+        if self.ood_val_fraction is not None and task.ood:
+            task = task.with_ood_val(float(self.ood_val_fraction), seed=self.seed)
         if self.max_train or self.max_eval:
             task = task.subsample(self.max_train, self.max_eval, seed=self.seed)
         return task
@@ -212,7 +232,7 @@ class StudyConfig:
         return cls(
             name=name,
             task=build_config(
-                TaskSpec, _dict_fields(raw["task"], ("options", "ood")), "study 'task'"
+                TaskSpec, _dict_fields(raw["task"], ("options", "ood", "ood_val")), "study 'task'"
             ),
             protocols=_protocol_entries(raw["protocols"]),
             backbone=build_config(
@@ -328,14 +348,22 @@ def _hash(payload: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def expand_runs(config: StudyConfig, modality: str) -> list[RunSpec]:
-    """Protocols x grid points x seeds, in config order; each with its content hash."""
+def expand_runs(
+    config: StudyConfig, modality: str, content: Mapping[str, str] | None = None
+) -> list[RunSpec]:
+    """Protocols x grid points x seeds, in config order; each with its content hash.
+
+    ``content`` holds the fingerprints of what the settings only name: the loaded data
+    (``Task.fingerprint``) and the backbone's weights (``Backbone.fingerprint``). The runner always
+    passes them, so a run is reused only when the data and weights are byte-for-byte the same.
+    """
     backbone = dataclasses.asdict(config.backbone.resolve(modality))
     common = {
         "task": dataclasses.asdict(config.task),
         "backbone": backbone,
         "safety": None if config.safety is None else dataclasses.asdict(config.safety),
-        "format": 1,
+        "content": dict(content or {}),
+        "format": 2,
     }
     runs = []
     for entry in config.protocols:

@@ -1,17 +1,28 @@
-"""From run records to the study summary: per-variant means ± std, the Pareto front, a pick.
+"""From run records to the study summary: per-variant scores with intervals, the selection
+rules, the pick, and paired verdicts on the test splits.
 
 The recommendation rule (stated in the report word for word):
 
-1. Score each variant (protocol + grid point) by its mean over seeds on: ID accuracy (higher is
-   better), mean OOD accuracy (higher), ID expected calibration error (lower), concept forgetting
-   (higher, i.e. less forgotten), mean adversarial accuracy over the non-zero epsilons (higher)
-   and mean corrupted accuracy (higher) -- each where measured.
-2. The *Pareto front*: variants that no other variant beats on one criterion while matching or
+1. Every choice uses validation data only: ID validation (``val``) and, when the task has OOD
+   data, OOD validation (``ood-val:*``, carved from each OOD source). Test and OOD-test splits
+   are scored once, for the report, and never feed a choice. Adversarial and corruption accuracy
+   are measured on test samples, so they are reported but do not drive the pick.
+2. Score each variant (protocol + grid point) by its mean over seeds on the selection criteria:
+   ID-val accuracy (higher is better), mean OOD-val accuracy (higher; OOD-val rule only),
+   ID-val expected calibration error (lower) and concept forgetting on reference tasks (higher,
+   i.e. less forgotten; measured on other datasets) -- each where measured.
+3. The *Pareto front*: variants that no other variant beats on one criterion while matching or
    beating it on all the others.
-3. Candidates: variants on the front whose ID accuracy is within ``id_tolerance`` (default one
-   point) of the best ID accuracy -- we do not trade much in-distribution accuracy for safety.
-4. Pick the candidate with the highest mean OOD accuracy (ID accuracy if the task has no OOD
-   split); within half a point, prefer lower ECE, then less forgetting, then cheaper training.
+4. Candidates: variants on the front whose ID-val accuracy is within ``id_tolerance`` (default one
+   point) of the best -- we do not trade much in-distribution accuracy for safety.
+5. Target: mean OOD-val accuracy (the OOD-val rule, used when OOD validation data exist) or ID-val
+   accuracy (the ID-val rule, what a practitioner without target data can do). Both rules are
+   run and reported. Candidates not distinguishable from the best on the target (McNemar's exact
+   test on the same validation examples for one seed, a paired bootstrap over examples of the
+   seed-mean accuracy for several; p >= 0.05) are tied; among tied candidates, prefer lower
+   ID-val ECE, then less forgetting, then cheaper training.
+6. The pick is then compared on the test splits with every other variant (the same paired tests,
+   Holm-corrected over the comparisons): better / not distinguishable / worse.
 """
 
 from __future__ import annotations
@@ -23,17 +34,34 @@ from typing import Any
 import numpy as np
 
 from safeadapt.metrics.effective import effective_robustness, fit_trend
+from safeadapt.metrics.intervals import (
+    bootstrap_interval,
+    holm,
+    mcnemar_exact,
+    paired_bootstrap,
+    t_interval,
+    verdict,
+    wilson_interval,
+)
 
-# criterion -> (label, higher is better)
+# selection criterion -> (label, higher is better); all measured without test data
 CRITERIA: dict[str, tuple[str, bool]] = {
-    "id_accuracy": ("ID accuracy", True),
-    "ood_accuracy": ("OOD accuracy (mean)", True),
-    "ece": ("ECE (ID)", False),
-    "forgetting": ("forgetting (after - before)", True),
-    "robust_accuracy": ("adversarial accuracy (mean over eps > 0)", True),
-    "corruption_accuracy": ("corrupted accuracy (mean)", True),
+    "val_accuracy": ("ID-val accuracy", True),
+    "ood_val_accuracy": ("OOD-val accuracy (mean)", True),
+    "val_ece": ("ID-val ECE", False),
+    "forgetting": ("forgetting on reference tasks (after - before)", True),
 }
-TIE = 0.005
+RULES = {
+    "ood-val": ("ood_val_accuracy", "OOD-validation selection"),
+    "id-val": ("val_accuracy", "ID-validation selection"),
+}
+TIE = 0.005  # near-tie on the target when per-example outputs are missing
+ALPHA = 0.05
+SPLITS_SEEN = (
+    "Choices saw: LP's C, early-stopping epoch, WiSE-FT's alpha, soup members -> ID val; grid "
+    "point and recommendation -> ID val and OOD val (ood-val:*); test and OOD test -> only the "
+    "reported numbers below (scored once)."
+)
 
 
 def add_effective_robustness(
@@ -57,21 +85,27 @@ def add_effective_robustness(
     }
 
 
-def _mean(values: Sequence[float]) -> float | None:
+def _mean(values: Sequence[float | None]) -> float | None:
     vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     return float(np.mean(vals)) if vals else None
 
 
 def run_scores(run: dict[str, Any]) -> dict[str, float | None]:
-    """One run's flat scores (``None`` where not measured)."""
+    """One run's flat scores (``None`` where not measured): selection scores (``val_*``,
+    ``ood_val_*``) and the reported test-side scores."""
     m = run["metrics"]
+    sel = run.get("selection") or {}
     s = run.get("safety") or {}
     ood = [k for k in m if k.startswith("ood:")]
+    ood_val = [k for k in sel if k.startswith("ood-val:")]
     det = s.get("detection", {})
     adv = s.get("adversarial", {}).get("accuracy", {})
     grp = s.get("groups", {}).get("test", {})
     dist = s.get("distortion", {})
     scores: dict[str, float | None] = {
+        "val_accuracy": sel.get("val", {}).get("accuracy"),
+        "ood_val_accuracy": _mean([sel[k]["accuracy"] for k in ood_val]),
+        "val_ece": sel.get("val", {}).get("ece"),
         "id_accuracy": m["test"]["accuracy"],
         "ood_accuracy": _mean([m[k]["accuracy"] for k in ood]),
         "ece": m["test"].get("ece"),
@@ -101,31 +135,173 @@ def run_scores(run: dict[str, Any]) -> dict[str, float | None]:
     return scores
 
 
-def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per variant, in first-seen order: ``{variant, protocol, seeds, scores: {k: {mean, std}}}``."""
+# --------------------------------------------------------------------------- per-example outputs
+
+
+class Outputs:
+    """A variant's per-example outputs, one frame per seed (``predictions.parquet``), aligned by
+    (split, example index) -- every seed sees the same evaluation examples."""
+
+    def __init__(self, frames: dict[int, Any]) -> None:
+        self.frames = {seed: f for seed, f in frames.items() if f is not None}
+
+    def __bool__(self) -> bool:
+        return bool(self.frames)
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``labels (N,)``, ``correct (S, N)`` and ``probs (S, N, K)`` of one split, seeds sorted."""
+        parts = []
+        for seed in sorted(self.frames):
+            f = self.frames[seed]
+            rows = f[f["split"] == name].sort_values("index")
+            if rows.empty:
+                return None
+            parts.append(rows)
+        labels = parts[0]["label"].to_numpy()
+        if any(len(p) != len(labels) for p in parts):
+            return None
+        correct = np.stack([(p["pred"].to_numpy() == labels) for p in parts])
+        probs = np.stack([np.stack(p["probs"].to_numpy()) for p in parts])
+        return labels, correct, probs
+
+
+def _ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
+    """Equal-width-bin ECE (right-closed bins, as ``metrics.calibration``), NumPy for speed."""
+    conf = probs.max(1)
+    correct = probs.argmax(1) == labels
+    bins = np.clip(np.ceil(conf * n_bins) - 1, 0, n_bins - 1).astype(int)
+    gap = np.bincount(bins, weights=correct - conf, minlength=n_bins)
+    return float(np.abs(gap).sum() / len(labels))
+
+
+def _nll(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+
+
+def _brier(probs: np.ndarray, labels: np.ndarray) -> float:
+    onehot = np.eye(probs.shape[1])[labels]
+    return float(((probs - onehot) ** 2).sum(1).mean())
+
+
+PROB_METRICS = {"ece": _ece, "nll": _nll, "brier": _brier}
+
+
+def _accuracy_interval(correct: np.ndarray, seed: int = 0) -> tuple[float, float, str]:
+    """Interval of the seed-mean accuracy: Wilson for one seed, else a bootstrap over examples
+    (the same example indices for every seed)."""
+    if correct.shape[0] == 1:
+        lo, hi = wilson_interval(int(correct.sum()), correct.shape[1])
+        return lo, hi, "wilson"
+    lo, hi = bootstrap_interval(lambda c: c.mean(), correct.T, seed=seed)
+    return lo, hi, "bootstrap"
+
+
+def _mean_accuracy_interval(parts: list[np.ndarray], seed: int = 0) -> tuple[float, float, str]:
+    """Interval of the mean over splits of the seed-mean accuracy: a stratified bootstrap (each
+    split resampled within itself)."""
+    if len(parts) == 1:
+        return _accuracy_interval(parts[0], seed)
+    rng = np.random.default_rng(seed)
+    stats = np.empty(1000)
+    for i in range(len(stats)):
+        stats[i] = np.mean([c[:, rng.integers(0, c.shape[1], c.shape[1])].mean() for c in parts])
+    lo, hi = np.quantile(stats, [0.025, 0.975])
+    return float(lo), float(hi), "bootstrap (stratified by split)"
+
+
+def _example_intervals(outputs: Outputs, splits: Sequence[str]) -> dict[str, tuple]:
+    """``{score key: (low, high, method)}`` from per-example outputs."""
+    out: dict[str, tuple] = {}
+    data = {name: outputs.split(name) for name in splits}
+    data = {k: v for k, v in data.items() if v is not None}
+    if "test" in data:
+        labels, correct, probs = data["test"]
+        out["id_accuracy"] = _accuracy_interval(correct)
+        for key, fn in PROB_METRICS.items():
+            lo, hi = bootstrap_interval(
+                lambda y, *p, fn=fn: float(np.mean([fn(q, y) for q in p])),
+                labels,
+                *probs,
+            )
+            out[key] = (lo, hi, "bootstrap")
+    if "val" in data:
+        out["val_accuracy"] = _accuracy_interval(data["val"][1])
+        labels, _, probs = data["val"]
+        lo, hi = bootstrap_interval(
+            lambda y, *p: float(np.mean([_ece(q, y) for q in p])), labels, *probs
+        )
+        out["val_ece"] = (lo, hi, "bootstrap")
+    ood = [k for k in data if k.startswith("ood:")]
+    for k in ood:
+        out[f"accuracy:{k}"] = _accuracy_interval(data[k][1])
+    if ood:
+        out["ood_accuracy"] = _mean_accuracy_interval([data[k][1] for k in ood])
+    ood_val = [k for k in data if k.startswith("ood-val:")]
+    if ood_val:
+        out["ood_val_accuracy"] = _mean_accuracy_interval([data[k][1] for k in ood_val])
+    return out
+
+
+def _count_intervals(group: list[dict[str, Any]]) -> dict[str, tuple]:
+    """Wilson intervals of accuracies measured on a stated number of examples (attacks,
+    corruptions), pooled over seeds."""
+    out: dict[str, tuple] = {}
+    for key, get_n in (
+        ("robust_accuracy", lambda r: (r.get("safety") or {}).get("adversarial", {}).get("n")),
+        ("corruption_accuracy", lambda r: (r.get("safety") or {}).get("corruption", {}).get("n")),
+    ):
+        vals = [(run_scores(r)[key], get_n(r)) for r in group]
+        if all(v is not None and n for v, n in vals) and vals:
+            k = sum(round(v * n) for v, n in vals)
+            n = sum(n for _, n in vals)
+            out[key] = (*wilson_interval(int(k), int(n)), "wilson (pooled over seeds)")
+    return out
+
+
+def aggregate(
+    runs: list[dict[str, Any]], predictions: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Per variant, in first-seen order: ``{variant, protocol, seeds, scores}`` where each score
+    is ``{mean, std, n, ci_low, ci_high, ci_method[, seed_ci_low, seed_ci_high]}``: the interval
+    from per-example outputs (Wilson / bootstrap over examples), and with >= 2 seeds the
+    t-interval across seeds."""
+    predictions = predictions or {}
     by_variant: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
         by_variant.setdefault(r["run"]["variant"], []).append(r)
     out = []
     for variant, group in by_variant.items():
         per_run = [run_scores(r) for r in group]
+        outputs = Outputs({r["run"]["seed"]: predictions.get(r["run"]["run_id"]) for r in group})
+        splits = ["val", "test", *[k for k in group[0]["metrics"] if k != "test"]]
+        splits += list(group[0].get("selection") or {})
+        intervals = _example_intervals(outputs, list(dict.fromkeys(splits))) if outputs else {}
+        intervals.update(_count_intervals(group))
         keys = list(dict.fromkeys(k for s in per_run for k in s))
         scores = {}
         for k in keys:
             vals = [s.get(k) for s in per_run if s.get(k) is not None]
             vals = [v for v in vals if not math.isnan(v)]
-            if vals:
-                scores[k] = {
-                    "mean": float(np.mean(vals)),
-                    "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
-                    "n": len(vals),
-                }
+            if not vals:
+                continue
+            entry: dict[str, Any] = {
+                "mean": float(np.mean(vals)),
+                "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+                "n": len(vals),
+            }
+            if k in intervals:
+                entry["ci_low"], entry["ci_high"], entry["ci_method"] = intervals[k]
+            seed_ci = t_interval(vals)
+            if seed_ci is not None and k not in ("trainable_parameters",):
+                entry["seed_ci_low"], entry["seed_ci_high"] = seed_ci
+            scores[k] = entry
         out.append(
             {
                 "variant": variant,
                 "protocol": group[0]["run"]["protocol"],
                 "seeds": [r["run"]["seed"] for r in group],
                 "scores": scores,
+                "outputs": outputs,
             }
         )
     return out
@@ -151,75 +327,274 @@ def pareto_front(variants: list[dict[str, Any]], criteria: Sequence[str]) -> lis
     return front
 
 
-def recommend(variants: list[dict[str, Any]], id_tolerance: float = 0.01) -> dict[str, Any]:
-    """Apply the module's rule; returns the pick, the front, the candidates and the reason."""
-    criteria = [c for c in CRITERIA if all(c in v["scores"] for v in variants)]
+def _paired_correct(
+    a: Outputs, b: Outputs, splits: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Correctness ``(S, N)`` of A and B on the same examples of ``splits`` (concatenated), over
+    the seeds both ran (each model's first seed when they share none)."""
+    common = sorted(set(a.frames) & set(b.frames))
+    xs, ys = [], []
+    for name in splits:
+        da, db = a.split(name), b.split(name)
+        if da is None or db is None or len(da[0]) != len(db[0]):
+            continue
+        if common:
+            xs.append(da[1][[sorted(a.frames).index(s) for s in common]])
+            ys.append(db[1][[sorted(b.frames).index(s) for s in common]])
+        else:
+            xs.append(da[1][:1])
+            ys.append(db[1][:1])
+    if not xs:
+        return None
+    return np.concatenate(xs, axis=1), np.concatenate(ys, axis=1)
+
+
+def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    """Accuracy difference A - B on the same examples: McNemar's exact test for one seed; with
+    several seeds (the same examples each time, so pooling them would count an example twice) a
+    paired bootstrap over examples of the seed-mean accuracy difference."""
+    if a.shape[0] == 1:
+        return {**mcnemar_exact(a[0], b[0]), "test": "McNemar exact"}
+    out = paired_bootstrap(lambda x: x.mean(), [a.T], [b.T])
+    return {
+        "difference": out["difference"],
+        "only_a": int((a & ~b).sum()),
+        "only_b": int((~a & b).sum()),
+        "p_value": out["p_value"],
+        "test": f"paired bootstrap over examples ({a.shape[0]} seeds)",
+    }
+
+
+def _select(
+    variants: list[dict[str, Any]], rule: str, id_tolerance: float
+) -> dict[str, Any] | None:
+    """Apply one selection rule (``ood-val`` or ``id-val``); ``None`` when its target is not
+    measured (no OOD validation data)."""
+    target, title = RULES[rule]
+    if not all(target in v["scores"] for v in variants):
+        return None
+    keep = ["val_accuracy", "val_ece", "forgetting"]
+    if rule == "ood-val":
+        keep.insert(1, "ood_val_accuracy")
+    criteria = [c for c in keep if all(c in v["scores"] for v in variants)]
     front = pareto_front(variants, criteria)
-    best_id = max(v["scores"]["id_accuracy"]["mean"] for v in variants)
     by_name = {v["variant"]: v for v in variants}
-    candidates = [
-        n for n in front if by_name[n]["scores"]["id_accuracy"]["mean"] >= best_id - id_tolerance
-    ]
-    if not candidates:  # cannot happen (the best-ID variant is on the front), kept for safety
-        candidates = front
-    target = "ood_accuracy" if "ood_accuracy" in criteria else "id_accuracy"
 
     def mean(name: str, key: str, default: float = 0.0) -> float:
         return by_name[name]["scores"].get(key, {"mean": default})["mean"]
 
-    top = max(mean(n, target) for n in candidates)
-    tied = [n for n in candidates if mean(n, target) >= top - TIE]
+    best_val = max(mean(v["variant"], "val_accuracy") for v in variants)
+    candidates = [n for n in front if mean(n, "val_accuracy") >= best_val - id_tolerance]
+    candidates = candidates or front
+    top = max(candidates, key=lambda n: mean(n, target))
+    split_names = ["val"] if rule == "id-val" else _ood_val_names(by_name[top])
+    tied, tests = [top], {}
+    for n in candidates:
+        if n == top:
+            continue
+        pair = _paired_correct(by_name[top]["outputs"], by_name[n]["outputs"], split_names)
+        if pair is not None:
+            test = paired_test(*pair)
+            tests[n] = test
+            if test["p_value"] >= ALPHA:
+                tied.append(n)
+        elif mean(n, target) >= mean(top, target) - TIE:
+            tied.append(n)
     pick = sorted(
         tied,
-        key=lambda n: (mean(n, "ece", 1.0), -mean(n, "forgetting"), mean(n, "fit_seconds")),
+        key=lambda n: (mean(n, "val_ece", 1.0), -mean(n, "forgetting"), mean(n, "fit_seconds")),
     )[0]
     s = by_name[pick]["scores"]
     words = [
-        f"{pick} is on the Pareto front of {len(front)} of {len(variants)} variants "
+        f"{title}: {pick} is on the Pareto front of {len(front)} of {len(variants)} variants "
         f"({', '.join(CRITERIA[c][0] for c in criteria)})",
-        f"its ID accuracy {s['id_accuracy']['mean']:.3f} is within {id_tolerance:.3f} of the best "
-        f"({best_id:.3f})",
+        f"its ID-val accuracy {s['val_accuracy']['mean']:.3f} is within {id_tolerance:.3f} of "
+        f"the best ({best_val:.3f})",
     ]
-    if target == "ood_accuracy":
-        words.append(
-            f"it has the highest mean OOD accuracy among those candidates "
-            f"({s['ood_accuracy']['mean']:.3f})"
-        )
     if len(tied) > 1:
+        others = ", ".join(n for n in tied if n != pick)
         words.append(
-            f"{len(tied)} candidates were within {TIE:.3f} on that; it has the lowest ECE "
-            f"({s.get('ece', {}).get('mean', float('nan')):.3f}) among them"
+            f"on {CRITERIA[target][0]} it is not distinguishable from {others} (paired test "
+            f"on the same validation examples, p >= {ALPHA}); among those it has the lowest "
+            f"ID-val ECE, then least forgetting, then cheapest training"
         )
-    if "forgetting" in s:
-        words.append(f"forgetting on reference tasks {s['forgetting']['mean']:+.3f}")
+    else:
+        words.append(f"it has the best {CRITERIA[target][0]} ({s[target]['mean']:.3f})")
     return {
+        "rule": rule,
+        "title": title,
         "variant": pick,
         "criteria": criteria,
         "pareto_front": front,
         "candidates": candidates,
+        "tied": tied,
+        "tie_tests": tests,
         "reason": "; ".join(words) + ".",
+    }
+
+
+def _ood_val_names(variant: dict[str, Any]) -> list[str]:
+    outputs: Outputs = variant["outputs"]
+    if not outputs:
+        return []
+    frame = next(iter(outputs.frames.values()))
+    return sorted({s for s in frame["split"].unique() if s.startswith("ood-val:")})
+
+
+def pairwise(
+    variants: list[dict[str, Any]], pick: str, splits: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The pick against every other variant on the test splits: McNemar's exact test on ID test
+    accuracy and on OOD test accuracy (all OOD splits pooled), Holm-corrected per metric."""
+    by_name = {v["variant"]: v for v in variants}
+    rows = []
+    for metric, names in (("ID test accuracy", ["test"]), ("OOD test accuracy", list(splits))):
+        if not names:
+            continue
+        tests = []
+        for v in variants:
+            if v["variant"] == pick:
+                continue
+            pair = _paired_correct(by_name[pick]["outputs"], v["outputs"], names)
+            if pair is not None:
+                tests.append((v["variant"], paired_test(*pair)))
+        adjusted = holm([t["p_value"] for _, t in tests]) if tests else []
+        for (other, t), p_adj in zip(tests, adjusted, strict=True):
+            rows.append(
+                {
+                    "metric": metric,
+                    "other": other,
+                    "difference": t["difference"],
+                    "only_pick": t["only_a"],
+                    "only_other": t["only_b"],
+                    "p_value": t["p_value"],
+                    "test": t["test"],
+                    "p_holm": p_adj,
+                    "verdict": verdict(t["difference"], p_adj, ALPHA),
+                }
+            )
+    return rows
+
+
+def recommend(variants: list[dict[str, Any]], id_tolerance: float = 0.01) -> dict[str, Any]:
+    """Run both selection rules; the OOD-val rule decides when OOD validation data exist."""
+    rules = {r: _select(variants, r, id_tolerance) for r in RULES}
+    rules = {k: v for k, v in rules.items() if v is not None}
+    used = "ood-val" if "ood-val" in rules else "id-val"
+    chosen = rules[used]
+    why = (
+        "OOD validation data exist, so the pick uses them (target-domain evidence); the ID-val "
+        "rule's pick is shown beside it"
+        if used == "ood-val"
+        else "the task has no OOD validation data, so the pick uses ID validation only"
+    )
+    other = [r for r in rules if r != used]
+    reason = chosen["reason"]
+    if other:
+        alt = rules[other[0]]["variant"]
+        reason += f" ({why}: the {RULES[other[0]][1]} would pick {alt}.)"
+    else:
+        reason += f" ({why}.)"
+    return {
+        "variant": chosen["variant"],
+        "selection": used,
+        "rules": {k: {kk: vv for kk, vv in v.items()} for k, v in rules.items()},
+        "criteria": chosen["criteria"],
+        "pareto_front": chosen["pareto_front"],
+        "candidates": chosen["candidates"],
+        "reason": reason,
+        "splits_seen": SPLITS_SEEN,
         "rule": __doc__.split("The recommendation rule", 1)[1].split(":", 1)[1].strip(),
     }
 
 
 def summarize(
-    runs: list[dict[str, Any]], config, task, trend: dict[str, Any] | None
+    runs: list[dict[str, Any]],
+    config,
+    task,
+    trend: dict[str, Any] | None,
+    predictions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    variants = aggregate(runs)
+    variants = aggregate(runs, predictions)
+    rec = recommend(variants, config.recommend.id_tolerance)
+    rec["pairwise"] = pairwise(variants, rec["variant"], [f"ood:{k}" for k in task.ood])
+    rec["disagreements"] = disagreements(variants, rec, task)
+    for v in variants:
+        v.pop("outputs")
     return {
         "study": config.name,
         "task": task.name,
         "modality": task.modality,
         "backbone": config.backbone.resolve(task.modality).name,
+        "label_names": list(task.label_names),
         "notes": list(task.notes),
         "sizes": {k: len(v) for k, v in task.splits(far=True).items()},
         "seeds": list(config.seeds),
         "splits": list(task.eval_splits()),
+        "selection_splits": list(task.selection_splits()),
         "variants": variants,
-        "recommendation": recommend(variants, config.recommend.id_tolerance),
+        "recommendation": rec,
         "trend": trend,
         "safety": None if config.safety is None else _safety_facts(runs),
     }
+
+
+def disagreements(
+    variants: list[dict[str, Any]], rec: dict[str, Any], task, limit: int = 5
+) -> dict[str, Any]:
+    """Where the pick and the runner-up (the other rule's pick, else the best other variant on
+    the target) disagree, per test split: examples only one of them gets right (first seed)."""
+    by_name = {v["variant"]: v for v in variants}
+    pick = rec["variant"]
+    others = [r["variant"] for r in rec["rules"].values() if r["variant"] != pick]
+    if not others:
+        target = RULES[rec["selection"]][0]
+        rest = [v for v in variants if v["variant"] != pick and target in v["scores"]]
+        if not rest:
+            return {}
+        others = [max(rest, key=lambda v: v["scores"][target]["mean"])["variant"]]
+    runner = others[0]
+    a, b = by_name[pick]["outputs"], by_name[runner]["outputs"]
+    if not a or not b:
+        return {}
+    fa, fb = a.frames[min(a.frames)], b.frames[min(b.frames)]
+    splits = task.splits()
+    out: dict[str, Any] = {"runner_up": runner, "splits": {}}
+    for name in task.eval_splits():
+        ra = fa[fa["split"] == name].sort_values("index")
+        rb = fb[fb["split"] == name].sort_values("index")
+        if ra.empty or len(ra) != len(rb):
+            continue
+        labels = ra["label"].to_numpy()
+        pa, pb = ra["pred"].to_numpy(), rb["pred"].to_numpy()
+        entry = {}
+        for side, mask in (
+            ("pick_wrong_runner_right", (pa != labels) & (pb == labels)),
+            ("pick_right_runner_wrong", (pa == labels) & (pb != labels)),
+        ):
+            idx = np.flatnonzero(mask)
+            entry[side] = {
+                "count": int(len(idx)),
+                "examples": [
+                    {
+                        "index": int(i),
+                        "input": _describe(splits[name].inputs, int(i)),
+                        "label": task.label_names[labels[i]],
+                        "pick": task.label_names[pa[i]],
+                        "runner_up": task.label_names[pb[i]],
+                    }
+                    for i in idx[:limit]
+                ],
+            }
+        out["splits"][name] = entry
+    return out
+
+
+def _describe(inputs, i: int) -> str:
+    if isinstance(inputs, np.ndarray):
+        return f"image #{i}"
+    text = str(inputs[i])
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _safety_facts(runs: list[dict[str, Any]]) -> dict[str, Any]:

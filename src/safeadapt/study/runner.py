@@ -80,7 +80,8 @@ def run_study(
     started = time.perf_counter()
     task = config.task.load()
     factory = config.backbone.factory(task.modality)
-    specs = expand_runs(config, task.modality)
+    content = content_fingerprints(task, factory)
+    specs = expand_runs(config, task.modality, content)
     out = config.output_dir
     store = RunStore(out)
     write_atomic(out / "study.json", json.dumps(config.to_dict(), indent=1, default=str))
@@ -91,7 +92,7 @@ def run_study(
         f"grid x {len(config.seeds)} seeds) on {task.name} "
         f"(train {len(task.train)}, test {len(task.test)}, OOD {', '.join(task.ood) or 'none'})"
     )
-    preflight = _preflight(config, task, factory, cache, out, log)
+    preflight = _preflight(config, task, factory, cache, out, log, content)
     records: dict[str, dict[str, Any]] = {}
     skipped = ran = 0
     for spec in progress(specs, "study runs", show_progress, total=len(specs)):
@@ -112,7 +113,12 @@ def run_study(
             show_progress=show_progress,
         )
         payload = {**record.to_dict(), "environment": environment()}
-        store.save(spec, payload, model=result.model if config.save_models else None)
+        store.save(
+            spec,
+            payload,
+            model=result.model if config.save_models else None,
+            predictions=record.predictions,
+        )
         records[spec.run_id] = store.load(spec) or payload
         ran += 1
         if tracker is not None:
@@ -126,10 +132,13 @@ def run_study(
     trend = None
     if task.ood:
         trend = add_effective_robustness(runs, lp_accuracy_trend(task, factory(), cache))
-    summary = summarize(runs, config, task, trend)
+    predictions = {s.run_id: store.load_predictions(s) for s in specs}
+    summary = summarize(runs, config, task, trend, predictions)
     summary["preflight"] = {k: v["result"] for k, v in preflight.items()}
     write_atomic(out / "summary.json", json.dumps(summary, indent=1, default=float))
-    _write_csv(runs, out / "results.csv")
+    _write_csv(runs, out / "results.csv", predictions)
+    _write_variants_csv(summary, out / "variants.csv")
+    _write_predictions(specs, predictions, out / "predictions.parquet")
     report_path = None
     if report:
         from safeadapt.report import write_report
@@ -143,7 +152,21 @@ def run_study(
     )
 
 
-def _preflight(config: StudyConfig, task, factory, cache, out, log) -> dict[str, Any]:
+def planned_runs(config: StudyConfig, task=None) -> list[RunSpec]:
+    """The study's runs with their content-keyed ids, as ``run_study`` plans them (loads the
+    data and the backbone to fingerprint them)."""
+    task = task or config.task.load()
+    factory = config.backbone.factory(task.modality)
+    return expand_runs(config, task.modality, content_fingerprints(task, factory))
+
+
+def content_fingerprints(task, factory) -> dict[str, str]:
+    """What the study's results depend on beyond its settings: the data's and the backbone's
+    content hashes (a local folder's weights can change under the same name)."""
+    return {"data": task.fingerprint(), "backbone": factory().fingerprint()}
+
+
+def _preflight(config: StudyConfig, task, factory, cache, out, log, content) -> dict[str, Any]:
     """Run (or reload) the pre-flight checks; stored atomically like runs, keyed by content."""
     import base64
     import hashlib
@@ -159,6 +182,7 @@ def _preflight(config: StudyConfig, task, factory, cache, out, log) -> dict[str,
                 dataclasses.asdict(config.task),
                 dataclasses.asdict(config.backbone.resolve(task.modality)),
                 dataclasses.asdict(config.preflight),
+                content,
                 VERSION,
             ],
             sort_keys=True,
@@ -209,10 +233,15 @@ def _protocol(spec: RunSpec):
     return make_protocol(spec.protocol, spec.settings)
 
 
-def _write_csv(runs: list[dict[str, Any]], path) -> None:
-    """One row per run and split: accuracy and calibration, plus run-level safety columns."""
+def _write_csv(runs: list[dict[str, Any]], path, predictions=None) -> None:
+    """One row per run and split (report and selection splits): accuracy with its Wilson 95 %
+    interval (``accuracy_ci_low`` / ``accuracy_ci_high``, from the per-example outputs) and
+    calibration, plus run-level safety columns."""
     import pandas as pd
 
+    from safeadapt.metrics.intervals import wilson_interval
+
+    predictions = predictions or {}
     rows = []
     for r in runs:
         run = r["run"]
@@ -227,17 +256,65 @@ def _write_csv(runs: list[dict[str, Any]], path) -> None:
             "forgetting": r.get("safety", {}).get("forgetting", {}).get("mean_delta"),
             "corruption_accuracy": r.get("safety", {}).get("corruption", {}).get("mean_accuracy"),
         }
-        for split, metrics in r["metrics"].items():
-            rows.append(
-                {
-                    **base,
-                    "split": split,
-                    **metrics,
-                    "effective_robustness": r.get("effective_robustness", {}).get(split),
-                }
-            )
-    text = pd.DataFrame(rows).to_csv(index=False)
-    write_atomic(path, text)
+        frame = predictions.get(run["run_id"])
+        splits = {**r["metrics"], **(r.get("selection") or {})}
+        for split, metrics in splits.items():
+            row = {
+                **base,
+                "split": split,
+                "role": "selection" if split in (r.get("selection") or {}) else "report",
+            }
+            row.update(metrics)
+            if frame is not None:
+                rows_ = frame[frame["split"] == split]
+                if len(rows_):
+                    k = int((rows_["pred"] == rows_["label"]).sum())
+                    row["n"] = len(rows_)
+                    row["accuracy_ci_low"], row["accuracy_ci_high"] = wilson_interval(k, len(rows_))
+            row["effective_robustness"] = r.get("effective_robustness", {}).get(split)
+            rows.append(row)
+    write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
+
+
+def _write_predictions(specs: list[RunSpec], predictions: dict[str, Any], path) -> None:
+    """The study's combined per-example table: every run's predictions with its run id,
+    variant and seed in front."""
+    import pandas as pd
+
+    from safeadapt.study.store import write_parquet_atomic
+
+    frames = []
+    for spec in specs:
+        frame = predictions.get(spec.run_id)
+        if frame is not None:
+            frames.append(frame.assign(run_id=spec.run_id, variant=spec.variant, seed=spec.seed))
+    if frames:
+        write_parquet_atomic(path, pd.concat(frames, ignore_index=True))
+
+
+def _write_variants_csv(summary: dict[str, Any], path) -> None:
+    """Long table of every variant's scores: ``variant, score, value, ci_low, ci_high, ci_method,
+    std, seeds, seed_ci_low, seed_ci_high``."""
+    import pandas as pd
+
+    rows = [
+        {
+            "variant": v["variant"],
+            "protocol": v["protocol"],
+            "score": key,
+            "value": s["mean"],
+            "ci_low": s.get("ci_low"),
+            "ci_high": s.get("ci_high"),
+            "ci_method": s.get("ci_method"),
+            "std": s["std"],
+            "seeds": s["n"],
+            "seed_ci_low": s.get("seed_ci_low"),
+            "seed_ci_high": s.get("seed_ci_high"),
+        }
+        for v in summary["variants"]
+        for key, s in v["scores"].items()
+    ]
+    write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
 
 
 def estimate_full(config: StudyConfig, quick: StudyResult) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Layout under the study's output folder::
 
     study.yaml                 the resolved config the results belong to
-    runs/<run_id>/model.safetensors   optional checkpoint (written first)
+    runs/<run_id>/predictions.parquet per-example outputs of every labelled split
+    runs/<run_id>/model.safetensors   optional checkpoint
     runs/<run_id>/record.json  the run's record (written last, atomically: its presence = done)
 
 ``run_id`` ends with the run's content hash, so a changed setting never reuses an old result.
@@ -12,26 +13,54 @@ A record that does not parse (e.g. a disk filled mid-write) is moved aside and t
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from safeadapt.study.config import RunSpec
 
+log = logging.getLogger(__name__)
+
 RECORD = "record.json"
 MODEL = "model.safetensors"
+PREDICTIONS = "predictions.parquet"
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves nothing behind
+
+
+def write_parquet_atomic(path: Path, frame) -> None:
+    """A pandas frame to ``path`` (parquet) via a per-process temporary file, fsync and rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        frame.to_parquet(tmp, index=False)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def record_checksum(record: dict[str, Any]) -> str:
+    """SHA-256 of a record's canonical JSON (sorted keys), without its own ``checksum``."""
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 class RunStore:
@@ -43,22 +72,53 @@ class RunStore:
         return self.runs_dir / spec.run_id
 
     def load(self, spec: RunSpec) -> dict[str, Any] | None:
-        """The stored record of ``spec``, or ``None`` if it has not finished."""
+        """The stored record of ``spec``, or ``None`` if it has not finished. A record that does
+        not parse, is not a mapping, belongs to another run or fails its checksum is moved aside
+        (every such copy is kept) and the run is redone."""
         path = self.folder(spec) / RECORD
         if not path.is_file():
             return None
         try:
             record = json.loads(path.read_text())
+            if not isinstance(record, dict):
+                raise ValueError("not a mapping")
             if record.get("run", {}).get("key") != spec.key:
                 raise ValueError("key mismatch")
+            stored = record.pop("checksum", None)
+            if stored is not None and stored != record_checksum(record):
+                raise ValueError("checksum mismatch")
             return record
-        except (ValueError, OSError):
-            path.replace(path.with_name(RECORD + ".corrupt"))  # keep it for a look; redo the run
+        except (ValueError, OSError, AttributeError, UnicodeDecodeError) as err:
+            aside = path.with_name(
+                f"{RECORD}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+            )
+            path.replace(aside)
+            log.warning(
+                "run record %s is unusable (%s); kept as %s, the run is redone",
+                path,
+                err,
+                aside.name,
+            )
             return None
 
-    def save(self, spec: RunSpec, record: dict[str, Any], model=None) -> Path:
+    def load_predictions(self, spec: RunSpec):
+        """The run's per-example outputs (a pandas frame), or ``None`` if absent or unreadable."""
+        import pandas as pd
+
+        path = self.folder(spec) / PREDICTIONS
+        if not path.is_file():
+            return None
+        try:
+            return pd.read_parquet(path)
+        except Exception as err:  # damaged file: report without intervals rather than fail
+            log.warning("predictions %s are unreadable (%s); ignored", path, err)
+            return None
+
+    def save(self, spec: RunSpec, record: dict[str, Any], model=None, predictions=None) -> Path:
         folder = self.folder(spec)
         folder.mkdir(parents=True, exist_ok=True)
+        if predictions is not None:
+            write_parquet_atomic(folder / PREDICTIONS, predictions)
         if model is not None:
             model.save(folder / MODEL, metadata={"run_id": spec.run_id, "key": spec.key})
         payload = {
@@ -73,5 +133,7 @@ class RunStore:
                 "key": spec.key,
             },
         }
-        write_atomic(folder / RECORD, json.dumps(payload, indent=1, default=float))
+        payload = json.loads(json.dumps(payload, default=float))  # what a reader will see
+        payload["checksum"] = record_checksum(payload)
+        write_atomic(folder / RECORD, json.dumps(payload, indent=1))
         return folder

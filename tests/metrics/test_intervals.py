@@ -1,0 +1,82 @@
+"""Interval and paired-test code against SciPy's references."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from safeadapt.metrics.intervals import (
+    bootstrap_interval,
+    holm,
+    mcnemar_exact,
+    paired_bootstrap,
+    t_interval,
+    verdict,
+    wilson_interval,
+)
+
+
+@pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (80, 100), (799, 800), (500, 500)])
+def test_wilson_matches_scipy(k, n):
+    ref = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert wilson_interval(k, n) == pytest.approx((ref.low, ref.high), abs=1e-12)
+
+
+def test_wilson_rejects_bad_counts():
+    with pytest.raises(ValueError, match="'n'"):
+        wilson_interval(0, 0)
+    with pytest.raises(ValueError, match="'k'"):
+        wilson_interval(11, 10)
+
+
+def test_bootstrap_matches_scipy_percentile():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    ours = bootstrap_interval(np.mean, x, n_resamples=4000, seed=1)
+    ref = stats.bootstrap((x,), np.mean, n_resamples=4000, method="percentile", random_state=1)
+    ci = ref.confidence_interval
+    # different resampling streams: agree to Monte-Carlo error (~2 % of the width)
+    width = ci.high - ci.low
+    assert ours[0] == pytest.approx(ci.low, abs=0.05 * width)
+    assert ours[1] == pytest.approx(ci.high, abs=0.05 * width)
+    assert bootstrap_interval(np.mean, x, seed=3) == bootstrap_interval(np.mean, x, seed=3)
+
+
+def test_t_interval_matches_scipy():
+    v = [0.71, 0.74, 0.69, 0.73]
+    ref = stats.t.interval(0.95, len(v) - 1, loc=np.mean(v), scale=stats.sem(v))
+    assert t_interval(v) == pytest.approx(ref)
+    assert t_interval([0.7]) is None
+
+
+def test_mcnemar_exact_is_a_binomial_test_on_discordant_pairs():
+    a = np.array([1] * 50 + [1] * 12 + [0] * 3 + [0] * 35, dtype=bool)
+    b = np.array([1] * 50 + [0] * 12 + [1] * 3 + [0] * 35, dtype=bool)
+    out = mcnemar_exact(a, b)
+    assert (out["only_a"], out["only_b"]) == (12, 3)
+    assert out["p_value"] == pytest.approx(stats.binomtest(3, 15, 0.5).pvalue)
+    assert out["difference"] == pytest.approx(0.09)
+    assert mcnemar_exact(a, a)["p_value"] == 1.0
+
+
+def test_paired_bootstrap_sees_a_consistent_small_gain():
+    rng = np.random.default_rng(0)
+    b = rng.random(2000) < 0.7
+    a = b.copy()
+    a[np.flatnonzero(~b)[:80]] = True  # A fixes 80 of B's errors, breaks none
+    out = paired_bootstrap(np.mean, [a], [b], seed=0)
+    assert out["difference"] == pytest.approx(0.04)
+    assert out["ci_low"] > 0 and out["p_value"] < 0.01
+    same = paired_bootstrap(np.mean, [b], [b], seed=0)
+    assert same["p_value"] == 1.0
+
+
+def test_holm_by_hand_and_monotone():
+    # Holm (1979): sorted p 0.01, 0.02, 0.03, 0.04 with m = 4 -> 0.04, 0.06, 0.06, 0.06
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_verdict():
+    assert verdict(0.02, 0.01) == "better"
+    assert verdict(-0.02, 0.01) == "worse"
+    assert verdict(0.02, 0.2) == "not distinguishable"
