@@ -21,8 +21,7 @@ import torch.nn.functional as F
 VARIANTS = {
     "ft": {},
     "ft+l2-sp": {"regularizer": "l2-sp"},
-    "ft+ldifs (cached)": {"regularizer": "ldifs"},
-    "ft+ldifs (live copy)": {"regularizer": "ldifs", "reg_cached": False},
+    "ft+ldifs (frozen copy, unpooled taps)": {"regularizer": "ldifs"},
     "lora r=8": {"tune": "lora"},
     "bitfit": {"tune": "bitfit"},
     "last-2 blocks": {"tune": "last-k", "last_k": 2},

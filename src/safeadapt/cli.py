@@ -144,8 +144,14 @@ def init(
     """Write a commented example study YAML."""
     from safeadapt.study.config import EXAMPLE_YAML
 
+    if path.is_dir():
+        _fail(
+            IsADirectoryError(f"{path} is a directory; give a file name, e.g. {path}/study.yaml.")
+        )
     if path.exists() and not force:
         _fail(FileExistsError(f"{path} exists; pass --force to overwrite it."))
+    if not path.parent.is_dir():
+        _fail(FileNotFoundError(f"folder {path.parent} does not exist; create it first."))
     path.write_text(EXAMPLE_YAML)
     typer.echo(
         f"wrote {path}; edit it, check it with `safeadapt validate {path}`, run it with "
@@ -174,6 +180,7 @@ def validate(
                 f"data ok: {task.name}, train {len(task.train)}, val {len(task.val)}, "
                 f"test {len(task.test)}, OOD {', '.join(task.ood) or 'none'}"
             )
+            config.backbone.factory(modality)()  # unknown backbone, options, max_length
         runs = expand_runs(config, modality)
     except SafeAdaptError as err:
         _fail(err)
@@ -328,7 +335,12 @@ def curate(
                 if "=" not in item:
                     raise InvalidConfig(f"--group-share takes group=share; got {item!r}.")
                 g, v = item.split("=", 1)
-                shares[g] = float(v)
+                try:
+                    shares[g] = float(v)
+                except ValueError:
+                    raise InvalidConfig(
+                        f"--group-share {item!r}: the share must be a number, e.g. {g}=0.5."
+                    ) from None
         curated, report = run_curate(
             loaded.train,
             target_correlation=correlation,

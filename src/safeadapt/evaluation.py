@@ -164,6 +164,19 @@ class SafetyConfig:
         )
         if self.adv_eps is not None:
             require(all(e >= 0 for e in self.adv_eps), "safety 'adv_eps' values must be >= 0.")
+        from safeadapt.metrics.corruption import IMAGE_CORRUPTIONS, SEVERITIES, TEXT_CORRUPTIONS
+
+        known = sorted({*IMAGE_CORRUPTIONS.names(), *TEXT_CORRUPTIONS.names()})
+        for kind in self.corruption_kinds or ():
+            require(
+                kind in known,
+                f"safety 'corruption_kinds': unknown corruption {kind!r}; known: {', '.join(known)}.",
+            )
+        for sev in self.corruption_severities or ():
+            require(
+                sev in SEVERITIES["image"],
+                f"safety 'corruption_severities' must be integers in 1..5 (text: 1..3); got {sev!r}.",
+            )
 
 
 def evaluate_safety(

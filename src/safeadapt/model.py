@@ -26,12 +26,15 @@ class Classifier(nn.Module):
     def num_classes(self) -> int:
         return self.head.out_features
 
-    def forward(self, batch: Batch, layers: tuple[str, ...] = ()) -> Tensor | tuple[Tensor, dict]:
-        """Logits ``(B, K)``; with ``layers``, also the pooled taps ``{layer: (B, D_l)}`` of the
-        same forward pass (feature-space regularisers use them without a second pass)."""
+    def forward(
+        self, batch: Batch, layers: tuple[str, ...] = (), pooled: bool = True
+    ) -> Tensor | tuple[Tensor, dict]:
+        """Logits ``(B, K)``; with ``layers``, also the taps of the same forward pass, pooled
+        ``{layer: (B, D_l)}`` or per position ``(B, P, D_l)`` (feature-space regularisers use
+        them without a second pass)."""
         if not layers:
             return self.head(self.backbone(batch))
-        feats, taps = self.backbone.forward_layers(batch, layers)
+        feats, taps = self.backbone.forward_layers(batch, layers, pooled=pooled)
         return self.head(feats), taps
 
     @classmethod

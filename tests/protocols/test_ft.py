@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 import safeadapt.protocols.lp_ft as lp_ft_module
@@ -72,7 +73,7 @@ def test_early_stopping_restores_the_best_epoch(image_task, effnet_factory, feat
     hist = result.info["history"]
     best = max(h["val_accuracy"] for h in hist)
     assert result.info["val_accuracy"] == best
-    assert len(hist) <= 4
+    assert len(hist) <= 5 and hist[0]["epoch"] == 0  # epoch 0 = the starting point
     from safeadapt.protocols.train_loop import predict_logits
 
     val_acc = (predict_logits(result.model, task.val).argmax(1).numpy() == task.val.labels).mean()
@@ -92,3 +93,45 @@ def test_batchnorm_statistics_stay_pretrained_by_default(
     )
     moved = loose.fit(FitContext(task, effnet_factory, 0, feature_cache, show_progress=False))
     assert not torch.equal(moved.model.backbone.net._bn1.running_mean, effnet.net._bn1.running_mean)
+
+
+def test_lp_ft_never_ends_below_its_lp_start_on_validation(
+    text_task, minilm_factory, feature_cache
+):
+    ctx = FitContext(text_task, minilm_factory, 0, feature_cache, show_progress=False)
+    lp = make_protocol("lp").fit(ctx)
+    wrecked = make_protocol(  # a learning rate that destroys the features
+        "lp-ft", {"epochs": 1, "batch_size": 16, "max_steps": 4, "lr": 0.3}
+    ).fit(ctx)
+    assert wrecked.info["best_epoch"] == 0
+    assert wrecked.info["val_accuracy"] == pytest.approx(lp.info["val_accuracy"])
+    torch.testing.assert_close(wrecked.model.head.weight, lp.model.head.weight)
+    assert _changed(wrecked.model.backbone, lp.model.backbone) == 0
+
+
+def test_ldifs_at_its_default_weight_acts(text_task, minilm_factory, feature_cache):
+    """LDIFS differs from LP-FT in weights and keeps features closer to the pretrained ones;
+    the record says how hard the penalty pulled."""
+    from safeadapt.data.features import extract_features
+
+    ctx = FitContext(text_task, minilm_factory, 0, feature_cache, show_progress=False)
+    budget = {"epochs": 2, "batch_size": 16, "lr": 3e-5}
+    plain = make_protocol("lp-ft", budget).fit(ctx)
+    ldifs = make_protocol("ldifs", budget).fit(ctx)
+    base = extract_features(minilm_factory(), text_task.val, show_progress=False)["features"]
+
+    def drift(result):
+        f = extract_features(result.model.backbone, text_task.val, show_progress=False)
+        return (f["features"] - base).norm(dim=1).mean().item()
+
+    assert drift(ldifs) < 0.9 * drift(plain)
+    diff = max(
+        (a - b).abs().max().item()
+        for a, b in zip(
+            ldifs.model.state_dict().values(), plain.model.state_dict().values(), strict=True
+        )
+    )
+    assert diff > 1e-5
+    (reg,) = ldifs.info["regularizers"]
+    assert reg["name"] == "ldifs" and reg["weight"] == 10.0
+    assert reg["penalty_to_loss"] > 0.01 and reg["grad_norm_ratio"] > 0.005

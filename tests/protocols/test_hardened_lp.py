@@ -56,3 +56,25 @@ def test_the_protocol_fixes_the_method():
         make_protocol("lp-vat", {"method": "udp"})
     with pytest.raises(InvalidConfig, match="'soup_heads'"):
         make_protocol("lp-soup-ft", {"head": {"soup_heads": 0}})
+
+
+def test_hardening_knobs_act_at_their_defaults(text_task, minilm_factory, feature_cache):
+    """UDP's term weighs in the loss, the soup's heads stay different, and both heads predict
+    differently from plain LP."""
+    ctx = FitContext(text_task, minilm_factory, 0, feature_cache, show_progress=False)
+    feats = feature_cache.get(minilm_factory(), text_task.test, show_progress=False)["features"]
+    lp = make_protocol("lp").fit(ctx)
+
+    def preds(result):
+        return result.model.head(feats).argmax(1)
+
+    udp = make_protocol("lp-udp").fit(ctx)
+    effect = udp.info["head_history"][0]
+    assert effect["term_to_loss"] > 0.3
+    soup = make_protocol("lp-soup").fit(ctx)
+    effect = soup.info["head_history"][0]
+    assert effect["head_pairwise_disagreement"] > 0.05 and effect["head_pairwise_cosine"] < 0.5
+    for result in (udp, soup):
+        assert (preds(result) != preds(lp)).float().mean().item() > 0.0
+    copies = make_protocol("lp-soup", {"soup_mask": False}).fit(ctx).info["head_history"][0]
+    assert copies["head_pairwise_cosine"] > effect["head_pairwise_cosine"]

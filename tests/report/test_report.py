@@ -16,6 +16,8 @@ def study_result(tmp_path_factory, feature_cache):
 
     raw = {**TINY_STUDY, "output": str(tmp_path_factory.mktemp("report") / "out")}
     raw["seeds"] = [0]
+    wise = {"epochs": 1, "max_steps": 2, "batch_size": 16, "alphas": [0.0, 0.5, 1.0]}
+    raw["protocols"] = {**raw["protocols"], "wise-ft": wise}
     config = StudyConfig.from_dict(raw)
     return run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
 
@@ -44,7 +46,7 @@ def test_figures_skip_what_was_not_measured(study_result):
 
     bare = [{**r, "safety": {}} for r in study_result.runs]
     drawn = {k for k, (_, fn) in FIGURES.items() if fn(bare, study_result.summary)}
-    assert drawn == {"id_vs_ood", "cost"}
+    assert drawn == {"id_vs_ood", "cost", "wise_curve"}  # the last one reads the fit's info
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

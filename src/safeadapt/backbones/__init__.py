@@ -19,17 +19,17 @@ DEFAULT_BACKBONE = {"text": "minilm", "image": "efficientnet-lite0"}
 
 
 @BACKBONES.register("minilm")
-def _minilm(**options: Any) -> Backbone:
+def _minilm(max_length: int = 128) -> Backbone:
     from safeadapt.backbones.huggingface import load_minilm
 
-    return load_minilm(**options)
+    return load_minilm(max_length=max_length)
 
 
 @BACKBONES.register("efficientnet-lite0")
-def _efficientnet_lite0(**options: Any) -> Backbone:
+def _efficientnet_lite0(image_size: int = 224) -> Backbone:
     from safeadapt.backbones.efficientnet import load_efficientnet_lite0
 
-    return load_efficientnet_lite0(**options)
+    return load_efficientnet_lite0(image_size=image_size)
 
 
 def load_backbone(spec: str, **options: Any) -> Backbone:
@@ -39,8 +39,26 @@ def load_backbone(spec: str, **options: Any) -> Backbone:
     if spec.startswith("hf:"):
         from safeadapt.backbones.huggingface import load_hf_text
 
+        _check_options(load_hf_text, options, spec, skip=("model_id",))
         return load_hf_text(spec[3:], **options).eval()
-    return BACKBONES.get(spec)(**options).eval()
+    loader = BACKBONES.get(spec)
+    _check_options(loader, options, spec)
+    return loader(**options).eval()
+
+
+def _check_options(loader: Any, options: dict[str, Any], spec: str, skip=()) -> None:
+    """Options must be parameters of the loader: one line naming the accepted ones."""
+    import inspect
+
+    from safeadapt.errors import InvalidConfig
+
+    accepted = [p for p in inspect.signature(loader).parameters if p not in skip]
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        raise InvalidConfig(
+            f"backbone {spec!r} has no option {unknown[0]!r}; its options are "
+            f"{', '.join(accepted) or 'none'}."
+        )
 
 
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "Backbone", "TorchModuleBackbone", "load_backbone"]

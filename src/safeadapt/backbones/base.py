@@ -38,6 +38,18 @@ def pool(t: Tensor, mask: Tensor | None = None) -> Tensor:
     raise ValueError(f"cannot pool a layer output of shape {tuple(t.shape)}")
 
 
+def as_tokens(t: Tensor) -> Tensor:
+    """A layer output as positions x features ``(B, P, D)``: ``(B, C, H, W)`` -> ``(B, H*W, C)``,
+    ``(B, T, D)`` unchanged, ``(B, D)`` -> ``(B, 1, D)``. Unpooled taps for LDIFS."""
+    if t.ndim == 4:
+        return t.flatten(2).transpose(1, 2)
+    if t.ndim == 3:
+        return t
+    if t.ndim == 2:
+        return t.unsqueeze(1)
+    raise ValueError(f"cannot read a layer output of shape {tuple(t.shape)} as positions")
+
+
 class Backbone(nn.Module, ABC):
     """A feature extractor with its own preprocessing and named intermediate layers."""
 
@@ -70,9 +82,41 @@ class Backbone(nn.Module, ABC):
 
     @abstractmethod
     def forward_layers(
-        self, batch: Batch, layers: Sequence[str]
+        self, batch: Batch, layers: Sequence[str], pooled: bool = True
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Final features ``(B, D)`` and the pooled outputs of ``layers``, each ``(B, D_l)``."""
+        """Final features ``(B, D)`` and the outputs of ``layers``: pooled, each ``(B, D_l)``, or
+        with ``pooled=False`` per position, each ``(B, P, D_l)`` (tokens, including padding --
+        ``batch["attention_mask"]`` marks the real ones -- or spatial positions)."""
+
+    @contextmanager
+    def stochastic_off(self) -> Iterator[int]:
+        """Within the block, dropout and stochastic depth drop nothing, whatever the training
+        flags (probabilities set to 0, restored on exit); yields how many modules were quieted.
+        Setting the probability rather than the mode also reaches code that reads ``dropout.p``
+        directly (Hugging Face's SDPA attention) and keeps BatchNorm's mode untouched."""
+        saved: list[tuple[nn.Module, str, Any]] = []
+        for name, m in self.named_modules():
+            if "lora_dropout" in name:  # LoRA's own dropout is an explicit setting: keep it
+                continue
+            if isinstance(m, nn.modules.dropout._DropoutNd):
+                saved.append((m, "p", m.p))
+            elif type(m).__name__ == "DropPath" and hasattr(m, "drop_prob"):
+                saved.append((m, "drop_prob", m.drop_prob))
+            elif type(m).__name__ == "StochasticDepth" and hasattr(m, "p"):
+                saved.append((m, "p", m.p))
+        saved += self._extra_stochastic()
+        try:
+            for m, attr, _ in saved:
+                setattr(m, attr, 0.0)
+            yield len(saved)
+        finally:
+            for m, attr, value in saved:
+                setattr(m, attr, value)
+
+    def _extra_stochastic(self) -> list[tuple[Any, str, Any]]:
+        """Model-specific stochastic settings ``(owner, attribute, value)`` beyond the standard
+        modules (subclasses override)."""
+        return []
 
     def forward(self, batch: Batch) -> Tensor:
         return self.forward_layers(batch, ())[0]

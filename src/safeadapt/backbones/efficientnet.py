@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from safeadapt.backbones.base import Backbone, Batch, capture_outputs, pool
+from safeadapt.backbones.base import Backbone, Batch, as_tokens, capture_outputs, pool
 from safeadapt.backbones.images import images_to_pixels
 from safeadapt.errors import AssetMissing, CheckpointError, InvalidConfig
 
@@ -49,7 +49,7 @@ class EfficientNetLiteBackbone(Backbone):
         return {"pixels": images_to_pixels(np.asarray(inputs), self.image_size)}
 
     def forward_layers(
-        self, batch: Batch, layers: Sequence[str]
+        self, batch: Batch, layers: Sequence[str], pooled: bool = True
     ) -> tuple[Tensor, dict[str, Tensor]]:
         self.check_layers(layers)
         x = (batch["pixels"] - self.mean) / self.std  # (B, 3, S, S)
@@ -57,12 +57,36 @@ class EfficientNetLiteBackbone(Backbone):
         module_names = [hooks.get(n, "net._blocks." + n.split(".")[-1]) for n in layers]
         with capture_outputs(self, module_names) as store:
             fmap = self.net.extract_features(x)  # (B, 1280, h, w)
-        taps = {n: pool(store[m]) for n, m in zip(layers, module_names, strict=True)}
+        read = pool if pooled else as_tokens
+        taps = {n: read(store[m]) for n, m in zip(layers, module_names, strict=True)}
         if "stem" in taps:  # the hook sees the BN output; the block input is after the activation
-            taps["stem"] = pool(self.net._swish(store["net._bn0"]))
+            taps["stem"] = read(self.net._swish(store["net._bn0"]))
         if "head" in taps:
-            taps["head"] = pool(fmap)
+            taps["head"] = read(fmap)
         return pool(fmap), taps
+
+    def _extra_stochastic(self) -> list[tuple[Any, str, Any]]:
+        """Stochastic depth: blocks drop their residual branch with a rate up to
+        ``_global_params.drop_connect_rate`` (0.2) in training mode; a holder object lets the
+        namedtuple field be set and restored like an attribute."""
+        return [
+            (
+                _GlobalParams(self.net),
+                "drop_connect_rate",
+                self.net._global_params.drop_connect_rate,
+            )
+        ]
+
+
+class _GlobalParams:
+    """``setattr(holder, "drop_connect_rate", v)`` replaces that field of the net's namedtuple."""
+
+    def __init__(self, net: Any) -> None:
+        object.__setattr__(self, "net", net)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        net = object.__getattribute__(self, "net")
+        net._global_params = net._global_params._replace(**{name: value})
 
 
 def load_efficientnet_lite0(image_size: int = 224) -> EfficientNetLiteBackbone:

@@ -26,8 +26,14 @@ class HFTextBackbone(Backbone):
 
     def __init__(self, model: Any, tokenizer: Any, name: str, max_length: int = 128) -> None:
         super().__init__()
-        if max_length < 2:
-            raise InvalidConfig(f"'max_length' must be at least 2; got {max_length}.")
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+            raise InvalidConfig(f"'max_length' must be an integer >= 2; got {max_length!r}.")
+        limit = getattr(model.config, "max_position_embeddings", None)
+        if isinstance(limit, int) and max_length > limit:
+            raise InvalidConfig(
+                f"'max_length' {max_length} exceeds {name!r}'s {limit} positions; set "
+                f"max_length <= {limit} (longer texts are truncated)."
+            )
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -57,7 +63,7 @@ class HFTextBackbone(Backbone):
         return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
 
     def forward_layers(
-        self, batch: Batch, layers: Sequence[str]
+        self, batch: Batch, layers: Sequence[str], pooled: bool = True
     ) -> tuple[Tensor, dict[str, Tensor]]:
         self.check_layers(layers)
         out = self.model(**batch, output_hidden_states=bool(layers))
@@ -66,7 +72,8 @@ class HFTextBackbone(Backbone):
         taps = {}
         for name in layers:
             idx = 0 if name == "embeddings" else int(name.split(".")[1]) + 1
-            taps[name] = pool(out.hidden_states[idx], mask)
+            hidden = out.hidden_states[idx]  # (B, T, D)
+            taps[name] = pool(hidden, mask) if pooled else hidden
         return feats, taps
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from safeadapt.backbones.base import Backbone, Batch, capture_outputs, pool
+from safeadapt.backbones.base import Backbone, Batch, as_tokens, capture_outputs, pool
 from safeadapt.backbones.images import images_to_pixels
 from safeadapt.errors import InvalidConfig
 
@@ -84,7 +84,7 @@ class TorchModuleBackbone(Backbone):
         return {"pixels": images_to_pixels(np.asarray(inputs), self.image_size)}
 
     def forward_layers(
-        self, batch: Batch, layers: Sequence[str]
+        self, batch: Batch, layers: Sequence[str], pooled: bool = True
     ) -> tuple[Tensor, dict[str, Tensor]]:
         self.check_layers(layers)
         if "pixels" in batch:
@@ -100,4 +100,5 @@ class TorchModuleBackbone(Backbone):
                 f"'feature_dim' is {self._feature_dim} but the module gives features of "
                 f"{feats.shape[1]} dimensions."
             )
-        return feats, {n: pool(store[n]) for n in layers}
+        read = pool if pooled else as_tokens
+        return feats, {n: read(store[n]) for n in layers}

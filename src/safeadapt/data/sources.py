@@ -37,9 +37,15 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
         return datasets.load_dataset(ident, split=split or hub_split or "train")
     if path.is_dir():
         # Images are stored by path and decoded on access, so their bytes are read fresh.
-        return datasets.load_dataset(
-            "imagefolder", data_dir=str(path), split="train", drop_labels=False
-        )
+        try:
+            return datasets.load_dataset(
+                "imagefolder", data_dir=str(path), split="train", drop_labels=False
+            )
+        except Exception as err:  # empty folder, no images, unreadable files
+            raise DataError(
+                f"Source {source!r} for split {split_name!r} is a folder but not a readable image "
+                f"folder (<class>/<image> files): {str(err).splitlines()[0][:200]}"
+            ) from None
     if not path.is_file():
         raise DataError(
             f"Source for split {split_name!r} not found: {source!r}. Give a CSV / JSON / parquet "

@@ -4,13 +4,25 @@
   backbone's trainable weights ``w`` and their pretrained values ``w0`` (the head is new: it gets
   ordinary weight decay). The paper replaces weight decay on the backbone by this penalty, so the
   ``l2-sp`` protocol sets ``weight_decay: 0`` by default.
-- ``ldifs`` (Mukhoti, Gal, Torr & Dokania 2023, "Fine-tuning can cripple your foundation model"):
-  ``weight * mean_taps mean_batch mean_dims (f_l(x)/||f_l(x)|| - f0_l(x)/||f0_l(x)||)^2`` over
-  feature taps ``l`` (the input of the first block and evenly spaced block outputs; pooled over
-  tokens / space here), ``f`` the adapted and ``f0`` the frozen original backbone. No data
-  augmentation is used, so ``f0`` comes from the feature cache (computed once per task), not from
-  a second forward pass (``reg_cached: false`` runs a frozen copy on every batch instead, as
-  needed once inputs are augmented).
+- ``ldifs`` (Mukhoti, Gal, Torr & Dokania 2023, "Fine-tuning can cripple your foundation model";
+  public code ``omegafragger/ldifs_code``, ``loss/ldifs.py``)::
+
+      weight * mean_batch mean_taps mean_positions || f_l(x)_p / ||f_l(x)_p|| - f0_l(x)_p / ||f0_l(x)_p|| ||^2
+
+  over feature taps ``l`` (the input of the first block and evenly spaced block outputs, as the
+  paper's ln_pre + blocks 3/6/9/12 of a ViT-B), *unpooled*: per token (padding excluded) or per
+  spatial position, each position's feature vector L2-normalised, the squared distance summed
+  over features (= 2 - 2 cos, in [0, 4]) as in LPIPS, from which LDIFS takes its distance. The
+  public code averages over features instead (and normalises along its dimension 1), which
+  divides the value by the feature width: its weights (0.05 in the loss class) are not
+  comparable to ours. ``f0`` comes from a frozen copy of the pretrained backbone run on the same
+  batch in eval mode; the adapted taps come from the training forward pass, which has dropout
+  and stochastic depth switched off by default (``TrainConfig.dropout``), so at the pretrained
+  weights the penalty is exactly 0 and any value measures drift, not dropout noise.
+
+  A *pooled* tap (mean over tokens) hides most of the drift: measured here, pooled MiniLM taps
+  gave a penalty ~1/500 of the cross-entropy's gradient at lambda = 10 -- a no-op. Every run
+  records the penalty, its ratio to the task loss and the gradient-norm ratio (``info["regularizers"]``).
 """
 
 from __future__ import annotations
@@ -27,7 +39,10 @@ from safeadapt.model import Classifier
 from safeadapt.protocols.train_loop import Regularizer
 
 REGULARIZERS: Registry[Callable[..., Regularizer]] = Registry("regularizer")
-DEFAULT_WEIGHT = {"ldifs": 10.0, "l2-sp": 0.5}
+# Calibrated on the built-in tasks so that the penalty acts (see the module docstring and
+# examples/ldifs_sweep.py); the README states the measurement.
+LDIFS_WEIGHT = 10.0
+DEFAULT_WEIGHT = {"ldifs": LDIFS_WEIGHT, "l2-sp": 0.5}
 
 
 class L2SP(Regularizer):
@@ -52,36 +67,7 @@ class L2SP(Regularizer):
 
 class LDIFS(Regularizer):
     name = "ldifs"
-
-    def __init__(self, original_taps: dict[str, Tensor], layers: tuple[str, ...], weight: float):
-        missing = [layer for layer in layers if layer not in original_taps]
-        if missing:
-            raise ValueError(f"LDIFS: cached taps lack layers {missing}")
-        self.layers = layers
-        self.weight = weight
-        # (N, D_l) per tap, normalised once
-        self.original = {
-            layer: F.normalize(original_taps[layer].float(), dim=1) for layer in layers
-        }
-
-    def originals(self, index: Tensor, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {layer: self.original[layer][index.cpu()] for layer in self.layers}
-
-    def __call__(
-        self, model: Classifier, taps: dict[str, Tensor], index: Tensor, batch: dict[str, Tensor]
-    ) -> Tensor:
-        original = self.originals(index, batch)
-        per_tap = []
-        for layer in self.layers:
-            adapted = F.normalize(taps[layer].float(), dim=1)  # (B, D_l)
-            orig = original[layer].to(adapted.device)  # (B, D_l), already normalised
-            per_tap.append((adapted - orig).pow(2).mean(dim=1))  # (B,)
-        return self.weight * torch.stack(per_tap).mean()
-
-
-class LiveLDIFS(LDIFS):
-    """LDIFS with the original features from a frozen copy of the pretrained backbone, computed
-    on every batch (use when inputs are augmented, so cached features would not match)."""
+    pooled = False
 
     def __init__(self, original_backbone: torch.nn.Module, layers: tuple[str, ...], weight: float):
         self.layers = layers
@@ -89,12 +75,34 @@ class LiveLDIFS(LDIFS):
         self.frozen = original_backbone.eval().requires_grad_(False)
 
     @torch.no_grad()
-    def originals(self, index: Tensor, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    def originals(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The pretrained backbone's unpooled taps ``{layer: (B, P, D_l)}`` of this batch."""
         device = next(self.frozen.parameters()).device
-        _, taps = self.frozen.forward_layers(
-            {k: v.to(device) for k, v in batch.items()}, self.layers
-        )
-        return {k: F.normalize(v.float(), dim=1) for k, v in taps.items()}
+        inputs = {k: v.to(device) for k, v in batch.items()}
+        _, taps = self.frozen.forward_layers(inputs, self.layers, pooled=False)
+        return taps
+
+    def distance(self, taps: dict[str, Tensor], batch: dict[str, Tensor]) -> Tensor:
+        """Per-example LDIFS distance ``(B,)`` (without the weight)."""
+        original = self.originals(batch)
+        mask = batch.get("attention_mask")  # (B, T) for text; padding is not a position
+        per_tap = []
+        for layer in self.layers:
+            adapted = F.normalize(taps[layer].float(), dim=-1)  # (B, P, D_l)
+            orig = F.normalize(original[layer].float(), dim=-1).to(adapted.device)
+            d = (adapted - orig).pow(2).sum(-1)  # (B, P): 2 - 2 cos per position
+            if mask is not None and d.shape[1] == mask.shape[1]:
+                m = mask.to(d.dtype)
+                d = (d * m).sum(1) / m.sum(1).clamp_min(1)
+            else:
+                d = d.mean(1)
+            per_tap.append(d)
+        return torch.stack(per_tap).mean(0)
+
+    def __call__(
+        self, model: Classifier, taps: dict[str, Tensor], index: Tensor, batch: dict[str, Tensor]
+    ) -> Tensor:
+        return self.weight * self.distance(taps, batch).mean()
 
 
 @REGULARIZERS.register("l2-sp")
@@ -104,18 +112,12 @@ def _l2sp(ctx: Any, model: Classifier, weight: float, cfg: Any) -> L2SP:
 
 @REGULARIZERS.register("ldifs")
 def _ldifs(ctx: Any, model: Classifier, weight: float, cfg: Any) -> LDIFS:
-    """Original taps of the train split from the cache (the pretrained backbone = ``model``'s
-    backbone before any training step), or from a frozen copy with ``reg_cached: false``."""
+    """A frozen copy of ``model``'s backbone (still pretrained: build before training)."""
     import copy
 
     layers = tuple(cfg.reg_layers or model.backbone.default_layers)
     model.backbone.check_layers(layers)
-    if not getattr(cfg, "reg_cached", True):
-        return LiveLDIFS(copy.deepcopy(model.backbone), layers, weight)
-    original = ctx.cache.get(
-        model.backbone, ctx.task.train, layers=layers, show_progress=ctx.show_progress
-    )
-    return LDIFS(original, layers, weight)
+    return LDIFS(copy.deepcopy(model.backbone), layers, weight)
 
 
 def build_regularizers(ctx: Any, model: Classifier, cfg: Any) -> list[Regularizer]:

@@ -18,7 +18,7 @@ from safeadapt.merge import greedy_soup, uniform_soup
 from safeadapt.protocols.base import FitContext, FitResult, register_protocol
 from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
 from safeadapt.protocols.train_loop import finetune_in_context
-from safeadapt.protocols.wise_ft import val_accuracy
+from safeadapt.protocols.wise_ft import split_accuracy
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class SoupFT(LPThenFT):
 
         def score(state) -> float:
             start.load_state_dict(state)
-            return val_accuracy(start, ctx, self.config.eval_batch_size)
+            return split_accuracy(start, ctx.task.val, self.config.eval_batch_size)
 
         member_acc = [score(m) for m in members]
         uniform_acc = score(uniform_soup(members))

@@ -3,8 +3,9 @@
 ``theta(alpha) = (1 - alpha) * theta_0 + alpha * theta_ft`` for the backbone *and* the head,
 where ``theta_0`` is the pretrained backbone with its LP head (our stand-in for the paper's
 zero-shot head: the packaged backbones have no text tower) and ``theta_ft`` the LP-FT result
-from that same start. ``alpha`` is chosen on the validation split only; the whole validation
-curve is reported (``info["alpha_curve"]``).
+from that same start. ``alpha`` is chosen on the ID validation split only; the whole curve is
+reported (``info["alpha_curve"]``) with, where the task has them, the OOD-validation accuracies
+at every alpha beside it (shown, never used for the choice).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from safeadapt.config import require
+from safeadapt.data.task import Split
 from safeadapt.merge import interpolate
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, register_protocol
@@ -39,9 +41,9 @@ class WiSEFTConfig(LPFTConfig):
         )
 
 
-def val_accuracy(model: Classifier, ctx: FitContext, batch_size: int) -> float:
-    logits = predict_logits(model, ctx.task.val, batch_size)
-    return float((logits.argmax(1) == torch.from_numpy(ctx.task.val.labels)).float().mean())
+def split_accuracy(model: Classifier, split: Split, batch_size: int) -> float:
+    logits = predict_logits(model, split, batch_size)
+    return float((logits.argmax(1) == torch.from_numpy(split.labels)).float().mean())
 
 
 @register_protocol("wise-ft")
@@ -52,18 +54,17 @@ class WiSEFT(LPThenFT):
 
     def fit(self, ctx: FitContext) -> FitResult:
         model, head = self.start(ctx)
+        bs = self.config.eval_batch_size
         theta0 = copy.deepcopy(model.state_dict())
         info = finetune_in_context(model, ctx, self.config)
         theta1 = copy.deepcopy(model.state_dict())
         curve = []
         for alpha in sorted(self.config.alphas):
             model.load_state_dict(interpolate(theta0, theta1, alpha))
-            curve.append(
-                {
-                    "alpha": alpha,
-                    "val_accuracy": val_accuracy(model, ctx, self.config.eval_batch_size),
-                }
-            )
+            point = {"alpha": alpha, "val_accuracy": split_accuracy(model, ctx.task.val, bs)}
+            for name, split in ctx.task.ood_val.items():  # reported beside, never chosen on
+                point[f"ood-val:{name}"] = split_accuracy(model, split, bs)
+            curve.append(point)
         best = max(curve, key=lambda c: (c["val_accuracy"], c["alpha"]))  # ties: closer to FT
         model.load_state_dict(interpolate(theta0, theta1, best["alpha"]))
         model.eval()

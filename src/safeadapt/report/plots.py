@@ -46,7 +46,7 @@ def _by_variant(runs: Runs) -> dict[str, Runs]:
 
 def id_vs_ood(runs: Runs, summary: dict[str, Any]) -> bytes | None:
     """ID vs OOD accuracy per run, one panel per OOD split, with the LP trend (effective
-    robustness = height above the line)."""
+    robustness = height above the line); error bars: 95 % intervals of each variant's mean."""
     ood = [s for s in summary["splits"] if s.startswith("ood:")]
     if not ood:
         return None
@@ -68,6 +68,19 @@ def id_vs_ood(runs: Runs, summary: dict[str, Any]) -> bytes | None:
                 edgecolor="black",
                 linewidth=0.5,
             )
+        for v in summary.get("variants", []):  # 95 % intervals of each variant's mean
+            sx, sy = v["scores"].get("id_accuracy", {}), v["scores"].get(f"accuracy:{split}", {})
+            if "ci_low" in sx and "ci_low" in sy:
+                ax.errorbar(
+                    sx["mean"],
+                    sy["mean"],
+                    xerr=[[sx["mean"] - sx["ci_low"]], [sx["ci_high"] - sx["mean"]]],
+                    yerr=[[sy["mean"] - sy["ci_low"]], [sy["ci_high"] - sy["mean"]]],
+                    color=colors.get(v["variant"], "black"),
+                    alpha=0.6,
+                    capsize=2,
+                    linewidth=1,
+                )
         if trend:
             pts = trend["points"]
             ax.scatter(
@@ -312,6 +325,40 @@ def cost(runs: Runs, summary: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
+def wise_curve(runs: Runs, summary: dict[str, Any]) -> bytes | None:
+    """WiSE-FT's alpha curve (first seed of each WiSE-FT variant): ID-validation accuracy, on
+    which alpha is chosen (marked), and OOD-validation accuracy at every alpha, shown beside it
+    and never used for the choice. alpha = 0 is the pretrained backbone with its LP head,
+    alpha = 1 the fine-tuned model."""
+    curves = {
+        v: rs[0]["info"] for v, rs in _by_variant(runs).items() if "alpha_curve" in rs[0]["info"]
+    }
+    if not curves:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    colors = _colors(list(curves))
+    for v, info in curves.items():
+        curve = info["alpha_curve"]
+        alphas = [p["alpha"] for p in curve]
+        ax.plot(
+            alphas,
+            [p["val_accuracy"] for p in curve],
+            "-o",
+            color=colors[v],
+            label=f"{v}: ID val",
+            ms=3,
+        )
+        for key in [k for k in curve[0] if k.startswith("ood-val:")]:
+            ax.plot(alphas, [p[key] for p in curve], "--", color=colors[v], label=f"{v}: {key}")
+        ax.axvline(info["alpha"], color=colors[v], alpha=0.4, linewidth=3)
+    ax.set_xlabel("alpha (0 = pretrained + LP head, 1 = fine-tuned)")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
 FIGURES: dict[str, tuple[str, Callable[[Runs, dict[str, Any]], bytes | None]]] = {
     "id_vs_ood": ("ID vs OOD accuracy, with the linear-probe trend", id_vs_ood),
     "reliability": ("Reliability diagrams (ID test)", reliability),
@@ -321,4 +368,8 @@ FIGURES: dict[str, tuple[str, Callable[[Runs, dict[str, Any]], bytes | None]]] =
     "distortion": ("Feature distortion, ID vs OOD", distortion),
     "groups": ("Accuracy per group (worst-group)", groups),
     "cost": ("Cost vs accuracy", cost),
+    "wise_curve": (
+        "WiSE-FT: accuracy along the interpolation (alpha chosen on ID val)",
+        wise_curve,
+    ),
 }

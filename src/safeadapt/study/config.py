@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Any
 from safeadapt.config import build_config, require
 from safeadapt.errors import InvalidConfig
 from safeadapt.evaluation import SafetyConfig
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,20 @@ class TaskSpec:
     ood_val_fraction: float | None = 0.5
 
     def __post_init__(self) -> None:
+        for key in ("ood", "ood_val", "options"):
+            value = getattr(self, key)
+            require(
+                isinstance(value, Mapping),
+                f"study 'task.{key}' must map names to "
+                f"{'settings' if key == 'options' else 'sources'}, e.g. {{tweets: tweets.csv}}; "
+                f"got {value!r}.",
+            )
+        for key, value in [*self.ood.items(), *self.ood_val.items()]:
+            require(
+                isinstance(value, str),
+                f"study 'task.ood' / 'ood_val' entry {key!r} must be a source (a path or "
+                f"'hub:<id>'); got {value!r}.",
+            )
         files = self.train is not None or self.test is not None
         require(
             (self.builtin is None) != (not files),
@@ -155,6 +172,11 @@ class PreflightSpec:
             isinstance(self.max_per_set, int) and self.max_per_set >= 10,
             f"study 'preflight.max_per_set' must be an integer >= 10; got {self.max_per_set!r}.",
         )
+        require(
+            isinstance(self.n_permutations, int) and self.n_permutations >= 1,
+            "study 'preflight.n_permutations' must be an integer >= 1; got "
+            f"{self.n_permutations!r}.",
+        )
 
 
 @dataclass(frozen=True)
@@ -208,8 +230,19 @@ class StudyConfig:
             require(key in raw, f"study: missing required key {key!r}.")
         name = raw["name"]
         require(
-            isinstance(name, str) and name.strip() != "" and "/" not in name,
-            f"study 'name' must be a non-empty string without '/'; got {name!r}.",
+            isinstance(name, str) and SAFE_NAME.match(name) is not None and name not in (".", ".."),
+            "study 'name' must be one safe folder name (letters, digits, '.', '_', '-', starting "
+            f"with a letter or digit); got {name!r}.",
+        )
+        output = raw.get("output")
+        require(
+            output is None or (isinstance(output, str) and output.strip() != ""),
+            f"study 'output' must be a folder path (a string); got {output!r}.",
+        )
+        save_models = raw.get("save_models", False)
+        require(
+            isinstance(save_models, bool),
+            f"study 'save_models' must be true or false; got {save_models!r}.",
         )
         seeds = raw.get("seeds", [0])
         seeds = [seeds] if isinstance(seeds, int) else seeds
@@ -240,8 +273,8 @@ class StudyConfig:
             ),
             seeds=tuple(seeds),
             safety=safety,
-            output=raw.get("output"),
-            save_models=bool(raw.get("save_models", False)),
+            output=output,
+            save_models=save_models,
             tracking=build_config(TrackingSpec, raw.get("tracking"), "study 'tracking'"),
             recommend=build_config(RecommendSpec, raw.get("recommend"), "study 'recommend'"),
             preflight=build_config(PreflightSpec, raw.get("preflight"), "study 'preflight'"),
@@ -284,6 +317,11 @@ def _protocol_entries(raw: Any) -> tuple[ProtocolEntry, ...]:
     )
     entries = []
     for label, settings in raw.items():
+        require(
+            settings is None or isinstance(settings, Mapping),
+            f"study 'protocols': the settings of {label!r} must be a mapping such as "
+            f"{{lr: 1.0e-5}}; got {type(settings).__name__} {settings!r}.",
+        )
         settings = dict(settings or {})
         require(
             isinstance(label, str) and label and "/" not in label,
@@ -382,17 +420,43 @@ def expand_runs(
 
 
 def load_study(path: str | Path) -> StudyConfig:
-    """Read and validate a study YAML file."""
+    """Read and validate a study YAML file (safe YAML, UTF-8, no aliases)."""
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise InvalidConfig(f"study file {str(path)!r} is a directory; give the study's YAML file.")
     if not path.is_file():
         raise InvalidConfig(f"study file {str(path)!r} does not exist.")
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InvalidConfig(
+            f"study file {str(path)!r} is not UTF-8 text (byte {err.start}); re-save it as UTF-8."
+        ) from None
+    try:
+        raw = yaml.load(text, Loader=_no_alias_loader())  # a SafeLoader subclass
     except yaml.YAMLError as err:
         raise InvalidConfig(f"study file {str(path)!r} is not valid YAML: {err}") from None
     return StudyConfig.from_dict(raw or {})
+
+
+def _no_alias_loader():
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        """Safe YAML without anchors / aliases: a few hundred bytes of nested aliases expand
+        to gigabytes ("billion laughs"), and a study never needs them."""
+
+        def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+            if self.check_event(yaml.events.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not allowed in a study file", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
 
 
 EXAMPLE_YAML = """\

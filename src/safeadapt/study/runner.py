@@ -21,7 +21,7 @@ from typing import Any
 from safeadapt.data.features import FeatureCache
 from safeadapt.errors import SafeAdaptError
 from safeadapt.study.config import RunSpec, StudyConfig, expand_runs
-from safeadapt.study.store import RunStore, write_atomic
+from safeadapt.study.store import RunStore, claim_output, write_atomic
 
 QUICK_TRAIN = 200
 QUICK_EVAL = 100
@@ -67,6 +67,7 @@ def run_study(
 ) -> StudyResult:
     """Run (or resume) ``config``; with ``quick``, run the small version and estimate the full."""
     if quick:
+        claim_output(config.output_dir)  # <output>/quick lives inside the study's folder
         small = quick_config(config)
         result = run_study(small, cache=cache, show_progress=show_progress, log=log, report=report)
         result.estimate = estimate_full(config, result)
@@ -78,6 +79,7 @@ def run_study(
     from safeadapt.study.tracking import make_tracker
 
     started = time.perf_counter()
+    claim_output(config.output_dir)  # before any work: never write into someone else's folder
     task = config.task.load()
     factory = config.backbone.factory(task.modality)
     content = content_fingerprints(task, factory)
@@ -95,16 +97,12 @@ def run_study(
     preflight = _preflight(config, task, factory, cache, out, log, content)
     records: dict[str, dict[str, Any]] = {}
     skipped = ran = 0
-    for spec in progress(specs, "study runs", show_progress, total=len(specs)):
-        stored = store.load(spec)
-        if stored is not None:
-            records[spec.run_id] = stored
-            skipped += 1
-            continue
+
+    def execute(spec: RunSpec) -> None:
+        nonlocal ran
         log(f"run {spec.run_id}")
-        proto = _protocol(spec)
         record, result = run_protocol(
-            proto,
+            _protocol(spec),
             task,
             factory,
             spec.seed,
@@ -123,6 +121,33 @@ def run_study(
         ran += 1
         if tracker is not None:
             tracker.log_run(spec, records[spec.run_id], store.folder(spec))
+
+    busy: list[RunSpec] = []
+    for spec in progress(specs, "study runs", show_progress, total=len(specs)):
+        stored = store.load(spec)
+        if stored is not None:
+            records[spec.run_id] = stored
+            skipped += 1
+            continue
+        with store.lock(spec, wait=False) as mine:
+            if not mine:  # another process is computing it: come back at the end
+                log(f"run {spec.run_id} is being computed by another process; waiting for it")
+                busy.append(spec)
+                continue
+            stored = store.load(spec)  # it may have finished while we looked
+            if stored is not None:
+                records[spec.run_id] = stored
+                skipped += 1
+                continue
+            execute(spec)
+    for spec in busy:
+        with store.lock(spec, wait=True):
+            stored = store.load(spec)
+            if stored is not None:
+                records[spec.run_id] = stored
+                skipped += 1
+            else:  # the other process stopped without finishing it
+                execute(spec)
     runs = [records[s.run_id] for s in specs]
     if skipped:
         log(f"resumed: {skipped} finished runs reused, {ran} run now")

@@ -13,11 +13,13 @@ A record that does not parse (e.g. a disk filled mid-write) is moved aside and t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,28 @@ def record_checksum(record: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+MARKER = ".safeadapt-study"
+
+
+def claim_output(out: Path) -> None:
+    """Make ``out`` a study folder: created fresh, or recognised as one (its marker file, or a
+    ``study.json`` from an earlier safeadapt). A folder holding other files is refused, so a study
+    never overwrites files it did not write."""
+    from safeadapt.errors import InvalidConfig
+
+    if out.exists() and not out.is_dir():
+        raise InvalidConfig(f"study output {str(out)!r} is a file; give a folder for 'output'.")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).is_file() and not (out / "study.json").is_file():
+            found = ", ".join(sorted(p.name for p in out.iterdir())[:4])
+            raise InvalidConfig(
+                f"study output {str(out)!r} already holds files safeadapt did not write ({found}"
+                "...); set 'output' to a new or empty folder."
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).touch()
+
+
 class RunStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -70,6 +94,26 @@ class RunStore:
 
     def folder(self, spec: RunSpec) -> Path:
         return self.runs_dir / spec.run_id
+
+    @contextlib.contextmanager
+    def lock(self, spec: RunSpec, wait: bool) -> Iterator[bool]:
+        """An exclusive lock on the run (``flock`` on ``runs/<run>/.lock``; released when the
+        process dies, so a killed run never blocks a later one). Yields whether it was taken:
+        with ``wait=False`` it is not when another process holds it."""
+        import fcntl
+
+        folder = self.folder(spec)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "a+") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
     def load(self, spec: RunSpec) -> dict[str, Any] | None:
         """The stored record of ``spec``, or ``None`` if it has not finished. A record that does
@@ -89,9 +133,10 @@ class RunStore:
                 raise ValueError("checksum mismatch")
             return record
         except (ValueError, OSError, AttributeError, UnicodeDecodeError) as err:
-            aside = path.with_name(
-                f"{RECORD}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-            )
+            stamp = f"{RECORD}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+            aside, n = path.with_name(stamp), 1
+            while aside.exists():  # keep every corrupt copy
+                aside, n = path.with_name(f"{stamp}-{n}"), n + 1
             path.replace(aside)
             log.warning(
                 "run record %s is unusable (%s); kept as %s, the run is redone",

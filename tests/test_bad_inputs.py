@@ -1,0 +1,195 @@
+"""The bad-input catalogue: each case ends in one ``error:`` line that names the input, a
+non-zero exit code and no traceback -- or, for the silent-wrong-result cases, the right result."""
+
+import copy
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from safeadapt.cli import app
+
+runner = CliRunner()
+
+BASE = {
+    "name": "bad",
+    "task": {"builtin": "mnist", "max_train": 60, "max_eval": 40},
+    "backbone": {"name": "efficientnet-lite0", "options": {"image_size": 32}},
+    "protocols": {"lp": {}},
+    "safety": False,
+    "preflight": {"checks": []},
+}
+
+
+def _invoke(*args):
+    out = runner.invoke(app, [str(a) for a in args])
+    text = out.output
+    assert "Traceback" not in text, text
+    return out.exit_code, text
+
+
+def _study(tmp_path, **changes):
+    raw = copy.deepcopy(BASE)
+    raw["output"] = str(tmp_path / "out")
+    for key, value in changes.items():
+        parts = key.split(".")
+        target = raw
+        for p in parts[:-1]:
+            target = target.setdefault(p, {})
+        target[parts[-1]] = value
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        ({"protocols": {"ft": {"lr": True}}}, "'lr' must be a number; got True"),
+        ({"save_models": "false"}, "'save_models' must be true or false"),
+        ({"name": ".."}, "'name' must be one safe folder name"),
+        ({"task.ood": ["a.csv"]}, "'task.ood' must map names to sources"),
+        ({"output": 5}, "'output' must be a folder path"),
+        ({"protocols": {"ft": [1, 2]}}, "the settings of 'ft' must be a mapping"),
+        ({"safety": {"adv_eps": "0.1"}}, "'adv_eps' must be a list or null"),
+        ({"preflight": {"n_permutations": -5}}, "'preflight.n_permutations' must be an integer"),
+        ({"safety": {"corruption_kinds": ["fog"]}}, "unknown corruption 'fog'"),
+        ({"safety": {"corruption_severities": [9]}}, "'corruption_severities' must be integers"),
+        ({"backbone": {"name": "efficientnet-lite0", "options": {"size": 3}}}, "no option 'size'"),
+        ({"backbone": {"name": "minilm", "options": {"max_length": 100000}}}, "exceeds"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(tmp_path, change, expected):
+    raw_changes = {k: v for k, v in change.items()}
+    if "task.ood" in raw_changes:  # a file task, so that 'ood' applies
+        path = _study(tmp_path, task={"train": "a.csv", "test": "a.csv", "ood": change["task.ood"]})
+    else:
+        path = _study(tmp_path, **raw_changes)
+    code, text = _invoke("validate", path)
+    assert code == 2 and "error:" in text, text
+    assert expected in " ".join(text.split()), text
+
+
+def test_a_yaml_1e_minus_5_is_read_as_the_number(tmp_path):
+    path = _study(tmp_path, protocols={"ft": {"lr": "1e-5"}})
+    code, text = _invoke("validate", path)
+    assert code == 0, text
+
+
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (b"name: caf\xe9\n", "is not UTF-8 text"),
+        (b'a: &a ["x", "x"]\nb: &b [*a, *a]\nname: x\n', "aliases (*name) are not allowed"),
+    ],
+)
+def test_hostile_or_broken_yaml(tmp_path, content, expected):
+    path = tmp_path / "study.yaml"
+    path.write_bytes(content)
+    code, text = _invoke("validate", path)
+    assert code == 2 and expected in text
+
+
+def test_a_directory_where_a_yaml_is_expected(tmp_path):
+    code, text = _invoke("validate", tmp_path)
+    assert code == 2 and "is a directory" in text
+
+
+def test_init_into_a_missing_folder(tmp_path):
+    code, text = _invoke("init", tmp_path / "nope" / "study.yaml")
+    assert code == 2 and "does not exist" in text
+
+
+def _csv_study(tmp_path, train_bytes):
+    (tmp_path / "train.csv").write_bytes(train_bytes)
+    return _study(
+        tmp_path,
+        task={"train": str(tmp_path / "train.csv"), "test": str(tmp_path / "train.csv")},
+        backbone="minilm",
+    )
+
+
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (b"", "is empty"),
+        ("text,label\ncaf\xe9 ok,1\n".encode("latin-1"), "is not UTF-8 text"),
+        (b"text,label\na,1\nb,0,extra,more\n", "could not be parsed as CSV"),
+        (b"text;label\na;1\nb;0\n", "its columns are ['text;label']"),
+    ],
+)
+def test_bad_csv_files(tmp_path, content, expected):
+    code, text = _invoke("validate", _csv_study(tmp_path, content))
+    assert code == 2 and expected in text, text
+
+
+def test_a_folder_that_is_not_an_image_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    path = _study(
+        tmp_path,
+        task={
+            "train": str(tmp_path / "empty"),
+            "test": str(tmp_path / "empty"),
+            "image_column": "image",
+        },
+    )
+    code, text = _invoke("validate", path)
+    assert code == 2 and "not a readable image folder" in text
+
+
+def test_a_study_never_writes_into_a_foreign_folder(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.csv").write_text("my own numbers\n")
+    code, text = _invoke("run", _study(tmp_path), "--no-progress")
+    assert code == 2 and "already holds files safeadapt did not write" in text
+    assert (out / "results.csv").read_text() == "my own numbers\n"
+
+
+def test_curate_share_must_be_a_number():
+    code, text = _invoke("curate", "--task", "mnist", "--group-share", "a=x")
+    assert code == 2 and "the share must be a number" in text
+
+
+def test_an_empty_list_record_is_treated_as_corrupt(tmp_path):
+    from safeadapt.study import StudyConfig
+    from safeadapt.study.config import expand_runs
+    from safeadapt.study.store import RunStore
+
+    config = StudyConfig.from_dict({**BASE, "output": str(tmp_path / "out")})
+    (spec,) = expand_runs(config, "image", {"data": "x"})
+    store = RunStore(tmp_path / "out")
+    for _ in range(2):  # every corrupt copy is kept
+        store.folder(spec).mkdir(parents=True, exist_ok=True)
+        (store.folder(spec) / "record.json").write_text(json.dumps([]))
+        assert store.load(spec) is None
+    assert len(list(store.folder(spec).glob("record.json.corrupt-*"))) == 2
+
+
+def test_a_run_locked_by_another_process_is_not_run_twice(tmp_path):
+    from safeadapt.study import StudyConfig
+    from safeadapt.study.config import expand_runs
+    from safeadapt.study.store import RunStore
+
+    config = StudyConfig.from_dict({**BASE, "output": str(tmp_path / "out")})
+    (spec,) = expand_runs(config, "image", {"data": "x"})
+    store = RunStore(tmp_path / "out")
+    with store.lock(spec, wait=False) as first:
+        assert first
+        with store.lock(spec, wait=False) as second:  # a second open file = another holder
+            assert not second
+    with store.lock(spec, wait=False) as again:  # released
+        assert again
+
+
+def test_csv_label_column_names_are_checked(tmp_path):
+    pd.DataFrame({"text": ["a", "b"], "y": [0, 1]}).to_csv(tmp_path / "t.csv", index=False)
+    path = _study(
+        tmp_path,
+        task={"train": str(tmp_path / "t.csv"), "test": str(tmp_path / "t.csv")},
+        backbone="minilm",
+    )
+    code, text = _invoke("validate", path)
+    assert code == 2 and "no label column 'label'" in text
