@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_foundation.py
 	$(BIN)/python bench/bench_protocols.py
 	$(BIN)/python bench/bench_shift.py
+	$(BIN)/python bench/bench_verdicts.py
 
 clean:
 	rm -rf $(VENV) safeadapt-out

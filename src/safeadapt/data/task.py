@@ -103,7 +103,6 @@ def stratified_holdout(
     from safeadapt.errors import DataError
 
     rng = np.random.default_rng(seed)
-    held, kept = [], []
     classes, counts = np.unique(labels, return_counts=True)
     for c, count in zip(classes, counts, strict=True):
         if count < 2:
@@ -118,7 +117,14 @@ def stratified_holdout(
     extra = round(fraction * counts.sum()) - take.sum()
     for i in np.argsort(-(exact - take), kind="stable")[: max(0, extra)]:
         take[i] += 1
-    take = np.clip(take, 1, counts - 1)
+    return _split_by_class(labels, classes, np.clip(take, 1, counts - 1), rng)
+
+
+def _split_by_class(
+    labels: np.ndarray, classes: np.ndarray, take: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``take[i]`` random examples of ``classes[i]`` held, the rest kept; both shuffled."""
+    held, kept = [], []
     for c, k in zip(classes, take, strict=True):
         index = rng.permutation(np.flatnonzero(labels == c))
         held.append(index[:k])
@@ -135,17 +141,9 @@ MIN_OOD_TO_SPLIT = 20
 def carve(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``(held, kept)`` indices: ``fraction`` of each class held (rounded; a class of one example
     stays on the kept side), seeded. Disjoint and together all of ``labels``."""
-    rng = np.random.default_rng(seed)
-    held, kept = [], []
-    for c in np.unique(labels):
-        index = rng.permutation(np.flatnonzero(labels == c))
-        k = min(len(index) - 1, round(fraction * len(index))) if len(index) > 1 else 0
-        held.append(index[:k])
-        kept.append(index[k:])
-    held_idx, kept_idx = np.concatenate(held), np.concatenate(kept)
-    rng.shuffle(held_idx)
-    rng.shuffle(kept_idx)
-    return held_idx, kept_idx
+    classes, counts = np.unique(labels, return_counts=True)
+    take = np.asarray([min(n - 1, round(fraction * n)) if n > 1 else 0 for n in counts])
+    return _split_by_class(labels, classes, take, np.random.default_rng(seed))
 
 
 @dataclass(frozen=True, eq=False)
