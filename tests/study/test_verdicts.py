@@ -159,3 +159,19 @@ def test_an_edited_data_file_is_not_served_from_old_runs(csv_sources, tmp_path, 
     assert second.skipped == 0 and second.ran == 1
     acc = first.runs[0]["metrics"]["test"]["accuracy"]
     assert second.runs[0]["metrics"]["test"]["accuracy"] == pytest.approx(1 - acc, abs=1e-6)
+
+
+def test_a_summary_without_per_example_outputs_still_recommends(tiny_study, feature_cache):
+    """Records from elsewhere (no predictions.parquet): no intervals, no verdicts, a pick."""
+    from safeadapt.study.recommend import summarize
+
+    tiny_study["protocols"] = {"lp": {}, "lp-c": {"protocol": "lp", "c_grid": [0.01]}}
+    tiny_study["seeds"] = [0]
+    tiny_study["safety"] = False
+    tiny_study["preflight"] = {"checks": []}
+    config = StudyConfig.from_dict(tiny_study)
+    result = run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
+    summary = summarize(result.runs, config, config.task.load(), None, None)
+    assert summary["recommendation"]["variant"] in {"lp", "lp-c"}
+    assert summary["recommendation"]["pairwise"] == []
+    assert all("ci_low" not in s for v in summary["variants"] for s in v["scores"].values())

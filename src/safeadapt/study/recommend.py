@@ -149,7 +149,10 @@ class Outputs:
         return bool(self.frames)
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """``labels (N,)``, ``correct (S, N)`` and ``probs (S, N, K)`` of one split, seeds sorted."""
+        """``labels (N,)``, ``correct (S, N)`` and ``probs (S, N, K)`` of one split, seeds sorted
+        (``None`` without outputs for that split)."""
+        if not self.frames:
+            return None
         parts = []
         for seed in sorted(self.frames):
             f = self.frames[seed]
