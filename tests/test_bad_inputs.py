@@ -193,3 +193,64 @@ def test_csv_label_column_names_are_checked(tmp_path):
     )
     code, text = _invoke("validate", path)
     assert code == 2 and "no label column 'label'" in text
+
+
+def test_a_csv_of_image_paths_is_read_relative_to_its_folder(tmp_path):
+    from PIL import Image
+
+    from safeadapt.data import load_task
+
+    (tmp_path / "img").mkdir()
+    rows = []
+    for i in range(12):
+        Image.new("RGB", (16, 16), (20 * i, 0, 0)).save(tmp_path / "img" / f"{i}.png")
+        rows.append({"path": f"img/{i}.png", "label": "a" if i % 2 else "b"})
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    task = load_task(str(tmp_path / "train.csv"), str(tmp_path / "train.csv"), image_column="path")
+    assert task.train.inputs.shape[1:] == (16, 16, 3) and task.label_names == ("a", "b")
+    rows[3]["path"] = "img/missing.png"
+    pd.DataFrame(rows).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(Exception, match=r"row 3: image 'img/missing.png' could not be read"):
+        load_task(str(tmp_path / "bad.csv"), str(tmp_path / "bad.csv"), image_column="path")
+
+
+def test_an_unloadable_weights_file_is_a_clear_error(tmp_path):
+    from transformers import BertConfig
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37
+    ).save_pretrained(folder)
+    (folder / "pytorch_model.bin").write_bytes(b"not a checkpoint")
+    path = _study(tmp_path, backbone={"name": f"hf:{folder}"})
+    code, text = _invoke("validate", path)
+    assert code == 2 and "could not be loaded" in text
+
+
+def test_a_hub_dataset_offline_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    path = _study(
+        tmp_path, task={"train": "hub:nobody/no-such-dataset", "test": "hub:nobody/no-such-dataset"}
+    )
+    code, text = _invoke("validate", path)
+    assert code == 2 and "could not be loaded" in text and "Offline mode is on" in text
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+
+    import safeadapt.study.store as store
+
+    real = store.os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    path = _study(tmp_path)
+    monkeypatch.setattr(store.os, "fsync", full)
+    code, text = _invoke("run", path, "--no-progress")
+    monkeypatch.setattr(store.os, "fsync", real)
+    assert code == 2 and "the disk is full" in text
+    assert not list((tmp_path / "out").rglob(".*.tmp"))

@@ -32,12 +32,13 @@ def _console():
 def _print_study(console, result) -> None:
     from rich.markup import escape
 
-    from safeadapt.demo import results_table, safety_tables, tables_input
+    from safeadapt.demo import interval_table, results_table, safety_tables, tables_input
 
     data = tables_input(result)
     console.print(results_table(data))
     for table in safety_tables(data):
         console.print(table)
+    console.print(interval_table(result.summary))
     rec = result.summary["recommendation"]
     console.print(f"[bold green]recommended: {escape(rec['variant'])}[/] — {escape(rec['reason'])}")
     for row in rec.get("pairwise", []):
@@ -95,7 +96,21 @@ def demo(
         )
     except SafeAdaptError as err:
         _fail(err)
+    except OSError as err:
+        _fail(_os_error(err))
     _print_study(console, result)
+
+
+def _os_error(err: OSError) -> str:
+    import errno
+
+    where = f" writing {err.filename}" if err.filename else ""
+    if err.errno == errno.ENOSPC:
+        return (
+            f"the disk is full{where}. Free some space and run the same command again: "
+            "finished runs are kept and reused, the unfinished one is redone."
+        )
+    return f"{err.strerror or err}{where}. Fix it and run the same command again."
 
 
 @app.command()
@@ -125,6 +140,8 @@ def run(
         )
     except SafeAdaptError as err:
         _fail(err)
+    except OSError as err:  # disk full, permissions: finished runs are on disk already
+        _fail(_os_error(err))
     _print_study(console, result)
     if quick and result.estimate:
         est = result.estimate
@@ -180,6 +197,9 @@ def validate(
                 f"data ok: {task.name}, train {len(task.train)}, val {len(task.val)}, "
                 f"test {len(task.test)}, OOD {', '.join(task.ood) or 'none'}"
             )
+            for note in task.notes:
+                if note.startswith("leakage:"):
+                    typer.secho(f"warning: {note}", fg=typer.colors.YELLOW)
             config.backbone.factory(modality)()  # unknown backbone, options, max_length
         runs = expand_runs(config, modality)
     except SafeAdaptError as err:

@@ -126,6 +126,11 @@ def run_demo(
     return run_study(config, cache=cache, show_progress=show_progress, log=lambda m: log(escape(m)))
 
 
+def _name(record: dict[str, Any]) -> str:
+    """A row label, escaped: rich would read a variant's ``[lr=1e-05]`` as markup and drop it."""
+    return escape(record["protocol"])
+
+
 def tables_input(result: StudyResult) -> dict[str, Any]:
     """What the console tables read: task, backbone and the run records."""
     return {
@@ -178,7 +183,7 @@ def robustness_table(results: dict[str, Any]):
         far = [v["msp_auroc"] for k, v in s.get("detection", {}).items() if k.startswith("far:")]
         er = list(r.get("effective_robustness", {}).values())
         table.add_row(
-            r["protocol"],
+            _name(r),
             _fmt(corr.get("mean_accuracy")),
             _fmt(corr.get("relative_drop"), ".1%"),
             _fmt(forget.get("mean_delta"), "+.3f"),
@@ -228,7 +233,7 @@ def safety_table(results: dict[str, Any]):
         ood_det = [d for k, d in det.items() if k.startswith("ood:")]
         adv = s.get("adversarial", {}).get("accuracy", {})
         table.add_row(
-            r["protocol"],
+            _name(r),
             _fmt(m.get("ece")),
             _fmt(s.get("splits_ts", {}).get("test", {}).get("ece")),
             _fmt(m.get("nll")),
@@ -259,5 +264,38 @@ def results_table(results: dict[str, Any]):
     table.add_column("wall s", justify="right")
     for r in runs:
         cells = [f"{r['metrics'][s]['accuracy']:.3f}" for s in splits]
-        table.add_row(r["protocol"], *cells, f"{r['fit_seconds']:.1f}", f"{r['wall_seconds']:.1f}")
+        table.add_row(_name(r), *cells, f"{r['fit_seconds']:.1f}", f"{r['wall_seconds']:.1f}")
+    return table
+
+
+def interval_table(summary: dict[str, Any]):
+    """Per variant: the selection scores (validation) and the reported accuracies (test) with
+    their 95 % intervals."""
+    from rich.table import Table
+
+    keys = [
+        ("val_accuracy", "ID val"),
+        ("ood_val_accuracy", "OOD val"),
+        ("id_accuracy", "ID test"),
+        ("ood_accuracy", "OOD test (mean)"),
+    ]
+    table = Table(
+        title=escape(f"{summary['task']}: accuracy with 95 % intervals"),
+        caption="val columns drive the choices; test columns are scored once, for the report",
+    )
+    table.add_column("variant")
+    keys = [(k, h) for k, h in keys if any(k in v["scores"] for v in summary["variants"])]
+    for _, header in keys:
+        table.add_column(header, justify="right")
+    for v in summary["variants"]:
+        cells = []
+        for key, _ in keys:
+            s = v["scores"].get(key)
+            if s is None:
+                cells.append("-")
+            elif "ci_low" in s:
+                cells.append(f"{s['mean']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}]")
+            else:
+                cells.append(f"{s['mean']:.3f}")
+        table.add_row(escape(v["variant"]), *cells)
     return table

@@ -153,3 +153,21 @@ def test_task_fingerprint_sees_content_not_names():
     a = _ood_task(30)
     assert a.fingerprint() == _ood_task(30).fingerprint()
     assert a.fingerprint() != _ood_task(30, seed_labels=1).fingerprint()
+
+
+def test_cross_split_duplicates_are_dropped_from_evaluation_splits():
+    train = _text("train", ["good film", "bad film", "fine", "awful"], [1, 0, 1, 0])
+    test = _text("test", ["good   film", "new one", "awful", "other"], [1, 0, 0, 1])
+    task = _task(train, val=_text("val", ["x", "y"], [0, 1]), test=test)
+    clean = task.without_leaks("drop")
+    assert clean.test.inputs == ["new one", "other"]
+    (note,) = [n for n in clean.notes if n.startswith("leakage:")]
+    assert "2 of 4 test examples also in train, dropped" in note
+    warned = task.without_leaks("warn")
+    assert len(warned.test) == 4 and any("kept" in n for n in warned.notes)
+    assert task.without_leaks("keep") is task
+
+
+def test_a_test_set_copied_from_train_is_an_error():
+    with pytest.raises(DataError, match=r"all 4 examples also appear in train -- is it a copy"):
+        _task(GOOD, val=_text("val", ["x", "y"], [0, 1]), test=GOOD).without_leaks()

@@ -87,7 +87,14 @@ def load_hf_text(model_id: str, max_length: int = 128, name: str | None = None) 
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_id)
         model = AutoModel.from_pretrained(model_id)
-    except OSError as err:
+    except Exception as err:  # missing files (OSError), a damaged or unloadable weights file
+        if not isinstance(err, OSError):
+            from safeadapt.errors import CheckpointError
+
+            raise CheckpointError(
+                f"Hugging Face model {model_id!r} could not be loaded: "
+                f"{str(err).splitlines()[0][:200]}. Check its weights file (safetensors preferred)."
+            ) from None
         raise AssetMissing(
             f"Could not load Hugging Face model {model_id!r}: {err}. Offline, give a local folder "
             "with config.json, weights and tokenizer files, or use the packaged default 'minilm'."

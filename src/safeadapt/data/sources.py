@@ -33,8 +33,28 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
 
     path = Path(source)
     if source.startswith("hub:"):
+        import os
+
         ident, _, split = source[4:].partition(":")
-        return datasets.load_dataset(ident, split=split or hub_split or "train")
+        try:
+            return datasets.load_dataset(ident, split=split or hub_split or "train")
+        except Exception as err:  # offline, unknown id, missing split
+            offline = (
+                os.environ.get("HF_HUB_OFFLINE") == "1"
+                or os.environ.get("HF_DATASETS_OFFLINE") == "1"
+            )
+            hint = (
+                " Offline mode is on (HF_HUB_OFFLINE=1): only datasets already in the Hugging "
+                "Face cache load; download it once online, or export it to a local file."
+                if offline
+                else ""
+            )
+            first = (
+                str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            )
+            raise DataError(
+                f"Split {split_name!r}: hub dataset {ident!r} could not be loaded ({first}).{hint}"
+            ) from None
     if path.is_dir():
         # Images are stored by path and decoded on access, so their bytes are read fresh.
         try:
@@ -117,12 +137,28 @@ def _column(ds, column: str, split_name: str, role: str):
     return ds[column]
 
 
-def _images_to_array(images: list, split_name: str, size: int | None) -> np.ndarray:
-    from PIL import Image
+def _images_to_array(
+    images: list, split_name: str, size: int | None, root: Path | None = None
+) -> np.ndarray:
+    """Decoded images (PIL images, arrays, or paths -- relative paths from a table are resolved
+    against the table's folder) as one ``(N, H, W, 3)`` uint8 array."""
+    from PIL import Image, UnidentifiedImageError
 
     arrays = []
     for i, img in enumerate(images):
-        if not isinstance(img, Image.Image):
+        if isinstance(img, str):
+            path = Path(img) if Path(img).is_absolute() or root is None else root / img
+            try:
+                img = Image.open(path)
+                img.load()
+            except (OSError, UnidentifiedImageError) as err:
+                raise DataError(
+                    f"Split {split_name!r}, row {i}: image {img!r} could not be read ({err}); "
+                    "paths in an image column are relative to the table's folder."
+                ) from None
+        elif img is None:
+            raise DataError(f"Split {split_name!r}, row {i}: the image is missing.")
+        elif not isinstance(img, Image.Image):
             img = Image.fromarray(np.asarray(img, dtype=np.uint8))
         img = img.convert("RGB")
         if size is not None:
@@ -188,7 +224,8 @@ def load_task(
             labels = [names[v] if v is not None and v >= 0 else None for v in labels]
         groups = _column(ds, group_column, split_name, "group") if group_column else None
         if modality == "image":
-            inputs = _images_to_array(list(inputs), split_name, image_size)
+            root = Path(source).parent if Path(source).is_file() else None
+            inputs = _images_to_array(list(inputs), split_name, image_size, root)
         else:
             inputs = list(inputs)
         raw[split_name] = (inputs, labels, groups)

@@ -135,6 +135,13 @@ def _split_by_class(
     return held_idx, kept_idx
 
 
+def _content_keys(split: Split) -> list[str]:
+    """A key per example: whitespace-collapsed text, or a hash of the image bytes."""
+    if isinstance(split.inputs, np.ndarray):
+        return [hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest() for x in split.inputs]
+    return [" ".join(str(t).split()) for t in split.inputs]
+
+
 MIN_OOD_TO_SPLIT = 20
 
 
@@ -231,6 +238,56 @@ class Task:
             ood[name] = split.subset(kept, split.name)
         notes = (*self.notes, f"OOD splits divided: {fraction:.0%} OOD-validation (choices only)")
         return replace(self, ood=ood, ood_val=ood_val, notes=notes if self.ood else self.notes)
+
+    def without_leaks(self, policy: str = "drop") -> Task:
+        """Find examples of an evaluation split that also appear in an earlier split (train, then
+        val, OOD-val, test, OOD): exact duplicates, and for text also after collapsing
+        whitespace. ``drop`` removes them from the later split (a test set copied from train
+        would otherwise report training accuracy), ``warn`` keeps them; both add a note with the
+        counts and an example. A split left empty is a :class:`DataError`."""
+        from safeadapt.errors import DataError, InvalidConfig
+
+        if policy not in ("drop", "warn", "keep"):
+            raise InvalidConfig(f"'duplicates' must be 'drop', 'warn' or 'keep'; got {policy!r}.")
+        if policy == "keep":
+            return self
+        order = ["train", "val", *(f"ood-val:{k}" for k in self.ood_val), "test"]
+        order += [f"ood:{k}" for k in self.ood]
+        splits = self.splits()
+        seen: dict[str, str] = {}
+        kept: dict[str, Split] = {}
+        notes = list(self.notes)
+        for name in order:
+            split = splits[name]
+            keys = _content_keys(split)
+            hits = [i for i, key in enumerate(keys) if key in seen]
+            if hits:
+                first = split.inputs[hits[0]]
+                shown = f"image #{hits[0]}" if isinstance(first, np.ndarray) else repr(first[:60])
+                where = sorted({seen[keys[i]] for i in hits})
+                action = "dropped" if policy == "drop" else "kept (duplicates: warn)"
+                notes.append(
+                    f"leakage: {len(hits)} of {len(split)} {name} examples also in "
+                    f"{', '.join(where)}, {action}; e.g. {shown}"
+                )
+                if policy == "drop":
+                    if len(hits) == len(split):
+                        raise DataError(
+                            f"Split {name!r}: all {len(split)} examples also appear in "
+                            f"{', '.join(where)} -- is it a copy? Give a disjoint {name} set."
+                        )
+                    split = split.subset(np.setdiff1d(np.arange(len(split)), hits), split.name)
+            for key in keys:
+                seen.setdefault(key, name)
+            kept[name] = split
+        return replace(
+            self,
+            val=kept["val"],
+            test=kept["test"],
+            ood={k: kept[f"ood:{k}"] for k in self.ood},
+            ood_val={k: kept[f"ood-val:{k}"] for k in self.ood_val},
+            notes=tuple(notes),
+        )
 
     def subsample(
         self,

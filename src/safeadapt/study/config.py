@@ -51,6 +51,8 @@ class TaskSpec:
     # source is carved off (stratified, seeded); null = no OOD validation (select on ID val only)
     ood_val: dict[str, str] = field(default_factory=dict)
     ood_val_fraction: float | None = 0.5
+    # examples of an evaluation split that also appear in an earlier split: drop | warn | keep
+    duplicates: str = "drop"
 
     def __post_init__(self) -> None:
         for key in ("ood", "ood_val", "options"):
@@ -82,6 +84,10 @@ class TaskSpec:
                 self.train is not None and self.test is not None,
                 "study 'task': file tasks need both 'train' and 'test'.",
             )
+        require(
+            self.duplicates in ("drop", "warn", "keep"),
+            f"study 'task.duplicates' must be 'drop', 'warn' or 'keep'; got {self.duplicates!r}.",
+        )
         if self.ood_val_fraction is not None:
             require(
                 isinstance(self.ood_val_fraction, float | int)
@@ -126,6 +132,7 @@ class TaskSpec:
             )
         if self.ood_val_fraction is not None and task.ood:
             task = task.with_ood_val(float(self.ood_val_fraction), seed=self.seed)
+        task = task.without_leaks(self.duplicates)
         if self.max_train or self.max_eval:
             task = task.subsample(self.max_train, self.max_eval, seed=self.seed)
         return task
@@ -477,6 +484,9 @@ task:
 #  text_column: text           # or image_column: image
 #  label_column: label
 #  group_column: region        # optional group attribute -> worst-group accuracy, gaps
+#  ood_val: {production: data/prod_val.csv}  # optional: else half of each OOD source is
+#                              # carved off for choices (ood_val_fraction: 0.5; null = ID val only)
+#  duplicates: drop            # cross-split duplicates: drop (default) | warn | keep
 
 backbone:
   name: minilm                 # packaged default for text; efficientnet-lite0 for images;

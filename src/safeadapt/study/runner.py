@@ -94,6 +94,9 @@ def run_study(
         f"grid x {len(config.seeds)} seeds) on {task.name} "
         f"(train {len(task.train)}, test {len(task.test)}, OOD {', '.join(task.ood) or 'none'})"
     )
+    for note in task.notes:
+        if note.startswith("leakage:"):
+            log(f"warning: {note}")
     preflight = _preflight(config, task, factory, cache, out, log, content)
     records: dict[str, dict[str, Any]] = {}
     skipped = ran = 0
