@@ -254,3 +254,52 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypa
     monkeypatch.setattr(store.os, "fsync", real)
     assert code == 2 and "the disk is full" in text
     assert not list((tmp_path / "out").rglob(".*.tmp"))
+
+
+def _text_files(tmp_path, train_rows, test_rows):
+    pd.DataFrame(train_rows).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(test_rows).to_csv(tmp_path / "test.csv", index=False)
+    return _study(
+        tmp_path,
+        task={"train": str(tmp_path / "train.csv"), "test": str(tmp_path / "test.csv")},
+        backbone={"name": "minilm", "options": {"max_length": 16}},
+    )
+
+
+TRAIN_ROWS = {"text": [f"review number {i}" for i in range(40)], "label": [0, 1] * 20}
+
+
+def test_leaked_test_rows_are_warned_and_dropped(tmp_path):
+    test = {"text": ["review   number 3", "a new one", "another new"], "label": [1, 0, 1]}
+    code, text = _invoke("validate", _text_files(tmp_path, TRAIN_ROWS, test))
+    assert code == 0, text
+    assert "warning: leakage: 1 of 3 test examples also in train, dropped" in text
+    assert "test 2" in text
+
+
+def test_a_test_file_copied_from_train_is_an_error(tmp_path):
+    code, text = _invoke("validate", _text_files(tmp_path, TRAIN_ROWS, TRAIN_ROWS))
+    assert code == 2 and "is it a copy?" in text
+
+
+def test_changed_backbone_weights_change_every_run_key(image_task):
+    import torch
+
+    from safeadapt.backbones import load_backbone
+    from safeadapt.study import StudyConfig
+    from safeadapt.study.config import expand_runs
+    from safeadapt.study.runner import content_fingerprints
+
+    def factory():
+        return load_backbone("efficientnet-lite0", image_size=32)
+
+    def moved():
+        bb = factory()
+        with torch.no_grad():
+            next(bb.parameters()).add_(1e-3)
+        return bb
+
+    config = StudyConfig.from_dict(BASE)
+    a = expand_runs(config, "image", content_fingerprints(image_task, factory))
+    b = expand_runs(config, "image", content_fingerprints(image_task, moved))
+    assert a[0].key != b[0].key and a[0].run_id != b[0].run_id

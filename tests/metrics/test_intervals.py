@@ -80,3 +80,14 @@ def test_verdict():
     assert verdict(0.02, 0.01) == "better"
     assert verdict(-0.02, 0.01) == "worse"
     assert verdict(0.02, 0.2) == "not distinguishable"
+
+
+def test_rank_auroc_matches_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from safeadapt.study.recommend import _auroc
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1, 1, 300).round(1), rng.normal(0, 1, 200).round(1)
+    ref = roc_auc_score(np.r_[np.ones(300), np.zeros(200)], np.r_[a, b])
+    assert _auroc(a, b) == pytest.approx(ref)

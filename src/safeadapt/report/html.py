@@ -163,7 +163,11 @@ def _disagreements_html(rec: dict[str, Any]) -> str:
             )
             parts.append(
                 f"<li>{html.escape(split)}: {title}: {e['count']} examples"
-                + (f"<ul>{examples}</ul>" if examples else "")
+                + (
+                    f"<details><summary>show</summary><ul>{examples}</ul></details>"
+                    if examples
+                    else ""
+                )
                 + "</li>"
             )
     parts.append(

@@ -212,6 +212,34 @@ def _mean_accuracy_interval(parts: list[np.ndarray], seed: int = 0) -> tuple[flo
     return float(lo), float(hi), "bootstrap (stratified by split)"
 
 
+def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """P(pos > neg) + P(tie) / 2 by ranks (Mann-Whitney), as ``roc_auc_score``."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([pos, neg]))
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def _auroc_interval(
+    test_probs: np.ndarray, ood_probs: list[np.ndarray], n: int = 1000, seed: int = 0
+) -> tuple[float, float, str]:
+    """Interval of the mean over OOD splits (and seeds) of the max-softmax AUROC, ID test vs
+    each OOD split: a two-sample bootstrap (ID and OOD examples resampled separately)."""
+    rng = np.random.default_rng(seed)
+    msp_id = test_probs.max(-1)  # (S, N)
+    msp_ood = [p.max(-1) for p in ood_probs]
+    stats = np.empty(n)
+    for i in range(n):
+        ia = rng.integers(0, msp_id.shape[1], msp_id.shape[1])
+        values = []
+        for m in msp_ood:
+            ib = rng.integers(0, m.shape[1], m.shape[1])
+            values += [_auroc(msp_id[s, ia], m[s, ib]) for s in range(msp_id.shape[0])]
+        stats[i] = np.mean(values)
+    lo, hi = np.quantile(stats, [0.025, 0.975])
+    return float(lo), float(hi), "bootstrap (ID and OOD resampled separately)"
+
+
 def _example_intervals(outputs: Outputs, splits: Sequence[str]) -> dict[str, tuple]:
     """``{score key: (low, high, method)}`` from per-example outputs."""
     out: dict[str, tuple] = {}
@@ -239,6 +267,8 @@ def _example_intervals(outputs: Outputs, splits: Sequence[str]) -> dict[str, tup
         out[f"accuracy:{k}"] = _accuracy_interval(data[k][1])
     if ood:
         out["ood_accuracy"] = _mean_accuracy_interval([data[k][1] for k in ood])
+    if ood and "test" in data:
+        out["ood_auroc"] = _auroc_interval(data["test"][2], [data[k][2] for k in ood])
     ood_val = [k for k in data if k.startswith("ood-val:")]
     if ood_val:
         out["ood_val_accuracy"] = _mean_accuracy_interval([data[k][1] for k in ood_val])
