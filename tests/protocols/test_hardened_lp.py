@@ -69,12 +69,37 @@ def test_hardening_knobs_act_at_their_defaults(text_task, minilm_factory, featur
         return result.model.head(feats).argmax(1)
 
     udp = make_protocol("lp-udp").fit(ctx)
-    effect = udp.info["head_history"][0]
+    effect = udp.info["head_effect"]
     assert effect["term_to_loss"] > 0.3
+    vat = make_protocol("lp-vat").fit(ctx)
+    assert vat.info["head_effect"]["term_to_loss"] > 0.01
     soup = make_protocol("lp-soup").fit(ctx)
-    effect = soup.info["head_history"][0]
-    assert effect["head_pairwise_disagreement"] > 0.05 and effect["head_pairwise_cosine"] < 0.5
+    effect = soup.info["head_effect"]
+    assert effect["head_pairwise_disagreement"] > 0.05 and effect["head_pairwise_cosine"] < 0.8
     for result in (udp, soup):
         assert (preds(result) != preds(lp)).float().mean().item() > 0.0
-    copies = make_protocol("lp-soup", {"soup_mask": False}).fit(ctx).info["head_history"][0]
+        assert result.info["head_effect"]["val_disagreement_with_lp"] > 0.0
+    copies = make_protocol("lp-soup", {"soup_mask": False}).fit(ctx).info["head_effect"]
     assert copies["head_pairwise_cosine"] > effect["head_pairwise_cosine"]
+
+
+def test_hardened_heads_keep_lp_scale_and_ignore_constant_dimensions(feats):
+    """Same L2 as plain LP: weight norms stay on LP's scale (AdamW heads had reached 1e3-1e5 times
+    it), and a constant feature gets no weight, so moving it at test time changes nothing."""
+    from safeadapt.protocols.hardened_lp import fit_hardened_head
+    from safeadapt.protocols.lp import fit_linear_probe
+
+    x = feats.clone()
+    x[:, 0] = 0.25  # a constant dimension (MiniLM has three)
+    y = (x[:, 1] > x[:, 1].median()).long()
+    tr, va = slice(0, 160), slice(160, None)
+    lp = fit_linear_probe(x[tr], y[tr], x[va], y[va], 2)
+    for method in ("vat", "udp", "soup"):
+        cfg = HardenedLPConfig(method=method, epochs=10)
+        head = fit_hardened_head(x[tr], y[tr], x[va], y[va], 2, cfg)
+        assert head.weight.norm() < 10 * lp.weight.norm(), method
+        assert head.weight[:, 0].abs().max().item() == 0.0, method
+        moved = x[va].clone()
+        moved[:, 0] = 1e3
+        assert torch.allclose(head.logits(moved), head.logits(x[va]))
+        assert head.C == lp.C  # the L2 strength plain LP picked

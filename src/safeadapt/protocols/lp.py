@@ -10,6 +10,7 @@ sweeping from strong to weak regularisation with warm starts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,8 @@ class LinearHead:
     val_accuracy: float
     val_nll: float
     sweep: list[dict[str, float]]
+    # What a hardening knob did to the head (term / loss, difference from plain LP); None for LP.
+    effect: dict[str, Any] | None = None
 
     def logits(self, features: Tensor) -> Tensor:
         return features.to(self.weight.dtype) @ self.weight.T + self.bias

@@ -45,5 +45,7 @@ class LPThenFT(Protocol):
         model, head = self.start(ctx)
         info = finetune_in_context(model, ctx, self.config)
         info.update({"lp_C": head.C, "lp_val_accuracy": head.val_accuracy})
+        if head.effect is not None:
+            info["head_effect"] = head.effect
         artifacts = {"lp_head": {"weight": head.weight, "bias": head.bias}}
         return FitResult(model, frozen_backbone=False, info=info, artifacts=artifacts)
