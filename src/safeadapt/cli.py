@@ -412,7 +412,7 @@ def fetch_data(
 
 @app.command("list")
 def list_choices() -> None:
-    """List registered protocols, metrics, backbones and built-in tasks."""
+    """List registered protocols, metrics, backbones, built-in tasks and safety families."""
     from safeadapt.backbones import BACKBONES
     from safeadapt.data import TASKS
     from safeadapt.metrics import METRICS
@@ -425,6 +425,15 @@ def list_choices() -> None:
         ("tasks", TASKS),
     ]:
         typer.echo(f"{title}: {', '.join(reg.names())}")
+    from safeadapt.safety import FAMILIES
+
+    typer.echo("safety families (study 'safety: {family: {...} | false}'):")
+    for name in FAMILIES.names():
+        cls = FAMILIES.get(name)
+        typer.echo(f"  {name}: {cls.title}")
+        for key, (label, higher, _) in cls.SCORES.items():
+            direction = {True: "higher is better", False: "lower is better", None: "no best"}
+            typer.echo(f"    {key} -- {label} ({direction[higher]})")
 
 
 def main() -> None:

@@ -94,6 +94,27 @@ def score(
     }
 
 
+def split_logits(
+    model: Classifier,
+    task: Task,
+    names: Sequence[str],
+    *,
+    cache: FeatureCache | None = None,
+    frozen_backbone: bool = False,
+    show_progress: bool = False,
+) -> dict[str, Tensor]:
+    """The model's logits on the named splits of ``task`` (features cached when frozen)."""
+    feats = split_features(
+        model,
+        task,
+        list(names),
+        cache=cache,
+        frozen_backbone=frozen_backbone,
+        show_progress=show_progress,
+    )
+    return head_logits(model, feats)
+
+
 def evaluate(
     model: Classifier,
     task: Task,
@@ -104,7 +125,7 @@ def evaluate(
     show_progress: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Every metric on ID test and every OOD split of ``task``."""
-    feats = split_features(
+    logits = split_logits(
         model,
         task,
         list(task.eval_splits()),
@@ -112,7 +133,7 @@ def evaluate(
         frozen_backbone=frozen_backbone,
         show_progress=show_progress,
     )
-    return score(head_logits(model, feats), task, metrics)
+    return score(logits, task, metrics)
 
 
 @dataclass(frozen=True)
@@ -138,8 +159,13 @@ class SafetyConfig:
     reference_max_train: int = 600
     reference_max_eval: int = 400
     seed: int = 0
+    # registered families (safeadapt.safety): {family: config or None (off)}; None = defaults
+    families: Any = None
 
     def __post_init__(self) -> None:
+        from safeadapt.safety import resolve_families
+
+        object.__setattr__(self, "families", resolve_families(self.families))
         for m in self.metrics:
             METRICS.get(m)
         positive_ints(
@@ -196,9 +222,10 @@ def evaluate_safety(
     (for the per-example predictions)."""
     from safeadapt.metrics.calibration import fit_temperature, reliability_data
     from safeadapt.metrics.detection import detection_report
-    from safeadapt.metrics.distortion import distortion_report
+    from safeadapt.metrics.distortion import distortion_report, per_example_l2
     from safeadapt.metrics.groups import group_report
     from safeadapt.metrics.robustness import DEFAULT_EPS, robust_accuracy
+    from safeadapt.safety import EvalContext, measure_families
 
     config = config or SafetyConfig()
     cache = cache or FeatureCache()
@@ -206,21 +233,26 @@ def evaluate_safety(
     selection_names = list(task.selection_splits())
     far_names = [f"far:{k}" for k in task.far_ood] if config.detection else []
     names = [*selection_names, *eval_names, *far_names]
-    feats = split_features(
+    ctx = EvalContext(
         model,
         task,
-        names,
+        pretrained=pretrained,
         cache=cache,
         frozen_backbone=frozen_backbone,
+        seed=config.seed,
         show_progress=show_progress,
     )
-    logits = head_logits(model, feats)
+    feats = {n: ctx.features(n) for n in names}
+    logits = {n: ctx.logits(n) for n in names}
     eval_logits = {k: logits[k] for k in eval_names}
     out: dict[str, Any] = {
         "splits": score(eval_logits, task, config.metrics),
         "selection": score({k: logits[k] for k in selection_names}, task, config.metrics),
         "logits": {k: logits[k] for k in [*selection_names, *eval_names]},
     }
+    # per-example values beside the logits (popped into predictions.parquet, not the record)
+    per_example: dict[str, Any] = {}
+    out["per_example"] = per_example
     test_labels = torch.from_numpy(task.test.labels)
     out["reliability"] = {"test": reliability_data(eval_logits["test"], test_labels)}
 
@@ -248,19 +280,14 @@ def evaluate_safety(
 
     base: Backbone | None = None
     if pretrained is not None and (config.distortion or config.forgetting):
-        base = (
-            pretrained()
-            if callable(pretrained) and not isinstance(pretrained, torch.nn.Module)
-            else pretrained
-        )
+        base = ctx.pretrained()
 
     if config.distortion and base is not None:
-        splits = task.splits()
-        original = {
-            k: cache.get(base, splits[k], show_progress=show_progress)["features"]
-            for k in eval_names
-        }
+        original = {k: ctx.pretrained_features(k) for k in eval_names}
         out["distortion"] = distortion_report(original, {k: feats[k] for k in eval_names})
+        per_example["feature_shift"] = {
+            k: per_example_l2(original[k], feats[k]).numpy() for k in eval_names
+        }
 
     if config.adversarial:
         eps = config.adv_eps or DEFAULT_EPS[task.modality]
@@ -302,6 +329,9 @@ def evaluate_safety(
             frozen_backbone=frozen_backbone,
             show_progress=show_progress,
         )
+        per_example["reference"] = out["forgetting"].pop("logits")
+    out.update(measure_families(ctx, config.families or {}))
+    out["backbone_passes"] = dict(ctx.passes)  # per split: 1 for an adapted model, 0 when cached
     return out
 
 
@@ -384,7 +414,9 @@ def concept_forgetting(
     after: dict[str, float] = {}
     skipped: dict[str, str] = {}
 
-    def probe(feats: dict[str, Tensor], ref: Task) -> float:
+    logits: dict[str, tuple[np.ndarray, Tensor]] = {}  # per-example outputs, for intervals
+
+    def probe(feats: dict[str, Tensor], ref: Task, key: str) -> float:
         head = fit_linear_probe(
             feats["train"],
             torch.from_numpy(ref.train.labels),
@@ -392,7 +424,9 @@ def concept_forgetting(
             torch.from_numpy(ref.val.labels),
             ref.num_classes,
         )
-        pred = head.logits(feats["test"]).argmax(1)
+        test_logits = head.logits(feats["test"])
+        logits[key] = (ref.test.labels, test_logits)
+        pred = test_logits.argmax(1)
         return float((pred == torch.from_numpy(ref.test.labels)).float().mean())
 
     for name in names:
@@ -411,16 +445,18 @@ def concept_forgetting(
             k: cache.get(pretrained, s, show_progress=show_progress)["features"]
             for k, s in parts.items()
         }
-        before[name] = probe(orig, ref)
+        before[name] = probe(orig, ref, f"reference-before:{name}")
         if frozen_backbone:
             after[name] = before[name]
+            logits[f"reference:{name}"] = logits[f"reference-before:{name}"]
         else:
             adapted = {
                 k: extract_features(model.backbone, s, show_progress=show_progress)["features"]
                 for k, s in parts.items()
             }
-            after[name] = probe(adapted, ref)
+            after[name] = probe(adapted, ref, f"reference:{name}")
     out: dict[str, Any] = forgetting_report(before, after) if before else {"tasks": {}}
+    out["logits"] = logits
     out["sizes"] = {"max_train": config.reference_max_train, "max_eval": config.reference_max_eval}
     if skipped:
         out["skipped"] = skipped

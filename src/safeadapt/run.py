@@ -21,9 +21,8 @@ from safeadapt.data.task import Task
 from safeadapt.evaluation import (
     SafetyConfig,
     evaluate_safety,
-    head_logits,
     score,
-    split_features,
+    split_logits,
 )
 from safeadapt.metrics.cost import CostMeter, trainable_parameters
 from safeadapt.protocols import FitContext, FitResult, Protocol
@@ -101,18 +100,17 @@ def run_protocol(
     with CostMeter() as fit_cost:
         result = protocol.fit(ctx)
     safety_out: dict[str, Any] = {}
+    per_example: dict[str, Any] = {}
     with CostMeter() as eval_cost:
         if safety is None:
-            names = [*task.selection_splits(), *task.eval_splits()]
-            feats = split_features(
+            logits = split_logits(
                 result.model,
                 task,
-                names,
+                [*task.selection_splits(), *task.eval_splits()],
                 cache=cache,
                 frozen_backbone=result.frozen_backbone,
                 show_progress=show_progress,
             )
-            logits = head_logits(result.model, feats)
             scores = score({k: logits[k] for k in task.eval_splits()}, task, metrics)
             selection = score({k: logits[k] for k in task.selection_splits()}, task, metrics)
         else:
@@ -128,6 +126,7 @@ def run_protocol(
             scores = safety_out.pop("splits")
             selection = safety_out.pop("selection")
             logits = safety_out.pop("logits")
+            per_example = safety_out.pop("per_example")
     n_eval = sum(len(s) for s in task.eval_splits().values())
     trainable = result.info.get("trainable_parameters", trainable_parameters(result.model))
     record = RunRecord(
@@ -145,34 +144,51 @@ def run_protocol(
             "eval": eval_cost.result(n_eval),
             "trainable_parameters": trainable,
         },
-        predictions=predictions_table(task, logits),
+        predictions=predictions_table(task, logits, per_example),
     )
     return record, result
 
 
-def predictions_table(task: Task, logits: dict[str, Tensor]):
+def predictions_table(
+    task: Task, logits: dict[str, Tensor], per_example: dict[str, Any] | None = None
+):
     """Per-example outputs of every labelled split as a pandas frame: ``split``, ``index`` (row in
     the split), ``label``, ``pred``, ``probs`` (class probabilities), ``group`` and, for text,
-    ``text``. The run's reported accuracies are recomputable from it."""
+    ``text``. The run's reported accuracies are recomputable from it.
+
+    With ``per_example`` (from the safety suite): a ``feature_shift`` column (L2 distance of each
+    example's features from the pretrained backbone's) on the splits where distortion was
+    measured, and the linear probes of concept forgetting on each reference task's test split as
+    rows ``reference:<task>`` (adapted backbone) and ``reference-before:<task>`` (pretrained)."""
     import pandas as pd
 
+    per_example = per_example or {}
     splits = task.splits()
-    frames = []
-    for name, lg in logits.items():
-        split = splits[name]
+    shift = per_example.get("feature_shift", {})
+
+    def frame_of(name: str, labels: np.ndarray, lg: Tensor) -> pd.DataFrame:
         probs = lg.double().softmax(1).float().numpy()
-        frame = pd.DataFrame(
+        return pd.DataFrame(
             {
                 "split": name,
-                "index": np.arange(len(split)),
-                "label": split.labels,
+                "index": np.arange(len(labels)),
+                "label": labels,
                 "pred": probs.argmax(1),
                 "probs": list(probs),
             }
         )
+
+    frames = []
+    for name, lg in logits.items():
+        split = splits[name]
+        frame = frame_of(name, split.labels, lg)
         if split.groups is not None:
             frame["group"] = split.groups.astype(str)
         if not isinstance(split.inputs, np.ndarray):
             frame["text"] = list(split.inputs)
+        if name in shift:
+            frame["feature_shift"] = shift[name]
         frames.append(frame)
+    for name, (labels, lg) in per_example.get("reference", {}).items():
+        frames.append(frame_of(name, labels, lg))
     return pd.concat(frames, ignore_index=True)

@@ -41,6 +41,65 @@ def test_table_marks_the_best_and_the_recommendation(study_result):
     assert "pixel [0,1]" in html
 
 
+def test_the_report_shows_what_each_knob_did(study_result):
+    from safeadapt.report.html import _knob_notes
+
+    html = study_result.report_path.read_text()
+    assert "What each knob did" in html and "WiSE-FT alpha" in html
+    notes = _knob_notes(
+        {
+            "regularizers": [
+                {"name": "ldifs", "weight": 10.0, "penalty_to_loss": 0.46, "grad_norm_ratio": 0.8}
+            ],
+            "head_effect": {
+                "method": "udp",
+                "C": 0.001,
+                "term_to_loss": 1.1,
+                "val_disagreement_with_lp": 0.023,
+                "weight_norm_standardised": 0.52,
+                "lp_weight_norm_standardised": 0.39,
+            },
+            "best_epoch": 0,
+        }
+    )
+    assert notes[0] == "ldifs (weight 10): penalty / task loss 0.46, gradient-norm ratio 0.8"
+    assert "2.3% of val predictions differ from LP" in notes[1] and "term / loss 1.1" in notes[1]
+    assert "start (epoch 0) was kept" in notes[2]
+
+
+def test_safety_families_carry_intervals_from_per_example_outputs(study_result):
+    """Distortion, forgetting and effective robustness get intervals like the accuracies; LP's
+    forgetting is exactly 0 with a zero-width interval (same features, same probe)."""
+    for v in study_result.summary["variants"]:
+        for key in ("distortion_id", "forgetting", "effective_robustness"):
+            score = v["scores"][key]
+            assert score["ci_low"] <= score["mean"] + 1e-9 <= score["ci_high"] + 2e-9, (v, key)
+        if v["protocol"] == "lp":
+            assert (v["scores"]["forgetting"]["ci_low"], v["scores"]["forgetting"]["ci_high"]) == (
+                0.0,
+                0.0,
+            )
+
+
+def test_registered_families_reach_the_record_table_csv_and_figures(study_result):
+    """A family registers once; the record, the report's columns, results.csv and the figures
+    pick it up without family-specific code anywhere else."""
+    import pandas as pd
+
+    from safeadapt.safety import FAMILIES, score_columns
+
+    html = study_result.report_path.read_text()
+    csv = pd.read_csv(study_result.report_path.parent / "results.csv")
+    for r in study_result.runs:
+        assert set(FAMILIES.names()) <= set(r["safety"])
+        assert all(n == 1 for n in r["safety"]["backbone_passes"].values())
+    for key, label, _, _ in score_columns():
+        assert label in html
+        assert key in csv.columns
+    for name in FAMILIES.names():
+        assert f'id="fig-family_{name}"' in html
+
+
 def test_figures_skip_what_was_not_measured(study_result):
     from safeadapt.report.plots import FIGURES
 

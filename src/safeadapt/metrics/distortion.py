@@ -11,6 +11,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def per_example_l2(original: Tensor, adapted: Tensor) -> Tensor:
+    """``||f(x_i) - f0(x_i)||_2`` per example, ``(N,)`` float64 (the mean is ``l2``)."""
+    return (adapted.double() - original.double()).norm(dim=1)
+
+
 def feature_change(original: Tensor, adapted: Tensor) -> dict[str, float]:
     """Mean L2 and cosine distance between paired features ``(N, D)``; 0 when nothing moved."""
     if original.shape != adapted.shape or original.ndim != 2:
@@ -18,7 +23,7 @@ def feature_change(original: Tensor, adapted: Tensor) -> dict[str, float]:
             f"expected two (N, D) arrays of one shape; got {tuple(original.shape)} and {tuple(adapted.shape)}"
         )
     a, b = original.double(), adapted.double()
-    l2 = (b - a).norm(dim=1).mean().item()
+    l2 = per_example_l2(a, b).mean().item()
     # 1 - cos(a, b) = ||a/|a| - b/|b| ||^2 / 2, written so that identical inputs give exactly 0
     cos = (
         ((F.normalize(a, dim=1, eps=1e-12) - F.normalize(b, dim=1, eps=1e-12)).pow(2).sum(1) / 2)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from safeadapt.report.plots import FIGURES
+from safeadapt.safety import score_columns
 from safeadapt.study.store import write_atomic
 
 # column key -> (header, higher is better or None for "no best", format)
@@ -75,7 +76,7 @@ def _table(summary: dict[str, Any]) -> str:
         for s in summary["splits"]
         if s.startswith("ood:")
     ]
-    cols = COLUMNS[:4] + ood_cols + COLUMNS[4:]
+    cols = COLUMNS[:4] + ood_cols + COLUMNS[4:-2] + score_columns() + COLUMNS[-2:]
     cols = [c for c in cols if any(c[0] in v["scores"] for v in variants)]
     best: dict[str, float] = {}
     for key, _, higher, _ in cols:
@@ -116,7 +117,10 @@ def _table(summary: dict[str, Any]) -> str:
         "distinguishable); ◆ = on the selection Pareto front. Selection columns use validation "
         "data; every other column is scored once on test data. OOD AUROC: max-softmax detection of each OOD split vs ID test; adv. acc: "
         "mean over the non-zero epsilons; forgetting: reference-task probe accuracy after − "
-        "before adaptation; eff. robustness: OOD accuracy above the linear-probe trend.</p>"
+        "before adaptation (interval: paired bootstrap over the reference test examples; the "
+        "probes' fitting noise is not in it); eff. robustness: OOD accuracy above the "
+        "linear-probe trend (interval with the trend held fixed); distortion: mean L2 shift of "
+        "the ID-test features (bootstrap over examples).</p>"
     )
 
 
@@ -175,6 +179,60 @@ def _disagreements_html(rec: dict[str, Any]) -> str:
         "<code>predictions.parquet</code>.</p>"
     )
     return "".join(parts)
+
+
+def _knob_notes(info: dict[str, Any]) -> list[str]:
+    """What a run's knobs did, from its record: regularisers' penalty against the task loss,
+    a hardened head's term and its difference from plain LP, WiSE-FT's alpha, the kept epoch."""
+    notes = []
+    for reg in info.get("regularizers") or []:
+        ratio = reg.get("grad_norm_ratio")
+        notes.append(
+            f"{reg['name']} (weight {reg['weight']:g}): penalty / task loss "
+            f"{reg['penalty_to_loss']:.3g}"
+            + (f", gradient-norm ratio {ratio:.3g}" if ratio is not None else "")
+        )
+    eff = info.get("head_effect")
+    if eff:
+        parts = [f"{eff['method']} head (C {eff['C']:g})"]
+        if "term_to_loss" in eff:
+            parts.append(f"term / loss {eff['term_to_loss']:.3g}")
+        parts.append(f"{eff['val_disagreement_with_lp']:.1%} of val predictions differ from LP")
+        parts.append(
+            f"weight norm {eff['weight_norm_standardised']:.3g} (LP "
+            f"{eff['lp_weight_norm_standardised']:.3g}, standardised features)"
+        )
+        if "head_pairwise_cosine" in eff:
+            parts.append(
+                f"heads' cosine {eff['head_pairwise_cosine']:.2f}, disagreement "
+                f"{eff['head_pairwise_disagreement']:.1%}"
+            )
+        notes.append(", ".join(parts))
+    if "alpha" in info:
+        notes.append(f"WiSE-FT alpha {info['alpha']:g} (chosen on ID val)")
+    if info.get("best_epoch") == 0:
+        notes.append("fine-tuning never beat its start on val: the start (epoch 0) was kept")
+    return notes
+
+
+def _knobs_html(runs: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in runs:
+        notes = _knob_notes(r.get("info") or {})
+        if notes:
+            rows.append(
+                f"<tr><td>{html.escape(r['run']['run_id'])}</td>"
+                f"<td>{html.escape('; '.join(notes))}</td></tr>"
+            )
+    if not rows:
+        return ""
+    return (
+        "<h2>What each knob did</h2><p class='notes'>A regulariser or hardening term that weighs "
+        "nothing against the task loss makes its protocol a copy of another; these are the "
+        "measured effects.</p><table id='knobs'><tr><th>run</th><th>effect</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _probe_cell(probe: dict[str, float] | None) -> str:
@@ -320,6 +378,7 @@ def render_report(
 {_table(summary)}
 {_pairwise_html(rec)}
 {_disagreements_html(rec)}
+{_knobs_html(runs)}
 <h2>Figures</h2>
 {"".join(blocks)}
 <h2>What was measured on what</h2>

@@ -373,3 +373,31 @@ FIGURES: dict[str, tuple[str, Callable[[Runs, dict[str, Any]], bytes | None]]] =
         wise_curve,
     ),
 }
+
+
+def _family_figure(name: str) -> Callable[[Runs, dict[str, Any]], bytes | None]:
+    """A registered safety family's figure over the study's variants (first seed of each)."""
+    from safeadapt.safety import family
+
+    def draw(runs: Runs, summary: dict[str, Any]) -> bytes | None:
+        seen: dict[str, Any] = {}
+        for r in runs:
+            result = (r.get("safety") or {}).get(name)
+            if result is not None:
+                seen.setdefault(r["run"]["variant"], result)
+        return family(name).figure(list(seen.items())) if seen else None
+
+    draw.__doc__ = family(name).figure.__doc__
+    return draw
+
+
+def _add_family_figures() -> None:
+    from safeadapt.safety import FAMILIES, Family
+
+    for name in FAMILIES.names():
+        cls = FAMILIES.get(name)
+        if cls.figure is not Family.figure:
+            FIGURES[f"family_{name}"] = (cls.title, _family_figure(name))
+
+
+_add_family_figures()

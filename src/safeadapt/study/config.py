@@ -261,11 +261,7 @@ class StudyConfig:
             f"study 'seeds' must be a list of distinct integers; got {seeds!r}.",
         )
         safety_raw = raw.get("safety", {})
-        safety = (
-            None
-            if safety_raw is False
-            else build_config(SafetyConfig, safety_raw or {}, "study 'safety'")
-        )
+        safety = None if safety_raw is False else _safety_config(safety_raw)
         backbone_raw = raw.get("backbone", {})
         if isinstance(backbone_raw, str):
             backbone_raw = {"name": backbone_raw}
@@ -292,6 +288,25 @@ class StudyConfig:
         out["protocols"] = {p.label: {"protocol": p.protocol, **p.settings} for p in self.protocols}
         out["safety"] = False if self.safety is None else dataclasses.asdict(self.safety)
         return out
+
+
+def _safety_config(raw: Any) -> SafetyConfig:
+    """``safety:`` -- the suite's settings plus one entry per registered family
+    (``{family: {...}}`` or ``false``)."""
+    from safeadapt.safety import FAMILIES
+
+    if raw is None or raw is True:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise InvalidConfig(
+            f"study 'safety': expected a mapping of settings or false, got {type(raw).__name__}."
+        )
+    families = dict(raw.get("families") or {})
+    families.update({k: v for k, v in raw.items() if k in FAMILIES})
+    rest = {k: v for k, v in raw.items() if k not in FAMILIES and k != "families"}
+    fields = {f.name for f in dataclasses.fields(SafetyConfig)} - {"families"}
+    _check_keys(rest, fields | set(FAMILIES.names()), "study 'safety'")
+    return build_config(SafetyConfig, {**rest, "families": families}, "study 'safety'")
 
 
 def _check_keys(raw: Mapping[str, Any], known: set[str], where: str) -> None:

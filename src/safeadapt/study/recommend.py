@@ -42,6 +42,7 @@ from safeadapt.metrics.intervals import (
     verdict,
     wilson_interval,
 )
+from safeadapt.safety import run_scores as family_scores
 from safeadapt.study.outputs import Outputs, example_intervals
 
 # selection criterion -> (label, higher is better); all measured without test data
@@ -132,6 +133,7 @@ def run_scores(run: dict[str, Any]) -> dict[str, float | None]:
     }
     for k in ood:
         scores[f"accuracy:{k}"] = m[k]["accuracy"]
+    scores.update(family_scores(s))  # registered safety families own their scores
     return scores
 
 
@@ -152,7 +154,9 @@ def _count_intervals(group: list[dict[str, Any]]) -> dict[str, tuple]:
 
 
 def aggregate(
-    runs: list[dict[str, Any]], predictions: dict[str, Any] | None = None
+    runs: list[dict[str, Any]],
+    predictions: dict[str, Any] | None = None,
+    trend_fits: dict[str, dict] | None = None,
 ) -> list[dict[str, Any]]:
     """Per variant, in first-seen order: ``{variant, protocol, seeds, scores}`` where each score
     is ``{mean, std, n, ci_low, ci_high, ci_method[, seed_ci_low, seed_ci_high]}``: the interval
@@ -168,7 +172,9 @@ def aggregate(
         outputs = Outputs({r["run"]["seed"]: predictions.get(r["run"]["run_id"]) for r in group})
         splits = ["val", "test", *[k for k in group[0]["metrics"] if k != "test"]]
         splits += list(group[0].get("selection") or {})
-        intervals = example_intervals(outputs, list(dict.fromkeys(splits))) if outputs else {}
+        intervals = (
+            example_intervals(outputs, list(dict.fromkeys(splits)), trend_fits) if outputs else {}
+        )
         intervals.update(_count_intervals(group))
         keys = list(dict.fromkeys(k for s in per_run for k in s))
         scores = {}
@@ -408,7 +414,7 @@ def summarize(
     trend: dict[str, Any] | None,
     predictions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    variants = aggregate(runs, predictions)
+    variants = aggregate(runs, predictions, (trend or {}).get("fits"))
     rec = recommend(variants, config.recommend.id_tolerance)
     rec["pairwise"] = pairwise(variants, rec["variant"], [f"ood:{k}" for k in task.ood])
     rec["disagreements"] = disagreements(variants, rec, task)

@@ -268,6 +268,7 @@ def _write_csv(runs: list[dict[str, Any]], path, predictions=None) -> None:
     import pandas as pd
 
     from safeadapt.metrics.intervals import wilson_interval
+    from safeadapt.safety import run_scores as family_scores
 
     predictions = predictions or {}
     rows = []
@@ -283,6 +284,7 @@ def _write_csv(runs: list[dict[str, Any]], path, predictions=None) -> None:
             "trainable_parameters": r["cost"]["trainable_parameters"],
             "forgetting": r.get("safety", {}).get("forgetting", {}).get("mean_delta"),
             "corruption_accuracy": r.get("safety", {}).get("corruption", {}).get("mean_accuracy"),
+            **family_scores(r.get("safety") or {}),
         }
         frame = predictions.get(run["run_id"])
         splits = {**r["metrics"], **(r.get("selection") or {})}

@@ -1,0 +1,239 @@
+"""Safety families: the registry, the shared evaluation context and a family's contract.
+
+A family is one module in ``safeadapt/safety/`` that registers a :class:`Family` subclass:
+
+- ``Config`` -- a frozen dataclass of its budgets, validated in ``__post_init__`` (the study's
+  ``safety: {<family>: {...}}`` entry; ``false`` turns the family off);
+- ``measure(ctx, config) -> dict`` -- the result as plain JSON values (it goes into the run's
+  record and must round-trip through JSON unchanged);
+- ``scores(result) -> {key: Score}`` -- the flat numbers a run reports, each with its label,
+  direction and format, so the study table, ``results.csv`` and MLflow need no per-family code;
+- optionally ``figure(results) -> png bytes`` over ``[(variant, result)]``.
+
+:class:`EvalContext` computes each split's backbone features and logits once and hands them to
+every family; its ``passes`` counts the backbone passes per split (benchmarked in ``bench/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from safeadapt._registry import Registry
+from safeadapt.config import build_config
+from safeadapt.errors import InvalidConfig
+
+
+@dataclass(frozen=True)
+class Score:
+    """One reported number: ``higher_is_better`` None = no best (a description, not a goal)."""
+
+    value: float | None
+    label: str
+    higher_is_better: bool | None
+    fmt: str = ".3f"
+
+
+class Family:
+    """Base class of a safety family (see the module docstring)."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # one line for `safeadapt list` and the report
+    Config: ClassVar[type] = type(None)
+    # score key -> (label, higher is better, format): the table's columns, known before any run
+    SCORES: ClassVar[dict[str, tuple[str, bool | None, str]]] = {}
+
+    def measure(self, ctx: EvalContext, config: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+        raise NotImplementedError
+
+    def figure(self, results: list[tuple[str, Mapping[str, Any]]]) -> bytes | None:
+        return None
+
+
+FAMILIES: Registry[type[Family]] = Registry("safety family")
+
+
+def register_family(name: str) -> Callable[[type[Family]], type[Family]]:
+    def decorator(cls: type[Family]) -> type[Family]:
+        cls.name = name
+        return FAMILIES.register(name)(cls)
+
+    return decorator
+
+
+def family(name: str) -> Family:
+    return FAMILIES.get(name)()
+
+
+def resolve_families(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``{family: config or None}`` for every registered family: its default config, overridden
+    by ``raw`` (``{family: {setting: value}}``); ``false`` / ``None`` turns one off. Resolving a
+    resolved mapping again gives the same mapping."""
+    raw = dict(raw or {})
+    for name in raw:
+        if name not in FAMILIES:
+            raise InvalidConfig(f"study 'safety': {FAMILIES.unknown_message(name)}")
+    out: dict[str, Any] = {}
+    for name in FAMILIES.names():
+        value = raw.get(name, {})
+        if value is False or (value is None and name in raw):
+            out[name] = None
+            continue
+        if value is True:
+            value = {}
+        cls = FAMILIES.get(name)
+        out[name] = build_config(cls.Config, value, f"study 'safety' '{name}'")
+    return out
+
+
+def run_scores(safety: Mapping[str, Any]) -> dict[str, float | None]:
+    """Every registered family's scores found in one run's ``safety`` record, flat."""
+    out: dict[str, float | None] = {}
+    for name in FAMILIES.names():
+        if name in safety:
+            out.update({k: s.value for k, s in family(name).scores(safety[name]).items()})
+    return out
+
+
+def score_columns() -> list[tuple[str, str, bool | None, str]]:
+    """``(key, label, higher is better, format)`` of every registered family's scores."""
+    return [
+        (key, label, higher, fmt)
+        for name in FAMILIES.names()
+        for key, (label, higher, fmt) in FAMILIES.get(name).SCORES.items()
+    ]
+
+
+class EvalContext:
+    """What every family reads: a fitted model on a task, each split's features and logits
+    computed once (cached when the backbone is frozen), the pretrained backbone's features, and
+    the pretrained backbone's plain linear probe.
+
+    Split names are the task's: ``val``, ``test``, ``ood-val:<s>``, ``ood:<s>``, ``far:<s>``.
+    """
+
+    def __init__(
+        self,
+        model,
+        task,
+        *,
+        pretrained: Callable[[], Any] | Any | None = None,
+        cache=None,
+        frozen_backbone: bool = False,
+        seed: int = 0,
+        show_progress: bool = False,
+    ) -> None:
+        from safeadapt.data.features import FeatureCache
+
+        self.model = model
+        self.task = task
+        self._pretrained = pretrained
+        self.cache = cache or FeatureCache()
+        self.frozen_backbone = frozen_backbone
+        self.seed = seed
+        self.show_progress = show_progress
+        self.passes: dict[str, int] = {}  # backbone passes of the adapted model, per split
+        self._splits = task.splits(far=True)
+        self._features: dict[str, Tensor] = {}
+        self._logits: dict[str, Tensor] = {}
+        self._base = None
+        self._base_head = None
+
+    # --- split names ---
+    @property
+    def eval_names(self) -> list[str]:
+        return list(self.task.eval_splits())
+
+    @property
+    def ood_names(self) -> list[str]:
+        return [k for k in self.eval_names if k.startswith("ood:")]
+
+    @property
+    def far_names(self) -> list[str]:
+        return [k for k in self._splits if k.startswith("far:")]
+
+    def labels(self, name: str) -> np.ndarray:
+        return self._splits[name].labels
+
+    # --- the adapted model ---
+    def features(self, name: str) -> Tensor:
+        """The adapted model's backbone features ``(N, D)`` of one split, computed once."""
+        if name not in self._features:
+            from safeadapt.evaluation import features_of
+
+            self._features[name] = features_of(
+                self.model,
+                self._splits[name],
+                cache=self.cache,
+                frozen_backbone=self.frozen_backbone,
+                show_progress=self.show_progress,
+            )
+            self.passes[name] = self.passes.get(name, 0) + 1
+        return self._features[name]
+
+    @torch.no_grad()
+    def logits(self, name: str) -> Tensor:
+        """The model's logits ``(N, K)`` on one split (from its features; no extra pass)."""
+        if name not in self._logits:
+            w = self.model.head.weight.detach().float().cpu()
+            b = self.model.head.bias.detach().float().cpu()
+            self._logits[name] = self.features(name).float() @ w.T + b
+        return self._logits[name]
+
+    @property
+    def head(self) -> tuple[Tensor, Tensor]:
+        """The model's linear head ``(weight (K, D), bias (K,))`` on CPU."""
+        return (
+            self.model.head.weight.detach().float().cpu(),
+            self.model.head.bias.detach().float().cpu(),
+        )
+
+    # --- the pretrained backbone ---
+    @property
+    def has_pretrained(self) -> bool:
+        return self._pretrained is not None
+
+    def pretrained(self):
+        if self._base is None:
+            if self._pretrained is None:
+                raise InvalidConfig("this safety family needs the pretrained backbone.")
+            p = self._pretrained
+            self._base = p() if callable(p) and not isinstance(p, torch.nn.Module) else p
+        return self._base
+
+    def pretrained_features(self, name: str) -> Tensor:
+        """The pretrained backbone's features of a split (cached by content)."""
+        split = self._splits[name]
+        return self.cache.get(self.pretrained(), split, show_progress=self.show_progress)[
+            "features"
+        ]
+
+    def pretrained_probe(self):
+        """Plain LP on the pretrained backbone's train/val features (the adaptation-free baseline
+        that flip rates compare against); fitted once per context."""
+        if self._base_head is None:
+            from safeadapt.protocols.lp import fit_linear_probe
+
+            self._base_head = fit_linear_probe(
+                self.pretrained_features("train"),
+                torch.from_numpy(self.labels("train")),
+                self.pretrained_features("val"),
+                torch.from_numpy(self.labels("val")),
+                self.task.num_classes,
+            )
+        return self._base_head
+
+
+def measure_families(ctx: EvalContext, configs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Run each configured family on ``ctx`` (``None`` = off): ``{family: result}``."""
+    return {
+        name: family(name).measure(ctx, cfg) for name, cfg in configs.items() if cfg is not None
+    }

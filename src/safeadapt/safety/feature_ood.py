@@ -1,0 +1,228 @@
+"""OOD detection from the features safeadapt already has (no extra backbone pass).
+
+Each detector gives an "ID-ness" score (higher = more in-distribution), fitted on the ID
+**validation** features (held-out ID data every protocol has; never test):
+
+- ``msp`` -- max softmax probability (Hendrycks & Gimpel 2017);
+- ``max_logit`` -- max logit (Hendrycks et al. 2022, "Scaling OOD detection");
+- ``energy`` -- ``logsumexp_k z_k`` (Liu et al. 2020);
+- ``knn`` -- minus the distance to the k-th nearest ID feature after L2 normalisation
+  (Sun, Ming, Zhu & Li, ICML 2022; k = 50 in the paper for ImageNet-scale ID sets, capped here at
+  a tenth of the fit set);
+- ``mahalanobis`` -- minus the smallest Mahalanobis distance to a class mean under the tied
+  covariance (Lee, Lee, Lee & Shin, NeurIPS 2018; on the penultimate features, no input
+  preprocessing);
+- ``relative_mahalanobis`` -- the class distance minus the distance under one Gaussian of all ID
+  features (Ren et al. 2021), which removes the shared "background" term;
+- ``vim`` -- virtual-logit matching (Wang, Li, Feng & Zhang, CVPR 2022): the norm of the feature's
+  residual off the principal subspace of the ID features (centred at ``o = -pinv(W) b``), scaled
+  by ``alpha = mean max-logit / mean residual`` on the fit set; score = energy - alpha * residual.
+
+Covariances are Ledoit-Wolf shrunk (scikit-learn): a validation set is often smaller than the
+feature dimension, where the empirical covariance is singular. Reported per OOD and far-OOD split:
+AUROC (ID test as positives) and FPR at 95 % TPR.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from safeadapt.config import positive_ints, require
+from safeadapt.metrics.detection import auroc, fpr_at_tpr
+from safeadapt.safety.base import EvalContext, Family, Score, register_family
+
+DETECTORS = ("msp", "max_logit", "energy", "knn", "mahalanobis", "relative_mahalanobis", "vim")
+
+
+@dataclass(frozen=True)
+class FeatureOODConfig:
+    detectors: tuple[str, ...] = DETECTORS
+    knn_k: int = 50
+    vim_dim: int | None = None  # principal dimensions; None: the paper's rule (see vim_scorer)
+
+    def __post_init__(self) -> None:
+        owner = "safety 'feature_ood'"
+        for d in self.detectors:
+            require(d in DETECTORS, f"{owner} 'detectors': unknown {d!r}; known: {DETECTORS}.")
+        require(len(self.detectors) > 0, f"{owner} 'detectors' must list at least one.")
+        positive_ints(self, ("knn_k",), owner)
+        if self.vim_dim is not None:
+            positive_ints(self, ("vim_dim",), owner)
+
+
+# --- scorers: fit on ID features (and labels), return f(features, logits) -> (N,) scores ---
+
+
+def knn_scorer(fit_x: Tensor, k: int):
+    """``-||z - z_(k)||`` with ``z = x / ||x||``, ``z_(k)`` the k-th nearest fit feature."""
+    bank = torch.nn.functional.normalize(fit_x.double(), dim=1)
+    k = max(1, min(k, len(bank) // 10 or 1))
+
+    def score(x: Tensor, logits: Tensor) -> np.ndarray:
+        z = torch.nn.functional.normalize(x.double(), dim=1)
+        dist = torch.cdist(z, bank)  # (N, M)
+        return (-dist.kthvalue(k, dim=1).values).numpy()
+
+    return score
+
+
+def _precision(x: np.ndarray) -> np.ndarray:
+    from sklearn.covariance import LedoitWolf
+
+    return LedoitWolf(assume_centered=True).fit(x).precision_
+
+
+def mahalanobis_scorer(fit_x: Tensor, fit_y: np.ndarray, relative: bool = False):
+    """``-min_c (x - mu_c)^T S^-1 (x - mu_c)`` (tied covariance ``S``); ``relative`` subtracts
+    ``(x - mu_0)^T S0^-1 (x - mu_0)`` of one Gaussian over all fit features (Ren et al. 2021)."""
+    x = fit_x.double().numpy()
+    classes = np.unique(fit_y)
+    means = np.stack([x[fit_y == c].mean(0) for c in classes])  # (C, D)
+    centred = x - means[np.searchsorted(classes, fit_y)]
+    prec = _precision(centred)
+    mu0 = x.mean(0)
+    prec0 = _precision(x - mu0) if relative else None
+
+    def score(feats: Tensor, logits: Tensor) -> np.ndarray:
+        f = feats.double().numpy()
+        d = f[:, None, :] - means[None]  # (N, C, D)
+        md = np.einsum("ncd,de,nce->nc", d, prec, d)
+        if relative:
+            g = f - mu0
+            md = md - np.einsum("nd,de,ne->n", g, prec0, g)[:, None]
+        return -md.min(1)
+
+    return score
+
+
+def vim_scorer(fit_x: Tensor, fit_logits: Tensor, weight: Tensor, bias: Tensor, dim: int | None):
+    """ViM. ``dim`` principal directions (paper: 1000 for D >= 2048, 512 for D >= 768, else D/2),
+    capped below the rank the fit set supports."""
+    w, b = weight.double(), bias.double()
+    origin = -(torch.linalg.pinv(w) @ b)  # (D,)
+    x = fit_x.double() - origin
+    d = x.shape[1]
+    if dim is None:
+        dim = 1000 if d >= 2048 else 512 if d >= 768 else d // 2
+    dim = max(1, min(dim, d - 1, len(x) - 1))
+    # principal subspace of the centred features (the paper: eigenvectors of x^T x)
+    _, _, vh = torch.linalg.svd(x, full_matrices=False)
+    ortho = vh[dim:].T  # (D, D - dim) spans the residual space
+    residual = (x @ ortho).norm(dim=1)
+    alpha = fit_logits.double().max(1).values.mean() / residual.mean().clamp_min(1e-12)
+
+    def score(feats: Tensor, logits: Tensor) -> np.ndarray:
+        r = ((feats.double() - origin) @ ortho).norm(dim=1)
+        energy = torch.logsumexp(logits.double(), dim=1)
+        return (energy - alpha * r).numpy()
+
+    return score
+
+
+def _logit_scorer(kind: str):
+    def score(feats: Tensor, logits: Tensor) -> np.ndarray:
+        z = logits.double()
+        if kind == "msp":
+            return z.softmax(1).max(1).values.numpy()
+        if kind == "max_logit":
+            return z.max(1).values.numpy()
+        return torch.logsumexp(z, dim=1).numpy()
+
+    return score
+
+
+def build_scorers(ctx: EvalContext, cfg: FeatureOODConfig) -> dict[str, Any]:
+    fit_x, fit_y, fit_logits = ctx.features("val"), ctx.labels("val"), ctx.logits("val")
+    w, b = ctx.head
+    out = {}
+    for det in cfg.detectors:
+        if det in ("msp", "max_logit", "energy"):
+            out[det] = _logit_scorer(det)
+        elif det == "knn":
+            out[det] = knn_scorer(fit_x, cfg.knn_k)
+        elif det == "mahalanobis":
+            out[det] = mahalanobis_scorer(fit_x, fit_y)
+        elif det == "relative_mahalanobis":
+            out[det] = mahalanobis_scorer(fit_x, fit_y, relative=True)
+        else:
+            out[det] = vim_scorer(fit_x, fit_logits, w, b, cfg.vim_dim)
+    return out
+
+
+@register_family("feature_ood")
+class FeatureOOD(Family):
+    title = (
+        "OOD detection: logit and feature-space detectors (kNN, Mahalanobis, ViM), AUROC / FPR@95"
+    )
+    Config = FeatureOODConfig
+    # one column per feature-space detector (mean AUROC over OOD splits); never "the best
+    # detector", which would be chosen on the OOD test splits
+    SCORES = {
+        "knn_auroc": ("kNN AUROC (OOD)", True, ".3f"),
+        "rmd_auroc": ("rel. Mahalanobis AUROC (OOD)", True, ".3f"),
+        "vim_auroc": ("ViM AUROC (OOD)", True, ".3f"),
+    }
+    _DETECTOR = {"knn_auroc": "knn", "rmd_auroc": "relative_mahalanobis", "vim_auroc": "vim"}
+
+    def measure(self, ctx: EvalContext, config: FeatureOODConfig) -> dict[str, Any]:
+        scorers = build_scorers(ctx, config)
+        others = [*ctx.ood_names, *ctx.far_names]
+        if not others:
+            return {"fit_split": "val", "splits": {}}
+        on_test = {k: f(ctx.features("test"), ctx.logits("test")) for k, f in scorers.items()}
+        splits = {}
+        for name in others:
+            row = {}
+            for det, f in scorers.items():
+                s = f(ctx.features(name), ctx.logits(name))
+                row[det] = {"auroc": auroc(on_test[det], s), "fpr95": fpr_at_tpr(on_test[det], s)}
+            splits[name] = row
+        return {"fit_split": "val", "detectors": list(scorers), "splits": splits}
+
+    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+        ood = {k: v for k, v in result.get("splits", {}).items() if k.startswith("ood:")}
+
+        def mean_auroc(det: str) -> float | None:
+            vals = [row[det]["auroc"] for row in ood.values() if det in row]
+            return float(np.mean(vals)) if vals else None
+
+        return {
+            key: Score(mean_auroc(det), *self.SCORES[key]) for key, det in self._DETECTOR.items()
+        }
+
+    def figure(self, results: list[tuple[str, Mapping[str, Any]]]) -> bytes | None:
+        """Mean AUROC over OOD splits per detector and variant (ID test vs each OOD split)."""
+        rows = [(v, r) for v, r in results if r.get("splits")]
+        if not rows:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        dets = rows[0][1]["detectors"]
+        fig, ax = plt.subplots(figsize=(7.5, 3.2))
+        width = 0.8 / len(rows)
+        for i, (variant, r) in enumerate(rows):
+            vals = []
+            for d in dets:
+                aur = [row[d]["auroc"] for k, row in r["splits"].items() if k.startswith("ood:")]
+                vals.append(np.mean(aur) if aur else np.nan)
+            ax.bar(np.arange(len(dets)) + i * width, vals, width, label=variant)
+        ax.set_xticks(np.arange(len(dets)) + 0.4 - width / 2, dets, rotation=20, fontsize=8)
+        ax.axhline(0.5, color="#999", lw=0.8, ls="--")
+        ax.set_ylabel("AUROC (mean over OOD)")
+        ax.set_ylim(0.3, 1.0)
+        ax.legend(fontsize=7, ncol=3)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        return buf.getvalue()

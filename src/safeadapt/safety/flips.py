@@ -1,0 +1,115 @@
+"""Prediction changes caused by adaptation, against the pretrained backbone's linear probe.
+
+Yan et al. (CVPR 2021, "Positive-congruent training"): when a model is replaced, the examples
+the old model got right and the new one gets wrong are *negative flips*; the negative flip rate
+(NFR) is their share of all examples, the positive flip rate (PFR) the share it fixes. The "old
+model" here is plain LP on the pretrained backbone (what a user has before adapting), so NFR is
+the side effect of adaptation a user sees. For LP itself both are 0 by construction. Reported on
+ID test and every OOD split, with a few negative-flip examples.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from safeadapt.config import require
+from safeadapt.safety.base import EvalContext, Family, Score, register_family
+
+
+def flip_rates(reference_pred, new_pred, labels) -> dict[str, float]:
+    """``nfr`` = P(reference right, new wrong), ``pfr`` = P(reference wrong, new right),
+    ``changed`` = P(predictions differ), over all examples."""
+    a, b, y = (np.asarray(v) for v in (reference_pred, new_pred, labels))
+    if not (a.shape == b.shape == y.shape) or a.ndim != 1 or a.size == 0:
+        raise ValueError(
+            f"expected three non-empty 1-D arrays of one length; got {a.shape}, {b.shape}, {y.shape}"
+        )
+    ra, rb = a == y, b == y
+    return {
+        "nfr": float((ra & ~rb).mean()),
+        "pfr": float((~ra & rb).mean()),
+        "changed": float((a != b).mean()),
+    }
+
+
+@dataclass(frozen=True)
+class FlipsConfig:
+    examples: int = 5  # negative-flip examples kept per split (indices; text too for text tasks)
+
+    def __post_init__(self) -> None:
+        require(
+            isinstance(self.examples, int) and self.examples >= 0,
+            f"safety 'flips' 'examples' must be an integer >= 0; got {self.examples!r}.",
+        )
+
+
+@register_family("flips")
+class Flips(Family):
+    title = "Prediction flips vs the pretrained linear probe (negative / positive flip rate)"
+    Config = FlipsConfig
+    SCORES = {
+        "negative_flip_rate": ("neg. flip rate vs LP (ID)", False, ".3f"),
+        "ood_negative_flip_rate": ("neg. flip rate vs LP (OOD mean)", False, ".3f"),
+    }
+
+    def measure(self, ctx: EvalContext, config: FlipsConfig) -> dict[str, Any]:
+        if not ctx.has_pretrained:
+            return {"splits": {}}
+        probe = ctx.pretrained_probe()
+        splits = {}
+        for name in ctx.eval_names:
+            if ctx.frozen_backbone:  # same features: the probe and the model share inputs
+                ref = probe.logits(ctx.features(name)).argmax(1).numpy()
+            else:
+                ref = probe.logits(ctx.pretrained_features(name)).argmax(1).numpy()
+            new = ctx.logits(name).argmax(1).numpy()
+            labels = ctx.labels(name)
+            row: dict[str, Any] = flip_rates(ref, new, labels)
+            neg = np.flatnonzero((ref == labels) & (new != labels))[: config.examples]
+            row["negative_flip_examples"] = neg.tolist()
+            splits[name] = row
+        return {"reference": "plain LP on the pretrained backbone", "splits": splits}
+
+    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+        splits = result.get("splits", {})
+        ood = [v["nfr"] for k, v in splits.items() if k.startswith("ood:")]
+        values = {
+            "negative_flip_rate": splits.get("test", {}).get("nfr"),
+            "ood_negative_flip_rate": float(np.mean(ood)) if ood else None,
+        }
+        return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
+
+    def figure(self, results: list[tuple[str, Mapping[str, Any]]]) -> bytes | None:
+        """Negative (down) and positive (up) flip rates against the pretrained linear probe, per
+        split: what adaptation broke and what it fixed."""
+        rows = [(v, r) for v, r in results if r.get("splits")]
+        if not rows:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names = list(rows[0][1]["splits"])
+        fig, ax = plt.subplots(figsize=(7, 3.2))
+        width = 0.8 / len(rows)
+        for i, (variant, r) in enumerate(rows):
+            x = np.arange(len(names)) + i * width
+            pfr = [r["splits"].get(n, {}).get("pfr", np.nan) for n in names]
+            nfr = [-r["splits"].get(n, {}).get("nfr", np.nan) for n in names]
+            ax.bar(x, pfr, width, color=f"C{i % 10}", label=variant)
+            ax.bar(x, nfr, width, color=f"C{i % 10}", alpha=0.5)
+        ax.axhline(0, color="#333", lw=0.8)
+        ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, fontsize=8)
+        ax.set_ylabel("flip rate (+ fixed, - broken)")
+        ax.legend(fontsize=7, ncol=3)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        return buf.getvalue()

@@ -1,0 +1,136 @@
+"""Selective prediction: how well the model's confidence ranks its own errors.
+
+Sort examples by confidence (max softmax), most confident first; at coverage ``k / N`` the
+selective risk is the error rate among the ``k`` most confident. The risk-coverage curve and its
+area (AURC, Geifman & El-Yaniv 2017; Geifman, Uziel & El-Yaniv 2019) summarise it: lower is
+better. E-AURC subtracts the AURC of a perfect ranker with the same accuracy (all errors last),
+so it measures the ranking alone. Reported on ID test and every OOD split, and as risk at 80 %
+coverage.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from safeadapt.config import require
+from safeadapt.safety.base import EvalContext, Family, Score, register_family
+
+
+def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``coverage (N,)`` = k / N and ``risk (N,)`` = errors among the k most confident, for k =
+    1..N. Ties in confidence are broken by the stable order of the input."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, bool)
+    if confidence.shape != correct.shape or confidence.ndim != 1 or confidence.size == 0:
+        raise ValueError(
+            f"expected two non-empty 1-D arrays of one length; got {confidence.shape} and "
+            f"{correct.shape}"
+        )
+    order = np.argsort(-confidence, kind="stable")
+    errors = np.cumsum(~correct[order])
+    k = np.arange(1, len(order) + 1)
+    return k / len(order), errors / k
+
+
+def aurc(confidence: np.ndarray, correct: np.ndarray) -> float:
+    """Area under the risk-coverage curve: the mean selective risk over k = 1..N."""
+    return float(risk_coverage(confidence, correct)[1].mean())
+
+
+def optimal_aurc(correct: np.ndarray) -> float:
+    """AURC of a perfect ranker (every correct example before every error)."""
+    c = np.asarray(correct, bool)
+    return aurc(c.astype(float), c)
+
+
+def risk_at(confidence: np.ndarray, correct: np.ndarray, coverage: float) -> float:
+    cov, risk = risk_coverage(confidence, correct)
+    return float(risk[min(len(risk) - 1, int(np.ceil(coverage * len(risk))) - 1)])
+
+
+@dataclass(frozen=True)
+class SelectiveConfig:
+    coverage: float = 0.8  # the coverage the "risk at" score reads
+    curve_points: int = 50  # points of each stored curve
+
+    def __post_init__(self) -> None:
+        require(
+            0 < self.coverage <= 1,
+            f"safety 'selective' 'coverage' must be in (0, 1]; got {self.coverage!r}.",
+        )
+        require(
+            isinstance(self.curve_points, int) and self.curve_points >= 2,
+            f"safety 'selective' 'curve_points' must be an integer >= 2; got {self.curve_points!r}.",
+        )
+
+
+@register_family("selective")
+class Selective(Family):
+    title = "Selective prediction: risk-coverage curve, AURC and E-AURC per split"
+    Config = SelectiveConfig
+    SCORES = {
+        "aurc": ("AURC (ID)", False, ".3f"),
+        "ood_aurc": ("AURC (OOD mean)", False, ".3f"),
+        "risk_at_coverage": ("risk at coverage (ID)", False, ".3f"),
+    }
+
+    def measure(self, ctx: EvalContext, config: SelectiveConfig) -> dict[str, Any]:
+        splits = {}
+        for name in ctx.eval_names:
+            probs = ctx.logits(name).double().softmax(1).numpy()
+            conf = probs.max(1)
+            correct = probs.argmax(1) == ctx.labels(name)
+            cov, risk = risk_coverage(conf, correct)
+            pick = np.unique(np.linspace(0, len(cov) - 1, config.curve_points).round().astype(int))
+            splits[name] = {
+                "aurc": aurc(conf, correct),
+                "e_aurc": aurc(conf, correct) - optimal_aurc(correct),
+                "risk_at_coverage": risk_at(conf, correct, config.coverage),
+                "curve": {"coverage": cov[pick].tolist(), "risk": risk[pick].tolist()},
+            }
+        return {"coverage": config.coverage, "splits": splits}
+
+    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+        splits = result.get("splits", {})
+        ood = [v["aurc"] for k, v in splits.items() if k.startswith("ood:")]
+        values = {
+            "aurc": splits.get("test", {}).get("aurc"),
+            "ood_aurc": float(np.mean(ood)) if ood else None,
+            "risk_at_coverage": splits.get("test", {}).get("risk_at_coverage"),
+        }
+        return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
+
+    def figure(self, results: list[tuple[str, Mapping[str, Any]]]) -> bytes | None:
+        """Risk-coverage curves on ID test (solid) and the first OOD split (dashed): lower is
+        better; a curve that stays low as coverage grows ranks its errors last."""
+        rows = [(v, r) for v, r in results if r.get("splits")]
+        if not rows:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6.5, 3.4))
+        for i, (variant, r) in enumerate(rows):
+            color = f"C{i % 10}"
+            t = r["splits"]["test"]["curve"]
+            ax.plot(t["coverage"], t["risk"], color=color, label=f"{variant} (ID)")
+            ood = [k for k in r["splits"] if k.startswith("ood:")]
+            if ood:
+                c = r["splits"][ood[0]]["curve"]
+                ax.plot(
+                    c["coverage"], c["risk"], color=color, ls="--", label=f"{variant} ({ood[0]})"
+                )
+        ax.set_xlabel("coverage")
+        ax.set_ylabel("selective risk")
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        return buf.getvalue()
