@@ -90,13 +90,16 @@ def mahalanobis_scorer(fit_x: Tensor, fit_y: np.ndarray, relative: bool = False)
     mu0 = x.mean(0)
     prec0 = _precision(x - mu0) if relative else None
 
+    mp = means @ prec  # (C, D)
+    mpm = (mp * means).sum(1)  # (C,)
+
     def score(feats: Tensor, logits: Tensor) -> np.ndarray:
         f = feats.double().numpy()
-        d = f[:, None, :] - means[None]  # (N, C, D)
-        md = np.einsum("ncd,de,nce->nc", d, prec, d)
+        # (x - mu)^T P (x - mu) = x^T P x - 2 mu^T P x + mu^T P mu, without an (N, C, D) array
+        md = ((f @ prec) * f).sum(1)[:, None] - 2 * f @ mp.T + mpm[None]  # (N, C)
         if relative:
             g = f - mu0
-            md = md - np.einsum("nd,de,ne->n", g, prec0, g)[:, None]
+            md = md - ((g @ prec0) * g).sum(1)[:, None]
         return -md.min(1)
 
     return score
