@@ -2,9 +2,10 @@
 
 Fits LP and a short FT of MiniLM on VADER (1,200 training snippets, 800 per evaluation split:
 ID test, 3 OOD test and 3 OOD-val halves, plus the far-OOD tweets), then times
-``evaluate_safety`` (calibration, detection, distortion, groups; no attacks, corruptions or
-forgetting, which dwarf everything else) with every registered family and with none, alternated,
-medians of repeats. Also prints the backbone passes per split the evaluation context made
+``evaluate_safety`` (scores and calibration on every split; no attacks, corruptions or
+forgetting, which dwarf everything else) with every registered family (``safeadapt.safety``:
+detection, distortion, groups, selective, conformal, flips) and with none, alternated, medians of
+repeats. Also prints the backbone passes per split the evaluation context made
 (goal: 1 per split for the adapted model, whatever the families read).
 
 The issue's goal: the new families add <= 10 % to evaluation time.

@@ -127,14 +127,38 @@ def test_shift_audit_curate_commands(tmp_path):
     assert bad.exit_code == 2 and "unknown set 'nope'" in bad.output
 
 
-def test_console_tables_survive_a_partial_safety_suite():
-    from safeadapt.demo import robustness_table, safety_tables
+def test_console_tables_follow_the_report_columns_and_survive_missing_scores():
+    """The console's score tables are the HTML table's columns (registry included), chunked;
+    a variant without a score shows '-'."""
+    from rich.console import Console
 
-    run = {
-        "protocol": "lp",
-        "metrics": {"test": {"accuracy": 0.8}},
-        "safety": {"detection": {"far:x": {"msp_auroc": 0.4, "msp_fpr95": 0.9}}},
-        "cost": {"trainable_parameters": 10, "fit": {"peak_rss_mb": 1}, "eval": {"peak_rss_mb": 2}},
+    from safeadapt.report.columns import table_columns
+    from safeadapt.report.console import MAX_COLUMNS, score_tables
+
+    def score(mean, n=1):
+        return {"mean": mean, "std": 0.01, "n": n}
+
+    summary = {
+        "task": "t",
+        "splits": ["test", "ood:x"],
+        "variants": [
+            {
+                "variant": "lp",
+                "scores": {"id_accuracy": score(0.8), "ece": score(0.05), "aurc": score(0.1)},
+            },
+            {
+                "variant": "ft[lr=1e-05]",
+                "scores": {"id_accuracy": score(0.9, 2), "knn_auroc": score(0.7, 2)},
+            },
+        ],
     }
-    tables = safety_tables({"task": "t", "runs": [run]})
-    assert len(tables) == 2 and robustness_table({"task": "t", "runs": [run]}) is not None
+    tables = score_tables(summary)
+    shown = [c for c in table_columns(summary) if c[0] != "id_accuracy"]
+    assert sum(len(t.columns) - 1 for t in tables) == len(shown)
+    assert all(len(t.columns) - 1 <= MAX_COLUMNS for t in tables)
+    console = Console(width=160, record=True)
+    for t in tables:
+        console.print(t)
+    text = console.export_text()
+    assert "ft[lr=1e-05]" in text and "0.700 ± 0.010" in text and "AURC (ID)" in text
+    assert "-" in text

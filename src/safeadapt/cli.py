@@ -32,11 +32,10 @@ def _console():
 def _print_study(console, result) -> None:
     from rich.markup import escape
 
-    from safeadapt.demo import interval_table, results_table, safety_tables, tables_input
+    from safeadapt.report.console import interval_table, results_table, score_tables
 
-    data = tables_input(result)
-    console.print(results_table(data))
-    for table in safety_tables(data):
+    console.print(results_table(result.summary, result.runs))
+    for table in score_tables(result.summary):
         console.print(table)
     console.print(interval_table(result.summary))
     rec = result.summary["recommendation"]

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from safeadapt.backbones.base import Backbone
 from safeadapt.config import positive_ints, require
-from safeadapt.data.features import FeatureCache, extract_features
+from safeadapt.data.features import FeatureCache, extract_features, features_of
 from safeadapt.data.task import Split, Task
 from safeadapt.errors import AssetMissing
 from safeadapt.metrics import METRICS
@@ -35,21 +35,6 @@ REFERENCE_TASKS = {
     "text": ("vader-domain", "tweet-topic"),
     "image": ("mnist", "fashion-mnist", "digits"),
 }
-
-
-def features_of(
-    model: Classifier,
-    split: Split,
-    *,
-    cache: FeatureCache | None = None,
-    frozen_backbone: bool = False,
-    show_progress: bool = False,
-) -> Tensor:
-    """The backbone features of one split: from the cache for a frozen (pretrained) backbone,
-    extracted afresh for an adapted one."""
-    if frozen_backbone and cache is not None:
-        return cache.get(model.backbone, split, show_progress=show_progress)["features"]
-    return extract_features(model.backbone, split, show_progress=show_progress)["features"]
 
 
 def split_features(
@@ -142,8 +127,6 @@ class SafetyConfig:
 
     metrics: tuple[str, ...] = ("accuracy", *CALIBRATION)
     temperature_scaling: bool = True
-    detection: bool = True
-    distortion: bool = True
     adversarial: bool = True
     adv_method: str = "pgd"
     adv_eps: tuple[float, ...] | None = None  # default per modality (robustness.DEFAULT_EPS)
@@ -153,7 +136,6 @@ class SafetyConfig:
     corruption_kinds: tuple[str, ...] | None = None  # default: every kind of the modality
     corruption_severities: tuple[int, ...] | None = None  # default: all (image 1-5, text 1-3)
     corruption_max_examples: int = 200
-    groups: bool = True
     forgetting: bool = True
     reference_tasks: tuple[str, ...] | None = None  # default per modality, minus the target
     reference_max_train: int = 600
@@ -221,9 +203,6 @@ def evaluate_safety(
     numbers a choice may use -- and returns every labelled split's logits under ``"logits"``
     (for the per-example predictions)."""
     from safeadapt.metrics.calibration import fit_temperature, reliability_data
-    from safeadapt.metrics.detection import detection_report
-    from safeadapt.metrics.distortion import distortion_report, per_example_l2
-    from safeadapt.metrics.groups import group_report
     from safeadapt.metrics.robustness import DEFAULT_EPS, robust_accuracy
     from safeadapt.safety import EvalContext, measure_families
 
@@ -231,8 +210,7 @@ def evaluate_safety(
     cache = cache or FeatureCache()
     eval_names = list(task.eval_splits())
     selection_names = list(task.selection_splits())
-    far_names = [f"far:{k}" for k in task.far_ood] if config.detection else []
-    names = [*selection_names, *eval_names, *far_names]
+    names = [*selection_names, *eval_names]
     ctx = EvalContext(
         model,
         task,
@@ -242,7 +220,7 @@ def evaluate_safety(
         seed=config.seed,
         show_progress=show_progress,
     )
-    feats = {n: ctx.features(n) for n in names}
+
     logits = {n: ctx.logits(n) for n in names}
     eval_logits = {k: logits[k] for k in eval_names}
     out: dict[str, Any] = {
@@ -264,30 +242,9 @@ def evaluate_safety(
         out["splits_ts"] = score(scaled, task, cal)
         out["reliability"]["test_ts"] = reliability_data(scaled["test"], test_labels)
 
-    if config.detection and (task.ood or far_names):
-        others = {k: v for k, v in eval_logits.items() if k != "test"}
-        others.update({k: logits[k] for k in far_names})
-        out["detection"] = detection_report(eval_logits["test"], others)
-
-    if config.groups:
-        groups = {
-            k: group_report(split.labels, eval_logits[k].argmax(1).numpy(), split.groups)
-            for k, split in task.eval_splits().items()
-            if split.groups is not None and len(np.unique(split.groups.astype(str))) > 1
-        }
-        if groups:
-            out["groups"] = groups
-
     base: Backbone | None = None
-    if pretrained is not None and (config.distortion or config.forgetting):
+    if pretrained is not None and config.forgetting:
         base = ctx.pretrained()
-
-    if config.distortion and base is not None:
-        original = {k: ctx.pretrained_features(k) for k in eval_names}
-        out["distortion"] = distortion_report(original, {k: feats[k] for k in eval_names})
-        per_example["feature_shift"] = {
-            k: per_example_l2(original[k], feats[k]).numpy() for k in eval_names
-        }
 
     if config.adversarial:
         eps = config.adv_eps or DEFAULT_EPS[task.modality]
@@ -331,6 +288,7 @@ def evaluate_safety(
         )
         per_example["reference"] = out["forgetting"].pop("logits")
     out.update(measure_families(ctx, config.families or {}))
+    per_example["columns"] = ctx.columns
     out["backbone_passes"] = dict(ctx.passes)  # per split: 1 for an adapted model, 0 when cached
     return out
 

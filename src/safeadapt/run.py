@@ -156,15 +156,15 @@ def predictions_table(
     the split), ``label``, ``pred``, ``probs`` (class probabilities), ``group`` and, for text,
     ``text``. The run's reported accuracies are recomputable from it.
 
-    With ``per_example`` (from the safety suite): a ``feature_shift`` column (L2 distance of each
-    example's features from the pretrained backbone's) on the splits where distortion was
-    measured, and the linear probes of concept forgetting on each reference task's test split as
+    With ``per_example`` (from the safety suite): the families' per-example columns (e.g.
+    ``feature_shift``, the L2 distance of each example's features from the pretrained
+    backbone's, where distortion was measured), and the linear probes of concept forgetting on each reference task's test split as
     rows ``reference:<task>`` (adapted backbone) and ``reference-before:<task>`` (pretrained)."""
     import pandas as pd
 
     per_example = per_example or {}
     splits = task.splits()
-    shift = per_example.get("feature_shift", {})
+    columns = per_example.get("columns", {})
 
     def frame_of(name: str, labels: np.ndarray, lg: Tensor) -> pd.DataFrame:
         probs = lg.double().softmax(1).float().numpy()
@@ -186,8 +186,9 @@ def predictions_table(
             frame["group"] = split.groups.astype(str)
         if not isinstance(split.inputs, np.ndarray):
             frame["text"] = list(split.inputs)
-        if name in shift:
-            frame["feature_shift"] = shift[name]
+        for column, by_split in columns.items():
+            if name in by_split:
+                frame[column] = by_split[name]
         frames.append(frame)
     for name, (labels, lg) in per_example.get("reference", {}).items():
         frames.append(frame_of(name, labels, lg))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from safeadapt.metrics.detection import auroc, detection_report, energy_score, fpr_at_tpr, msp_score
+from safeadapt.metrics.detection import auroc, energy_score, fpr_at_tpr, msp_score
 
 
 def test_perfect_separation():
@@ -27,14 +27,3 @@ def test_scores():
     logits = torch.tensor([[10.0, 0.0], [0.0, 0.0]])
     assert msp_score(logits)[0] > msp_score(logits)[1]
     assert energy_score(logits)[1].item() == pytest.approx(np.log(2))
-
-
-def test_report_has_every_ood_split_and_score():
-    g = torch.Generator().manual_seed(0)
-    idl = torch.randn(200, 3, generator=g) * 4
-    rep = detection_report(
-        idl, {"near": torch.randn(100, 3, generator=g) * 4, "far": torch.zeros(50, 3)}
-    )
-    assert set(rep) == {"near", "far"}
-    assert set(rep["far"]) == {"msp_auroc", "msp_fpr95", "energy_auroc", "energy_fpr95"}
-    assert rep["far"]["msp_auroc"] > 0.95  # uniform predictions are easy to flag

@@ -45,7 +45,7 @@ def test_family_conformance(name, which, fitted, minilm_factory, feature_cache):
     for key, score in scores.items():
         assert isinstance(score, Score) and score.label and score.fmt
         assert score.value is None or isinstance(score.value, float), key
-    png = fam.figure([(which, first)])
+    png = fam.figure({which: [first, again]})
     assert png is None or png[:8] == b"\x89PNG\r\n\x1a\n"
     assert fam.title and FAMILIES.get(name).Config is type(cfg)
     assert all(v == 1 for v in ctx.passes.values()), ctx.passes  # each split computed once
@@ -70,4 +70,17 @@ def test_family_settings_are_validated_and_can_be_turned_off():
     with pytest.raises(InvalidConfig, match="'coverage' must be in"):
         resolve_families({"conformal": {"coverage": 1.5}})
     with pytest.raises(InvalidConfig, match="unknown setting 'knn'"):
-        resolve_families({"feature_ood": {"knn": 3}})
+        resolve_families({"detection": {"knn": 3}})
+
+
+def test_distortion_adds_per_example_shifts_and_columns_are_checked(
+    fitted, minilm_factory, feature_cache
+):
+    task, results = fitted
+    ctx = _context(task, results["ft"], minilm_factory, feature_cache)
+    out = family("distortion").measure(ctx, resolve_families({})["distortion"])
+    shift = ctx.columns["feature_shift"]
+    assert set(shift) == set(task.eval_splits())
+    assert shift["test"].mean() == pytest.approx(out["test"]["l2"], rel=1e-6)
+    with pytest.raises(ValueError, match="split 'test' has"):
+        ctx.add_column("x", "test", shift["test"][:-1])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from safeadapt.safety.conformal import calibrate, prediction_sets
-from safeadapt.safety.feature_ood import knn_scorer, mahalanobis_scorer, vim_scorer
+from safeadapt.safety.detection import knn_scorer, mahalanobis_scorer, vim_scorer
 from safeadapt.safety.flips import flip_rates
 from safeadapt.safety.selective import aurc, optimal_aurc, risk_at, risk_coverage
 

@@ -257,7 +257,8 @@ def _fit(protocol: Any, task: Task, factory: Callable, seed: int, cache: Any) ->
 
 
 def _predict(fitted: Any, split: Split, cache: Any) -> np.ndarray:
-    from safeadapt.evaluation import features_of, head_logits
+    from safeadapt.data.features import features_of
+    from safeadapt.evaluation import head_logits
 
     feats = features_of(fitted.model, split, cache=cache, frozen_backbone=fitted.frozen_backbone)
     return head_logits(fitted.model, {"x": feats})["x"].argmax(1).numpy()

@@ -162,3 +162,18 @@ def load_verified(path: Path) -> dict[str, Tensor]:
     if tensor_digest(out) != stored:
         raise CheckpointError(f"{path}: content does not match its checksum")
     return out
+
+
+def features_of(
+    model,
+    split: Split,
+    *,
+    cache: FeatureCache | None = None,
+    frozen_backbone: bool = False,
+    show_progress: bool = False,
+) -> Tensor:
+    """The backbone features of one split: from the cache for a frozen (pretrained) backbone,
+    extracted afresh for an adapted one."""
+    if frozen_backbone and cache is not None:
+        return cache.get(model.backbone, split, show_progress=show_progress)["features"]
+    return extract_features(model.backbone, split, show_progress=show_progress)["features"]

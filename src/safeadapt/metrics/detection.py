@@ -53,18 +53,3 @@ def fpr_at_tpr(id_scores: Tensor, ood: Tensor, tpr: float = 0.95) -> float:
     a, b = _check(id_scores, ood)
     threshold = np.quantile(a, 1.0 - tpr, method="lower")  # TPR >= tpr at score >= threshold
     return float((b >= threshold).mean())
-
-
-def detection_report(
-    id_logits: Tensor, ood_logits: dict[str, Tensor]
-) -> dict[str, dict[str, float]]:
-    """``{ood_name: {"msp_auroc", "msp_fpr95", "energy_auroc", "energy_fpr95"}}``."""
-    out = {}
-    for name, logits in ood_logits.items():
-        row = {}
-        for kind in SCORES:
-            s_id, s_ood = ood_scores(id_logits, kind), ood_scores(logits, kind)
-            row[f"{kind}_auroc"] = auroc(s_id, s_ood)
-            row[f"{kind}_fpr95"] = fpr_at_tpr(s_id, s_ood)
-        out[name] = row
-    return out

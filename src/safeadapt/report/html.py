@@ -11,31 +11,9 @@ import html
 from pathlib import Path
 from typing import Any
 
+from safeadapt.report.columns import table_columns
 from safeadapt.report.plots import FIGURES
-from safeadapt.safety import score_columns
 from safeadapt.study.store import write_atomic
-
-# column key -> (header, higher is better or None for "no best", format)
-COLUMNS: list[tuple[str, str, bool | None, str]] = [
-    ("val_accuracy", "ID-val acc (selection)", True, ".3f"),
-    ("ood_val_accuracy", "OOD-val acc (selection)", True, ".3f"),
-    ("id_accuracy", "ID acc", True, ".3f"),
-    ("ood_accuracy", "OOD acc (mean)", True, ".3f"),
-    ("effective_robustness", "eff. robustness", True, "+.3f"),
-    ("ece", "ECE", False, ".3f"),
-    ("ece_temperature_scaled", "ECE (temp. scaled)", False, ".3f"),
-    ("nll", "NLL", False, ".3f"),
-    ("ood_auroc", "OOD AUROC", True, ".3f"),
-    ("far_ood_auroc", "far-OOD AUROC", True, ".3f"),
-    ("robust_accuracy", "adv. acc", True, ".3f"),
-    ("corruption_accuracy", "corrupted acc", True, ".3f"),
-    ("forgetting", "forgetting", True, "+.3f"),
-    ("worst_group_accuracy", "worst-group acc", True, ".3f"),
-    ("group_gap", "group gap", False, ".3f"),
-    ("distortion_id", "distortion (ID L2)", None, ".2f"),
-    ("fit_seconds", "fit s", False, ".1f"),
-    ("trainable_parameters", "trainable params", None, ",.0f"),
-]
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;
@@ -71,13 +49,7 @@ def _fmt(value: float | None, spec: str) -> str:
 def _table(summary: dict[str, Any]) -> str:
     variants = summary["variants"]
     front = set(summary["recommendation"]["pareto_front"])
-    ood_cols = [
-        (f"accuracy:{s}", f"{s.removeprefix('ood:')} acc", True, ".3f")
-        for s in summary["splits"]
-        if s.startswith("ood:")
-    ]
-    cols = COLUMNS[:4] + ood_cols + COLUMNS[4:-2] + score_columns() + COLUMNS[-2:]
-    cols = [c for c in cols if any(c[0] in v["scores"] for v in variants)]
+    cols = table_columns(summary)
     best: dict[str, float] = {}
     for key, _, higher, _ in cols:
         vals = [v["scores"][key]["mean"] for v in variants if key in v["scores"]]

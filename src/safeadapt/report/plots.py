@@ -3,38 +3,21 @@ when the study did not measure what the figure shows). Matplotlib, Agg backend, 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from safeadapt.safety.figures import bars as _bars
+from safeadapt.safety.figures import colors as _colors
+from safeadapt.safety.figures import plt as _plt
+from safeadapt.safety.figures import png as _png
+
 Runs = list[dict[str, Any]]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _plt().close(fig)
-    return buf.getvalue()
 
 
 def _variants(runs: Runs) -> list[str]:
     return list(dict.fromkeys(r["run"]["variant"] for r in runs))
-
-
-def _colors(names: list[str]) -> dict[str, Any]:
-    cmap = _plt().get_cmap("tab10")
-    return {n: cmap(i % 10) for i, n in enumerate(names)}
 
 
 def _by_variant(runs: Runs) -> dict[str, Runs]:
@@ -225,28 +208,6 @@ def corruption(runs: Runs, summary: dict[str, Any]) -> bytes | None:
     return _line_plot(runs, get, "corruption severity (0 = clean)", "accuracy (mean over kinds)")
 
 
-def _bars(groups: dict[str, dict[str, float]], ylabel: str, zero_line: bool = False) -> bytes:
-    """Grouped bars: ``{variant: {category: value}}``."""
-    plt = _plt()
-    variants = list(groups)
-    cats = list(dict.fromkeys(c for d in groups.values() for c in d))
-    width = 0.8 / max(1, len(variants))
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.3 * len(cats) + 2), 3.6))
-    colors = _colors(variants)
-    x = np.arange(len(cats))
-    for i, v in enumerate(variants):
-        vals = [groups[v].get(c, np.nan) for c in cats]
-        ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=v, color=colors[v])
-    ax.set_xticks(x)
-    ax.set_xticklabels(cats, rotation=15)
-    ax.set_ylabel(ylabel)
-    if zero_line:
-        ax.axhline(0, color="black", linewidth=0.8)
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
-    return _png(fig)
-
-
 def _mean_by_variant(runs: Runs, get: Callable[[dict[str, Any]], dict[str, float] | None]):
     out = {}
     for v, rs in _by_variant(runs).items():
@@ -266,34 +227,6 @@ def forgetting(runs: Runs, summary: dict[str, Any]) -> bytes | None:
         },
     )
     return _bars(data, "probe accuracy change", zero_line=True) if data else None
-
-
-def distortion(runs: Runs, summary: dict[str, Any]) -> bytes | None:
-    """Feature distortion: mean L2 change of backbone features on ID test and each OOD split."""
-    data = _mean_by_variant(
-        runs,
-        lambda r: {
-            ("ID test" if k == "test" else k.removeprefix("ood:")): v["l2"]
-            for k, v in r.get("safety", {}).get("distortion", {}).items()
-        },
-    )
-    return _bars(data, "mean L2 feature change") if data else None
-
-
-def groups(runs: Runs, summary: dict[str, Any]) -> bytes | None:
-    """Accuracy per group on ID test (worst group = lowest bar)."""
-    data = _mean_by_variant(
-        runs,
-        lambda r: {
-            g: v["accuracy"]
-            for g, v in r.get("safety", {})
-            .get("groups", {})
-            .get("test", {})
-            .get("by_group", {})
-            .items()
-        },
-    )
-    return _bars(data, "accuracy on ID test") if data else None
 
 
 def cost(runs: Runs, summary: dict[str, Any]) -> bytes | None:
@@ -365,8 +298,6 @@ FIGURES: dict[str, tuple[str, Callable[[Runs, dict[str, Any]], bytes | None]]] =
     "robust_accuracy": ("Adversarial accuracy vs epsilon", robust_accuracy),
     "corruption": ("Accuracy under corruptions", corruption),
     "forgetting": ("Concept forgetting on reference tasks", forgetting),
-    "distortion": ("Feature distortion, ID vs OOD", distortion),
-    "groups": ("Accuracy per group (worst-group)", groups),
     "cost": ("Cost vs accuracy", cost),
     "wise_curve": (
         "WiSE-FT: accuracy along the interpolation (alpha chosen on ID val)",
@@ -376,16 +307,16 @@ FIGURES: dict[str, tuple[str, Callable[[Runs, dict[str, Any]], bytes | None]]] =
 
 
 def _family_figure(name: str) -> Callable[[Runs, dict[str, Any]], bytes | None]:
-    """A registered safety family's figure over the study's variants (first seed of each)."""
+    """A registered safety family's figure over the study's variants (every seed's result)."""
     from safeadapt.safety import family
 
     def draw(runs: Runs, summary: dict[str, Any]) -> bytes | None:
-        seen: dict[str, Any] = {}
+        seen: dict[str, list[Any]] = {}
         for r in runs:
             result = (r.get("safety") or {}).get(name)
             if result is not None:
-                seen.setdefault(r["run"]["variant"], result)
-        return family(name).figure(list(seen.items())) if seen else None
+                seen.setdefault(r["run"]["variant"], []).append(result)
+        return family(name).figure(seen) if seen else None
 
     draw.__doc__ = family(name).figure.__doc__
     return draw

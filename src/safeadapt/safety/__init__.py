@@ -5,7 +5,14 @@ Adding a family = one module here that registers itself + its test; the study co
 ``safeadapt list`` read the registry.
 """
 
-from safeadapt.safety import conformal, feature_ood, flips, selective  # noqa: F401  (registers)
+from safeadapt.safety import (  # noqa: F401  (each module registers its family)
+    conformal,
+    detection,
+    distortion,
+    flips,
+    groups,
+    selective,
+)
 from safeadapt.safety.base import (
     FAMILIES,
     EvalContext,

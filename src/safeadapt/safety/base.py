@@ -8,7 +8,7 @@ A family is one module in ``safeadapt/safety/`` that registers a :class:`Family`
   record and must round-trip through JSON unchanged);
 - ``scores(result) -> {key: Score}`` -- the flat numbers a run reports, each with its label,
   direction and format, so the study table, ``results.csv`` and MLflow need no per-family code;
-- optionally ``figure(results) -> png bytes`` over ``[(variant, result)]``.
+- optionally ``figure(results) -> png bytes`` over ``{variant: [result per seed]}``.
 
 :class:`EvalContext` computes each split's backbone features and logits once and hands them to
 every family; its ``passes`` counts the backbone passes per split (benchmarked in ``bench/``).
@@ -54,7 +54,7 @@ class Family:
     def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
         raise NotImplementedError
 
-    def figure(self, results: list[tuple[str, Mapping[str, Any]]]) -> bytes | None:
+    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
         return None
 
 
@@ -141,6 +141,8 @@ class EvalContext:
         self.seed = seed
         self.show_progress = show_progress
         self.passes: dict[str, int] = {}  # backbone passes of the adapted model, per split
+        # per-example values a family adds beside the predictions: {column: {split: (N,)}}
+        self.columns: dict[str, dict[str, np.ndarray]] = {}
         self._splits = task.splits(far=True)
         self._features: dict[str, Tensor] = {}
         self._logits: dict[str, Tensor] = {}
@@ -167,7 +169,7 @@ class EvalContext:
     def features(self, name: str) -> Tensor:
         """The adapted model's backbone features ``(N, D)`` of one split, computed once."""
         if name not in self._features:
-            from safeadapt.evaluation import features_of
+            from safeadapt.data.features import features_of
 
             self._features[name] = features_of(
                 self.model,
@@ -195,6 +197,15 @@ class EvalContext:
             self.model.head.weight.detach().float().cpu(),
             self.model.head.bias.detach().float().cpu(),
         )
+
+    def add_column(self, column: str, split: str, values: np.ndarray) -> None:
+        """A per-example value of ``split`` for ``predictions.parquet`` (intervals read it)."""
+        if len(values) != len(self._splits[split]):
+            raise ValueError(
+                f"column {column!r} has {len(values)} values; split {split!r} has "
+                f"{len(self._splits[split])} examples."
+            )
+        self.columns.setdefault(column, {})[split] = np.asarray(values)
 
     # --- the pretrained backbone ---
     @property

@@ -16,7 +16,6 @@ on ID test vs each OOD split show how much it breaks.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,30 +122,15 @@ class Conformal(Family):
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
-    def figure(self, results: list[tuple[str, Mapping[str, Any]]]) -> bytes | None:
+    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
         """Empirical coverage of the conformal sets per split (dashed: the target): ID test
         should sit at or above it; the drop on OOD splits is the guarantee breaking under shift."""
-        rows = [(v, r) for v, r in results if r.get("splits")]
-        if not rows:
+        from safeadapt.safety.figures import bars, mean_over_seeds
+
+        data = mean_over_seeds(
+            results, lambda r: {k: v["coverage"] for k, v in r.get("splits", {}).items()}
+        )
+        if not data:
             return None
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        names = list(rows[0][1]["splits"])
-        fig, ax = plt.subplots(figsize=(7, 3.2))
-        width = 0.8 / len(rows)
-        for i, (variant, r) in enumerate(rows):
-            vals = [r["splits"].get(n, {}).get("coverage", np.nan) for n in names]
-            ax.bar(np.arange(len(names)) + i * width, vals, width, label=variant)
-        ax.axhline(rows[0][1]["target"], color="#333", ls="--", lw=1)
-        ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, fontsize=8)
-        ax.set_ylabel("coverage")
-        ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=7, ncol=3)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        return buf.getvalue()
+        target = next(iter(results.values()))[0]["target"]
+        return bars(data, "coverage", hline=target, ylim=(0.0, 1.02))

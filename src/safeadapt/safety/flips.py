@@ -10,7 +10,6 @@ ID test and every OOD split, with a few negative-flip examples.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,32 +83,17 @@ class Flips(Family):
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
-    def figure(self, results: list[tuple[str, Mapping[str, Any]]]) -> bytes | None:
-        """Negative (down) and positive (up) flip rates against the pretrained linear probe, per
-        split: what adaptation broke and what it fixed."""
-        rows = [(v, r) for v, r in results if r.get("splits")]
-        if not rows:
-            return None
-        import matplotlib
+    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+        """Against the pretrained linear probe, per split: the share of examples adaptation
+        fixed (up) and broke (down, the negative flip rate)."""
+        from safeadapt.safety.figures import bars, mean_over_seeds
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        def get(r: Mapping[str, Any]) -> dict[str, float]:
+            out = {}
+            for k, v in r.get("splits", {}).items():
+                out[f"{k} fixed"] = v["pfr"]
+                out[f"{k} broken"] = -v["nfr"]
+            return out
 
-        names = list(rows[0][1]["splits"])
-        fig, ax = plt.subplots(figsize=(7, 3.2))
-        width = 0.8 / len(rows)
-        for i, (variant, r) in enumerate(rows):
-            x = np.arange(len(names)) + i * width
-            pfr = [r["splits"].get(n, {}).get("pfr", np.nan) for n in names]
-            nfr = [-r["splits"].get(n, {}).get("nfr", np.nan) for n in names]
-            ax.bar(x, pfr, width, color=f"C{i % 10}", label=variant)
-            ax.bar(x, nfr, width, color=f"C{i % 10}", alpha=0.5)
-        ax.axhline(0, color="#333", lw=0.8)
-        ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, fontsize=8)
-        ax.set_ylabel("flip rate (+ fixed, - broken)")
-        ax.legend(fontsize=7, ncol=3)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        return buf.getvalue()
+        data = mean_over_seeds(results, get)
+        return bars(data, "flip rate (+ fixed, - broken)", zero_line=True) if data else None

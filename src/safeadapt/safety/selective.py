@@ -10,7 +10,6 @@ coverage.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -104,33 +103,31 @@ class Selective(Family):
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
-    def figure(self, results: list[tuple[str, Mapping[str, Any]]]) -> bytes | None:
-        """Risk-coverage curves on ID test (solid) and the first OOD split (dashed): lower is
-        better; a curve that stays low as coverage grows ranks its errors last."""
-        rows = [(v, r) for v, r in results if r.get("splits")]
+    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+        """Risk-coverage curves (first seed) on ID test (solid) and the first OOD split (dashed):
+        lower is better; a curve that stays low as coverage grows ranks its errors last."""
+        from safeadapt.safety.figures import colors, plt, png
+
+        rows = {v: rs[0] for v, rs in results.items() if rs and rs[0].get("splits")}
         if not rows:
             return None
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6.5, 3.4))
-        for i, (variant, r) in enumerate(rows):
-            color = f"C{i % 10}"
+        palette = colors(list(rows))
+        fig, ax = plt().subplots(figsize=(6.5, 3.4))
+        for variant, r in rows.items():
             t = r["splits"]["test"]["curve"]
-            ax.plot(t["coverage"], t["risk"], color=color, label=f"{variant} (ID)")
+            ax.plot(t["coverage"], t["risk"], color=palette[variant], label=f"{variant} (ID)")
             ood = [k for k in r["splits"] if k.startswith("ood:")]
             if ood:
                 c = r["splits"][ood[0]]["curve"]
                 ax.plot(
-                    c["coverage"], c["risk"], color=color, ls="--", label=f"{variant} ({ood[0]})"
+                    c["coverage"],
+                    c["risk"],
+                    color=palette[variant],
+                    ls="--",
+                    label=f"{variant} ({ood[0]})",
                 )
         ax.set_xlabel("coverage")
         ax.set_ylabel("selective risk")
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        return buf.getvalue()
+        return png(fig)

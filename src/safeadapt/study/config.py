@@ -525,6 +525,9 @@ safety:
   corruption_max_examples: 120
   reference_max_train: 400
   reference_max_eval: 200
+  # registered families (safeadapt list): each on by default; settings or false
+  # conformal: {coverage: 0.9, method: lac}
+  # flips: false
 
 # output: safeadapt-out/my-study   # default
 # save_models: false               # true: keep a safetensors checkpoint of every run

@@ -99,10 +99,7 @@ def run_scores(run: dict[str, Any]) -> dict[str, float | None]:
     s = run.get("safety") or {}
     ood = [k for k in m if k.startswith("ood:")]
     ood_val = [k for k in sel if k.startswith("ood-val:")]
-    det = s.get("detection", {})
     adv = s.get("adversarial", {}).get("accuracy", {})
-    grp = s.get("groups", {}).get("test", {})
-    dist = s.get("distortion", {})
     scores: dict[str, float | None] = {
         "val_accuracy": sel.get("val", {}).get("accuracy"),
         "ood_val_accuracy": _mean([sel[k]["accuracy"] for k in ood_val]),
@@ -113,18 +110,10 @@ def run_scores(run: dict[str, Any]) -> dict[str, float | None]:
         "ece_temperature_scaled": s.get("splits_ts", {}).get("test", {}).get("ece"),
         "nll": m["test"].get("nll"),
         "brier": m["test"].get("brier"),
-        "ood_auroc": _mean([v["msp_auroc"] for k, v in det.items() if k.startswith("ood:")]),
-        "far_ood_auroc": _mean([v["msp_auroc"] for k, v in det.items() if k.startswith("far:")]),
-        "distortion_id": dist.get("test", {}).get("l2"),
-        "distortion_ood_ratio": _mean(
-            [v.get("l2_ratio_to_id") for k, v in dist.items() if k != "test"]
-        ),
         "robust_accuracy": _mean([a for e, a in adv.items() if float(e) > 0]),
         "corruption_accuracy": s.get("corruption", {}).get("mean_accuracy"),
         "corruption_drop": s.get("corruption", {}).get("relative_drop"),
         "forgetting": s.get("forgetting", {}).get("mean_delta"),
-        "worst_group_accuracy": grp.get("worst_group_accuracy"),
-        "group_gap": grp.get("accuracy_gap"),
         "effective_robustness": _mean(list(run.get("effective_robustness", {}).values())),
         "fit_seconds": run["fit_seconds"],
         "eval_seconds": run["eval_seconds"],

@@ -1,4 +1,4 @@
-"""OOD detection from the features safeadapt already has (no extra backbone pass).
+"""OOD detection from the logits and features safeadapt already has (no extra backbone pass).
 
 Each detector gives an "ID-ness" score (higher = more in-distribution), fitted on the ID
 **validation** features (held-out ID data every protocol has; never test):
@@ -25,7 +25,6 @@ AUROC (ID test as positives) and FPR at 95 % TPR.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,20 +34,20 @@ import torch
 from torch import Tensor
 
 from safeadapt.config import positive_ints, require
-from safeadapt.metrics.detection import auroc, fpr_at_tpr
+from safeadapt.metrics.detection import auroc, energy_score, fpr_at_tpr, msp_score
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 DETECTORS = ("msp", "max_logit", "energy", "knn", "mahalanobis", "relative_mahalanobis", "vim")
 
 
 @dataclass(frozen=True)
-class FeatureOODConfig:
+class DetectionConfig:
     detectors: tuple[str, ...] = DETECTORS
     knn_k: int = 50
     vim_dim: int | None = None  # principal dimensions; None: the paper's rule (see vim_scorer)
 
     def __post_init__(self) -> None:
-        owner = "safety 'feature_ood'"
+        owner = "safety 'detection'"
         for d in self.detectors:
             require(d in DETECTORS, f"{owner} 'detectors': unknown {d!r}; known: {DETECTORS}.")
         require(len(self.detectors) > 0, f"{owner} 'detectors' must list at least one.")
@@ -131,17 +130,16 @@ def vim_scorer(fit_x: Tensor, fit_logits: Tensor, weight: Tensor, bias: Tensor, 
 
 def _logit_scorer(kind: str):
     def score(feats: Tensor, logits: Tensor) -> np.ndarray:
-        z = logits.double()
         if kind == "msp":
-            return z.softmax(1).max(1).values.numpy()
+            return msp_score(logits).numpy()
         if kind == "max_logit":
-            return z.max(1).values.numpy()
-        return torch.logsumexp(z, dim=1).numpy()
+            return logits.double().max(1).values.numpy()
+        return energy_score(logits).numpy()
 
     return score
 
 
-def build_scorers(ctx: EvalContext, cfg: FeatureOODConfig) -> dict[str, Any]:
+def build_scorers(ctx: EvalContext, cfg: DetectionConfig) -> dict[str, Any]:
     fit_x, fit_y, fit_logits = ctx.features("val"), ctx.labels("val"), ctx.logits("val")
     w, b = ctx.head
     out = {}
@@ -159,22 +157,30 @@ def build_scorers(ctx: EvalContext, cfg: FeatureOODConfig) -> dict[str, Any]:
     return out
 
 
-@register_family("feature_ood")
-class FeatureOOD(Family):
-    title = (
-        "OOD detection: logit and feature-space detectors (kNN, Mahalanobis, ViM), AUROC / FPR@95"
-    )
-    Config = FeatureOODConfig
+@register_family("detection")
+class Detection(Family):
+    title = "OOD detection: MSP, max-logit, energy, kNN, Mahalanobis, ViM (AUROC, FPR@95)"
+    Config = DetectionConfig
     # one column per feature-space detector (mean AUROC over OOD splits); never "the best
     # detector", which would be chosen on the OOD test splits
     SCORES = {
+        "ood_auroc": ("OOD AUROC", True, ".3f"),
+        "far_ood_auroc": ("far-OOD AUROC", True, ".3f"),
         "knn_auroc": ("kNN AUROC (OOD)", True, ".3f"),
         "rmd_auroc": ("rel. Mahalanobis AUROC (OOD)", True, ".3f"),
         "vim_auroc": ("ViM AUROC (OOD)", True, ".3f"),
     }
-    _DETECTOR = {"knn_auroc": "knn", "rmd_auroc": "relative_mahalanobis", "vim_auroc": "vim"}
+    # one column per detector (mean AUROC over the OOD, or far-OOD, splits); never "the best
+    # detector", which would be chosen on the test splits. "OOD AUROC" is max-softmax's.
+    _DETECTOR = {
+        "ood_auroc": ("msp", "ood:"),
+        "far_ood_auroc": ("msp", "far:"),
+        "knn_auroc": ("knn", "ood:"),
+        "rmd_auroc": ("relative_mahalanobis", "ood:"),
+        "vim_auroc": ("vim", "ood:"),
+    }
 
-    def measure(self, ctx: EvalContext, config: FeatureOODConfig) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: DetectionConfig) -> dict[str, Any]:
         scorers = build_scorers(ctx, config)
         others = [*ctx.ood_names, *ctx.far_names]
         if not others:
@@ -190,42 +196,36 @@ class FeatureOOD(Family):
         return {"fit_split": "val", "detectors": list(scorers), "splits": splits}
 
     def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
-        ood = {k: v for k, v in result.get("splits", {}).items() if k.startswith("ood:")}
+        splits = result.get("splits", {})
 
-        def mean_auroc(det: str) -> float | None:
-            vals = [row[det]["auroc"] for row in ood.values() if det in row]
+        def mean_auroc(det: str, prefix: str) -> float | None:
+            vals = [
+                row[det]["auroc"]
+                for k, row in splits.items()
+                if k.startswith(prefix) and det in row
+            ]
             return float(np.mean(vals)) if vals else None
 
         return {
-            key: Score(mean_auroc(det), *self.SCORES[key]) for key, det in self._DETECTOR.items()
+            key: Score(mean_auroc(det, prefix), *self.SCORES[key])
+            for key, (det, prefix) in self._DETECTOR.items()
         }
 
-    def figure(self, results: list[tuple[str, Mapping[str, Any]]]) -> bytes | None:
-        """Mean AUROC over OOD splits per detector and variant (ID test vs each OOD split)."""
-        rows = [(v, r) for v, r in results if r.get("splits")]
-        if not rows:
-            return None
-        import matplotlib
+    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+        """Each detector's AUROC, ID test vs each OOD split (mean over splits and seeds): the
+        dashed line is chance."""
+        from safeadapt.safety.figures import bars, mean_over_seeds
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        def get(r: Mapping[str, Any]) -> dict[str, float]:
+            ood = [row for k, row in r.get("splits", {}).items() if k.startswith("ood:")]
+            return (
+                {
+                    d: float(np.mean([row[d]["auroc"] for row in ood]))
+                    for d in r.get("detectors", [])
+                }
+                if ood
+                else {}
+            )
 
-        dets = rows[0][1]["detectors"]
-        fig, ax = plt.subplots(figsize=(7.5, 3.2))
-        width = 0.8 / len(rows)
-        for i, (variant, r) in enumerate(rows):
-            vals = []
-            for d in dets:
-                aur = [row[d]["auroc"] for k, row in r["splits"].items() if k.startswith("ood:")]
-                vals.append(np.mean(aur) if aur else np.nan)
-            ax.bar(np.arange(len(dets)) + i * width, vals, width, label=variant)
-        ax.set_xticks(np.arange(len(dets)) + 0.4 - width / 2, dets, rotation=20, fontsize=8)
-        ax.axhline(0.5, color="#999", lw=0.8, ls="--")
-        ax.set_ylabel("AUROC (mean over OOD)")
-        ax.set_ylim(0.3, 1.0)
-        ax.legend(fontsize=7, ncol=3)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        return buf.getvalue()
+        data = mean_over_seeds(results, get)
+        return bars(data, "AUROC (mean over OOD)", hline=0.5, ylim=(0.3, 1.0)) if data else None

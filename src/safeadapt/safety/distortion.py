@@ -1,0 +1,74 @@
+"""Feature distortion (Kumar et al., ICLR 2022): how far adaptation moved the backbone's
+features, per evaluation split, against the pretrained backbone on the same inputs.
+
+Mean L2, cosine distance and relative L2 change (``safeadapt.metrics.distortion``), and for each
+OOD split its OOD/ID ratio of mean L2: Kumar et al. find FT changes ID features more than OOD
+ones. LP is exactly 0 (same features). The per-example L2 shift goes into the predictions
+(``feature_shift``), where the intervals are bootstrapped from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from safeadapt.metrics.distortion import distortion_report, per_example_l2
+from safeadapt.safety.base import EvalContext, Family, Score, register_family
+
+
+@dataclass(frozen=True)
+class DistortionConfig:
+    """No settings: the splits are the task's evaluation splits."""
+
+
+@register_family("distortion")
+class Distortion(Family):
+    title = "Feature distortion vs the pretrained backbone (L2 / cosine), OOD/ID ratio"
+    Config = DistortionConfig
+    SCORES = {
+        "distortion_id": ("distortion (ID L2)", None, ".2f"),
+        "distortion_ood_ratio": ("distortion OOD/ID", None, ".2f"),
+    }
+
+    def measure(self, ctx: EvalContext, config: DistortionConfig) -> dict[str, Any]:
+        if not ctx.has_pretrained:
+            return {}
+        names = ctx.eval_names
+        original = {k: ctx.pretrained_features(k) for k in names}
+        adapted = {k: ctx.features(k) for k in names}
+        for k in names:
+            ctx.add_column("feature_shift", k, per_example_l2(original[k], adapted[k]).numpy())
+        report = distortion_report(original, adapted)
+        for row in report.values():  # no ratio when nothing moved on ID (LP): None, not NaN
+            if "l2_ratio_to_id" in row and np.isnan(row["l2_ratio_to_id"]):
+                row["l2_ratio_to_id"] = None
+        return report
+
+    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+        ratios = [
+            v["l2_ratio_to_id"]
+            for k, v in result.items()
+            if k != "test" and v.get("l2_ratio_to_id") is not None
+        ]
+        values = {
+            "distortion_id": result.get("test", {}).get("l2"),
+            "distortion_ood_ratio": float(np.mean(ratios)) if ratios else None,
+        }
+        return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
+
+    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+        """Feature distortion: mean L2 change of backbone features on ID test and each OOD
+        split (mean over seeds)."""
+        from safeadapt.safety.figures import bars, mean_over_seeds
+
+        data = mean_over_seeds(
+            results,
+            lambda r: {
+                ("ID test" if k == "test" else k.removeprefix("ood:")): v["l2"]
+                for k, v in r.items()
+            },
+        )
+        return bars(data, "mean L2 feature change") if data else None

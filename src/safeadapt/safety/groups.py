@@ -1,0 +1,56 @@
+"""Group metrics (fairlearn ``MetricFrame``): per-group accuracy, worst group, the best-worst
+gap, demographic-parity and equalised-odds differences, on every evaluation split that carries
+two or more groups (``safeadapt.metrics.groups.group_report``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from safeadapt.metrics.groups import group_report
+from safeadapt.safety.base import EvalContext, Family, Score, register_family
+
+
+@dataclass(frozen=True)
+class GroupsConfig:
+    """No settings: the groups are the task's (``group_column``, or the built-in slices)."""
+
+
+@register_family("groups")
+class Groups(Family):
+    title = "Per-group accuracy, worst group and gap (fairlearn)"
+    Config = GroupsConfig
+    SCORES = {
+        "worst_group_accuracy": ("worst-group acc", True, ".3f"),
+        "group_gap": ("group gap", False, ".3f"),
+    }
+
+    def measure(self, ctx: EvalContext, config: GroupsConfig) -> dict[str, Any]:
+        out = {}
+        for name, split in ctx.task.eval_splits().items():
+            if split.groups is None or len(np.unique(split.groups.astype(str))) < 2:
+                continue
+            pred = ctx.logits(name).argmax(1).numpy()
+            out[name] = group_report(split.labels, pred, split.groups)
+        return out
+
+    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+        test = result.get("test", {})
+        values = {
+            "worst_group_accuracy": test.get("worst_group_accuracy"),
+            "group_gap": test.get("accuracy_gap"),
+        }
+        return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
+
+    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+        """Accuracy per group on ID test (worst group = lowest bar; mean over seeds)."""
+        from safeadapt.safety.figures import bars, mean_over_seeds
+
+        data = mean_over_seeds(
+            results,
+            lambda r: {g: v["accuracy"] for g, v in r.get("test", {}).get("by_group", {}).items()},
+        )
+        return bars(data, "accuracy on ID test") if data else None
