@@ -77,3 +77,16 @@ def test_config_round_trips_through_yaml(tiny_study, tmp_path):
     assert sorted(r.key for r in expand_runs(again, "image")) == sorted(
         r.key for r in expand_runs(config, "image")
     )
+
+
+def test_safety_routes_family_entries_and_keeps_the_old_switches():
+    """`safety:` mixes the suite's settings with one entry per registered family; the former
+    booleans (detection / distortion / groups: false) now turn the families off."""
+    from safeadapt.errors import InvalidConfig
+    from safeadapt.study.config import _safety_config
+
+    cfg = _safety_config({"detection": False, "adv_steps": 3, "conformal": {"coverage": 0.8}})
+    assert cfg.families["detection"] is None and cfg.adv_steps == 3
+    assert cfg.families["conformal"].coverage == 0.8 and cfg.families["flips"] is not None
+    with pytest.raises(InvalidConfig, match="Did you mean 'detection'"):
+        _safety_config({"detectoin": False})
