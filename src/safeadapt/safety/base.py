@@ -185,8 +185,7 @@ class EvalContext:
     def logits(self, name: str) -> Tensor:
         """The model's logits ``(N, K)`` on one split (from its features; no extra pass)."""
         if name not in self._logits:
-            w = self.model.head.weight.detach().float().cpu()
-            b = self.model.head.bias.detach().float().cpu()
+            w, b = self.head
             self._logits[name] = self.features(name).float() @ w.T + b
         return self._logits[name]
 

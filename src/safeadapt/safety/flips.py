@@ -62,10 +62,7 @@ class Flips(Family):
         probe = ctx.pretrained_probe()
         splits = {}
         for name in ctx.eval_names:
-            if ctx.frozen_backbone:  # same features: the probe and the model share inputs
-                ref = probe.logits(ctx.features(name)).argmax(1).numpy()
-            else:
-                ref = probe.logits(ctx.pretrained_features(name)).argmax(1).numpy()
+            ref = probe.logits(ctx.pretrained_features(name)).argmax(1).numpy()
             new = ctx.logits(name).argmax(1).numpy()
             labels = ctx.labels(name)
             row: dict[str, Any] = flip_rates(ref, new, labels)

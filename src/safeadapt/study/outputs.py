@@ -80,57 +80,6 @@ def _brier(probs: np.ndarray, labels: np.ndarray) -> float:
 PROB_METRICS = {"ece": _ece, "nll": _nll, "brier": _brier}
 
 
-def _accuracy_interval(correct: np.ndarray, seed: int = 0) -> tuple[float, float, str]:
-    """Interval of the seed-mean accuracy: Wilson for one seed, else a bootstrap over examples
-    (the same example indices for every seed)."""
-    if correct.shape[0] == 1:
-        lo, hi = wilson_interval(int(correct.sum()), correct.shape[1])
-        return lo, hi, "wilson"
-    lo, hi = bootstrap_interval(lambda c: c.mean(), correct.T, seed=seed)
-    return lo, hi, "bootstrap"
-
-
-def _mean_accuracy_interval(parts: list[np.ndarray], seed: int = 0) -> tuple[float, float, str]:
-    """Interval of the mean over splits of the seed-mean accuracy: a stratified bootstrap (each
-    split resampled within itself)."""
-    if len(parts) == 1:
-        return _accuracy_interval(parts[0], seed)
-    rng = np.random.default_rng(seed)
-    stats = np.empty(1000)
-    for i in range(len(stats)):
-        stats[i] = np.mean([c[:, rng.integers(0, c.shape[1], c.shape[1])].mean() for c in parts])
-    lo, hi = np.quantile(stats, [0.025, 0.975])
-    return float(lo), float(hi), "bootstrap (stratified by split)"
-
-
-def rank_auroc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(pos > neg) + P(tie) / 2 by ranks (Mann-Whitney), as ``roc_auc_score``."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(np.concatenate([pos, neg]))
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-
-
-def _auroc_interval(
-    test_probs: np.ndarray, ood_probs: list[np.ndarray], n: int = 1000, seed: int = 0
-) -> tuple[float, float, str]:
-    """Interval of the mean over OOD splits (and seeds) of the max-softmax AUROC, ID test vs
-    each OOD split: a two-sample bootstrap (ID and OOD examples resampled separately)."""
-    rng = np.random.default_rng(seed)
-    msp_id = test_probs.max(-1)  # (S, N)
-    msp_ood = [p.max(-1) for p in ood_probs]
-    stats = np.empty(n)
-    for i in range(n):
-        ia = rng.integers(0, msp_id.shape[1], msp_id.shape[1])
-        values = []
-        for m in msp_ood:
-            ib = rng.integers(0, m.shape[1], m.shape[1])
-            values += [rank_auroc(msp_id[s, ia], m[s, ib]) for s in range(msp_id.shape[0])]
-        stats[i] = np.mean(values)
-    lo, hi = np.quantile(stats, [0.025, 0.975])
-    return float(lo), float(hi), "bootstrap (ID and OOD resampled separately)"
-
-
 def _stratified(
     statistic, parts: dict[str, Sequence[np.ndarray]], n: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
@@ -147,6 +96,56 @@ def _stratified(
         stats[i] = statistic(draw)
     lo, hi = np.quantile(stats, [0.025, 0.975])
     return float(lo), float(hi)
+
+
+def _accuracy_interval(correct: np.ndarray, seed: int = 0) -> tuple[float, float, str]:
+    """Interval of the seed-mean accuracy: Wilson for one seed, else a bootstrap over examples
+    (the same example indices for every seed)."""
+    if correct.shape[0] == 1:
+        lo, hi = wilson_interval(int(correct.sum()), correct.shape[1])
+        return lo, hi, "wilson"
+    lo, hi = bootstrap_interval(lambda c: c.mean(), correct.T, seed=seed)
+    return lo, hi, "bootstrap"
+
+
+def _mean_accuracy_interval(parts: list[np.ndarray], seed: int = 0) -> tuple[float, float, str]:
+    """Interval of the mean over splits of the seed-mean accuracy: a stratified bootstrap (each
+    split resampled within itself)."""
+    if len(parts) == 1:
+        return _accuracy_interval(parts[0], seed)
+    lo, hi = _stratified(
+        lambda d: float(np.mean([a[0].mean() for a in d.values()])),
+        {str(i): [c] for i, c in enumerate(parts)},
+        seed=seed,
+    )
+    return lo, hi, "bootstrap (stratified by split)"
+
+
+def rank_auroc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """P(pos > neg) + P(tie) / 2 by ranks (Mann-Whitney), as ``roc_auc_score``."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([pos, neg]))
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def _auroc_interval(
+    test_probs: np.ndarray, ood_probs: list[np.ndarray], n: int = 1000, seed: int = 0
+) -> tuple[float, float, str]:
+    """Interval of the mean over OOD splits (and seeds) of the max-softmax AUROC, ID test vs
+    each OOD split: a two-sample bootstrap (ID and OOD examples resampled separately)."""
+    seeds = range(test_probs.shape[0])
+
+    def mean_auroc(d) -> float:
+        msp_id = d["test"][0]
+        return float(
+            np.mean([rank_auroc(msp_id[s], d[k][0][s]) for k in d if k != "test" for s in seeds])
+        )
+
+    parts = {"test": [test_probs.max(-1)]}
+    parts.update({str(i): [p.max(-1)] for i, p in enumerate(ood_probs)})
+    lo, hi = _stratified(mean_auroc, parts, n=n, seed=seed)
+    return lo, hi, "bootstrap (ID and OOD resampled separately)"
 
 
 def _shift_intervals(outputs: Outputs, ood: Sequence[str]) -> dict[str, tuple]:
