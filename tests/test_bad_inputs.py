@@ -53,10 +53,10 @@ def _study(tmp_path, **changes):
         ({"task.ood": ["a.csv"]}, "'task.ood' must map names to sources"),
         ({"output": 5}, "'output' must be a folder path"),
         ({"protocols": {"ft": [1, 2]}}, "the settings of 'ft' must be a mapping"),
-        ({"safety": {"adv_eps": "0.1"}}, "'adv_eps' must be a list or null"),
+        ({"safety": {"adversarial": {"eps": "0.1"}}}, "'eps' must be a list or null"),
         ({"preflight": {"n_permutations": -5}}, "'preflight.n_permutations' must be an integer"),
-        ({"safety": {"corruption_kinds": ["fog"]}}, "unknown corruption 'fog'"),
-        ({"safety": {"corruption_severities": [9]}}, "'corruption_severities' must be integers"),
+        ({"safety": {"corruption": {"kinds": ["fog"]}}}, "unknown corruption 'fog'"),
+        ({"safety": {"corruption_severities": [9]}}, "'severities' must be integers"),  # old form
         ({"backbone": {"name": "efficientnet-lite0", "options": {"size": 3}}}, "no option 'size'"),
         ({"backbone": {"name": "minilm", "options": {"max_length": 100000}}}, "exceeds"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -427,9 +428,12 @@ def list_choices() -> None:
     from safeadapt.safety import FAMILIES
 
     typer.echo("safety families (study 'safety: {family: {...} | false}'):")
-    for name in FAMILIES.names():
+    for name in FAMILIES.in_order():
         cls = FAMILIES.get(name)
         typer.echo(f"  {name}: {cls.title}")
+        fields = dataclasses.fields(cls.Config)
+        if fields:
+            typer.echo("    settings: " + ", ".join(f"{f.name}={f.default!r}" for f in fields))
         for key, (label, higher, _) in cls.SCORES.items():
             direction = {True: "higher is better", False: "lower is better", None: "no best"}
             typer.echo(f"    {key} -- {label} ({direction[higher]})")

@@ -16,8 +16,8 @@ from safeadapt.backbones import DEFAULT_BACKBONE
 from safeadapt.data import DEFAULT_TASK
 from safeadapt.data.features import FeatureCache
 from safeadapt.errors import InvalidConfig
-from safeadapt.evaluation import SafetyConfig
 from safeadapt.protocols import make_protocol
+from safeadapt.safety import SafetyConfig
 from safeadapt.study.config import BackboneSpec, ProtocolEntry, StudyConfig, TaskSpec
 from safeadapt.study.runner import StudyResult, run_study
 
@@ -47,12 +47,18 @@ def budget(modality: str, quick: bool) -> DemoBudget:
             },
             # MiniLM forward+backward is the cost of an embedding attack: keep it small on CPU
             safety=SafetyConfig(
-                adv_eps=(0.0, 0.02, 0.1),
-                adv_steps=5,
-                adv_max_examples=32 if quick else 64,
-                corruption_max_examples=48 if quick else 120,
-                reference_max_train=150 if quick else 400,
-                reference_max_eval=100 if quick else 200,
+                families={
+                    "adversarial": {
+                        "eps": (0.0, 0.02, 0.1),
+                        "steps": 5,
+                        "max_examples": 32 if quick else 64,
+                    },
+                    "corruption": {"max_examples": 48 if quick else 120},
+                    "forgetting": {
+                        "max_train": 150 if quick else 400,
+                        "max_eval": 100 if quick else 200,
+                    },
+                }
             ),
         )
     if modality == "image":
@@ -68,12 +74,18 @@ def budget(modality: str, quick: bool) -> DemoBudget:
                 "lp-ft": {**train, "lr": 1e-4},
             },
             safety=SafetyConfig(
-                adv_eps=(0.0, 1 / 255, 4 / 255),
-                adv_steps=10,
-                adv_max_examples=48 if quick else 128,
-                corruption_max_examples=64 if quick else 200,
-                reference_max_train=200 if quick else 600,
-                reference_max_eval=100 if quick else 400,
+                families={
+                    "adversarial": {
+                        "eps": (0.0, 1 / 255, 4 / 255),
+                        "steps": 10,
+                        "max_examples": 48 if quick else 128,
+                    },
+                    "corruption": {"max_examples": 64 if quick else 200},
+                    "forgetting": {
+                        "max_train": 200 if quick else 600,
+                        "max_eval": 100 if quick else 400,
+                    },
+                }
             ),
         )
     raise InvalidConfig(f"'modality' must be 'text' or 'vision'/'image'; got {modality!r}.")

@@ -18,14 +18,10 @@ from torch import Tensor
 from safeadapt.backbones.base import Backbone
 from safeadapt.data.features import FeatureCache
 from safeadapt.data.task import Task
-from safeadapt.evaluation import (
-    SafetyConfig,
-    evaluate_safety,
-    score,
-    split_logits,
-)
+from safeadapt.evaluation import score, split_logits
 from safeadapt.metrics.cost import CostMeter, trainable_parameters
 from safeadapt.protocols import FitContext, FitResult, Protocol
+from safeadapt.safety import SafetyConfig, evaluate_safety
 
 
 @dataclass
@@ -91,8 +87,8 @@ def run_protocol(
 ) -> tuple[RunRecord, FitResult]:
     """Fit ``protocol`` on ``task`` with ``seed`` and evaluate it on ID test and every OOD split.
 
-    With ``safety`` (a :class:`SafetyConfig`), the whole safety suite runs too (calibration,
-    detection, feature distortion against a fresh pretrained backbone, adversarial accuracy).
+    With ``safety`` (a :class:`SafetyConfig`), the safety suite runs too: every configured
+    family of ``safeadapt.safety``, against a fresh pretrained backbone where one is needed.
     """
     cache = cache or FeatureCache()
     seed_everything(seed)
@@ -158,8 +154,8 @@ def predictions_table(
 
     With ``per_example`` (from the safety suite): the families' per-example columns (e.g.
     ``feature_shift``, the L2 distance of each example's features from the pretrained
-    backbone's, where distortion was measured), and the linear probes of concept forgetting on each reference task's test split as
-    rows ``reference:<task>`` (adapted backbone) and ``reference-before:<task>`` (pretrained)."""
+    backbone's) and their extra rows (e.g. concept forgetting's probes on each reference task's
+    test split, ``reference:<task>`` and ``reference-before:<task>``)."""
     import pandas as pd
 
     per_example = per_example or {}
@@ -190,6 +186,6 @@ def predictions_table(
             if name in by_split:
                 frame[column] = by_split[name]
         frames.append(frame)
-    for name, (labels, lg) in per_example.get("reference", {}).items():
+    for name, (labels, lg) in per_example.get("rows", {}).items():
         frames.append(frame_of(name, labels, lg))
     return pd.concat(frames, ignore_index=True)

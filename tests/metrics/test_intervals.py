@@ -85,7 +85,7 @@ def test_verdict():
 def test_rank_auroc_matches_scikit_learn_with_ties():
     from sklearn.metrics import roc_auc_score
 
-    from safeadapt.study.outputs import rank_auroc as _auroc
+    from safeadapt.metrics.detection import rank_auroc as _auroc
 
     rng = np.random.default_rng(0)
     a, b = rng.normal(1, 1, 300).round(1), rng.normal(0, 1, 200).round(1)

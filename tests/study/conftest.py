@@ -12,15 +12,14 @@ TINY_STUDY = {
     },
     "seeds": [0, 1],
     "safety": {
-        "adv_eps": [0.0, 0.03],
-        "adv_steps": 2,
-        "adv_max_examples": 16,
-        "corruption_kinds": ["gaussian_noise", "contrast"],
-        "corruption_severities": [1, 5],
-        "corruption_max_examples": 16,
-        "reference_tasks": ["digits"],
-        "reference_max_train": 40,
-        "reference_max_eval": 30,
+        "adversarial": {"eps": [0.0, 0.03], "steps": 2, "max_examples": 16},
+        "corruption": {
+            "kinds": ["gaussian_noise", "contrast"],
+            "severities": [1, 5],
+            "max_examples": 16,
+        },
+        "forgetting": {"reference_tasks": ["digits"], "max_train": 40, "max_eval": 30},
+        "effective_robustness": {"c_grid": [0.001, 0.1, 1.0]},
     },
 }
 

@@ -47,7 +47,8 @@ def test_protocol_alias_and_list_shorthand(tiny_study):
         (lambda s: s["task"].update({"max_trian": 5}), "unknown setting 'max_trian'"),
         (lambda s: s["protocols"]["ft"].update({"lr": -1}), "study protocol 'ft'.*'lr'"),
         (lambda s: s["protocols"]["ft"].update({"lr": {"grid": []}}), "'lr.grid' must be"),
-        (lambda s: s["safety"].update({"adv_steps": 0}), "'adv_steps'"),
+        (lambda s: s["safety"]["adversarial"].update({"steps": 0}), "'adversarial' 'steps'"),
+        (lambda s: s["safety"].update({"adv_steps": 0}), "flat setting.* adv_steps"),
         (lambda s: s.update({"seeds": [0, 0]}), "distinct integers"),
         (lambda s: s["task"].update({"builtin": "mnsit"}), "Did you mean 'mnist'"),
         (lambda s: s["task"].update({"train": "x.csv"}), "either 'builtin"),
@@ -80,13 +81,26 @@ def test_config_round_trips_through_yaml(tiny_study, tmp_path):
 
 
 def test_safety_routes_family_entries_and_keeps_the_old_switches():
-    """`safety:` mixes the suite's settings with one entry per registered family; the former
-    booleans (detection / distortion / groups: false) now turn the families off."""
+    """`safety:` holds one entry per registered family; the former booleans (adversarial /
+    detection / ...: false) turn the families off and the former flat settings (adv_steps,
+    reference_max_train, ...) reach their family."""
     from safeadapt.errors import InvalidConfig
     from safeadapt.study.config import _safety_config
 
-    cfg = _safety_config({"detection": False, "adv_steps": 3, "conformal": {"coverage": 0.8}})
-    assert cfg.families["detection"] is None and cfg.adv_steps == 3
+    cfg = _safety_config(
+        {
+            "detection": False,
+            "adv_steps": 3,
+            "conformal": {"coverage": 0.8},
+            "forgetting": {"max_eval": 50},
+            "reference_max_train": 70,
+            "corruption": False,
+            "corruption_max_examples": 9,
+        }
+    )
+    assert cfg.families["detection"] is None and cfg.families["adversarial"].steps == 3
     assert cfg.families["conformal"].coverage == 0.8 and cfg.families["flips"] is not None
+    assert (cfg.families["forgetting"].max_train, cfg.families["forgetting"].max_eval) == (70, 50)
+    assert cfg.families["corruption"] is None  # off: its old budget does not turn it on
     with pytest.raises(InvalidConfig, match="Did you mean 'detection'"):
         _safety_config({"detectoin": False})

@@ -171,7 +171,7 @@ def test_a_summary_without_per_example_outputs_still_recommends(tiny_study, feat
     tiny_study["preflight"] = {"checks": []}
     config = StudyConfig.from_dict(tiny_study)
     result = run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
-    summary = summarize(result.runs, config, config.task.load(), None, None)
+    summary = summarize(result.runs, config, config.task.load(), None)
     assert summary["recommendation"]["variant"] in {"lp", "lp-c"}
     assert summary["recommendation"]["pairwise"] == []
     assert all("ci_low" not in s for v in summary["variants"] for s in v["scores"].values())

@@ -53,3 +53,12 @@ def fpr_at_tpr(id_scores: Tensor, ood: Tensor, tpr: float = 0.95) -> float:
     a, b = _check(id_scores, ood)
     threshold = np.quantile(a, 1.0 - tpr, method="lower")  # TPR >= tpr at score >= threshold
     return float((b >= threshold).mean())
+
+
+def rank_auroc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """P(pos > neg) + P(tie) / 2 by ranks (Mann-Whitney), as ``roc_auc_score``; NumPy only, for
+    the bootstrap loops."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([pos, neg]))
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))

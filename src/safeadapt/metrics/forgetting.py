@@ -2,7 +2,7 @@
 
 For each reference task, the linear-probe test accuracy of the adapted backbone's features minus
 that of the original backbone's features. Negative = forgotten. The probes are fitted the same way
-(``safeadapt.protocols.lp.fit_linear_probe``, C chosen on the reference task's validation split).
+(``safeadapt.linear.fit_linear_probe``, C chosen on the reference task's validation split).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ Pure functions on NumPy arrays:
   ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``.
 - :func:`bootstrap_interval` -- percentile bootstrap over examples for any metric of per-example
   arrays (seeded; Efron & Tibshirani 1993), as ``scipy.stats.bootstrap(method="percentile")``.
+- :func:`stratified_bootstrap` -- percentile bootstrap of a statistic of several groups of
+  examples (splits, tasks, ID vs OOD), each group resampled within itself.
 - :func:`t_interval` -- mean ± t_{0.975, n-1} · s / sqrt(n) across seeds (n >= 2).
 - :func:`mcnemar_exact` -- McNemar's exact test for two classifiers scored on the same examples:
   a two-sided binomial test on the discordant pairs (b = only A right, c = only B right).
@@ -59,6 +61,30 @@ def bootstrap_interval(
     for i in range(n_resamples):
         idx = rng.integers(0, n, n)
         stats[i] = metric(*(a[idx] for a in arrays))
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def stratified_bootstrap(
+    statistic: Callable[[dict[str, list[np.ndarray]]], float],
+    parts: dict[str, Sequence[np.ndarray]],
+    n_resamples: int = N_RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap of ``statistic({group: arrays})``: each group's examples (columns)
+    are resampled within the group, and the arrays of one group (each ``(S, N)``, one row per
+    seed) share the resampled indices."""
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n_resamples)
+    for i in range(n_resamples):
+        draw = {}
+        for name, arrays in parts.items():
+            m = arrays[0].shape[1]
+            idx = rng.integers(0, m, m)
+            draw[name] = [a[:, idx] for a in arrays]
+        stats[i] = statistic(draw)
     alpha = (1 - level) / 2
     lo, hi = np.quantile(stats, [alpha, 1 - alpha])
     return float(lo), float(hi)

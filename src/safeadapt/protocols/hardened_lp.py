@@ -44,9 +44,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from safeadapt.config import build_config, positive, positive_ints, require
+from safeadapt.linear import LinearHead, fit_linear_probe
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
-from safeadapt.protocols.lp import LinearHead, LPConfig, cached_split_features, fit_linear_probe
+from safeadapt.protocols.lp import LPConfig, cached_split_features
 from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
 
 METHODS = ("vat", "udp", "soup")

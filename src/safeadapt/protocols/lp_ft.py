@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from safeadapt.config import build_config
+from safeadapt.linear import LinearHead
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
-from safeadapt.protocols.lp import LinearHead, LPConfig, linear_probe_head
+from safeadapt.protocols.lp import LPConfig, linear_probe_head
 from safeadapt.protocols.train_loop import TrainConfig, finetune_in_context
 
 

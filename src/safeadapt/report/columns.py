@@ -13,13 +13,8 @@ COLUMNS: list[tuple[str, str, bool | None, str]] = [
     ("ood_val_accuracy", "OOD-val acc (selection)", True, ".3f"),
     ("id_accuracy", "ID acc", True, ".3f"),
     ("ood_accuracy", "OOD acc (mean)", True, ".3f"),
-    ("effective_robustness", "eff. robustness", True, "+.3f"),
     ("ece", "ECE", False, ".3f"),
-    ("ece_temperature_scaled", "ECE (temp. scaled)", False, ".3f"),
     ("nll", "NLL", False, ".3f"),
-    ("robust_accuracy", "adv. acc", True, ".3f"),
-    ("corruption_accuracy", "corrupted acc", True, ".3f"),
-    ("forgetting", "forgetting", True, "+.3f"),
     ("fit_seconds", "fit s", False, ".1f"),
     ("trainable_parameters", "trainable params", None, ",.0f"),
 ]

@@ -67,7 +67,11 @@ def _table(summary: dict[str, Any]) -> str:
             text = _fmt(s["mean"], spec)
             if "ci_low" in s:
                 plain = spec.lstrip("+")
-                text += f" <small>[{_fmt(s['ci_low'], plain)}, {_fmt(s['ci_high'], plain)}]</small>"
+                how = html.escape(str(s.get("ci_method", "")), quote=True)
+                text += (
+                    f' <small title="{how}">[{_fmt(s["ci_low"], plain)}, '
+                    f"{_fmt(s['ci_high'], plain)}]</small>"
+                )
             if s["n"] > 1 and key != "trainable_parameters":
                 text += f" ± {_fmt(s['std'], spec.lstrip('+'))}"
             if key in best and abs(s["mean"] - best[key]) < 1e-12:
@@ -84,15 +88,12 @@ def _table(summary: dict[str, Any]) -> str:
         f"<table><thead><tr><th>variant</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
         "</table><p class='notes'>Mean over seeds, [95 % interval from the per-example outputs: "
         "Wilson for one seed's accuracy, else a percentile bootstrap over examples (1,000 "
-        "resamples); attacks and corruptions: Wilson on their samples], ± standard deviation "
-        "over seeds; best in bold (means only: see the paired verdicts for what is "
-        "distinguishable); ◆ = on the selection Pareto front. Selection columns use validation "
-        "data; every other column is scored once on test data. OOD AUROC: max-softmax detection of each OOD split vs ID test; adv. acc: "
-        "mean over the non-zero epsilons; forgetting: reference-task probe accuracy after − "
-        "before adaptation (interval: paired bootstrap over the reference test examples; the "
-        "probes' fitting noise is not in it); eff. robustness: OOD accuracy above the "
-        "linear-probe trend (interval with the trend held fixed); distortion: mean L2 shift of "
-        "the ID-test features (bootstrap over examples).</p>"
+        "resamples); each safety family states its own method -- hover over an interval], ± "
+        "standard deviation over seeds; best in bold (means only: see the paired verdicts for "
+        "what is distinguishable); ◆ = on the selection Pareto front. Selection columns use "
+        "validation data; every other column is scored once on test data. What each safety "
+        "column measures: 'What was measured on what' below and <code>safeadapt list</code>."
+        "</p>"
     )
 
 
@@ -297,8 +298,6 @@ def render_report(
             f'<img class="plot" alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
             f'<div class="notes">{html.escape(doc)}</div></figure>'
         )
-    safety = summary.get("safety") or {}
-    adv = safety.get("adversarial") or {}
     facts = [
         f"Task <code>{html.escape(summary['task'])}</code> ({summary['modality']}), backbone "
         f"<code>{html.escape(str(summary['backbone']))}</code>, seeds {summary['seeds']}.",
@@ -307,24 +306,7 @@ def render_report(
         + ".",
         "Classes: " + ", ".join(html.escape(str(n)) for n in summary.get("label_names", [])) + ".",
     ]
-    if adv:
-        facts.append(
-            f"Adversarial: {html.escape(str(adv.get('method')))} with {adv.get('steps')} steps "
-            f"on {adv.get('n')} seeded ID-test examples, in {html.escape(str(adv.get('space')))}"
-            + (
-                " — an embedding-space attack, not a discrete text attack."
-                if "embedding" in str(adv.get("space"))
-                else "."
-            )
-        )
-    if safety.get("corruption_n"):
-        facts.append(f"Corruptions on {safety['corruption_n']} seeded ID-test examples.")
-    if safety.get("reference_tasks"):
-        facts.append(
-            "Concept-forgetting reference tasks: "
-            + ", ".join(f"<code>{html.escape(t)}</code>" for t in safety["reference_tasks"])
-            + "."
-        )
+    facts += [html.escape(f) for f in summary.get("safety") or []]
     facts += [html.escape(n) for n in summary.get("notes", [])]
     runs_list = "".join(
         f"<li><code>{html.escape(r['run']['run_id'])}</code>: ID "

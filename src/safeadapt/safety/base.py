@@ -8,7 +8,12 @@ A family is one module in ``safeadapt/safety/`` that registers a :class:`Family`
   record and must round-trip through JSON unchanged);
 - ``scores(result) -> {key: Score}`` -- the flat numbers a run reports, each with its label,
   direction and format, so the study table, ``results.csv`` and MLflow need no per-family code;
-- optionally ``figure(results) -> png bytes`` over ``{variant: [result per seed]}``.
+- optionally ``figure(results, summary) -> png bytes`` over ``{variant: [result per seed]}``
+  (``summary``: the study summary, for the variants' intervals);
+- optionally ``intervals(results, outputs) -> {key: (low, high, method)}``: 95 % intervals of
+  its scores over a variant's seeds, from their results and per-example outputs (an
+  ``Outputs``: ``split(name)``, ``column(split, name)``, ``frames``);
+- optionally ``facts(result) -> [str]``: what the numbers were measured on, for the report.
 
 :class:`EvalContext` computes each split's backbone features and logits once and hands them to
 every family; its ``passes`` counts the backbone passes per split (benchmarked in ``bench/``).
@@ -54,8 +59,16 @@ class Family:
     def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
         raise NotImplementedError
 
-    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+    def figure(
+        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+    ) -> bytes | None:
         return None
+
+    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+        return {}
+
+    def facts(self, result: Mapping[str, Any]) -> list[str]:
+        return []
 
 
 FAMILIES: Registry[type[Family]] = Registry("safety family")
@@ -82,7 +95,7 @@ def resolve_families(raw: Mapping[str, Any] | None) -> dict[str, Any]:
         if name not in FAMILIES:
             raise InvalidConfig(f"study 'safety': {FAMILIES.unknown_message(name)}")
     out: dict[str, Any] = {}
-    for name in FAMILIES.names():
+    for name in FAMILIES.in_order():
         value = raw.get(name, {})
         if value is False or (value is None and name in raw):
             out[name] = None
@@ -97,17 +110,37 @@ def resolve_families(raw: Mapping[str, Any] | None) -> dict[str, Any]:
 def run_scores(safety: Mapping[str, Any]) -> dict[str, float | None]:
     """Every registered family's scores found in one run's ``safety`` record, flat."""
     out: dict[str, float | None] = {}
-    for name in FAMILIES.names():
+    for name in FAMILIES.in_order():
         if name in safety:
             out.update({k: s.value for k, s in family(name).scores(safety[name]).items()})
     return out
+
+
+def run_intervals(results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+    """Every family's intervals over one variant's runs (``results``: each run's ``safety``)."""
+    out: dict[str, tuple] = {}
+    for name in FAMILIES.in_order():
+        mine = [r[name] for r in results if r.get(name)]
+        if len(mine) == len(results) and mine:
+            out.update(family(name).intervals(mine, outputs))
+    return out
+
+
+def run_facts(safety: Mapping[str, Any]) -> list[str]:
+    """What one run's safety numbers were measured on, family by family."""
+    return [
+        f
+        for name in FAMILIES.in_order()
+        if safety.get(name)
+        for f in family(name).facts(safety[name])
+    ]
 
 
 def score_columns() -> list[tuple[str, str, bool | None, str]]:
     """``(key, label, higher is better, format)`` of every registered family's scores."""
     return [
         (key, label, higher, fmt)
-        for name in FAMILIES.names()
+        for name in FAMILIES.in_order()
         for key, (label, higher, fmt) in FAMILIES.get(name).SCORES.items()
     ]
 
@@ -143,6 +176,8 @@ class EvalContext:
         self.passes: dict[str, int] = {}  # backbone passes of the adapted model, per split
         # per-example values a family adds beside the predictions: {column: {split: (N,)}}
         self.columns: dict[str, dict[str, np.ndarray]] = {}
+        # extra prediction rows (e.g. reference-task probes): {row split: (labels, logits)}
+        self.rows: dict[str, tuple[np.ndarray, Tensor]] = {}
         self._splits = task.splits(far=True)
         self._features: dict[str, Tensor] = {}
         self._logits: dict[str, Tensor] = {}
@@ -206,6 +241,12 @@ class EvalContext:
             )
         self.columns.setdefault(column, {})[split] = np.asarray(values)
 
+    def add_rows(self, split: str, labels: np.ndarray, logits: Tensor) -> None:
+        """Prediction rows of a split that is not the task's (``predictions.parquet``)."""
+        if split in self._splits:
+            raise ValueError(f"rows {split!r} would shadow the task's split of that name.")
+        self.rows[split] = (np.asarray(labels), logits.detach().float().cpu())
+
     # --- the pretrained backbone ---
     @property
     def has_pretrained(self) -> bool:
@@ -230,7 +271,7 @@ class EvalContext:
         """Plain LP on the pretrained backbone's train/val features (the adaptation-free baseline
         that flip rates compare against); fitted once per context."""
         if self._base_head is None:
-            from safeadapt.protocols.lp import fit_linear_probe
+            from safeadapt.linear import fit_linear_probe
 
             self._base_head = fit_linear_probe(
                 self.pretrained_features("train"),

@@ -122,7 +122,9 @@ class Conformal(Family):
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
-    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+    def figure(
+        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+    ) -> bytes | None:
         """Empirical coverage of the conformal sets per split (dashed: the target): ID test
         should sit at or above it; the drop on OOD splits is the guarantee breaking under shift."""
         from safeadapt.safety.figures import bars, mean_over_seeds

@@ -211,7 +211,35 @@ class Detection(Family):
             for key, (det, prefix) in self._DETECTOR.items()
         }
 
-    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+        """The MSP AUROC (``ood_auroc``), mean over OOD splits and seeds, from the stored
+        probabilities: a two-sample bootstrap (ID and OOD examples resampled separately)."""
+        from safeadapt.metrics.detection import rank_auroc
+        from safeadapt.metrics.intervals import stratified_bootstrap
+
+        ood = sorted({k for r in results for k in r.get("splits", {}) if k.startswith("ood:")})
+        test = outputs.split("test") if outputs else None
+        others = {k: outputs.split(k) for k in ood} if test is not None else {}
+        others = {k: v for k, v in others.items() if v is not None}
+        if test is None or not others:
+            return {}
+        seeds = range(test[2].shape[0])
+
+        def mean_auroc(d) -> float:
+            msp_id = d["test"][0]
+            return float(
+                np.mean(
+                    [rank_auroc(msp_id[s], d[k][0][s]) for k in d if k != "test" for s in seeds]
+                )
+            )
+
+        parts = {"test": [test[2].max(-1)], **{k: [v[2].max(-1)] for k, v in others.items()}}
+        lo, hi = stratified_bootstrap(mean_auroc, parts)
+        return {"ood_auroc": (lo, hi, "bootstrap (ID and OOD resampled separately)")}
+
+    def figure(
+        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+    ) -> bytes | None:
         """Each detector's AUROC, ID test vs each OOD split (mean over splits and seeds): the
         dashed line is chance."""
         from safeadapt.safety.figures import bars, mean_over_seeds

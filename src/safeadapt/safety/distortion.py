@@ -59,7 +59,34 @@ class Distortion(Family):
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
-    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+        """Mean L2 shift on ID test and the mean OOD/ID ratio (per seed, then averaged),
+        bootstrapped over the per-example ``feature_shift`` column."""
+        from safeadapt.metrics.intervals import stratified_bootstrap
+
+        out: dict[str, tuple] = {}
+        test = outputs.column("test", "feature_shift") if outputs else None
+        if test is None:
+            return out
+        lo, hi = stratified_bootstrap(lambda d: float(d["test"][0].mean()), {"test": [test]})
+        out["distortion_id"] = (lo, hi, "bootstrap")
+        ood = sorted({k for r in results for k in r if k.startswith("ood:")})
+        others = {k: outputs.column(k, "feature_shift") for k in ood}
+        others = {k: v for k, v in others.items() if v is not None}
+        if others and (test.mean(1) > 0).all():  # a frozen backbone has no ratio
+
+            def ratio(d) -> float:
+                id_l2 = d["test"][0].mean(1)  # (S,)
+                return float(np.mean([(d[k][0].mean(1) / id_l2).mean() for k in others]))
+
+            parts = {"test": [test], **{k: [v] for k, v in others.items()}}
+            lo, hi = stratified_bootstrap(ratio, parts)
+            out["distortion_ood_ratio"] = (lo, hi, "bootstrap (stratified by split)")
+        return out
+
+    def figure(
+        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+    ) -> bytes | None:
         """Feature distortion: mean L2 change of backbone features on ID test and each OOD
         split (mean over seeds)."""
         from safeadapt.safety.figures import bars, mean_over_seeds

@@ -70,3 +70,32 @@ def mean_over_seeds(results: dict[str, list[Any]], get) -> dict[str, dict[str, f
         if vals:
             out[v] = {k: float(np.mean([d[k] for d in vals if k in d])) for k in vals[0]}
     return out
+
+
+def lines(
+    curves: dict[str, list[dict[float, float]]],
+    xlabel: str,
+    ylabel: str,
+    ylim: tuple[float, float] | None = (-0.02, 1.02),
+) -> bytes | None:
+    """One line per variant, the mean over its seeds' curves ``{x: y}`` (the first seed's x)."""
+    series = {}
+    for v, cs in curves.items():
+        cs = [c for c in cs if c]
+        if cs:
+            xs = sorted(cs[0])
+            series[v] = (xs, [float(np.mean([c[x] for c in cs if x in c])) for x in xs])
+    if not series:
+        return None
+    p = plt()
+    fig, ax = p.subplots(figsize=(5.2, 3.6))
+    palette = colors(list(series))
+    for v, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=v, color=palette[v])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return png(fig)

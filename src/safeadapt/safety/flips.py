@@ -80,7 +80,9 @@ class Flips(Family):
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
-    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+    def figure(
+        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+    ) -> bytes | None:
         """Against the pretrained linear probe, per split: the share of examples adaptation
         fixed (up) and broke (down, the negative flip rate)."""
         from safeadapt.safety.figures import bars, mean_over_seeds

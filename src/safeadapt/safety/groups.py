@@ -45,7 +45,9 @@ class Groups(Family):
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
-    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+    def figure(
+        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+    ) -> bytes | None:
         """Accuracy per group on ID test (worst group = lowest bar; mean over seeds)."""
         from safeadapt.safety.figures import bars, mean_over_seeds
 

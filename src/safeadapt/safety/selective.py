@@ -103,7 +103,9 @@ class Selective(Family):
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
-    def figure(self, results: dict[str, list[Mapping[str, Any]]]) -> bytes | None:
+    def figure(
+        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+    ) -> bytes | None:
         """Risk-coverage curves (first seed) on ID test (solid) and the first OOD split (dashed):
         lower is better; a curve that stays low as coverage grows ranks its errors last."""
         from safeadapt.safety.figures import colors, plt, png

@@ -24,7 +24,7 @@ from typing import Any
 
 from safeadapt.config import build_config, require
 from safeadapt.errors import InvalidConfig
-from safeadapt.evaluation import SafetyConfig
+from safeadapt.safety.suite import SafetyConfig
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -290,9 +290,26 @@ class StudyConfig:
         return out
 
 
+# settings of the flat ``safety:`` form (before the families) -> (family, setting)
+LEGACY_SAFETY = {
+    "temperature_scaling": ("calibration", "temperature_scaling"),
+    "adv_method": ("adversarial", "method"),
+    "adv_eps": ("adversarial", "eps"),
+    "adv_steps": ("adversarial", "steps"),
+    "adv_max_examples": ("adversarial", "max_examples"),
+    "corruption_kinds": ("corruption", "kinds"),
+    "corruption_severities": ("corruption", "severities"),
+    "corruption_max_examples": ("corruption", "max_examples"),
+    "reference_tasks": ("forgetting", "reference_tasks"),
+    "reference_max_train": ("forgetting", "max_train"),
+    "reference_max_eval": ("forgetting", "max_eval"),
+}
+
+
 def _safety_config(raw: Any) -> SafetyConfig:
-    """``safety:`` -- the suite's settings plus one entry per registered family
-    (``{family: {...}}`` or ``false``)."""
+    """``safety:`` -- ``metrics``, ``seed`` and one entry per registered family
+    (``{family: {...}}`` or ``false``). The flat settings of earlier versions
+    (``adv_eps``, ``reference_max_train``, ...; see ``LEGACY_SAFETY``) still work."""
     from safeadapt.safety import FAMILIES
 
     if raw is None or raw is True:
@@ -301,12 +318,32 @@ def _safety_config(raw: Any) -> SafetyConfig:
         raise InvalidConfig(
             f"study 'safety': expected a mapping of settings or false, got {type(raw).__name__}."
         )
-    families = dict(raw.get("families") or {})
-    families.update({k: v for k, v in raw.items() if k in FAMILIES})
-    rest = {k: v for k, v in raw.items() if k not in FAMILIES and k != "families"}
     fields = {f.name for f in dataclasses.fields(SafetyConfig)} - {"families"}
-    _check_keys(rest, fields | set(FAMILIES.names()), "study 'safety'")
-    return build_config(SafetyConfig, {**rest, "families": families}, "study 'safety'")
+    _check_keys(
+        raw, fields | set(FAMILIES.names()) | set(LEGACY_SAFETY) | {"families"}, "study 'safety'"
+    )
+    families: dict[str, Any] = {}
+    for key, value in {**dict(raw.get("families") or {}), **raw}.items():
+        if key in FAMILIES:
+            families[key] = dict(value) if isinstance(value, Mapping) else value
+    for key, (name, setting) in LEGACY_SAFETY.items():
+        if key not in raw:
+            continue
+        entry = families.get(name, {})
+        if entry is False or entry is None:
+            continue  # the family is off: its settings do not matter
+        families[name] = {**({} if entry is True else entry), setting: raw[key]}
+    rest = {k: v for k, v in raw.items() if k in fields}
+    try:
+        return build_config(SafetyConfig, {**rest, "families": families}, "study 'safety'")
+    except InvalidConfig as err:
+        old = [k for k in raw if k in LEGACY_SAFETY]
+        if not old:
+            raise
+        moved = ", ".join(
+            f"{k} -> {LEGACY_SAFETY[k][0]}: {{{LEGACY_SAFETY[k][1]}: ...}}" for k in old
+        )
+        raise InvalidConfig(f"{err} (from the flat setting(s) {moved})") from None
 
 
 def _check_keys(raw: Mapping[str, Any], known: set[str], where: str) -> None:
@@ -516,16 +553,13 @@ protocols:
 
 seeds: [0, 1]
 
-# The safety suite and its budgets (attacks and corruptions use a capped, seeded sample).
-# `safety: false` scores accuracy only.
+# The safety suite: every registered family (`safeadapt list`) runs at its defaults unless
+# named here with settings or `false`. Attacks and corruptions use a capped, seeded sample.
+# `safety: false` scores the prediction metrics only.
 safety:
-  adv_eps: [0.0, 0.02, 0.1]    # text: token-embedding space, in units of the embedding std
-  adv_steps: 5
-  adv_max_examples: 64
-  corruption_max_examples: 120
-  reference_max_train: 400
-  reference_max_eval: 200
-  # registered families (safeadapt list): each on by default; settings or false
+  adversarial: {eps: [0.0, 0.02, 0.1], steps: 5, max_examples: 64}  # text: embedding space
+  corruption: {max_examples: 120}
+  forgetting: {max_train: 400, max_eval: 200}
   # conformal: {coverage: 0.9, method: lac}
   # flips: false
 

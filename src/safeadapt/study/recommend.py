@@ -33,15 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.metrics.effective import effective_robustness, fit_trend
-from safeadapt.metrics.intervals import (
-    holm,
-    mcnemar_exact,
-    paired_bootstrap,
-    t_interval,
-    verdict,
-    wilson_interval,
-)
+from safeadapt.metrics.intervals import holm, mcnemar_exact, paired_bootstrap, t_interval, verdict
+from safeadapt.safety import run_facts
+from safeadapt.safety import run_intervals as family_intervals
 from safeadapt.safety import run_scores as family_scores
 from safeadapt.study.outputs import Outputs, example_intervals
 
@@ -65,27 +59,6 @@ SPLITS_SEEN = (
 )
 
 
-def add_effective_robustness(
-    runs: list[dict[str, Any]], points: list[dict[str, float]]
-) -> dict[str, Any]:
-    """Add ``effective_robustness`` ``{ood split: value}`` to each run (OOD accuracy above the
-    probit-linear ID->OOD trend of the linear probes in ``points``); returns the trend."""
-    ood = [k for k in points[0] if k.startswith("ood:")]
-    trends = {k: fit_trend([p["test"] for p in points], [p[k] for p in points]) for k in ood}
-    for run in runs:
-        run["effective_robustness"] = {
-            k: effective_robustness(
-                run["metrics"]["test"]["accuracy"], run["metrics"][k]["accuracy"], t
-            )
-            for k, t in trends.items()
-        }
-    return {
-        "baseline": "linear probes over C (cached features)",
-        "points": points,
-        "fits": {k: {"slope": t.slope, "intercept": t.intercept} for k, t in trends.items()},
-    }
-
-
 def _mean(values: Sequence[float | None]) -> float | None:
     vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     return float(np.mean(vals)) if vals else None
@@ -99,7 +72,6 @@ def run_scores(run: dict[str, Any]) -> dict[str, float | None]:
     s = run.get("safety") or {}
     ood = [k for k in m if k.startswith("ood:")]
     ood_val = [k for k in sel if k.startswith("ood-val:")]
-    adv = s.get("adversarial", {}).get("accuracy", {})
     scores: dict[str, float | None] = {
         "val_accuracy": sel.get("val", {}).get("accuracy"),
         "ood_val_accuracy": _mean([sel[k]["accuracy"] for k in ood_val]),
@@ -107,14 +79,8 @@ def run_scores(run: dict[str, Any]) -> dict[str, float | None]:
         "id_accuracy": m["test"]["accuracy"],
         "ood_accuracy": _mean([m[k]["accuracy"] for k in ood]),
         "ece": m["test"].get("ece"),
-        "ece_temperature_scaled": s.get("splits_ts", {}).get("test", {}).get("ece"),
         "nll": m["test"].get("nll"),
         "brier": m["test"].get("brier"),
-        "robust_accuracy": _mean([a for e, a in adv.items() if float(e) > 0]),
-        "corruption_accuracy": s.get("corruption", {}).get("mean_accuracy"),
-        "corruption_drop": s.get("corruption", {}).get("relative_drop"),
-        "forgetting": s.get("forgetting", {}).get("mean_delta"),
-        "effective_robustness": _mean(list(run.get("effective_robustness", {}).values())),
         "fit_seconds": run["fit_seconds"],
         "eval_seconds": run["eval_seconds"],
         "trainable_parameters": float(run["cost"]["trainable_parameters"]),
@@ -126,31 +92,13 @@ def run_scores(run: dict[str, Any]) -> dict[str, float | None]:
     return scores
 
 
-def _count_intervals(group: list[dict[str, Any]]) -> dict[str, tuple]:
-    """Wilson intervals of accuracies measured on a stated number of examples (attacks,
-    corruptions), pooled over seeds."""
-    out: dict[str, tuple] = {}
-    for key, get_n in (
-        ("robust_accuracy", lambda r: (r.get("safety") or {}).get("adversarial", {}).get("n")),
-        ("corruption_accuracy", lambda r: (r.get("safety") or {}).get("corruption", {}).get("n")),
-    ):
-        vals = [(run_scores(r)[key], get_n(r)) for r in group]
-        if all(v is not None and n for v, n in vals) and vals:
-            k = sum(round(v * n) for v, n in vals)
-            n = sum(n for _, n in vals)
-            out[key] = (*wilson_interval(int(k), int(n)), "wilson (pooled over seeds)")
-    return out
-
-
 def aggregate(
-    runs: list[dict[str, Any]],
-    predictions: dict[str, Any] | None = None,
-    trend_fits: dict[str, dict] | None = None,
+    runs: list[dict[str, Any]], predictions: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """Per variant, in first-seen order: ``{variant, protocol, seeds, scores}`` where each score
     is ``{mean, std, n, ci_low, ci_high, ci_method[, seed_ci_low, seed_ci_high]}``: the interval
-    from per-example outputs (Wilson / bootstrap over examples), and with >= 2 seeds the
-    t-interval across seeds."""
+    from per-example outputs (Wilson / bootstrap over examples; each safety family's own), and
+    with >= 2 seeds the t-interval across seeds."""
     predictions = predictions or {}
     by_variant: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
@@ -161,10 +109,8 @@ def aggregate(
         outputs = Outputs({r["run"]["seed"]: predictions.get(r["run"]["run_id"]) for r in group})
         splits = ["val", "test", *[k for k in group[0]["metrics"] if k != "test"]]
         splits += list(group[0].get("selection") or {})
-        intervals = (
-            example_intervals(outputs, list(dict.fromkeys(splits)), trend_fits) if outputs else {}
-        )
-        intervals.update(_count_intervals(group))
+        intervals = example_intervals(outputs, list(dict.fromkeys(splits))) if outputs else {}
+        intervals.update(family_intervals([r.get("safety") or {} for r in group], outputs))
         keys = list(dict.fromkeys(k for s in per_run for k in s))
         scores = {}
         for k in keys:
@@ -397,13 +343,9 @@ def recommend(variants: list[dict[str, Any]], id_tolerance: float = 0.01) -> dic
 
 
 def summarize(
-    runs: list[dict[str, Any]],
-    config,
-    task,
-    trend: dict[str, Any] | None,
-    predictions: dict[str, Any] | None = None,
+    runs: list[dict[str, Any]], config, task, predictions: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    variants = aggregate(runs, predictions, (trend or {}).get("fits"))
+    variants = aggregate(runs, predictions)
     rec = recommend(variants, config.recommend.id_tolerance)
     rec["pairwise"] = pairwise(variants, rec["variant"], [f"ood:{k}" for k in task.ood])
     rec["disagreements"] = disagreements(variants, rec, task)
@@ -422,7 +364,6 @@ def summarize(
         "selection_splits": list(task.selection_splits()),
         "variants": variants,
         "recommendation": rec,
-        "trend": trend,
         "safety": None if config.safety is None else _safety_facts(runs),
     }
 
@@ -485,16 +426,9 @@ def _describe(inputs, i: int) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _safety_facts(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def _safety_facts(runs: list[dict[str, Any]]) -> list[str]:
     """What the safety numbers were measured on (from the first run that has them)."""
     for r in runs:
-        s = r.get("safety") or {}
-        if s:
-            return {
-                "adversarial": {
-                    k: v for k, v in s.get("adversarial", {}).items() if k != "accuracy"
-                },
-                "corruption_n": s.get("corruption", {}).get("n"),
-                "reference_tasks": sorted(s.get("forgetting", {}).get("tasks", {})),
-            }
-    return {}
+        if r.get("safety"):
+            return run_facts(r["safety"])
+    return []

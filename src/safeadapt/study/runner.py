@@ -1,8 +1,8 @@
 """Run a study: every protocol x grid point x seed, resumable, then the summary and the report.
 
 ``run_study`` loads the task once, shares one feature cache across runs, skips runs whose record
-is already stored (same content hash), stores each finished run atomically, adds effective
-robustness against the linear-probe trend, ranks the protocols (``recommend``) and writes
+is already stored (same content hash), stores each finished run atomically, ranks the protocols
+(``recommend``) and writes
 ``results.csv``, ``summary.json`` and ``report.html``. A study killed at any point and rerun with
 the same config finishes the missing runs only.
 
@@ -75,7 +75,7 @@ def run_study(
 
     from safeadapt.progress import progress
     from safeadapt.run import environment, run_protocol
-    from safeadapt.study.recommend import add_effective_robustness, summarize
+    from safeadapt.study.recommend import summarize
     from safeadapt.study.tracking import make_tracker
 
     started = time.perf_counter()
@@ -155,13 +155,8 @@ def run_study(
     if skipped:
         log(f"resumed: {skipped} finished runs reused, {ran} run now")
 
-    from safeadapt.evaluation import lp_accuracy_trend
-
-    trend = None
-    if task.ood:
-        trend = add_effective_robustness(runs, lp_accuracy_trend(task, factory(), cache))
     predictions = {s.run_id: store.load_predictions(s) for s in specs}
-    summary = summarize(runs, config, task, trend, predictions)
+    summary = summarize(runs, config, task, predictions)
     summary["preflight"] = {k: v["result"] for k, v in preflight.items()}
     write_atomic(out / "summary.json", json.dumps(summary, indent=1, default=float))
     _write_csv(runs, out / "results.csv", predictions)
@@ -264,7 +259,7 @@ def _protocol(spec: RunSpec):
 def _write_csv(runs: list[dict[str, Any]], path, predictions=None) -> None:
     """One row per run and split (report and selection splits): accuracy with its Wilson 95 %
     interval (``accuracy_ci_low`` / ``accuracy_ci_high``, from the per-example outputs) and
-    calibration, plus run-level safety columns."""
+    calibration, plus every safety family's run-level scores (``safeadapt.safety``)."""
     import pandas as pd
 
     from safeadapt.metrics.intervals import wilson_interval
@@ -282,8 +277,6 @@ def _write_csv(runs: list[dict[str, Any]], path, predictions=None) -> None:
             "fit_seconds": r["fit_seconds"],
             "eval_seconds": r["eval_seconds"],
             "trainable_parameters": r["cost"]["trainable_parameters"],
-            "forgetting": r.get("safety", {}).get("forgetting", {}).get("mean_delta"),
-            "corruption_accuracy": r.get("safety", {}).get("corruption", {}).get("mean_accuracy"),
             **family_scores(r.get("safety") or {}),
         }
         frame = predictions.get(run["run_id"])
@@ -301,7 +294,6 @@ def _write_csv(runs: list[dict[str, Any]], path, predictions=None) -> None:
                     k = int((rows_["pred"] == rows_["label"]).sum())
                     row["n"] = len(rows_)
                     row["accuracy_ci_low"], row["accuracy_ci_high"] = wilson_interval(k, len(rows_))
-            row["effective_robustness"] = r.get("effective_robustness", {}).get(split)
             rows.append(row)
     write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
 

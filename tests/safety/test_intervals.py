@@ -1,10 +1,19 @@
-"""Intervals from per-example outputs (study/outputs.py) for the safety families that are not
-plain accuracies: feature distortion, concept forgetting, effective robustness."""
+"""The safety families' intervals from per-example outputs (``Family.intervals`` over an
+``Outputs``): feature distortion, concept forgetting, effective robustness, MSP AUROC and the
+sampled accuracies (attacks, corruptions)."""
 
 import numpy as np
 import pandas as pd
 
-from safeadapt.study.outputs import Outputs, example_intervals
+from safeadapt.safety import family
+from safeadapt.study.outputs import Outputs
+
+DISTORTION = [{"test": {"l2": 1.0}, "ood:a": {"l2": 2.0}}]
+FORGETTING = [{"tasks": {"r": {}}}]
+
+
+def _intervals(name, outputs, results):
+    return family(name).intervals(results, outputs)
 
 
 def _rows(split, labels, preds, k=2, shift=None):
@@ -49,26 +58,26 @@ def _point(frame, split, column):
 def test_distortion_intervals_cover_the_estimate_and_shrink_with_examples():
     rng = np.random.default_rng(0)
     frame = _frame(rng)
-    out = example_intervals(Outputs({0: frame}), ["test", "ood:a"])
+    out = _intervals("distortion", Outputs({0: frame}), DISTORTION)
     lo, hi, _ = out["distortion_id"]
     assert lo < _point(frame, "test", "feature_shift") < hi
     ratio = _point(frame, "ood:a", "feature_shift") / _point(frame, "test", "feature_shift")
     lo_r, hi_r, method = out["distortion_ood_ratio"]
     assert lo_r < ratio < hi_r and "stratified" in method
-    big = example_intervals(Outputs({0: _frame(rng, n=2000)}), ["test", "ood:a"])
+    big = _intervals("distortion", Outputs({0: _frame(rng, n=2000)}), DISTORTION)
     assert big["distortion_id"][1] - big["distortion_id"][0] < (hi - lo) / 2
 
 
 def test_forgetting_interval_is_zero_without_change_and_negative_with_forgetting():
     rng = np.random.default_rng(1)
-    same = example_intervals(Outputs({0: _frame(rng, forget=0.0)}), ["test"])
+    same = _intervals("forgetting", Outputs({0: _frame(rng, forget=0.0)}), FORGETTING)
     assert same["forgetting"][:2] == (0.0, 0.0)  # paired: identical predictions, no noise
     base = _frame(np.random.default_rng(3), forget=0.3)
     frames = {0: base, 1: base.copy()}  # two seeds, the same examples
     ref = frames[1]["split"] == "reference:r"
     flip = np.random.default_rng(4).random(ref.sum()) < 0.1
     frames[1].loc[ref, "pred"] = np.where(flip, 1 - base.loc[ref, "pred"], base.loc[ref, "pred"])
-    lost = example_intervals(Outputs(frames), ["test"])
+    lost = _intervals("forgetting", Outputs(frames), FORGETTING * 2)
     lo, hi, method = lost["forgetting"]
     assert hi < 0 and "paired" in method
 
@@ -85,9 +94,9 @@ def test_effective_robustness_interval_needs_the_trend_and_covers_the_estimate()
 
     rng = np.random.default_rng(2)
     frame = _frame(rng, ood_acc=0.7)
-    assert "effective_robustness" not in example_intervals(Outputs({0: frame}), ["test", "ood:a"])
+    assert _intervals("effective_robustness", Outputs({0: frame}), [{}]) == {}  # no trend
     fits = {"ood:a": {"slope": 1.0, "intercept": -0.5}}
-    out = example_intervals(Outputs({0: frame}), ["test", "ood:a"], fits)
+    out = _intervals("effective_robustness", Outputs({0: frame}), [{"trend": {"fits": fits}}])
     acc = {
         s: (frame[frame.split == s].pred == frame[frame.split == s].label).mean()
         for s in ("test", "ood:a")
@@ -96,3 +105,25 @@ def test_effective_robustness_interval_needs_the_trend_and_covers_the_estimate()
     lo, hi, _ = out["effective_robustness"]
     assert lo < er < hi
     assert hi - lo < 0.25  # 200 examples a side
+
+
+def test_msp_auroc_interval_covers_the_estimate():
+    from safeadapt.metrics.detection import rank_auroc
+
+    frame = _frame(np.random.default_rng(5))
+    out = _intervals("detection", Outputs({0: frame}), [{"splits": {"ood:a": {}}}])
+    lo, hi, method = out["ood_auroc"]
+
+    def msp(split):
+        return np.stack(frame[frame.split == split].probs.to_numpy()).max(1)
+
+    assert lo <= rank_auroc(msp("test"), msp("ood:a")) <= hi and "separately" in method
+
+
+def test_sampled_accuracies_pool_seeds_in_a_wilson_interval():
+    from safeadapt.metrics.intervals import wilson_interval
+
+    results = [{"mean_accuracy": 0.5, "n": 40}, {"mean_accuracy": 0.75, "n": 40}]
+    lo, hi, method = family("corruption").intervals(results, Outputs({}))["corruption_accuracy"]
+    assert (lo, hi) == wilson_interval(50, 80) and "pooled" in method
+    assert family("adversarial").intervals([{"mean_accuracy": None, "n": 0}], None) == {}

@@ -1,24 +1,28 @@
-"""The safety suite end to end on the real packaged models."""
+"""The safety suite end to end on the real packaged models, and the families that need a real
+backbone (forgetting, corruption, the effective-robustness trend)."""
 
 import pytest
 
 from safeadapt.errors import InvalidConfig
-from safeadapt.evaluation import SafetyConfig, evaluate_safety
 from safeadapt.protocols import make_protocol
 from safeadapt.run import run_protocol
+from safeadapt.safety import EvalContext, SafetyConfig, evaluate_safety, family
 
 CHEAP = SafetyConfig(
-    adv_eps=(0.0, 8 / 255),
-    adv_steps=3,
-    adv_max_examples=16,
-    corruption_kinds=("gaussian_noise", "contrast"),
-    corruption_severities=(1, 5),
-    corruption_max_examples=32,
-    reference_tasks=("digits",),
-    reference_max_train=60,
-    reference_max_eval=40,
+    families={
+        "adversarial": {"eps": (0.0, 8 / 255), "steps": 3, "max_examples": 16},
+        "corruption": {
+            "kinds": ("gaussian_noise", "contrast"),
+            "severities": (1, 5),
+            "max_examples": 32,
+        },
+        "forgetting": {"reference_tasks": ("digits",), "max_train": 60, "max_eval": 40},
+        "effective_robustness": {"c_grid": (1e-3, 1.0)},
+    }
 )
-ONLY_BASICS = SafetyConfig(adversarial=False, corruption=False, forgetting=False)
+ONLY_BASICS = SafetyConfig(
+    families={"adversarial": False, "corruption": False, "forgetting": False}
+)
 
 
 def test_lp_feature_distortion_is_exactly_zero(text_task, minilm_factory, feature_cache):
@@ -45,7 +49,8 @@ def test_suite_on_a_fine_tuned_image_model(image_task, effnet_factory, feature_c
     )
     s = record.safety
     assert set(record.metrics["test"]) == {"accuracy", "ece", "ece_adaptive", "nll", "brier"}
-    assert s["temperature"] > 0 and set(s["splits_ts"]["test"]) == {
+    cal = s["calibration"]
+    assert cal["temperature"] > 0 and set(cal["splits"]["test"]) == {
         "ece",
         "ece_adaptive",
         "nll",
@@ -59,10 +64,11 @@ def test_suite_on_a_fine_tuned_image_model(image_task, effnet_factory, feature_c
     assert adv["n"] == 16 and adv["accuracy"]["0.0313725"] <= adv["accuracy"]["0"]
     assert record.cost["trainable_parameters"] == result.info["trainable_parameters"]
     assert record.cost["fit"]["peak_rss_mb"] > 100 and record.cost["eval"]["seconds"] > 0
-    assert sum(s["reliability"]["test"]["count"]) == 64
+    assert sum(cal["reliability"]["test"]["count"]) == 64
     corr = s["corruption"]
     assert corr["n"] == 32 and set(corr["accuracy"]) == {"gaussian_noise", "contrast"}
     assert set(corr["accuracy"]["contrast"]) == {"1", "5"}
+    assert set(corr["flip_rate"]["contrast"]) == {"1", "5"} and 0 <= corr["mean_flip_rate"] <= 1
     assert corr["clean_accuracy"] == pytest.approx(
         evaluate_safety(result.model, task, None, config=ONLY_BASICS)["splits"]["test"]["accuracy"],
         abs=0.5,  # a 32-example sample of the 64 test examples
@@ -70,6 +76,11 @@ def test_suite_on_a_fine_tuned_image_model(image_task, effnet_factory, feature_c
     forget = s["forgetting"]["tasks"]["digits"]
     assert 0 <= forget["before"] <= 1 and forget["delta"] == forget["after"] - forget["before"]
     assert set(s["groups"]["test"]["by_group"]) == {"thin", "thick"}
+    er = s["effective_robustness"]
+    assert set(er["values"]) == {"ood:digits", "ood:rotated"} and len(er["trend"]["points"]) == 2
+    assert er["id_accuracy"] == pytest.approx(record.metrics["test"]["accuracy"])
+    rows = record.predictions["split"].unique()
+    assert {"reference:digits", "reference-before:digits"} <= set(rows)
 
 
 def test_accuracy_from_the_suite_equals_plain_evaluation(text_task, minilm_factory, feature_cache):
@@ -98,10 +109,12 @@ def test_accuracy_from_the_suite_equals_plain_evaluation(text_task, minilm_facto
     ("params", "match"),
     [
         ({"metrics": ("acuracy",)}, "Did you mean 'accuracy'"),
-        ({"adv_steps": 0}, "'adv_steps'"),
-        ({"adv_method": "cw"}, "'adv_method'"),
-        ({"corruption_max_examples": 0}, "'corruption_max_examples'"),
-        ({"reference_tasks": ("mnsit",)}, "Did you mean 'mnist'"),
+        ({"families": {"adversarial": {"steps": 0}}}, "'steps'"),
+        ({"families": {"adversarial": {"method": "cw"}}}, "'method'"),
+        ({"families": {"corruption": {"max_examples": 0}}}, "'max_examples'"),
+        ({"families": {"forgetting": {"reference_tasks": ("mnsit",)}}}, "Did you mean 'mnist'"),
+        ({"families": {"effective_robustness": {"c_grid": (1.0,)}}}, "at least two C"),
+        ({"families": {"calibraton": {}}}, "Did you mean 'calibration'"),
     ],
 )
 def test_bad_safety_config(params, match):
@@ -111,10 +124,11 @@ def test_bad_safety_config(params, match):
 
 def test_lp_text_suite_far_ood_groups_and_zero_forgetting(text_task, minilm_factory, feature_cache):
     config = SafetyConfig(
-        adversarial=False,
-        corruption=False,
-        reference_max_train=60,
-        reference_max_eval=40,
+        families={
+            "adversarial": False,
+            "corruption": False,
+            "forgetting": {"max_train": 60, "max_eval": 40},
+        }
     )
     record, _ = run_protocol(
         make_protocol("lp"),
@@ -139,51 +153,62 @@ def test_lp_text_suite_far_ood_groups_and_zero_forgetting(text_task, minilm_fact
     assert sizes == len(text_task.test)
 
 
+def _context(model, task, cache, pretrained=None, frozen=False):
+    return EvalContext(model, task, pretrained=pretrained, cache=cache, frozen_backbone=frozen)
+
+
 def test_a_scrambled_backbone_forgets_its_concepts(image_task, effnet_factory, feature_cache):
     import torch
 
-    from safeadapt.evaluation import concept_forgetting
     from safeadapt.model import Classifier
 
-    config = SafetyConfig(
-        reference_tasks=("digits",), reference_max_train=150, reference_max_eval=100
-    )
     model = Classifier(effnet_factory(), image_task.num_classes)
     torch.manual_seed(0)
     with torch.no_grad():
         for p in model.backbone.parameters():
             if p.ndim > 1:
                 p.copy_(torch.randn_like(p) * p.std())
-    out = concept_forgetting(model, effnet_factory(), image_task, config, cache=feature_cache)
+    forgetting = family("forgetting")
+    config = forgetting.Config(reference_tasks=("digits",), max_train=150, max_eval=100)
+    ctx = _context(model, image_task, feature_cache, effnet_factory())
+    out = forgetting.measure(ctx, config)
     row = out["tasks"]["digits"]
     assert row["before"] > 0.6  # the pretrained features separate digits (10 classes)
     assert row["delta"] < -0.2  # random weights do not
+    labels, logits = ctx.rows["reference:digits"]
+    assert (logits.argmax(1).numpy() == labels).mean() == pytest.approx(row["after"])
 
 
 def test_corruption_lowers_accuracy_of_a_real_model(image_task, effnet_factory, feature_cache):
-    from safeadapt.evaluation import corruption_robustness
     from safeadapt.protocols import FitContext
 
-    ctx = FitContext(image_task, effnet_factory, 0, feature_cache, show_progress=False)
-    lp = make_protocol("lp").fit(ctx)
-    config = SafetyConfig(corruption_severities=(1, 5), corruption_max_examples=100)
-    out = corruption_robustness(
-        lp.model, image_task, config, cache=feature_cache, frozen_backbone=True
-    )
+    fit = FitContext(image_task, effnet_factory, 0, feature_cache, show_progress=False)
+    lp = make_protocol("lp").fit(fit)
+    corruption = family("corruption")
+    ctx = _context(lp.model, image_task, feature_cache, frozen=True)
+    out = corruption.measure(ctx, corruption.Config(severities=(1, 5), max_examples=100))
     assert out["mean_accuracy"] < out["clean_accuracy"]
     for kind, row in out["accuracy"].items():
         assert row["5"] <= row["1"] + 0.05, kind  # severity 5 does not help
+        # a changed prediction is needed for every accuracy change on the same examples
+        assert out["flip_rate"][kind]["5"] >= abs(row["5"] - out["clean_accuracy"]) - 1e-9
     assert out["accuracy"]["contrast"]["5"] < out["clean_accuracy"] - 0.1
 
 
 def test_lp_trend_points(image_task, effnet, feature_cache):
-    from safeadapt.evaluation import lp_accuracy_trend
     from safeadapt.metrics.effective import effective_robustness, fit_trend
+    from safeadapt.model import Classifier
+    from safeadapt.safety.effective import lp_trend
 
-    points = lp_accuracy_trend(image_task, effnet, feature_cache, c_grid=(1e-4, 1e-2, 1.0))
+    model = Classifier(effnet, image_task.num_classes)
+    ctx = _context(model, image_task, feature_cache, effnet, frozen=True)
+    trend = lp_trend(ctx, (1e-4, 1e-2, 1.0))
+    points = trend["points"]
     assert [p["C"] for p in points] == [1e-4, 1e-2, 1.0]
     assert all(0 <= p[k] <= 1 for p in points for k in ("test", "ood:digits", "ood:rotated"))
     assert points[0]["test"] < points[-1]["test"]  # strong regularisation underfits
-    trend = fit_trend([p["test"] for p in points], [p["ood:rotated"] for p in points])
-    residuals = [effective_robustness(p["test"], p["ood:rotated"], trend) for p in points]
+    fit = fit_trend([p["test"] for p in points], [p["ood:rotated"] for p in points])
+    assert trend["fits"]["ood:rotated"]["slope"] == pytest.approx(fit.slope)
+    residuals = [effective_robustness(p["test"], p["ood:rotated"], fit) for p in points]
     assert abs(sum(residuals)) < 0.1  # the baseline sits on its own trend on average
+    assert lp_trend(ctx, (1.0, 1e-2, 1e-4)) is trend  # memoised on content keys and the grid

@@ -1,0 +1,121 @@
+"""Adversarial robustness: accuracy under an L-inf white-box attack at each epsilon -- PGD
+(Madry et al. 2018) or FGSM (Goodfellow et al. 2015) -- on a capped, seeded ID-test sample.
+
+Images are attacked in pixel space ([0, 1]); texts in the token-embedding space (epsilon in units
+of the embedding table's std), which is an embedding-space attack, not a discrete text attack
+(``safeadapt.metrics.robustness``). Measured on test examples, so it is reported and never used
+for a choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from safeadapt.config import positive_ints, require
+from safeadapt.safety.base import EvalContext, Family, Score, register_family
+
+SPACE = {"image": "pixel [0,1]", "text": "token embeddings (eps x embedding std)"}
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """``method``: 'pgd' or 'fgsm'; ``eps``: the epsilons (default per modality: image
+    0..8/255, text 0..0.1); ``steps``: PGD steps; ``max_examples``: the ID-test sample."""
+
+    method: str = "pgd"
+    eps: tuple[float, ...] | None = None
+    steps: int = 10
+    max_examples: int = 200
+
+    def __post_init__(self) -> None:
+        positive_ints(self, ("steps", "max_examples"), "safety 'adversarial'")
+        require(
+            self.method in ("pgd", "fgsm"),
+            f"safety 'adversarial' 'method' must be 'pgd' or 'fgsm'; got {self.method!r}.",
+        )
+        if self.eps is not None:
+            require(
+                len(self.eps) > 0 and all(e >= 0 for e in self.eps),
+                "safety 'adversarial' 'eps' must list values >= 0.",
+            )
+
+
+def pooled_wilson(results: list[Mapping[str, Any]], value: str) -> dict[str, tuple]:
+    """Wilson interval of an accuracy measured on ``n`` examples per seed, pooled over seeds."""
+    from safeadapt.metrics.intervals import wilson_interval
+
+    pairs = [(r.get(value), r.get("n")) for r in results]
+    if not pairs or any(v is None or not n for v, n in pairs):
+        return {}
+    k = sum(round(v * n) for v, n in pairs)
+    n = sum(n for _, n in pairs)
+    return {"": (*wilson_interval(int(k), int(n)), "wilson (pooled over seeds)")}
+
+
+@register_family("adversarial")
+class Adversarial(Family):
+    title = "Accuracy under an L-inf attack (PGD / FGSM) vs epsilon, on an ID-test sample"
+    Config = AdversarialConfig
+    SCORES = {"robust_accuracy": ("adv. acc", True, ".3f")}
+
+    def measure(self, ctx: EvalContext, config: AdversarialConfig) -> dict[str, Any]:
+        from safeadapt.metrics.robustness import DEFAULT_EPS, robust_accuracy
+
+        modality = ctx.task.modality
+        sample = ctx.task.test.sample(config.max_examples, ctx.seed)
+        accuracy = robust_accuracy(
+            ctx.model,
+            sample,
+            config.eps or DEFAULT_EPS[modality],
+            steps=config.steps,
+            method=config.method,
+            seed=ctx.seed,
+        )
+        attacked = [a for e, a in accuracy.items() if float(e) > 0]
+        return {
+            "method": config.method,
+            "space": SPACE[modality],
+            "steps": config.steps if config.method == "pgd" else 1,
+            "n": len(sample),
+            "accuracy": accuracy,
+            "mean_accuracy": float(np.mean(attacked)) if attacked else None,
+        }
+
+    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+        return {
+            "robust_accuracy": Score(result.get("mean_accuracy"), *self.SCORES["robust_accuracy"])
+        }
+
+    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+        return {
+            "robust_accuracy" + k: v for k, v in pooled_wilson(results, "mean_accuracy").items()
+        }
+
+    def facts(self, result: Mapping[str, Any]) -> list[str]:
+        space = str(result.get("space"))
+        tail = (
+            " — an embedding-space attack, not a discrete text attack."
+            if "embedding" in space
+            else "."
+        )
+        return [
+            f"Adversarial: {result.get('method')} with {result.get('steps')} steps on "
+            f"{result.get('n')} seeded ID-test examples, in {space}{tail}"
+        ]
+
+    def figure(
+        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+    ) -> bytes | None:
+        """Adversarial accuracy vs epsilon (mean over seeds) on the seeded ID-test sample."""
+        from safeadapt.safety.figures import lines
+
+        curves = {
+            v: [{float(e): a for e, a in r["accuracy"].items()} for r in rs if r.get("accuracy")]
+            for v, rs in results.items()
+        }
+        space = next((r.get("space", "") for rs in results.values() for r in rs), "")
+        return lines(curves, f"epsilon ({space})", "robust accuracy (ID test sample)")

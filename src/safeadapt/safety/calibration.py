@@ -1,0 +1,120 @@
+"""Calibration after temperature scaling (Guo et al. 2017), and reliability diagrams.
+
+The per-split ECE / NLL / Brier of the raw predictions are prediction metrics
+(``safeadapt.metrics``, in every run's ``metrics``). This family adds what needs a fit: one
+temperature ``T`` fitted on ID validation (NLL, L-BFGS), the scaled ECE / NLL / Brier on every
+evaluation split, and the reliability-diagram bins of ID test before and after scaling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from safeadapt.config import require
+from safeadapt.metrics import METRICS
+from safeadapt.safety.base import EvalContext, Family, Score, register_family
+
+SCALED = ("ece", "ece_adaptive", "nll", "brier")
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """``temperature_scaling``: fit T on ID val and score the scaled predictions;
+    ``bins``: equal-width bins of the reliability diagram."""
+
+    temperature_scaling: bool = True
+    bins: int = 15
+
+    def __post_init__(self) -> None:
+        require(
+            isinstance(self.bins, int) and self.bins >= 2,
+            f"safety 'calibration' 'bins' must be an integer >= 2; got {self.bins!r}.",
+        )
+
+
+@register_family("calibration")
+class Calibration(Family):
+    title = "Calibration after temperature scaling (fitted on ID val), reliability diagrams"
+    Config = CalibrationConfig
+    SCORES = {"ece_temperature_scaled": ("ECE (temp. scaled)", False, ".3f")}
+
+    def measure(self, ctx: EvalContext, config: CalibrationConfig) -> dict[str, Any]:
+        from safeadapt.metrics.calibration import fit_temperature, reliability_data
+
+        test_labels = torch.from_numpy(ctx.labels("test"))
+        out: dict[str, Any] = {
+            "reliability": {"test": reliability_data(ctx.logits("test"), test_labels, config.bins)}
+        }
+        if config.temperature_scaling:
+            t = fit_temperature(ctx.logits("val"), torch.from_numpy(ctx.labels("val")))
+            out["temperature"] = t
+            out["splits"] = {
+                name: {
+                    m: METRICS.get(m)(ctx.logits(name) / t, torch.from_numpy(ctx.labels(name)))
+                    for m in SCALED
+                }
+                for name in ctx.eval_names
+            }
+            out["reliability"]["test_ts"] = reliability_data(
+                ctx.logits("test") / t, test_labels, config.bins
+            )
+        return out
+
+    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+        value = result.get("splits", {}).get("test", {}).get("ece")
+        return {"ece_temperature_scaled": Score(value, *self.SCORES["ece_temperature_scaled"])}
+
+    def facts(self, result: Mapping[str, Any]) -> list[str]:
+        if "temperature" not in result:
+            return []
+        return [f"Temperature scaling: T = {result['temperature']:.2f}, fitted on ID val (NLL)."]
+
+    def figure(
+        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+    ) -> bytes | None:
+        """Reliability diagram (ID test, first seed of each variant): accuracy vs confidence per
+        bin, before temperature scaling."""
+        import numpy as np
+
+        from safeadapt.safety.figures import plt, png
+
+        data = {v: rs[0].get("reliability", {}).get("test") for v, rs in results.items() if rs}
+        data = {k: v for k, v in data.items() if v}
+        if not data:
+            return None
+        p = plt()
+        fig, axes = p.subplots(1, len(data), figsize=(3.2 * len(data), 3.2), squeeze=False)
+        for ax, (v, rel) in zip(axes[0], data.items(), strict=True):
+            n = len(rel["count"])
+            edges = np.linspace(0, 1, n + 1)
+            mask = np.asarray(rel["count"]) > 0
+            acc = np.asarray(rel["accuracy"])[mask]
+            ax.bar(
+                edges[:-1][mask],
+                acc,
+                width=1 / n,
+                align="edge",
+                color="#4c72b0",
+                edgecolor="white",
+                label="accuracy",
+            )
+            ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+            ax.scatter(
+                np.asarray(rel["confidence"])[mask],
+                acc,
+                color="#dd8452",
+                s=12,
+                zorder=3,
+                label="bin mean confidence",
+            )
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            ax.set_title(v)
+            ax.set_xlabel("confidence")
+        axes[0][0].set_ylabel("accuracy")
+        axes[0][0].legend(fontsize=7, loc="upper left")
+        return png(fig)

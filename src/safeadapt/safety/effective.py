@@ -1,0 +1,234 @@
+"""Effective robustness (Taori et al. 2020): OOD accuracy above the ID -> OOD trend of a baseline
+family, here linear probes of the pretrained backbone over a grid of C (``safeadapt.linear``,
+cached features). The trend is a line in probit space per OOD split
+(``safeadapt.metrics.effective``); a run's effective robustness on a split is its OOD test
+accuracy minus the trend's prediction at its ID test accuracy.
+
+The trend depends only on the pretrained features (keyed by content) and the grid, so it is fitted
+once per process and reused by every run. Its points and fits are stored with each run (the
+ID-vs-OOD figure draws them). The interval resamples ID and OOD test examples separately, the
+trend held fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from safeadapt.config import positive, require
+from safeadapt.safety.base import EvalContext, Family, Score, register_family
+
+_TRENDS: dict[tuple, dict[str, Any]] = {}
+
+
+@dataclass(frozen=True)
+class EffectiveRobustnessConfig:
+    """``c_grid``: the linear probes' C values that make the baseline trend."""
+
+    c_grid: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 1.0)
+
+    def __post_init__(self) -> None:
+        require(
+            len(self.c_grid) >= 2,
+            "safety 'effective_robustness' 'c_grid' needs at least two C values for a trend.",
+        )
+        for c in self.c_grid:
+            positive("c_grid entry", c, "safety 'effective_robustness'")
+
+
+def lp_trend(ctx: EvalContext, c_grid: tuple[float, ...]) -> dict[str, Any]:
+    """Linear probes over ``c_grid`` on the pretrained features: their (ID test, OOD) accuracy
+    points and the probit-linear fit per OOD split (memoised on the features' content keys)."""
+    from safeadapt.linear import probe_path
+    from safeadapt.metrics.effective import fit_trend
+
+    names = ["train", *ctx.eval_names]
+    splits = ctx.task.splits()
+    key = (
+        tuple(ctx.cache.key(ctx.pretrained(), splits[n]) for n in names),
+        tuple(sorted(c_grid)),
+    )
+    if key not in _TRENDS:
+        feats = {n: ctx.pretrained_features(n) for n in names}
+        points = []
+        for c, head in probe_path(
+            feats["train"], torch.from_numpy(ctx.labels("train")), ctx.task.num_classes, c_grid
+        ):
+            point = {"C": float(c)}
+            for n in ctx.eval_names:
+                pred = head.logits(feats[n]).argmax(1).numpy()
+                point[n] = float((pred == ctx.labels(n)).mean())
+            points.append(point)
+        fits = {}
+        for n in ctx.ood_names:
+            t = fit_trend([p["test"] for p in points], [p[n] for p in points])
+            fits[n] = {"slope": t.slope, "intercept": t.intercept}
+        _TRENDS[key] = {
+            "baseline": "linear probes of the pretrained backbone over C",
+            "points": points,
+            "fits": fits,
+        }
+    return _TRENDS[key]
+
+
+@register_family("effective_robustness")
+class EffectiveRobustness(Family):
+    title = "Effective robustness: OOD accuracy above the linear-probe ID->OOD trend"
+    Config = EffectiveRobustnessConfig
+    SCORES = {"effective_robustness": ("eff. robustness", True, "+.3f")}
+
+    def measure(self, ctx: EvalContext, config: EffectiveRobustnessConfig) -> dict[str, Any]:
+        from safeadapt.metrics.effective import Trend, effective_robustness
+
+        if not ctx.has_pretrained or not ctx.ood_names:
+            return {}
+        trend = lp_trend(ctx, config.c_grid)
+
+        def acc(n: str) -> float:
+            return float((ctx.logits(n).argmax(1).numpy() == ctx.labels(n)).mean())
+
+        id_acc = acc("test")
+        ood = {n: acc(n) for n in ctx.ood_names}
+        values = {
+            n: effective_robustness(
+                id_acc, ood[n], Trend(f["slope"], f["intercept"], len(trend["points"]))
+            )
+            for n, f in trend["fits"].items()
+        }
+        return {"id_accuracy": id_acc, "ood_accuracy": ood, "values": values, "trend": trend}
+
+    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+        values = result.get("values") or {}
+        label, higher, fmt = self.SCORES["effective_robustness"]
+        out = {
+            "effective_robustness": Score(
+                float(np.mean(list(values.values()))) if values else None, label, higher, fmt
+            )
+        }
+        for n, v in values.items():
+            out[f"effective_robustness:{n}"] = Score(v, f"{label} {n}", higher, fmt)
+        return out
+
+    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+        """OOD accuracy above the trend at the run's ID accuracy, per seed, averaged over splits
+        and seeds; ID test and each OOD split resampled separately, the trend held fixed."""
+        from scipy.stats import norm
+
+        from safeadapt.metrics.effective import _probit
+        from safeadapt.metrics.intervals import stratified_bootstrap
+
+        fits = results[0].get("trend", {}).get("fits", {})
+        test = outputs.split("test") if outputs else None
+        ood = {n: outputs.split(n) for n in fits} if outputs else {}
+        ood = {n: v for n, v in ood.items() if v is not None}
+        if test is None or not ood:
+            return {}
+
+        def er(d) -> float:
+            id_acc = d["test"][0].mean(1)  # (S,)
+            vals = []
+            for k in ood:
+                pred = norm.cdf(fits[k]["slope"] * _probit(id_acc) + fits[k]["intercept"])
+                vals.append(d[k][0].mean(1) - pred)
+            return float(np.mean(vals))
+
+        parts = {"test": [test[1].astype(float)]}
+        parts.update({k: [v[1].astype(float)] for k, v in ood.items()})
+        lo, hi = stratified_bootstrap(er, parts)
+        return {
+            "effective_robustness": (
+                lo,
+                hi,
+                "bootstrap (ID and OOD resampled separately; trend fixed)",
+            )
+        }
+
+    def facts(self, result: Mapping[str, Any]) -> list[str]:
+        points = result.get("trend", {}).get("points", [])
+        if not points:
+            return []
+        cs = ", ".join(f"{p['C']:g}" for p in points)
+        return [
+            f"Effective robustness: trend of linear probes of the pretrained backbone at C = {cs}."
+        ]
+
+    def figure(
+        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+    ) -> bytes | None:
+        """ID vs OOD test accuracy per run, one panel per OOD split, with the linear-probe trend
+        (effective robustness = height above the dashed line); error bars: 95 % intervals of
+        each variant's mean."""
+        from scipy.stats import norm
+
+        from safeadapt.safety.figures import colors, plt, png
+
+        runs = [(v, r) for v, rs in results.items() for r in rs if r.get("values")]
+        if not runs:
+            return None
+        trend = runs[0][1]["trend"]
+        ood = list(trend["fits"])
+        p = plt()
+        fig, axes = p.subplots(1, len(ood), figsize=(4.2 * len(ood), 3.8), squeeze=False)
+        palette = colors(list(results))
+        pts = trend["points"]
+        ids = [q["test"] for q in pts] + [r["id_accuracy"] for _, r in runs]
+        xs = np.linspace(min(ids) - 0.02, max(ids) + 0.02, 50).clip(1e-3, 1 - 1e-3)
+        for ax, split in zip(axes[0], ood, strict=True):
+            for v, r in runs:
+                ax.scatter(
+                    r["id_accuracy"],
+                    r["ood_accuracy"][split],
+                    color=palette[v],
+                    label=v,
+                    s=40,
+                    edgecolor="black",
+                    linewidth=0.5,
+                )
+            for v in (summary or {}).get("variants", []):  # 95 % intervals of each mean
+                sx = v["scores"].get("id_accuracy", {})
+                sy = v["scores"].get(f"accuracy:{split}", {})
+                if "ci_low" in sx and "ci_low" in sy:
+                    ax.errorbar(
+                        sx["mean"],
+                        sy["mean"],
+                        xerr=[[sx["mean"] - sx["ci_low"]], [sx["ci_high"] - sx["mean"]]],
+                        yerr=[[sy["mean"] - sy["ci_low"]], [sy["ci_high"] - sy["mean"]]],
+                        color=palette.get(v["variant"], "black"),
+                        alpha=0.6,
+                        capsize=2,
+                        linewidth=1,
+                    )
+            ax.scatter(
+                [q["test"] for q in pts],
+                [q[split] for q in pts],
+                marker="x",
+                color="grey",
+                label="LP over C",
+            )
+            fit = trend["fits"][split]
+            ax.plot(
+                xs,
+                norm.cdf(fit["slope"] * norm.ppf(xs) + fit["intercept"]),
+                color="grey",
+                linestyle="--",
+                label="LP trend",
+            )
+            ax.set_xlabel("ID test accuracy")
+            ax.set_ylabel(f"{split.removeprefix('ood:')} accuracy")
+            ax.set_title(split.removeprefix("ood:"))
+            ax.grid(alpha=0.3)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        fig.legend(
+            unique.values(),
+            unique.keys(),
+            loc="lower center",
+            ncol=min(6, len(unique)),
+            bbox_to_anchor=(0.5, -0.08),
+            frameon=False,
+        )
+        return png(fig)

@@ -1,0 +1,181 @@
+"""Concept forgetting (Mukhoti et al. 2023): what the backbone knew about *other* tasks.
+
+For each reference task (built-in datasets of the same modality, other than the target), a plain
+linear probe (``safeadapt.linear``, C chosen on the reference task's validation split) is fitted on
+the adapted backbone's features and on the pretrained backbone's; forgetting is the test-accuracy
+difference, after minus before (negative = forgotten). A frozen backbone (LP) has the pretrained
+features by construction: its delta is exactly 0 and nothing is recomputed. Reference tasks whose
+data are not installed are skipped with a note.
+
+Each probe's test predictions go into ``predictions.parquet`` as rows ``reference:<task>``
+(adapted) and ``reference-before:<task>`` (pretrained); the interval is a paired bootstrap over
+them, stratified by task (the probes' own fitting noise is not in it).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from safeadapt.config import positive_ints
+from safeadapt.errors import AssetMissing
+from safeadapt.safety.base import EvalContext, Family, Score, register_family
+
+REFERENCE_TASKS = {
+    "text": ("vader-domain", "tweet-topic"),
+    "image": ("mnist", "fashion-mnist", "digits"),
+}
+
+
+@dataclass(frozen=True)
+class ForgettingConfig:
+    """``reference_tasks``: built-in task names (default: the modality's, minus the target);
+    ``max_train`` / ``max_eval``: each reference task's probe-training and evaluation sizes."""
+
+    reference_tasks: tuple[str, ...] | None = None
+    max_train: int = 600
+    max_eval: int = 400
+
+    def __post_init__(self) -> None:
+        positive_ints(self, ("max_train", "max_eval"), "safety 'forgetting'")
+        if self.reference_tasks is not None:
+            from safeadapt.data.builtin import TASKS
+
+            for t in self.reference_tasks:
+                TASKS.get(t)
+
+
+@functools.lru_cache(maxsize=16)
+def _reference_task(name: str, max_train: int, max_eval: int, seed: int):
+    from safeadapt.data.builtin import load_builtin_task
+
+    return load_builtin_task(name, seed=seed).subsample(max_train, max_eval, seed=seed)
+
+
+def default_reference_tasks(task) -> tuple[str, ...]:
+    """The modality's reference tasks other than the target task itself."""
+    base = task.name.split("[")[0]
+    return tuple(t for t in REFERENCE_TASKS[task.modality] if t != base)
+
+
+def _probe(feats: dict[str, Tensor], ref) -> Tensor:
+    """A plain linear probe's test logits on one reference task's features."""
+    from safeadapt.linear import fit_linear_probe
+
+    head = fit_linear_probe(
+        feats["train"],
+        torch.from_numpy(ref.train.labels),
+        feats["val"],
+        torch.from_numpy(ref.val.labels),
+        ref.num_classes,
+    )
+    return head.logits(feats["test"])
+
+
+@register_family("forgetting")
+class Forgetting(Family):
+    title = "Concept forgetting: linear-probe accuracy on other tasks, after - before"
+    Config = ForgettingConfig
+    SCORES = {"forgetting": ("forgetting", True, "+.3f")}
+
+    def measure(self, ctx: EvalContext, config: ForgettingConfig) -> dict[str, Any]:
+        from safeadapt.data.features import extract_features
+        from safeadapt.metrics.forgetting import forgetting_report
+
+        if not ctx.has_pretrained:
+            return {}
+        task = ctx.task
+        before: dict[str, float] = {}
+        after: dict[str, float] = {}
+        skipped: dict[str, str] = {}
+        for name in config.reference_tasks or default_reference_tasks(task):
+            try:
+                ref = _reference_task(name, config.max_train, config.max_eval, ctx.seed)
+            except AssetMissing as err:
+                skipped[name] = str(err)
+                continue
+            if ref.modality != task.modality:
+                skipped[name] = f"modality {ref.modality} differs from the task's {task.modality}"
+                continue
+            parts = {"train": ref.train, "val": ref.val, "test": ref.test}
+            orig = {
+                k: ctx.cache.get(ctx.pretrained(), s, show_progress=ctx.show_progress)["features"]
+                for k, s in parts.items()
+            }
+            logits_before = _probe(orig, ref)
+            if ctx.frozen_backbone:
+                logits_after = logits_before
+            else:
+                adapted = {
+                    k: extract_features(ctx.model.backbone, s, show_progress=ctx.show_progress)[
+                        "features"
+                    ]
+                    for k, s in parts.items()
+                }
+                logits_after = _probe(adapted, ref)
+            labels = ref.test.labels
+            ctx.add_rows(f"reference-before:{name}", labels, logits_before)
+            ctx.add_rows(f"reference:{name}", labels, logits_after)
+            before[name] = float((logits_before.argmax(1).numpy() == labels).mean())
+            after[name] = float((logits_after.argmax(1).numpy() == labels).mean())
+        out: dict[str, Any] = forgetting_report(before, after) if before else {"tasks": {}}
+        out["sizes"] = {"max_train": config.max_train, "max_eval": config.max_eval}
+        if skipped:
+            out["skipped"] = skipped
+        return out
+
+    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+        return {"forgetting": Score(result.get("mean_delta"), *self.SCORES["forgetting"])}
+
+    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+        """Mean over reference tasks of probe accuracy after - before, paired on each task's test
+        examples (before and after resampled together), stratified by task."""
+        from safeadapt.metrics.intervals import stratified_bootstrap
+
+        names = sorted(set(results[0].get("tasks", {})))
+        parts = {}
+        for name in names:
+            after = outputs.split(f"reference:{name}")
+            before = outputs.split(f"reference-before:{name}")
+            if after is None or before is None:
+                return {}
+            parts[name] = [after[1].astype(float), before[1].astype(float)]
+        if not parts:
+            return {}
+        lo, hi = stratified_bootstrap(
+            lambda d: float(np.mean([(a.mean() - b.mean()) for a, b in d.values()])), parts
+        )
+        return {"forgetting": (lo, hi, "paired bootstrap (stratified by task)")}
+
+    def facts(self, result: Mapping[str, Any]) -> list[str]:
+        tasks = sorted(result.get("tasks", {}))
+        out = []
+        if tasks:
+            sizes = result.get("sizes", {})
+            out.append(
+                "Concept-forgetting reference tasks: "
+                + ", ".join(tasks)
+                + f" (probes on <= {sizes.get('max_train')} train, <= {sizes.get('max_eval')} "
+                "val/test examples each)."
+            )
+        for name, why in result.get("skipped", {}).items():
+            out.append(f"Forgetting: reference task {name} skipped: {why}")
+        return out
+
+    def figure(
+        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+    ) -> bytes | None:
+        """Concept forgetting per reference task: probe accuracy after minus before (0 = kept;
+        mean over seeds)."""
+        from safeadapt.safety.figures import bars, mean_over_seeds
+
+        data = mean_over_seeds(
+            results, lambda r: {k: v["delta"] for k, v in r.get("tasks", {}).items()}
+        )
+        return bars(data, "probe accuracy change", zero_line=True) if data else None

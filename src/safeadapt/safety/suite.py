@@ -1,0 +1,77 @@
+"""The safety suite: the prediction metrics on every selection and evaluation split, then every
+configured family (``safeadapt.safety``) on one shared :class:`EvalContext`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from safeadapt.evaluation import score
+from safeadapt.metrics import METRICS
+from safeadapt.safety.base import EvalContext, measure_families, resolve_families
+
+CALIBRATION = ("ece", "ece_adaptive", "nll", "brier")
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """``metrics``: prediction metrics scored on every split (``safeadapt.metrics``);
+    ``seed``: the seed of every sampled budget (attack and corruption samples, reference tasks);
+    ``families``: ``{family: settings or False}`` -- every registered family runs at its defaults
+    unless named here (``safeadapt list`` shows them and their settings)."""
+
+    metrics: tuple[str, ...] = ("accuracy", *CALIBRATION)
+    seed: int = 0
+    families: Any = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "families", resolve_families(self.families))
+        for m in self.metrics:
+            METRICS.get(m)
+
+    def without(self, *names: str) -> SafetyConfig:
+        """The same settings with the named families off."""
+        return SafetyConfig(
+            self.metrics, self.seed, {**self.families, **dict.fromkeys(names, False)}
+        )
+
+
+def evaluate_safety(
+    model,
+    task,
+    pretrained: Callable[[], Any] | Any | None = None,
+    *,
+    cache=None,
+    frozen_backbone: bool = False,
+    config: SafetyConfig | None = None,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """The suite on ``model`` (a fitted ``Classifier``) and ``task``; ``pretrained`` is the
+    pretrained backbone (or a factory) that distortion, forgetting, flips and the trend need.
+
+    Returns ``splits`` (metrics per evaluation split), ``selection`` (the same on ``val`` and
+    ``ood-val:*`` -- the only numbers a choice may use), ``logits`` of every labelled split and
+    ``per_example`` (the families' columns and extra rows, for ``predictions.parquet``), beside
+    one entry per family and ``backbone_passes`` per split."""
+    config = config or SafetyConfig()
+    ctx = EvalContext(
+        model,
+        task,
+        pretrained=pretrained,
+        cache=cache,
+        frozen_backbone=frozen_backbone,
+        seed=config.seed,
+        show_progress=show_progress,
+    )
+    selection, evaluation = list(task.selection_splits()), list(task.eval_splits())
+    logits = {n: ctx.logits(n) for n in [*selection, *evaluation]}
+    out: dict[str, Any] = {
+        "splits": score({k: logits[k] for k in evaluation}, task, config.metrics),
+        "selection": score({k: logits[k] for k in selection}, task, config.metrics),
+        "logits": logits,
+    }
+    out.update(measure_families(ctx, config.families))
+    out["per_example"] = {"columns": ctx.columns, "rows": ctx.rows}
+    out["backbone_passes"] = dict(ctx.passes)  # per split: 1 for an adapted model, 0 when cached
+    return out
