@@ -46,19 +46,8 @@ def budget(modality: str, quick: bool) -> DemoBudget:
                 "lp-ft": {**train, "lr": 1e-5},
             },
             # MiniLM forward+backward is the cost of an embedding attack: keep it small on CPU
-            safety=SafetyConfig(
-                families={
-                    "adversarial": {
-                        "eps": (0.0, 0.02, 0.1),
-                        "steps": 5,
-                        "max_examples": 32 if quick else 64,
-                    },
-                    "corruption": {"max_examples": 48 if quick else 120},
-                    "forgetting": {
-                        "max_train": 150 if quick else 400,
-                        "max_eval": 100 if quick else 200,
-                    },
-                }
+            safety=_budgets(
+                (0.0, 0.02, 0.1), 5, (32, 64), (48, 120), (150, 400), (100, 200), quick
             ),
         )
     if modality == "image":
@@ -73,22 +62,31 @@ def budget(modality: str, quick: bool) -> DemoBudget:
                 "ft": {**train, "lr": 3e-4, "head_lr": 3e-3},
                 "lp-ft": {**train, "lr": 1e-4},
             },
-            safety=SafetyConfig(
-                families={
-                    "adversarial": {
-                        "eps": (0.0, 1 / 255, 4 / 255),
-                        "steps": 10,
-                        "max_examples": 48 if quick else 128,
-                    },
-                    "corruption": {"max_examples": 64 if quick else 200},
-                    "forgetting": {
-                        "max_train": 200 if quick else 600,
-                        "max_eval": 100 if quick else 400,
-                    },
-                }
+            safety=_budgets(
+                (0.0, 1 / 255, 4 / 255), 10, (48, 128), (64, 200), (200, 600), (100, 400), quick
             ),
         )
     raise InvalidConfig(f"'modality' must be 'text' or 'vision'/'image'; got {modality!r}.")
+
+
+def _budgets(
+    eps: tuple[float, ...],
+    steps: int,
+    attacked: tuple[int, int],
+    corrupted: tuple[int, int],
+    ref_train: tuple[int, int],
+    ref_eval: tuple[int, int],
+    quick: bool,
+) -> SafetyConfig:
+    """The suite's sampled budgets; each pair is (quick, full)."""
+    i = 0 if quick else 1
+    return SafetyConfig(
+        families={
+            "adversarial": {"eps": eps, "steps": steps, "max_examples": attacked[i]},
+            "corruption": {"max_examples": corrupted[i]},
+            "forgetting": {"max_train": ref_train[i], "max_eval": ref_eval[i]},
+        }
+    )
 
 
 def demo_study(

@@ -3,23 +3,12 @@ suite that runs them (``evaluate_safety``, ``SafetyConfig``).
 
 Adding a family = one module here that registers itself + its test; the study config
 (``safety: {<family>: {...}}``), the report's columns, figures and facts, the intervals,
-``results.csv`` and ``safeadapt list`` read the registry. The import order below is the order of
-the report's columns.
+``results.csv`` and ``safeadapt list`` read the registry. ``FAMILY_MODULES`` is the order of the
+report's columns and figures (a module imported by an earlier one registers no earlier than it).
 """
 
-from safeadapt.safety import (  # noqa: F401  (each module registers its family)
-    adversarial,
-    calibration,
-    conformal,
-    corruption,
-    detection,
-    distortion,
-    effective,
-    flips,
-    forgetting,
-    groups,
-    selective,
-)
+import importlib
+
 from safeadapt.safety.base import (
     FAMILIES,
     EvalContext,
@@ -35,6 +24,22 @@ from safeadapt.safety.base import (
     score_columns,
 )
 from safeadapt.safety.suite import SafetyConfig, evaluate_safety
+
+FAMILY_MODULES = (
+    "effective",
+    "calibration",
+    "adversarial",
+    "corruption",
+    "forgetting",
+    "detection",
+    "distortion",
+    "groups",
+    "selective",
+    "conformal",
+    "flips",
+)
+for _module in FAMILY_MODULES:  # each module registers its family
+    importlib.import_module(f"safeadapt.safety.{_module}")
 
 __all__ = [
     "FAMILIES",

@@ -71,7 +71,7 @@ class Calibration(Family):
     def facts(self, result: Mapping[str, Any]) -> list[str]:
         if "temperature" not in result:
             return []
-        return [f"Temperature scaling: T = {result['temperature']:.2f}, fitted on ID val (NLL)."]
+        return ["Temperature scaling: one T per run, fitted on ID val (NLL); T is in each record."]
 
     def figure(
         self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
