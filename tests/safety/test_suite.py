@@ -193,6 +193,9 @@ def test_corruption_lowers_accuracy_of_a_real_model(image_task, effnet_factory, 
         # a changed prediction is needed for every accuracy change on the same examples
         assert out["flip_rate"][kind]["5"] >= abs(row["5"] - out["clean_accuracy"]) - 1e-9
     assert out["accuracy"]["contrast"]["5"] < out["clean_accuracy"] - 0.1
+    if image_task.test.inputs.ndim == 3:  # greyscale: saturation does nothing, so it is left out
+        assert out["skipped_kinds"] == ["saturate"] and "saturate" not in out["accuracy"]
+        assert any("saturate" in f for f in corruption.facts(out))
 
 
 def test_lp_trend_points(image_task, effnet, feature_cache):

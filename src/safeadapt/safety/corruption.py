@@ -50,6 +50,12 @@ class CorruptionConfig:
             )
 
 
+def _unchanged(corrupted, clean) -> bool:
+    if isinstance(clean, np.ndarray):
+        return bool(np.array_equal(corrupted, clean))
+    return list(corrupted) == list(clean)
+
+
 @register_family("corruption")
 class Corruption(Family):
     title = "Accuracy and prediction flips under common corruptions, by severity"
@@ -103,9 +109,16 @@ class Corruption(Family):
             acc[kind], flips[kind] = {}, {}
             for sev in severities:
                 inputs = corrupt(sample.inputs, task.modality, kind, sev, seed=ctx.seed)
+                if _unchanged(inputs, sample.inputs):  # e.g. saturate on greyscale images
+                    break
                 pred = predict(Split(f"{kind}-{sev}", inputs, labels))
                 acc[kind][sev] = float((pred == labels).mean())
                 flips[kind][str(sev)] = float((pred != clean).mean())
+            if len(acc[kind]) < len(severities):
+                skipped.append(kind)
+                del acc[kind], flips[kind]
+        if not acc:
+            return {"skipped_kinds": skipped}
         all_flips = [f for per in flips.values() for f in per.values()]
         return {
             "n": len(sample),
@@ -113,7 +126,7 @@ class Corruption(Family):
             "flip_rate": flips,
             "mean_flip_rate": float(np.mean(all_flips)),
             **corruption_summary(float((clean == labels).mean()), acc),
-            **({"skipped_kinds": skipped} if skipped else {}),  # not of this modality
+            **({"skipped_kinds": skipped} if skipped else {}),  # other modality, or no effect
         }
 
     def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
@@ -131,10 +144,20 @@ class Corruption(Family):
 
     def facts(self, result: Mapping[str, Any]) -> list[str]:
         kinds = ", ".join(result.get("accuracy", {}))
-        return [
-            f"Corruptions ({kinds}) on {result.get('n')} seeded ID-test examples; generated here, "
-            "not ImageNet-C's published mCE protocol."
-        ]
+        out = (
+            [
+                f"Corruptions ({kinds}) on {result.get('n')} seeded ID-test examples; generated here, "
+                "not ImageNet-C's published mCE protocol."
+            ]
+            if kinds
+            else []
+        )
+        if result.get("skipped_kinds"):
+            out.append(
+                "Corruptions left out (another modality's, or no effect on these inputs, e.g. "
+                f"saturate on greyscale): {', '.join(result['skipped_kinds'])}."
+            )
+        return out
 
     def figure(
         self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
