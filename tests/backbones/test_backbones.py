@@ -90,3 +90,32 @@ def test_feature_extraction_leaves_a_fresh_backbone_in_eval_mode(feature_cache, 
     assert not any(m.training for m in bb.modules())
     extract_features(bb, text_task.test.sample(8, 0), show_progress=False)
     assert not any(m.training for m in bb.modules())  # dropout stays off for direct calls
+
+
+def test_weights_option_loads_a_backbone_state_or_a_saved_model(tmp_path):
+    """``weights`` loads a backbone adapted elsewhere (its fingerprint follows the content) and
+    refuses a file that is corrupt or does not match, with the path in the message."""
+    from safetensors.torch import save_model
+
+    from safeadapt.errors import CheckpointError
+    from safeadapt.model import Classifier
+
+    base = load_backbone("efficientnet-lite0", image_size=32)
+    moved = load_backbone("efficientnet-lite0", image_size=32)
+    with torch.no_grad():
+        next(moved.parameters()).add_(0.5)
+    save_model(moved, str(tmp_path / "backbone.safetensors"))
+    Classifier(moved, 2).save(tmp_path / "model.safetensors")
+    for name in ("backbone.safetensors", "model.safetensors"):
+        got = load_backbone("efficientnet-lite0", image_size=32, weights=str(tmp_path / name))
+        assert got.fingerprint() == moved.fingerprint() != base.fingerprint()
+    (tmp_path / "bad.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="bad.safetensors"):
+        load_backbone(
+            "efficientnet-lite0", image_size=32, weights=str(tmp_path / "bad.safetensors")
+        )
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_backbone("efficientnet-lite0", weights=str(tmp_path / "missing.safetensors"))
+    save_model(load_backbone("minilm"), str(tmp_path / "text.safetensors"))
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_backbone("efficientnet-lite0", weights=str(tmp_path / "text.safetensors"))

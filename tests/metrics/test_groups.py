@@ -41,3 +41,23 @@ def test_clear_errors():
         group_report(np.array([0, 1]), np.array([0]), np.array(["a", "b"]))
     with pytest.raises(DataError, match="at least two groups"):
         group_report(np.array([0, 1]), np.array([0, 1]), np.array(["a", "a"]))
+
+
+def test_cells_and_tpr_gap_by_hand():
+    """Cells are group x true class; the TPR gap is between groups (binary tasks)."""
+    y = np.array([1, 1, 0, 0, 1, 1, 0, 0])
+    p = np.array([1, 0, 0, 0, 1, 1, 0, 1])
+    g = np.array(["r"] * 4 + ["g"] * 4)
+    r = group_report(y, p, g)
+    assert {k: v["accuracy"] for k, v in r["by_cell"].items()} == {
+        "r|1": 0.5,
+        "r|0": 1.0,
+        "g|1": 1.0,
+        "g|0": 0.5,
+    }
+    assert r["worst_cell_accuracy"] == 0.5 and r["cell_gap"] == 0.5
+    assert r["tpr_by_group"] == {"g": 1.0, "r": 0.5} and r["tpr_gap"] == 0.5
+    # a colour shortcut ("r means 1") is right on the aligned cells only
+    shortcut = (g == "r").astype(int)
+    s = group_report(y, shortcut, g)
+    assert s["worst_cell_accuracy"] == 0.0 and s["cell_gap"] == 1.0 and s["tpr_gap"] == 1.0

@@ -32,18 +32,59 @@ def _efficientnet_lite0(image_size: int = 224) -> Backbone:
     return load_efficientnet_lite0(image_size=image_size)
 
 
-def load_backbone(spec: str, **options: Any) -> Backbone:
+def load_backbone(spec: str, weights: str | None = None, **options: Any) -> Backbone:
     """A fresh pretrained backbone in eval mode (wrapper and every submodule alike, so feature
     extraction, which restores the mode it found, never switches dropout on).
-    ``spec``: a registered name or ``hf:<id or path>``."""
+    ``spec``: a registered name or ``hf:<id or path>``. ``weights``: a safetensors file to load
+    into it -- a backbone state, or a model a study saved (``runs/<id>/model.safetensors``, whose
+    backbone part is taken) -- e.g. a backbone adapted by an earlier study."""
     if spec.startswith("hf:"):
         from safeadapt.backbones.huggingface import load_hf_text
 
         _check_options(load_hf_text, options, spec, skip=("model_id",))
-        return load_hf_text(spec[3:], **options).eval()
-    loader = BACKBONES.get(spec)
-    _check_options(loader, options, spec)
-    return loader(**options).eval()
+        backbone = load_hf_text(spec[3:], **options)
+    else:
+        loader = BACKBONES.get(spec)
+        _check_options(loader, options, spec)
+        backbone = loader(**options)
+    if weights is not None:
+        load_weights(backbone, weights)
+    return backbone.eval()
+
+
+def load_weights(backbone: Backbone, path: str) -> None:
+    """Load a safetensors file into ``backbone`` (strict: every tensor must match)."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+    from safetensors.torch import load_model
+
+    from safeadapt.errors import CheckpointError
+
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(f"backbone 'weights': {file} does not exist.")
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as err:
+        raise CheckpointError(
+            f"backbone 'weights': {file} is not a readable safetensors file ({err})."
+        ) from err
+    if "num_classes" in meta:  # a whole model saved by a study: keep its backbone
+        from safeadapt.model import Classifier
+
+        Classifier(backbone, int(meta["num_classes"])).load(file)
+        return
+    try:
+        missing, unexpected = load_model(backbone, str(file), strict=False)
+    except Exception as err:
+        raise CheckpointError(f"backbone 'weights': {file} could not be loaded ({err}).") from err
+    if missing or unexpected:
+        raise CheckpointError(
+            f"backbone 'weights': {file} does not match this backbone: missing "
+            f"{sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}."
+        )
 
 
 def _check_options(loader: Any, options: dict[str, Any], spec: str, skip=()) -> None:

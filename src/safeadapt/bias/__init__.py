@@ -11,8 +11,8 @@ other two ``(1 - rho) / 4``; rho = 1 fully correlated, 0 independent, -1 anti-co
 group shares (label mix kept within each group). Seeded; the original split is never modified;
 the report says what was dropped or duplicated.
 
-``safeadapt.bias.overwrite`` runs Wang & Russakovsky's experiment end to end: a biased backbone,
-curated finetuning sets, worst-group accuracy and gaps against the correlation level.
+Wang & Russakovsky's experiment end to end is ``examples/overwriting_bias.py``: ordinary studies
+of the built-in ``coloured`` task (``safeadapt.data.coloured``), which curates with ``curate``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 Computed with fairlearn's ``MetricFrame`` (and its demographic-parity / equalised-odds
 functions) rather than re-written. For more than two classes the fairness differences are taken
 one-vs-rest per class and the largest is reported (``*_max_over_classes``).
+
+Cells are group x true class (Sagawa et al. 2020's "groups" in Waterbirds / CelebA): the worst
+cell's accuracy and the best-worst cell gap; for binary tasks also the largest difference in
+true-positive rate between groups (Wang & Russakovsky 2023's bias metric).
 """
 
 from __future__ import annotations
@@ -50,8 +54,35 @@ def group_report(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> 
         "worst_group_accuracy": float(frame.group_min()["accuracy"]),
         "accuracy_gap": float(frame.difference(method="between_groups")["accuracy"]),
     }
+    cells = np.char.add(np.char.add(groups, "|"), y_true.astype(str))
+    cell_frame = MetricFrame(
+        metrics={"accuracy": accuracy_score, "n": count},
+        y_true=y_true,
+        y_pred=y_pred,
+        sensitive_features=cells,
+    )
+    out["by_cell"] = {
+        str(c): {"accuracy": float(row["accuracy"]), "n": int(row["n"])}
+        for c, row in cell_frame.by_group.iterrows()
+    }
+    out["worst_cell"] = str(cell_frame.by_group["accuracy"].idxmin())
+    out["worst_cell_accuracy"] = float(cell_frame.group_min()["accuracy"])
+    out["cell_gap"] = float(cell_frame.difference(method="between_groups")["accuracy"])
     classes = np.unique(np.concatenate([y_true, y_pred]))
     if len(classes) <= 2:
+        from fairlearn.metrics import true_positive_rate
+
+        positive = classes.max()
+        yt = (y_true == positive).astype(int)
+        if yt.any():
+            tpr = MetricFrame(
+                metrics=true_positive_rate,
+                y_true=yt,
+                y_pred=(y_pred == positive).astype(int),
+                sensitive_features=groups,
+            )
+            out["tpr_by_group"] = {str(g): float(v) for g, v in tpr.by_group.items()}
+            out["tpr_gap"] = float(tpr.difference(method="between_groups"))
         positive = classes.max()
         yt, yp = (y_true == positive).astype(int), (y_pred == positive).astype(int)
         out["demographic_parity_difference"] = float(

@@ -1,6 +1,7 @@
 """Group metrics (fairlearn ``MetricFrame``): per-group accuracy, worst group, the best-worst
-gap, demographic-parity and equalised-odds differences, on every evaluation split that carries
-two or more groups (``safeadapt.metrics.groups.group_report``)."""
+gap, the worst group x class cell, the TPR gap between groups (binary tasks), demographic-parity
+and equalised-odds differences, on every evaluation split that carries two or more groups
+(``safeadapt.metrics.groups.group_report``)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class Groups(Family):
     SCORES = {
         "worst_group_accuracy": ("worst-group acc", True, ".3f"),
         "group_gap": ("group gap", False, ".3f"),
+        "worst_cell_accuracy": ("worst-cell acc (group x class)", True, ".3f"),
+        "tpr_gap": ("TPR gap between groups", False, ".3f"),
     }
 
     def measure(self, ctx: EvalContext, config: GroupsConfig) -> dict[str, Any]:
@@ -42,6 +45,8 @@ class Groups(Family):
         values = {
             "worst_group_accuracy": test.get("worst_group_accuracy"),
             "group_gap": test.get("accuracy_gap"),
+            "worst_cell_accuracy": test.get("worst_cell_accuracy"),
+            "tpr_gap": test.get("tpr_gap"),
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
