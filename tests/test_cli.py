@@ -110,6 +110,16 @@ def test_shift_audit_curate_commands(tmp_path):
     assert "probe fitted on train, scored on ood:tweets" in out.output
     assert json.loads((tmp_path / "shift" / "shift.json").read_text())["reference"] == "train"
     assert (tmp_path / "shift" / "shift.png").stat().st_size > 10_000
+    detected = "shift DETECTED" in out.output
+    gate = runner.invoke(
+        app,
+        [
+            "shift", "--task", "vader-sentiment", "--sets", "train,ood:tweets",
+            "--max-per-set", "60", "--permutations", "100", "--out", str(tmp_path / "shift"),
+            "--no-progress", "--fail-on-shift",
+        ],
+    )  # fmt: skip
+    assert gate.exit_code == (1 if detected else 0), gate.output  # same seeds: same verdict
 
     out = runner.invoke(app, ["audit", "--task", "vader-sentiment"])
     assert out.exit_code == 0 and '"short"' in out.output

@@ -16,9 +16,62 @@ app = typer.Typer(
 )
 
 
+EXIT_CODES = "Exit codes: 0 ok, 1 a check failed (checks: / --fail-on-shift), 2 usage, settings or data error."
+
+
 def _fail(err: Exception) -> None:
     typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import safeadapt
+
+        typer.echo(f"safeadapt {safeadapt.__version__}")
+        raise typer.Exit()
+
+
+@app.callback(epilog=EXIT_CODES)
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Adapt a pretrained model to a task without breaking it, and measure it."""
+
+
+def _report_checks(console, checks: dict | None, study: str, junit: Path | None) -> None:
+    """Print the checks table, write JUnit XML, and exit 1 when a check failed."""
+    if checks is None:
+        if junit is not None:
+            _fail(ValueError("--junit needs a 'checks:' section in the study."))
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"checks on {checks['variant']} ({checks['use']})")
+    for col in ("check", "value", "bound", "result", "note"):
+        table.add_column(col)
+    for c in checks["checks"]:
+        value = c["value"]
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        table.add_row(
+            escape(c["name"]),
+            escape(shown),
+            escape(str(c["bound"])),
+            "[green]pass[/]" if c["passed"] else "[bold red]FAIL[/]",
+            escape(c.get("note") or ""),
+        )
+    console.print(table)
+    if junit is not None:
+        from safeadapt.study.checks import junit_xml
+
+        junit.write_text(junit_xml(checks, study))
+        console.print(f"JUnit XML: {escape(str(junit))}")
+    if not checks["passed"]:
+        raise typer.Exit(code=1)
 
 
 def _console():
@@ -125,8 +178,13 @@ def run(
         ),
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    junit: Annotated[
+        Path | None, typer.Option(help="Write the study's checks as JUnit XML to this file.")
+    ] = None,
 ) -> None:
-    """Run (or resume) a study: every protocol x grid point x seed, then report.html."""
+    """Run (or resume) a study: every protocol x grid point x seed, then report.html.
+
+    Exits 1 when a check of the study's 'checks:' section fails."""
     from rich.markup import escape
 
     from safeadapt.errors import SafeAdaptError
@@ -149,6 +207,37 @@ def run(
             f"quick study took {est['quick_seconds']:.0f} s; the full study ({est['runs']} runs) "
             f"should take about {est['full_seconds'] / 60:.0f} min (linear in data size; rough)."
         )
+    _report_checks(console, result.summary.get("checks"), config.name, junit)
+
+
+@app.command()
+def check(
+    study: Annotated[Path, typer.Argument(help="The study YAML file (already run).")],
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML to this file.")] = None,
+) -> None:
+    """Check a finished study's 'checks:' on its summary, without training (exit 1: failed)."""
+    import json
+
+    from safeadapt.errors import InvalidConfig, SafeAdaptError
+    from safeadapt.study import load_study
+    from safeadapt.study.checks import evaluate_checks
+
+    console = _console()
+    try:
+        config = load_study(study)
+        if config.checks is None:
+            raise InvalidConfig(
+                f"{study} has no 'checks:' section; add bounds such as max_ece: 0.1."
+            )
+        path = config.output_dir / "summary.json"
+        if not path.is_file():
+            raise InvalidConfig(
+                f"{path} does not exist: run the study first (safeadapt run {study})."
+            )
+        result = evaluate_checks(json.loads(path.read_text()), config.checks)
+    except SafeAdaptError as err:
+        _fail(err)
+    _report_checks(console, result, config.name, junit)
 
 
 @app.command()
@@ -237,6 +326,9 @@ def shift(
         "safeadapt-out/shift"
     ),
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    fail_on_shift: Annotated[
+        bool, typer.Option("--fail-on-shift", help="Exit 1 when a shift is detected (for CI).")
+    ] = False,
 ) -> None:
     """Distribution shift from frozen embeddings: MMD, domain classifier, KS; picture; advice."""
     import json
@@ -293,6 +385,8 @@ def shift(
         typer.echo(f"linear probe on {ref}: {p['accuracy']:.3f} (majority {p['majority']:.3f})")
     typer.echo(f"advice: {report['advice']}")
     typer.echo(f"written: {out / 'shift.json'}, {out / 'shift.png'}")
+    if fail_on_shift and any(c["shift_detected"] for c in report["comparisons"].values()):
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -97,6 +97,26 @@ def _table(summary: dict[str, Any]) -> str:
     )
 
 
+def _checks_html(summary: dict[str, Any]) -> str:
+    checks = summary.get("checks")
+    if not checks:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(c['name'])}</td><td>{html.escape(str(c['value']))}</td>"
+        f"<td>{html.escape(str(c['bound']))}</td>"
+        f"<td><b>{'pass' if c['passed'] else 'FAIL'}</b></td>"
+        f"<td>{html.escape(c.get('note') or '')}</td></tr>"
+        for c in checks["checks"]
+    )
+    verdict = "all checks pass" if checks["passed"] else "checks FAILED"
+    return (
+        f"<h2 id='checks'>Checks on {html.escape(checks['variant'])}: {verdict}</h2>"
+        "<table><thead><tr><th>check</th><th>value</th><th>bound</th><th></th><th>note</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table><p class='notes'>From the study's "
+        f"<code>checks:</code>, on the {html.escape(checks['use'])} of each score.</p>"
+    )
+
+
 def _pairwise_html(rec: dict[str, Any]) -> str:
     rows = rec.get("pairwise") or []
     if not rows:
@@ -327,6 +347,7 @@ def render_report(
 <p class="notes" id="splits-seen">{html.escape(rec["splits_seen"])}</p>
 <details><summary>How the recommendation is made</summary>
 <div class="rule">{html.escape(rec["rule"])}</div></details>
+{_checks_html(summary)}
 {_preflight_html(summary, figures or {})}
 <h2>Protocols × metrics</h2>
 {_table(summary)}

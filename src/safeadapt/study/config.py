@@ -25,6 +25,7 @@ from typing import Any
 from safeadapt.config import build_config, require
 from safeadapt.errors import InvalidConfig
 from safeadapt.safety.suite import SafetyConfig
+from safeadapt.study.checks import ChecksSpec
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -222,6 +223,7 @@ class StudyConfig:
     tracking: TrackingSpec = TrackingSpec()
     recommend: RecommendSpec = RecommendSpec()
     preflight: PreflightSpec = PreflightSpec()
+    checks: ChecksSpec | None = None  # pass / fail gates for CI (safeadapt.study.checks)
 
     @property
     def output_dir(self) -> Path:
@@ -281,12 +283,16 @@ class StudyConfig:
             tracking=build_config(TrackingSpec, raw.get("tracking"), "study 'tracking'"),
             recommend=build_config(RecommendSpec, raw.get("recommend"), "study 'recommend'"),
             preflight=build_config(PreflightSpec, raw.get("preflight"), "study 'preflight'"),
+            checks=ChecksSpec.from_raw(raw.get("checks")),
         )
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["protocols"] = {p.label: {"protocol": p.protocol, **p.settings} for p in self.protocols}
         out["safety"] = False if self.safety is None else dataclasses.asdict(self.safety)
+        if self.checks is not None:
+            c = self.checks
+            out["checks"] = {"variant": c.variant, "use": c.use, "shift": c.shift, **c.bounds}
         return out
 
 
@@ -568,4 +574,10 @@ safety:
 # tracking: {mlflow_uri: "sqlite:///mlruns.db"}   # optional MLflow logging
 # recommend: {id_tolerance: 0.01}  # see the report's "how the recommendation is made"
 # preflight: {checks: [shift, audit], max_per_set: 500}  # before training; checks: [] = off
+# checks:                          # CI gates on the recommended variant: `safeadapt run` exits 1
+#   max_ece: 0.15                  # min_<score> / max_<score> for any score of the table
+#   min_ood_accuracy: 0.6
+#   min_forgetting: -0.02          # forgetting is after - before: at most 2 points lost
+#   use: interval                  # check the pessimistic end of the 95 % interval
+#   shift: warn                    # fail: a pre-flight shift fails the study
 """

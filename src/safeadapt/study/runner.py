@@ -158,6 +158,15 @@ def run_study(
     predictions = {s.run_id: store.load_predictions(s) for s in specs}
     summary = summarize(runs, config, task, predictions)
     summary["preflight"] = {k: v["result"] for k, v in preflight.items()}
+    if config.checks is not None:
+        from safeadapt.study.checks import evaluate_checks
+
+        summary["checks"] = evaluate_checks(summary, config.checks)
+        failed = [c["name"] for c in summary["checks"]["checks"] if not c["passed"]]
+        log(
+            f"checks on {summary['checks']['variant']}: "
+            + (f"FAILED {', '.join(failed)}" if failed else "all passed")
+        )
     write_atomic(out / "summary.json", json.dumps(summary, indent=1, default=float))
     _write_csv(runs, out / "results.csv", predictions)
     _write_variants_csv(summary, out / "variants.csv")

@@ -1,0 +1,183 @@
+"""Pass / fail gates on a study's result, for CI: ``checks:`` in the study.
+
+Each bound is ``min_<score>`` or ``max_<score>`` for any score the study table has -- the
+built-in ones (``id_accuracy``, ``ood_accuracy``, ``ece``, ``val_accuracy``, ``accuracy:ood:<s>``,
+``fit_seconds``, ...) and every safety family's (``safeadapt list``): e.g. ``max_ece: 0.1``,
+``min_ood_accuracy: 0.7``, ``min_forgetting: -0.02`` (at most 2 points forgotten: forgetting is
+after - before), ``min_worst_group_accuracy: 0.6``, ``max_negative_flip_rate: 0.05``. They are checked
+on one variant: the recommended one (default) or the one named by ``variant``. ``use: interval``
+checks the pessimistic end of each score's 95 % interval instead of its mean (a bound the data
+support, not one a lucky sample passes). ``shift: fail`` fails when the pre-flight two-sample
+tests found a shift between the training data and any other set (``warn``: reported only).
+
+A score that was not measured fails its check and says so. ``safeadapt run`` / ``safeadapt
+check`` exit 1 when a check fails (``--junit FILE`` writes JUnit XML for CI).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from safeadapt.config import require
+from safeadapt.errors import InvalidConfig
+
+# the run-level scores every study has (safeadapt.study.recommend.run_scores)
+BUILTIN_SCORES = (
+    "val_accuracy",
+    "ood_val_accuracy",
+    "val_ece",
+    "id_accuracy",
+    "ood_accuracy",
+    "ece",
+    "nll",
+    "brier",
+    "fit_seconds",
+    "eval_seconds",
+    "trainable_parameters",
+    "peak_rss_mb",
+)
+
+
+def known_scores() -> list[str]:
+    from safeadapt.safety import score_columns
+
+    return [*BUILTIN_SCORES, *(key for key, *_ in score_columns())]
+
+
+@dataclass(frozen=True)
+class ChecksSpec:
+    """``variant``: 'recommended' or a variant name; ``use``: 'mean' or 'interval';
+    ``shift``: 'off', 'warn' or 'fail'; ``bounds``: ``{"min_<score>" | "max_<score>": value}``."""
+
+    variant: str = "recommended"
+    use: str = "mean"
+    shift: str = "off"
+    bounds: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require(
+            self.use in ("mean", "interval"), "study 'checks.use' must be 'mean' or 'interval'."
+        )
+        require(
+            self.shift in ("off", "warn", "fail"),
+            f"study 'checks.shift' must be 'off', 'warn' or 'fail'; got {self.shift!r}.",
+        )
+        require(
+            isinstance(self.variant, str) and self.variant,
+            "study 'checks.variant' must be 'recommended' or a variant name.",
+        )
+        known = known_scores()
+        for name, value in self.bounds.items():
+            side, _, key = name.partition("_")
+            require(
+                side in ("min", "max") and key,
+                f"study 'checks': {name!r} is not a bound; write min_<score> or max_<score>.",
+            )
+            if key not in known and not key.startswith("accuracy:ood:"):
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" Did you mean '{side}_{close[0]}'?" if close else ""
+                raise InvalidConfig(
+                    f"study 'checks': no score {key!r} to bound.{hint} Scores: "
+                    f"{', '.join(known)}, accuracy:ood:<split>."
+                )
+            require(
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value),
+                f"study 'checks' {name!r} must be a number; got {value!r}.",
+            )
+
+    @classmethod
+    def from_raw(cls, raw: Any) -> ChecksSpec | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            raise InvalidConfig(
+                f"study 'checks' must be a mapping such as {{max_ece: 0.1}}; got {raw!r}."
+            )
+        settings = {k: raw[k] for k in ("variant", "use", "shift") if k in raw}
+        bounds = {k: v for k, v in raw.items() if k not in settings}
+        return cls(**settings, bounds={k: float(v) if _number(v) else v for k, v in bounds.items()})
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def evaluate_checks(summary: Mapping[str, Any], spec: ChecksSpec) -> dict[str, Any]:
+    """``{variant, use, checks: [{name, score, bound, value, passed, note}], passed}``."""
+    variants = {v["variant"]: v for v in summary["variants"]}
+    name = summary["recommendation"]["variant"] if spec.variant == "recommended" else spec.variant
+    if name not in variants:
+        raise InvalidConfig(
+            f"study 'checks.variant': no variant {name!r}; the study has {', '.join(variants)}."
+        )
+    scores = variants[name]["scores"]
+    rows = []
+    for bound_name, bound in spec.bounds.items():
+        side, _, key = bound_name.partition("_")
+        entry = scores.get(key)
+        row: dict[str, Any] = {"name": bound_name, "score": key, "bound": bound, "side": side}
+        if entry is None:
+            row.update(value=None, passed=False, note="not measured in this study")
+        else:
+            value = entry["mean"]
+            edge = "ci_low" if side == "min" else "ci_high"
+            if spec.use == "interval" and edge in entry:
+                value, row["note"] = entry[edge], f"95 % interval {edge.split('_')[1]} end"
+            row["value"] = value
+            row["passed"] = bool(value >= bound if side == "min" else value <= bound)
+        rows.append(row)
+    if spec.shift != "off":
+        shift = ((summary.get("preflight") or {}).get("shift") or {}).get("comparisons")
+        if shift is None:
+            rows.append(
+                {"name": "shift", "score": "preflight shift", "bound": None, "value": None,
+                 "passed": spec.shift == "warn", "note": "the shift pre-flight did not run"}
+            )  # fmt: skip
+        else:
+            found = sorted(k for k, c in shift.items() if c.get("shift_detected"))
+            rows.append(
+                {
+                    "name": "shift",
+                    "score": "preflight shift",
+                    "bound": "none detected",
+                    "value": ", ".join(found) or "none",
+                    "passed": not found or spec.shift == "warn",
+                    "note": "warn only" if found and spec.shift == "warn" else "",
+                }
+            )
+    return {
+        "variant": name,
+        "use": spec.use,
+        "checks": rows,
+        "passed": all(r["passed"] for r in rows),
+    }
+
+
+def junit_xml(result: Mapping[str, Any], study: str) -> str:
+    """The checks as JUnit XML: one test case per check, a failure element when it fails."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    cases = []
+    for r in result["checks"]:
+        detail = f"{r['score']}: value {r['value']!r}, bound {r['side'] if 'side' in r else ''} {r['bound']!r}"
+        body = (
+            ""
+            if r["passed"]
+            else f"<failure message={quoteattr(detail)}>{escape(detail)}</failure>"
+        )
+        cases.append(
+            f"<testcase classname={quoteattr('safeadapt.' + study)} name={quoteattr(r['name'])}>"
+            f"{body}</testcase>"
+        )
+    failures = sum(not r["passed"] for r in result["checks"])
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<testsuite name={quoteattr("safeadapt checks: " + study)} tests="{len(cases)}" '
+        f'failures="{failures}" errors="0">' + "".join(cases) + "</testsuite>\n"
+    )
