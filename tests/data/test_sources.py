@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from safeadapt.data import load_task
-from safeadapt.errors import DataError
+from safeadapt.errors import DataError, InvalidConfig
 
 
 def _csv(path, rows):
@@ -137,3 +137,39 @@ def test_stratified_validation_holdout_from_a_file(tmp_path):
     for seed in range(5):
         task = load_task(path, path, seed=seed)
         assert set(task.val.labels.tolist()) == {0, 1, 2}
+
+
+def test_hub_sources_pass_config_split_and_revision_and_keep_class_names(monkeypatch):
+    """No network here: ``datasets.load_dataset`` is replaced by a recorder that returns a small
+    dataset with a ClassLabel column, as the hub's GLUE / SST-2 has."""
+    import datasets
+
+    from safeadapt.data.sources import hub_source
+
+    calls = []
+
+    def fake(ident, **kwargs):
+        calls.append((ident, kwargs))
+        labels = datasets.ClassLabel(names=["negative", "positive"])
+        return datasets.Dataset.from_dict(
+            {
+                "sentence": ["bad film", "great film", "dull", "lovely"] * 5,
+                "label": [0, 1, 0, 1] * 5,
+            },
+            features=datasets.Features({"sentence": datasets.Value("string"), "label": labels}),
+        )
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    task = load_task(
+        train="hub:nyu-mll/glue:train?config=sst2&revision=bcdcba7",
+        test="hub:nyu-mll/glue:validation?config=sst2",
+        text_column="sentence",
+    )
+    assert calls[0] == ("nyu-mll/glue", {"split": "train", "name": "sst2", "revision": "bcdcba7"})
+    assert calls[1] == ("nyu-mll/glue", {"split": "validation", "name": "sst2"})
+    assert task.label_names == ("negative", "positive")  # names, not "0" / "1"
+    assert hub_source("hub:imdb") == ("imdb", {"split": "train"})
+    with pytest.raises(InvalidConfig, match="unknown option 'conf'"):
+        hub_source("hub:imdb?conf=plain")
+    with pytest.raises(InvalidConfig, match="names no dataset"):
+        hub_source("hub::train")

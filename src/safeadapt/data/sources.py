@@ -23,7 +23,7 @@ _BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".
 
 
 def _load_source(source: str, split_name: str, hub_split: str | None = None):
-    """A ``datasets.Dataset`` from a local file / folder or a hub id (``hub:owner/name[:split]``).
+    """A ``datasets.Dataset`` from a local file / folder or a hub id (``hub_source``).
 
     Local tables are read with pandas on every call, so their *content* decides what is loaded:
     Hugging Face's CSV builder reuses a cached copy keyed on the path and modification time, which
@@ -35,9 +35,9 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
     if source.startswith("hub:"):
         import os
 
-        ident, _, split = source[4:].partition(":")
+        ident, kwargs = hub_source(source, hub_split)
         try:
-            return datasets.load_dataset(ident, split=split or hub_split or "train")
+            return datasets.load_dataset(ident, **kwargs)
         except Exception as err:  # offline, unknown id, missing split
             offline = (
                 os.environ.get("HF_HUB_OFFLINE") == "1"
@@ -69,7 +69,7 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
     if not path.is_file():
         raise DataError(
             f"Source for split {split_name!r} not found: {source!r}. Give a CSV / JSON / parquet "
-            "file, an image folder, or 'hub:<dataset id>[:split]'."
+            "file, an image folder, or 'hub:<dataset id>[:split][?config=...&revision=...]'."
         )
     builder = _BUILDERS.get(path.suffix.lower())
     if builder is None:
@@ -79,6 +79,36 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
         )
     frame = _read_table(path, builder, split_name)
     return datasets.Dataset.from_pandas(frame, preserve_index=False)
+
+
+HUB_OPTIONS = ("config", "revision")
+
+
+def hub_source(source: str, default_split: str | None = None) -> tuple[str, dict[str, Any]]:
+    """``hub:<id>[:<split>][?config=<name>&revision=<commit or tag>]`` -> the dataset id and the
+    keyword arguments of ``datasets.load_dataset`` (``name``, ``split``, ``revision``).
+
+    Example: ``hub:nyu-mll/glue:validation?config=sst2&revision=bcdcba7`` (pin a revision for a
+    result that does not move under you). Remote code is never run.
+    """
+    from urllib.parse import parse_qsl
+
+    body, _, query = source.removeprefix("hub:").partition("?")
+    ident, _, split = body.partition(":")
+    if not ident:
+        raise InvalidConfig(f"hub source {source!r} names no dataset: write hub:<owner>/<name>.")
+    options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    unknown = sorted(set(options) - set(HUB_OPTIONS))
+    if unknown:
+        raise InvalidConfig(
+            f"hub source {source!r}: unknown option {unknown[0]!r}; known: {', '.join(HUB_OPTIONS)}."
+        )
+    kwargs: dict[str, Any] = {"split": split or default_split or "train"}
+    if options.get("config"):
+        kwargs["name"] = options["config"]
+    if options.get("revision"):
+        kwargs["revision"] = options["revision"]
+    return ident, kwargs
 
 
 def _read_table(path: Path, builder: str, split_name: str):
