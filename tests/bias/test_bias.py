@@ -25,6 +25,7 @@ BIASED = {("a", 1): 90, ("a", 0): 10, ("b", 1): 10, ("b", 0): 40}
 
 def test_audit_by_hand():
     r = audit(_split(BIASED), label_names=("neg", "pos"))
+    assert "Cramér's V" in r._repr_html_() and "strongly associated" in r._repr_html_()
     assert r["groups"]["a"] == {
         "count": 100,
         "share": 100 / 150,

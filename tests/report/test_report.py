@@ -148,3 +148,10 @@ def test_report_renders_in_headless_chromium(study_result, tmp_path):
     assert img.size == (1280, 2400)
     lo, hi = img.getextrema()
     assert hi - lo > 100  # not a blank page
+
+
+def test_a_study_result_renders_in_a_notebook(study_result):
+    notebook = study_result._repr_html_()
+    pick = study_result.summary["recommendation"]["variant"]
+    assert f"Recommended: {pick}" in notebook and "<table>" in notebook
+    assert "report.html" in notebook

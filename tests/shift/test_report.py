@@ -27,6 +27,8 @@ def test_domains_differ_and_a_random_partition_does_not(vader, minilm, feature_c
     assert report["shift_detected"] and "collected" in report["advice"]
     assert report["label_mismatch"] == []  # the tweets drop is the input shift's, not named noise
     assert report["probe"]["accuracy"] > report["probe"]["majority"]
+    notebook = report._repr_html_()  # renders in Jupyter: verdicts, advice, the PCA picture
+    assert "tweets" in notebook and "Advice" in notebook and "data:image/png;base64" in notebook
     png = shift_figure(report)
     assert png[:4] == b"\x89PNG" and len(png) > 10_000
     assert "_embeddings" not in public(report)

@@ -95,7 +95,16 @@ def audit(
     }
     if len(gs) == 2 and len(cs) == 2:
         out["phi"] = {g: phi(labels, groups, g) for g in gs}
-    return out
+    return AuditReport(out)
+
+
+class AuditReport(dict):
+    """The audit (a plain dict) that renders itself in Jupyter."""
+
+    def _repr_html_(self) -> str:
+        from safeadapt.report.notebook import audit_html
+
+        return audit_html(self)
 
 
 def _cell_shares_correlation(

@@ -124,6 +124,15 @@ def advice(shifted: bool, separable: bool | None, label_mismatch: list[str] | No
     )
 
 
+class ShiftReport(dict):
+    """The shift report (a plain dict) that renders itself in Jupyter."""
+
+    def _repr_html_(self) -> str:
+        from safeadapt.report.notebook import shift_html
+
+        return shift_html(self)
+
+
 def shift_report(
     backbone,
     sets: Mapping[str, Split],
@@ -181,19 +190,21 @@ def shift_report(
                 mismatch.append(other)
     separable = None if probe is None else probe["accuracy"] >= probe["majority"] + SEPARABLE_MARGIN
     any_shift = any(c["shift_detected"] for c in comparisons.values())
-    return {
-        "reference": ref,
-        "sizes": {k: len(s) for k, s in sampled.items()},
-        "level": level,
-        "comparisons": comparisons,
-        "probe": probe,
-        "separable": separable,
-        "shift_detected": any_shift,
-        "label_mismatch": mismatch,
-        "advice": advice(any_shift, separable, mismatch),
-        "_embeddings": emb,
-        "_labels": {k: s.labels for k, s in sampled.items()},
-    }
+    return ShiftReport(
+        {
+            "reference": ref,
+            "sizes": {k: len(s) for k, s in sampled.items()},
+            "level": level,
+            "comparisons": comparisons,
+            "probe": probe,
+            "separable": separable,
+            "shift_detected": any_shift,
+            "label_mismatch": mismatch,
+            "advice": advice(any_shift, separable, mismatch),
+            "_embeddings": emb,
+            "_labels": {k: s.labels for k, s in sampled.items()},
+        }
+    )
 
 
 def _show(x: Any) -> Any:

@@ -39,6 +39,11 @@ class StudyResult:
     seconds: float
     estimate: dict[str, Any] | None = None
 
+    def _repr_html_(self) -> str:
+        from safeadapt.report.notebook import study_html
+
+        return study_html(self)
+
 
 def quick_config(config: StudyConfig) -> StudyConfig:
     """The same study on a small stratified sample, one seed, written to ``<output>/quick``."""
