@@ -29,6 +29,7 @@ _EXPORTS = {
     "PROTOCOLS": "safeadapt.protocols",
     "make_protocol": "safeadapt.protocols",
     "RunRecord": "safeadapt.run",
+    "load_exported": "safeadapt.study.export",
     "run_protocol": "safeadapt.run",
 }
 __all__ = sorted(_EXPORTS)

@@ -241,6 +241,31 @@ def check(
 
 
 @app.command()
+def export(
+    study: Annotated[
+        Path, typer.Argument(help="The study YAML file (run with save_models: true).")
+    ],
+    out: Annotated[Path, typer.Option(help="A new folder for the export.")],
+    variant: Annotated[
+        str | None, typer.Option(help="A variant of the study (default: the recommended one).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Which seed's model (default: the first).")
+    ] = None,
+) -> None:
+    """Export a study's model: weights, what rebuilds it, and a model card (README.md)."""
+    from safeadapt.errors import SafeAdaptError
+    from safeadapt.study import load_study
+    from safeadapt.study.export import export_model
+
+    try:
+        folder = export_model(load_study(study), out, variant, seed)
+    except SafeAdaptError as err:
+        _fail(err)
+    typer.echo(f"exported to {folder}: model.safetensors, safeadapt.json, README.md (model card)")
+
+
+@app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the example study.")] = Path(
         "study.yaml"

@@ -130,9 +130,17 @@ def run_study(
         if tracker is not None:
             tracker.log_run(spec, records[spec.run_id], store.folder(spec))
 
+    def finished(spec: RunSpec) -> dict[str, Any] | None:
+        """The stored record, unless ``save_models`` asks for a model the run did not keep."""
+        record = store.load(spec)
+        if record is not None and config.save_models and not store.has_model(spec):
+            log(f"run {spec.run_id} is stored without its model (save_models): redoing it")
+            return None
+        return record
+
     busy: list[RunSpec] = []
     for spec in progress(specs, "study runs", show_progress, total=len(specs)):
-        stored = store.load(spec)
+        stored = finished(spec)
         if stored is not None:
             records[spec.run_id] = stored
             skipped += 1
@@ -142,7 +150,7 @@ def run_study(
                 log(f"run {spec.run_id} is being computed by another process; waiting for it")
                 busy.append(spec)
                 continue
-            stored = store.load(spec)  # it may have finished while we looked
+            stored = finished(spec)  # it may have finished while we looked
             if stored is not None:
                 records[spec.run_id] = stored
                 skipped += 1
@@ -150,7 +158,7 @@ def run_study(
             execute(spec)
     for spec in busy:
         with store.lock(spec, wait=True):
-            stored = store.load(spec)
+            stored = finished(spec)
             if stored is not None:
                 records[spec.run_id] = stored
                 skipped += 1

@@ -115,6 +115,9 @@ class RunStore:
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
+    def has_model(self, spec: RunSpec) -> bool:
+        return (self.folder(spec) / MODEL).is_file()
+
     def load(self, spec: RunSpec) -> dict[str, Any] | None:
         """The stored record of ``spec``, or ``None`` if it has not finished. A record that does
         not parse, is not a mapping, belongs to another run or fails its checksum is moved aside

@@ -1,0 +1,224 @@
+"""Export a study's model: a folder with the weights, what rebuilds the model, and a model card.
+
+``export_model(config, out, variant=None, seed=None)`` takes the recommended variant (or the named
+one) and its first seed (or the named one) from a finished study that kept its models
+(``save_models: true``) and writes:
+
+- ``model.safetensors`` -- the adapted backbone and head (checksummed, never pickle);
+- ``safeadapt.json`` -- the backbone spec, classes, protocol and settings, study, task and run;
+- ``README.md`` -- a model card: intended use, protocol, data, the safety table of the variant
+  with 95 % intervals, the pre-flight findings and checks, the limits; its front matter carries
+  the Hub's ``model-index`` results.
+
+``load_exported(folder)`` rebuilds the :class:`~safeadapt.model.Classifier` (the backbone is built
+from its packaged / hub weights, then the exported tensors are loaded over it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from safeadapt.errors import CheckpointError, InvalidConfig
+
+MANIFEST = "safeadapt.json"
+
+
+def _find_run(config, summary: dict[str, Any], variant: str | None, seed: int | None):
+    from safeadapt.study.store import MODEL
+
+    name = variant or summary["recommendation"]["variant"]
+    variants = {v["variant"]: v for v in summary["variants"]}
+    if name not in variants:
+        raise InvalidConfig(f"export: no variant {name!r}; the study has {', '.join(variants)}.")
+    seeds = variants[name]["seeds"]
+    seed = seeds[0] if seed is None else seed
+    if seed not in seeds:
+        raise InvalidConfig(f"export: variant {name!r} ran seeds {seeds}, not {seed}.")
+    runs = config.output_dir / "runs"
+    for folder in sorted(runs.glob("*")):
+        record_path = folder / "record.json"
+        if not record_path.is_file():
+            continue
+        record = json.loads(record_path.read_text())
+        run = record.get("run", {})
+        if run.get("variant") == name and run.get("seed") == seed:
+            model = folder / MODEL
+            if not model.is_file():
+                raise CheckpointError(
+                    f"export: run {run['run_id']} kept no model. Set 'save_models: true' in the "
+                    "study and run it again: runs without their model are redone, the rest reused."
+                )
+            return name, seed, record, variants[name]
+    raise InvalidConfig(f"export: no stored run of {name!r} seed {seed} under {runs}.")
+
+
+def export_model(config, out: str | Path, variant: str | None = None, seed: int | None = None):
+    """Write the export folder (see the module docstring); returns its path."""
+    import safeadapt
+    from safeadapt.study.store import MODEL, write_atomic
+
+    summary_path = config.output_dir / "summary.json"
+    if not summary_path.is_file():
+        raise InvalidConfig(f"export: {summary_path} does not exist: run the study first.")
+    summary = json.loads(summary_path.read_text())
+    name, seed, record, entry = _find_run(config, summary, variant, seed)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise InvalidConfig(f"export: {out} exists and is not empty; give a new folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = record["run"]["run_id"]
+    shutil.copyfile(config.output_dir / "runs" / run_id / MODEL, out / MODEL)
+    backbone = config.backbone.resolve(summary["modality"])
+    manifest = {
+        "safeadapt": safeadapt.__version__,
+        "backbone": {"name": backbone.name, "options": dict(backbone.options)},
+        "num_classes": len(summary["label_names"]),
+        "label_names": summary["label_names"],
+        "modality": summary["modality"],
+        "variant": name,
+        "protocol": record["run"]["protocol"],
+        "settings": record.get("config", {}),
+        "seed": seed,
+        "run_id": run_id,
+        "study": summary["study"],
+        "task": summary["task"],
+    }
+    write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
+    write_atomic(out / "README.md", model_card(summary, manifest, entry))
+    return out
+
+
+def load_exported(folder: str | Path):
+    """The exported :class:`~safeadapt.model.Classifier`, weights loaded and in eval mode."""
+    from safeadapt.backbones import load_backbone
+    from safeadapt.model import Classifier
+    from safeadapt.study.store import MODEL
+
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise CheckpointError(f"{folder} is not a safeadapt export: no {MANIFEST}.")
+    manifest = json.loads(path.read_text())
+    spec = manifest["backbone"]
+    options = {k: v for k, v in spec["options"].items() if k != "weights"}  # the tensors follow
+    model = Classifier(load_backbone(spec["name"], **options), manifest["num_classes"])
+    return model.load(folder / MODEL).eval()
+
+
+def _fmt(score: dict[str, Any] | None, spec: str = ".3f") -> str:
+    if not score:
+        return "–"
+    text = format(score["mean"], spec)
+    if "ci_low" in score:
+        plain = spec.lstrip("+")
+        text += f" [{format(score['ci_low'], plain)}, {format(score['ci_high'], plain)}]"
+    return text
+
+
+def model_card(summary: dict[str, Any], manifest: dict[str, Any], entry: dict[str, Any]) -> str:
+    """The model card (Markdown with the Hub's ``model-index`` front matter)."""
+    import yaml
+
+    from safeadapt.report.columns import table_columns
+
+    scores = entry["scores"]
+    task_type = "text-classification" if summary["modality"] == "text" else "image-classification"
+    metrics = [
+        {"type": "accuracy", "name": "ID test accuracy", "value": round(scores[k]["mean"], 4)}
+        for k in ("id_accuracy",)
+        if k in scores
+    ]
+    for key, name, kind in (
+        ("ood_accuracy", "OOD test accuracy (mean over OOD splits)", "accuracy"),
+        ("ece", "ID test expected calibration error", "ece"),
+        ("worst_group_accuracy", "worst-group accuracy (ID test)", "accuracy"),
+        ("forgetting", "concept forgetting (probe accuracy after - before)", "forgetting"),
+    ):
+        if key in scores:
+            metrics.append({"type": kind, "name": name, "value": round(scores[key]["mean"], 4)})
+    front = {
+        "library_name": "safeadapt",
+        "tags": ["safeadapt", summary["modality"], manifest["protocol"]],
+        "model-index": [
+            {
+                "name": f"{summary['study']}-{manifest['variant']}",
+                "results": [
+                    {
+                        "task": {"type": task_type},
+                        "dataset": {"name": summary["task"], "type": summary["task"]},
+                        "metrics": metrics,
+                    }
+                ],
+            }
+        ],
+    }
+    rows = "\n".join(
+        f"| {label} | {_fmt(scores.get(key), spec)} |"
+        for key, label, _, spec in table_columns({"splits": summary["splits"], "variants": [entry]})
+    )
+    rec = summary["recommendation"]
+    picked = (
+        f"It is the study's recommendation: {rec['reason']}"
+        if rec["variant"] == manifest["variant"]
+        else f"It is not the study's recommendation ({rec['variant']})."
+    )
+    preflight = []
+    shift = (summary.get("preflight") or {}).get("shift")
+    if shift:
+        preflight.append(f"- Shift: {shift.get('advice', '')}")
+    audit = (summary.get("preflight") or {}).get("audit")
+    if audit:
+        preflight += [f"- Audit: {flag}" for flag in audit.get("flags", [])] or [
+            "- Audit: no flags."
+        ]
+    checks = summary.get("checks")
+    check_lines = (
+        [
+            f"- {c['name']}: {c['value']} (bound {c['bound']}) -> {'pass' if c['passed'] else 'FAIL'}"
+            for c in checks["checks"]
+        ]  # fmt: skip
+        if checks
+        else ["- none configured"]
+    )
+    settings = ", ".join(f"{k}={v}" for k, v in manifest["settings"].items()) or "defaults"
+    return f"""---
+{yaml.safe_dump(front, sort_keys=False).strip()}
+---
+
+# {summary["study"]}: {manifest["variant"]}
+
+A {summary["modality"]} classifier adapted from `{manifest["backbone"]["name"]}` with
+**{manifest["protocol"]}** by [safeadapt](https://pypi.org/project/safeadapt/) {manifest["safeadapt"]},
+on `{summary["task"]}` (classes: {", ".join(manifest["label_names"])}); seed {manifest["seed"]}
+of {len(entry["seeds"])}. {picked}
+
+## How to load
+```python
+from safeadapt.study.export import load_exported
+model = load_exported("path/to/this/folder")   # a safeadapt Classifier (torch.nn.Module)
+logits = model(model.backbone.preprocess(inputs))
+```
+
+## Safety and accuracy (mean over seeds, [95 % interval])
+| score | value |
+|---|---|
+{rows}
+
+Selection used validation data only; test numbers were scored once. Split sizes:
+{", ".join(f"{k} {v}" for k, v in summary["sizes"].items())}.
+
+## Pre-flight findings
+{chr(10).join(preflight) or "- none run"}
+
+## Checks
+{chr(10).join(check_lines)}
+
+## Limits
+- Measured on the splits above; other data may behave differently. OOD splits are the study's,
+  not every shift the model will meet.
+- Settings: {settings}.
+{chr(10).join(f"- {note}" for note in summary.get("notes", []))}
+"""

@@ -1,0 +1,104 @@
+"""Export: the recommended (or a named) variant's model, a manifest that rebuilds it, and a model
+card with the Hub's model-index; reloading gives the same logits."""
+
+import json
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from safeadapt.cli import app
+from safeadapt.errors import CheckpointError, InvalidConfig
+from safeadapt.study import StudyConfig, run_study
+from safeadapt.study.export import export_model, load_exported
+
+
+@pytest.fixture(scope="module")
+def saved_study(tmp_path_factory, feature_cache):
+    from tests.study.conftest import TINY_STUDY
+
+    raw = {
+        **TINY_STUDY,
+        "protocols": {"lp": {}, "ft": TINY_STUDY["protocols"]["ft"]},
+        "seeds": [0],
+        "safety": {"adversarial": False, "corruption": False, "forgetting": False},
+        "preflight": {"checks": []},
+        "save_models": True,
+        "output": str(tmp_path_factory.mktemp("export") / "out"),
+    }
+    config = StudyConfig.from_dict(raw)
+    done = run_study(
+        config, cache=feature_cache, show_progress=False, log=lambda m: None, report=False
+    )
+    return config, done
+
+
+def test_export_reloads_to_the_same_logits_with_a_model_card(saved_study, tmp_path):
+    from safeadapt.study.store import MODEL
+
+    config, result = saved_study
+    folder = export_model(config, tmp_path / "export", variant="ft")
+    manifest = json.loads((folder / "safeadapt.json").read_text())
+    assert manifest["variant"] == "ft" and manifest["label_names"] == result.summary["label_names"]
+    model = load_exported(folder)
+    run_id = next(r["run"]["run_id"] for r in result.runs if r["run"]["variant"] == "ft")
+    task = config.task.load()
+    batch = model.backbone.preprocess(task.test.inputs[:8])
+    with torch.no_grad():
+        again = load_exported(folder)(batch)
+        original = _stored(config, run_id, len(manifest["label_names"]))(batch)
+    torch.testing.assert_close(again, original)
+    assert not torch.equal(original, _fresh(config, len(manifest["label_names"]))(batch))
+    card = (folder / "README.md").read_text()
+    front = yaml.safe_load(card.split("---")[1])
+    metrics = front["model-index"][0]["results"][0]["metrics"]
+    assert metrics[0]["name"] == "ID test accuracy" and 0 <= metrics[0]["value"] <= 1
+    assert "| ID acc |" in card and "[" in card  # the table carries intervals
+    assert (folder / MODEL).stat().st_size > 1_000_000
+
+
+def _stored(config, run_id, k):
+    from safeadapt.model import Classifier
+
+    model = Classifier(config.backbone.factory("image")(), k)
+    return model.load(config.output_dir / "runs" / run_id / "model.safetensors").eval()
+
+
+def _fresh(config, k):
+    from safeadapt.model import Classifier
+
+    torch.manual_seed(0)
+    return Classifier(config.backbone.factory("image")(), k).eval()
+
+
+def test_export_errors_name_the_fix(saved_study, tmp_path, feature_cache):
+    config, _ = saved_study
+    with pytest.raises(InvalidConfig, match="no variant 'lpft'"):
+        export_model(config, tmp_path / "a", variant="lpft")
+    with pytest.raises(InvalidConfig, match="ran seeds \\[0\\]"):
+        export_model(config, tmp_path / "b", variant="lp", seed=3)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("mine")
+    with pytest.raises(InvalidConfig, match="not empty"):
+        export_model(config, tmp_path / "full")
+    with pytest.raises(CheckpointError, match="not a safeadapt export"):
+        load_exported(tmp_path / "full")
+    out = CliRunner().invoke(app, ["export", "nope.yaml", "--out", str(tmp_path / "c")])
+    assert out.exit_code == 2
+
+
+def test_a_run_stored_without_its_model_is_redone_when_models_are_asked_for(
+    saved_study, feature_cache
+):
+    import dataclasses
+
+    config, result = saved_study
+    model = next((config.output_dir / "runs").glob("lp-*/model.safetensors"))
+    model.unlink()
+    with pytest.raises(CheckpointError, match="save_models: true"):
+        export_model(config, config.output_dir.parent / "x", variant="lp")
+    again = run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
+    assert again.ran == 1 and model.is_file()
+    plain = dataclasses.replace(config, save_models=False)
+    assert run_study(plain, cache=feature_cache, show_progress=False, log=lambda m: None).ran == 0
