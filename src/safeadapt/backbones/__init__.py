@@ -2,7 +2,10 @@
 
 ``load_backbone("minilm")`` (packaged text default), ``load_backbone("efficientnet-lite0")``
 (packaged vision default), ``load_backbone("hf:<hub id or local folder>")`` for any Hugging Face
-AutoModel, or wrap any ``torch.nn.Module`` with :class:`TorchModuleBackbone`.
+text model (AutoModel + AutoTokenizer) or vision model (ViT, DeiT, DINOv2, ConvNeXt, Swin, the
+CLIP / SigLIP vision towers; ``safeadapt.backbones.hf_vision``), with ``revision`` and
+``trust_remote_code`` (off unless asked), or wrap any ``torch.nn.Module`` with
+:class:`TorchModuleBackbone`.
 """
 
 from __future__ import annotations
@@ -39,10 +42,14 @@ def load_backbone(spec: str, weights: str | None = None, **options: Any) -> Back
     into it -- a backbone state, or a model a study saved (``runs/<id>/model.safetensors``, whose
     backbone part is taken) -- e.g. a backbone adapted by an earlier study."""
     if spec.startswith("hf:"):
-        from safeadapt.backbones.huggingface import load_hf_text
+        from safeadapt.backbones.hf_vision import load_hf_vision
+        from safeadapt.backbones.huggingface import is_vision, load_hf_text
 
-        _check_options(load_hf_text, options, spec, skip=("model_id",))
-        backbone = load_hf_text(spec[3:], **options)
+        model_id = spec[3:]
+        hub = {k: options[k] for k in ("revision", "trust_remote_code") if k in options}
+        loader = load_hf_vision if is_vision(model_id, **hub) else load_hf_text
+        _check_options(loader, options, spec, skip=("model_id",))
+        backbone = loader(model_id, **options)
     else:
         loader = BACKBONES.get(spec)
         _check_options(loader, options, spec)

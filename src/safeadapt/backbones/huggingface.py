@@ -77,16 +77,44 @@ class HFTextBackbone(Backbone):
         return feats, taps
 
 
-def load_hf_text(model_id: str, max_length: int = 128, name: str | None = None) -> HFTextBackbone:
-    """Load any Hugging Face AutoModel (hub id, or a local folder) as a text backbone."""
+def is_vision(model_id: str, revision: str | None = None, trust_remote_code: bool = False) -> bool:
+    """Whether a Hugging Face model is an image model (ViT, DINOv2, ConvNeXt, Swin, CLIP, ...)."""
+    from transformers import AutoConfig
+
+    from safeadapt.backbones.hf_vision import TOWERS
+
+    try:
+        config = AutoConfig.from_pretrained(
+            model_id, revision=revision, trust_remote_code=trust_remote_code
+        )
+    except Exception as err:
+        raise AssetMissing(
+            f"Could not read the config of Hugging Face model {model_id!r}: "
+            f"{str(err).splitlines()[0][:200]}. Offline, give a local folder with config.json."
+        ) from None
+    if config.model_type in TOWERS:
+        return True
+    return hasattr(config, "num_channels") and not hasattr(config, "vocab_size")
+
+
+def load_hf_text(
+    model_id: str,
+    max_length: int = 128,
+    name: str | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> HFTextBackbone:
+    """Load any Hugging Face AutoModel (hub id, or a local folder) as a text backbone. Remote code
+    runs only with ``trust_remote_code=True``; ``revision`` pins a commit or tag."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one bar per load adds noise; ours cover the long steps
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_id)
-        model = AutoModel.from_pretrained(model_id)
+        kw = {"revision": revision, "trust_remote_code": trust_remote_code}
+        tokenizer = AutoTokenizer.from_pretrained(model_id, **kw)
+        model = AutoModel.from_pretrained(model_id, **kw)
     except Exception as err:  # missing files (OSError), a damaged or unloadable weights file
         if not isinstance(err, OSError):
             from safeadapt.errors import CheckpointError

@@ -1,0 +1,185 @@
+"""Vision backbones from Hugging Face ``transformers``: ViT, DeiT, DINOv2, ConvNeXt, Swin, and the
+vision towers of CLIP and SigLIP, from a hub id or a local folder.
+
+Preprocessing follows the model's image processor (``preprocessor_config.json``): its
+normalisation mean / std and its size, applied here in plain torch to a square image (resize, no
+centre crop), with the normalisation inside the forward pass so attacks and corruptions work in
+pixel space. Without a processor file, ``config.image_size`` and mean = std = 0.5 are used (and
+``config()`` says so).
+
+Features (``pooling``): ``pooler`` -- the model's own pooled output (DINOv2 / CLIP: the normalised
+CLS token; ConvNeXt / Swin: the normalised spatial mean; ViT: its dense + tanh pooler), ``cls`` --
+the first token of the last hidden state, ``mean`` -- the mean over tokens or spatial positions.
+``auto`` (default) takes ``pooler`` when the model has one, else ``mean``. Layers: ``embeddings``
+and ``layer.<i>`` -- the hidden states the model returns, pooled; LoRA targets (query / value or
+q_proj / v_proj) and the block list for ``last-k`` are found from the modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from safeadapt.backbones.base import Backbone, Batch, as_tokens, pool
+from safeadapt.backbones.images import images_to_pixels
+from safeadapt.errors import InvalidConfig
+
+POOLINGS = ("auto", "pooler", "cls", "mean")
+# model types whose AutoModel holds a text tower too: keep the vision tower only
+TOWERS = {"clip": "vision_model", "siglip": "vision_model", "clip_vision_model": None}
+
+
+class HFVisionBackbone(Backbone):
+    modality = "image"
+
+    def __init__(
+        self,
+        model: Any,
+        name: str,
+        image_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        pooling: str = "auto",
+        processor: str = "preprocessor_config.json",
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise InvalidConfig(f"backbone 'pooling' must be one of {POOLINGS}; got {pooling!r}.")
+        if not isinstance(image_size, int) or image_size < 8:
+            raise InvalidConfig(
+                f"backbone 'image_size' must be an integer >= 8; got {image_size!r}."
+            )
+        self.model = model
+        self.name = name
+        self.image_size = image_size
+        self.processor = processor
+        self.register_buffer(
+            "mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False
+        )
+        import inspect
+
+        # ViT / DeiT / DINOv2 / CLIP at another size than trained: interpolate the positions
+        native = getattr(model.config, "image_size", image_size)
+        self._extra = (
+            {"interpolate_pos_encoding": True}
+            if native != image_size
+            and "interpolate_pos_encoding" in inspect.signature(model.forward).parameters
+            else {}
+        )
+        with torch.no_grad():  # one small pass: the hidden states and the pooled output it has
+            was = model.training
+            model.eval()
+            zeros = torch.zeros(1, 3, image_size, image_size)
+            out = model(pixel_values=zeros, output_hidden_states=True, **self._extra)
+            model.train(was)
+        has_pooler = getattr(out, "pooler_output", None) is not None
+        if pooling == "pooler" and not has_pooler:
+            raise InvalidConfig(f"{name!r} has no pooled output; use pooling 'cls' or 'mean'.")
+        self.pooling = ("pooler" if has_pooler else "mean") if pooling == "auto" else pooling
+        self._layers = ("embeddings", *(f"layer.{i}" for i in range(len(out.hidden_states) - 1)))
+        self._dim = int(self._features(out).shape[-1])
+
+    @property
+    def feature_dim(self) -> int:
+        return self._dim
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return self._layers
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "image_size": self.image_size,
+            "pooling": self.pooling,
+            "normalise": f"mean {self.mean.flatten().tolist()}, std {self.std.flatten().tolist()}",
+            "processor": self.processor,
+        }
+
+    def preprocess(self, inputs: np.ndarray) -> dict[str, Tensor]:
+        return {"pixels": images_to_pixels(np.asarray(inputs), self.image_size)}
+
+    def _features(self, out: Any) -> Tensor:
+        if self.pooling == "pooler":
+            return out.pooler_output.flatten(1)
+        last = out.last_hidden_state
+        if self.pooling == "cls":
+            if last.ndim != 3:
+                raise InvalidConfig(f"{self.name!r} has no tokens; use pooling 'mean'.")
+            return last[:, 0]
+        return pool(last)
+
+    def forward_layers(
+        self, batch: Batch, layers: Sequence[str], pooled: bool = True
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        self.check_layers(layers)
+        x = (batch["pixels"] - self.mean) / self.std
+        out = self.model(pixel_values=x, output_hidden_states=bool(layers), **self._extra)
+        taps = {}
+        for name in layers:
+            idx = 0 if name == "embeddings" else int(name.split(".")[1]) + 1
+            hidden = out.hidden_states[idx]
+            taps[name] = pool(hidden) if pooled else as_tokens(hidden)
+        return self._features(out), taps
+
+
+def _edge(size: Any) -> int | None:
+    """The square side of a processor size: a dict, a ``SizeDict`` or a number."""
+    if size is None:
+        return None
+    if isinstance(size, int | float):
+        return int(size)
+    get = size.get if hasattr(size, "get") else lambda k: getattr(size, k, None)
+    value = get("height") or get("shortest_edge")
+    return int(value) if value else None
+
+
+def _processor_settings(model_id: str, config: Any, revision: str | None):
+    """(size, mean, std, source) from the image processor, else the config's size and 0.5."""
+    from transformers import AutoImageProcessor
+
+    try:
+        proc = AutoImageProcessor.from_pretrained(model_id, revision=revision)
+    except (OSError, ValueError):
+        proc = None
+    size = None
+    if proc is not None:
+        for s in (getattr(proc, "crop_size", None), getattr(proc, "size", None)):
+            size = size or _edge(s)
+        mean, std = getattr(proc, "image_mean", None), getattr(proc, "image_std", None)
+        if size and mean and std:
+            return int(size), list(mean), list(std), "preprocessor_config.json"
+    size = size or getattr(config, "image_size", None) or 224
+    size = size[0] if isinstance(size, list | tuple) else size
+    return int(size), [0.5] * 3, [0.5] * 3, "none: config image_size, mean = std = 0.5"
+
+
+def load_hf_vision(
+    model_id: str,
+    image_size: int | None = None,
+    pooling: str = "auto",
+    name: str | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> HFVisionBackbone:
+    """A Hugging Face vision model (hub id or local folder) as a backbone."""
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(
+        model_id, revision=revision, trust_remote_code=trust_remote_code
+    )
+    size, mean, std, source = _processor_settings(model_id, config, revision)
+    model = AutoModel.from_pretrained(
+        model_id, revision=revision, trust_remote_code=trust_remote_code
+    )
+    tower = TOWERS.get(config.model_type)
+    if tower:
+        model = getattr(model, tower)
+    return HFVisionBackbone(model, name or model_id, image_size or size, mean, std, pooling, source)
