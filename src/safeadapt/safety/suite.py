@@ -30,12 +30,6 @@ class SafetyConfig:
         for m in self.metrics:
             METRICS.get(m)
 
-    def without(self, *names: str) -> SafetyConfig:
-        """The same settings with the named families off."""
-        return SafetyConfig(
-            self.metrics, self.seed, {**self.families, **dict.fromkeys(names, False)}
-        )
-
 
 def evaluate_safety(
     model,

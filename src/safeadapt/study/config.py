@@ -466,7 +466,7 @@ def expand_runs(
         "backbone": backbone,
         "safety": None if config.safety is None else dataclasses.asdict(config.safety),
         "content": dict(content or {}),
-        "format": 2,
+        "format": 3,  # 3: safety results by registered family (calibration, forgetting, ...)
     }
     runs = []
     for entry in config.protocols:
