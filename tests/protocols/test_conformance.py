@@ -21,7 +21,9 @@ TINY = {
     "lp-soup-ft": {**TRAIN, "head": {"epochs": 2, "soup_heads": 4}},
     "wise-ft": {**TRAIN, "alphas": [0.0, 0.5, 1.0]},
     "soup-ft": {**TRAIN, "lrs": [1e-4, 3e-4]},
+    "zero-shot": {},
 }
+NEEDS_A_PAIR = {"zero-shot"}  # a CLIP / SigLIP backbone: the tiny pair of conftest.py
 
 
 def test_every_protocol_has_a_tiny_setting():
@@ -34,8 +36,13 @@ def task(image_task):
 
 
 @pytest.mark.parametrize("name", PROTOCOLS.names())
-def test_protocol_battery(name, task, effnet_factory, feature_cache, tmp_path):
+def test_protocol_battery(name, task, effnet_factory, feature_cache, tmp_path, request):
     settings = TINY.get(name, TRAIN)
+    if name in NEEDS_A_PAIR:
+        from safeadapt.backbones import load_backbone
+
+        clip = request.getfixturevalue("tiny_clip")
+        effnet_factory = lambda: load_backbone(f"hf:{clip}")  # noqa: E731
     ctx = FitContext(task, effnet_factory, 0, feature_cache, device="cpu", show_progress=False)
     a = make_protocol(name, settings).fit(ctx)
     scores = evaluate(a.model, task, cache=feature_cache, frozen_backbone=a.frozen_backbone)

@@ -28,9 +28,29 @@ from safeadapt.backbones.base import Backbone, Batch, as_tokens, pool
 from safeadapt.backbones.images import images_to_pixels
 from safeadapt.errors import InvalidConfig
 
-POOLINGS = ("auto", "pooler", "cls", "mean")
-# model types whose AutoModel holds a text tower too: keep the vision tower only
+POOLINGS = ("auto", "pooler", "cls", "mean", "embeds")
+# model types whose AutoModel holds a text tower too: the image side is kept (vision tower and,
+# for CLIP, its projection); the text tower is read once, for the zero-shot head
 TOWERS = {"clip": "vision_model", "siglip": "vision_model", "clip_vision_model": None}
+PROMPTS = ("a photo of a {}.",)
+
+
+class ImageTower(torch.nn.Module):
+    """The image side of a CLIP / SigLIP pair: the vision transformer and (CLIP) its projection;
+    its output adds ``image_embeds``, the embedding the text tower is matched against."""
+
+    def __init__(self, vision_model: Any, projection: Any | None) -> None:
+        super().__init__()
+        self.vision_model = vision_model
+        self.projection = projection if projection is not None else torch.nn.Identity()
+        self.config = vision_model.config
+
+    def forward(self, pixel_values: Tensor, output_hidden_states: bool = False, **kw: Any):
+        out = self.vision_model(
+            pixel_values=pixel_values, output_hidden_states=output_hidden_states, **kw
+        )
+        out["image_embeds"] = self.projection(out.pooler_output)
+        return out
 
 
 class HFVisionBackbone(Backbone):
@@ -45,6 +65,7 @@ class HFVisionBackbone(Backbone):
         std: Sequence[float],
         pooling: str = "auto",
         processor: str = "preprocessor_config.json",
+        source: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
@@ -57,6 +78,7 @@ class HFVisionBackbone(Backbone):
         self.name = name
         self.image_size = image_size
         self.processor = processor
+        self.source = source or {}  # where the pair's text tower is read from (zero-shot head)
         self.register_buffer(
             "mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False
         )
@@ -80,9 +102,16 @@ class HFVisionBackbone(Backbone):
             out = model(pixel_values=zeros, output_hidden_states=True, **self._extra)
             model.train(was)
         has_pooler = getattr(out, "pooler_output", None) is not None
+        has_embeds = "image_embeds" in out
         if pooling == "pooler" and not has_pooler:
             raise InvalidConfig(f"{name!r} has no pooled output; use pooling 'cls' or 'mean'.")
-        self.pooling = ("pooler" if has_pooler else "mean") if pooling == "auto" else pooling
+        if pooling == "embeds" and not has_embeds:
+            raise InvalidConfig(
+                f"{name!r} is not a CLIP / SigLIP pair: pooling 'embeds' needs its image "
+                "embedding; use 'pooler', 'cls' or 'mean'."
+            )
+        auto = "embeds" if has_embeds else "pooler" if has_pooler else "mean"
+        self.pooling = auto if pooling == "auto" else pooling
         self._layers = ("embeddings", *(f"layer.{i}" for i in range(len(out.hidden_states) - 1)))
         self._dim = int(self._features(out).shape[-1])
 
@@ -107,6 +136,8 @@ class HFVisionBackbone(Backbone):
         return {"pixels": images_to_pixels(np.asarray(inputs), self.image_size)}
 
     def _features(self, out: Any) -> Tensor:
+        if self.pooling == "embeds":  # CLIP's image embedding, unit length
+            return torch.nn.functional.normalize(out["image_embeds"], dim=-1)
         if self.pooling == "pooler":
             return out.pooler_output.flatten(1)
         last = out.last_hidden_state
@@ -128,6 +159,49 @@ class HFVisionBackbone(Backbone):
             hidden = out.hidden_states[idx]
             taps[name] = pool(hidden) if pooled else as_tokens(hidden)
         return self._features(out), taps
+
+
+def zero_shot_head(
+    backbone: HFVisionBackbone, label_names: Sequence[str], prompts: Sequence[str] = PROMPTS
+) -> tuple[Tensor, Tensor]:
+    """The zero-shot classifier of a CLIP / SigLIP pair as a linear head on ``backbone``'s
+    ``embeds`` features: each class's prompt embeddings (``prompts`` filled with its name),
+    normalised, averaged over prompts and normalised again (Radford et al. 2021), times the
+    pair's logit scale; bias 0 (SigLIP: its logit bias). Returns ``(weight (K, P), bias (K,))``;
+    the logits equal the pair's own ``logits_per_image``."""
+    from transformers import AutoModel, AutoTokenizer
+
+    if backbone.pooling != "embeds" or not backbone.source:
+        raise InvalidConfig(
+            f"a zero-shot head needs a CLIP / SigLIP backbone with pooling 'embeds'; "
+            f"{backbone.name!r} has pooling {backbone.pooling!r}."
+        )
+    if any("{}" not in p for p in prompts) or not prompts:
+        raise InvalidConfig("zero-shot 'prompts' must each contain '{}' for the class name.")
+    src = backbone.source
+    kw = {"revision": src.get("revision"), "trust_remote_code": src.get("trust_remote_code", False)}
+    pair = AutoModel.from_pretrained(src["model_id"], **kw).eval()
+    tokenizer = AutoTokenizer.from_pretrained(src["model_id"], **kw)
+    padding = "max_length" if src.get("model_type") == "siglip" else True
+    rows = []
+    with torch.no_grad():
+        for label in label_names:
+            enc = tokenizer(
+                [p.format(label) for p in prompts], padding=padding, return_tensors="pt"
+            )
+            out = pair.get_text_features(**{k: v for k, v in enc.items() if k != "token_type_ids"})
+            emb = getattr(out, "pooler_output", out)
+            emb = torch.nn.functional.normalize(emb, dim=-1).mean(0)
+            rows.append(torch.nn.functional.normalize(emb, dim=-1))
+        scale = pair.logit_scale.exp()
+        bias = getattr(pair, "logit_bias", None)
+    weight = (torch.stack(rows) * scale).float()
+    b = (
+        torch.zeros(len(label_names))
+        if bias is None
+        else bias.detach().float().expand(len(label_names)).clone()
+    )
+    return weight.detach(), b
 
 
 def _edge(size: Any) -> int | None:
@@ -181,5 +255,13 @@ def load_hf_vision(
     )
     tower = TOWERS.get(config.model_type)
     if tower:
-        model = getattr(model, tower)
-    return HFVisionBackbone(model, name or model_id, image_size or size, mean, std, pooling, source)
+        model = ImageTower(getattr(model, tower), getattr(model, "visual_projection", None))
+    where = {
+        "model_id": model_id,
+        "revision": revision,
+        "trust_remote_code": trust_remote_code,
+        "model_type": config.model_type,
+    }
+    return HFVisionBackbone(
+        model, name or model_id, image_size or size, mean, std, pooling, source, where
+    )

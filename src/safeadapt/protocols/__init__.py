@@ -9,6 +9,7 @@ from safeadapt.protocols import (  # noqa: F401  (registration)
     lp_ft,
     soup,
     wise_ft,
+    zero_shot,
 )
 from safeadapt.protocols.base import (
     PROTOCOLS,

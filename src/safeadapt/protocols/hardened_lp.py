@@ -322,6 +322,10 @@ class HardenedLPFTConfig(LPFTConfig):
             object.__setattr__(
                 self, "head", build_config(HardenedLPConfig, self.head, "hardened LP-FT 'head'")
             )
+        require(
+            self.head_init == "lp",
+            "a hardened LP-FT starts from its hardened LP head: 'head_init' must stay 'lp'.",
+        )
 
 
 class HardenedLPFT(LPThenFT):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from safeadapt.config import build_config
+from safeadapt.config import build_config, require
 from safeadapt.linear import LinearHead
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
@@ -19,11 +19,22 @@ class LPFTConfig(TrainConfig):
     lr: float = 1e-5
     head_lr: float | None = None  # same as lr: the head starts good
     lp: LPConfig = field(default_factory=LPConfig)
+    # the starting head: "lp" (a linear probe) or "zero-shot" (a CLIP / SigLIP pair's text head)
+    head_init: str = "lp"
+    prompts: tuple[str, ...] = ("a photo of a {}.",)  # zero-shot prompt templates
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.lp, LPConfig):
             object.__setattr__(self, "lp", build_config(LPConfig, self.lp, "protocol 'lp-ft' 'lp'"))
+        require(
+            self.head_init in ("lp", "zero-shot"),
+            f"'head_init' must be 'lp' or 'zero-shot'; got {self.head_init!r}.",
+        )
+        require(
+            len(self.prompts) > 0 and all("{}" in p for p in self.prompts),
+            "'prompts' must each contain '{}' for the class name.",
+        )
 
 
 @register_protocol("lp-ft")
@@ -34,6 +45,10 @@ class LPThenFT(Protocol):
 
     def initial_head(self, ctx: FitContext, backbone) -> LinearHead:
         """The head fine-tuning starts from (hardened variants override this)."""
+        if self.config.head_init == "zero-shot":
+            from safeadapt.protocols.zero_shot import zero_shot_linear_head
+
+            return zero_shot_linear_head(ctx, backbone, self.config.prompts)
         return linear_probe_head(ctx, backbone, self.config.lp)
 
     def start(self, ctx: FitContext) -> tuple[Classifier, LinearHead]:
@@ -45,7 +60,10 @@ class LPThenFT(Protocol):
     def fit(self, ctx: FitContext) -> FitResult:
         model, head = self.start(ctx)
         info = finetune_in_context(model, ctx, self.config)
-        info.update({"lp_C": head.C, "lp_val_accuracy": head.val_accuracy})
+        if self.config.head_init == "zero-shot":
+            info.update({"head_init": "zero-shot", "start_val_accuracy": head.val_accuracy})
+        else:
+            info.update({"lp_C": head.C, "lp_val_accuracy": head.val_accuracy})
         if head.effect is not None:
             info["head_effect"] = head.effect
         artifacts = {"lp_head": {"weight": head.weight, "bias": head.bias}}

@@ -1,9 +1,9 @@
 """WiSE-FT (Wortsman et al., CVPR 2022): interpolate pretrained and fine-tuned weights.
 
 ``theta(alpha) = (1 - alpha) * theta_0 + alpha * theta_ft`` for the backbone *and* the head,
-where ``theta_0`` is the pretrained backbone with its LP head (our stand-in for the paper's
-zero-shot head: the packaged backbones have no text tower) and ``theta_ft`` the LP-FT result
-from that same start. ``alpha`` is chosen on the ID validation split only; the whole curve is
+where ``theta_0`` is the pretrained backbone with its starting head -- the LP head by default
+(the packaged backbones have no text tower), the paper's zero-shot head with a CLIP / SigLIP
+backbone and ``head_init: zero-shot`` -- and ``theta_ft`` the LP-FT result from that start. ``alpha`` is chosen on the ID validation split only; the whole curve is
 reported (``info["alpha_curve"]``) with, where the task has them, the OOD-validation accuracies
 at every alpha beside it (shown, never used for the choice).
 """
@@ -69,6 +69,13 @@ class WiSEFT(LPThenFT):
         model.load_state_dict(interpolate(theta0, theta1, best["alpha"]))
         model.eval()
         info.update(
-            {"alpha": best["alpha"], "alpha_curve": curve, "lp_val_accuracy": head.val_accuracy}
+            {
+                "alpha": best["alpha"],
+                "alpha_curve": curve,
+                "head_init": self.config.head_init,
+                f"{'lp' if self.config.head_init == 'lp' else 'start'}_val_accuracy": (
+                    head.val_accuracy
+                ),
+            }
         )
         return FitResult(model, frozen_backbone=False, info=info)
