@@ -78,12 +78,16 @@ def test_convnext_without_a_processor_and_the_clip_vision_tower(tiny_convnext, t
     conv = load_backbone(f"hf:{tiny_convnext}")
     assert conv.feature_dim == 16 and "none" in conv.config()["processor"]
     assert conv.layer_names[0] == "embeddings" and len(conv.layer_names) == 3
-    clip = load_backbone(f"hf:{tiny_clip}")
-    assert clip.feature_dim == 16 and clip.pooling == "pooler"
-    assert not any("text_model" in n for n, _ in clip.named_parameters())  # vision tower only
+    clip = load_backbone(f"hf:{tiny_clip}")  # the image embedding (projection 8), unit length
+    assert clip.feature_dim == 8 and clip.pooling == "embeds"
+    assert not any("text_model" in n for n, _ in clip.named_parameters())  # image side only
     images = torch.randint(0, 255, (2, 32, 32, 3), dtype=torch.uint8).numpy()
     with torch.no_grad():
-        assert clip(clip.preprocess(images)).shape == (2, 16)
+        emb = clip(clip.preprocess(images))
+    assert emb.shape == (2, 8) and torch.allclose(emb.norm(dim=1), torch.ones(2))
+    assert load_backbone(f"hf:{tiny_clip}", pooling="pooler").feature_dim == 16
+    with pytest.raises(InvalidConfig, match="not a CLIP / SigLIP pair"):
+        load_backbone(f"hf:{tiny_convnext}", pooling="embeds")
 
 
 def test_a_study_on_a_hub_style_vit_with_lora(tiny_vit, tmp_path, feature_cache):
