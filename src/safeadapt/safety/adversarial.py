@@ -44,16 +44,16 @@ class AdversarialConfig:
             )
 
 
-def pooled_wilson(results: list[Mapping[str, Any]], value: str) -> dict[str, tuple]:
+def pooled_wilson(results: list[Mapping[str, Any]], value: str) -> tuple | None:
     """Wilson interval of an accuracy measured on ``n`` examples per seed, pooled over seeds."""
     from safeadapt.metrics.intervals import wilson_interval
 
     pairs = [(r.get(value), r.get("n")) for r in results]
     if not pairs or any(v is None or not n for v, n in pairs):
-        return {}
+        return None
     k = sum(round(v * n) for v, n in pairs)
     n = sum(n for _, n in pairs)
-    return {"": (*wilson_interval(int(k), int(n)), "wilson (pooled over seeds)")}
+    return (*wilson_interval(int(k), int(n)), "wilson (pooled over seeds)")
 
 
 @register_family("adversarial")
@@ -91,9 +91,8 @@ class Adversarial(Family):
         }
 
     def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
-        return {
-            "robust_accuracy" + k: v for k, v in pooled_wilson(results, "mean_accuracy").items()
-        }
+        interval = pooled_wilson(results, "mean_accuracy")
+        return {} if interval is None else {"robust_accuracy": interval}
 
     def facts(self, result: Mapping[str, Any]) -> list[str]:
         space = str(result.get("space"))

@@ -138,9 +138,8 @@ class Corruption(Family):
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
     def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
-        return {
-            "corruption_accuracy" + k: v for k, v in pooled_wilson(results, "mean_accuracy").items()
-        }
+        interval = pooled_wilson(results, "mean_accuracy")
+        return {} if interval is None else {"corruption_accuracy": interval}
 
     def facts(self, result: Mapping[str, Any]) -> list[str]:
         kinds = ", ".join(result.get("accuracy", {}))
