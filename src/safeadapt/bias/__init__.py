@@ -17,6 +17,7 @@ of the built-in ``coloured`` task (``safeadapt.data.coloured``), which curates w
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from typing import Any
 
@@ -102,8 +103,6 @@ class AuditReport(dict):
     """The audit (a plain dict) that renders itself in Jupyter."""
 
     def _repr_html_(self) -> str:
-        from safeadapt.report.notebook import audit_html
-
         return audit_html(self)
 
 
@@ -240,3 +239,17 @@ def curate(
         report["correlation"] = phi(cur_labels, cur_groups, positive_group or gs[-1])
         report["correlation_before"] = phi(labels, groups, positive_group or gs[-1])
     return curated, report
+
+
+def audit_html(report: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(g)}</td><td>{row['count']}</td><td>{row['share']:.1%}</td>"
+        f"<td>{html.escape(', '.join(f'{k} {v:.0%}' for k, v in row['label_rate'].items()))}</td></tr>"
+        for g, row in report["groups"].items()
+    )
+    flags = "".join(f"<li>{html.escape(f)}</li>" for f in report["flags"]) or "<li>none</li>"
+    return (
+        "<table><thead><tr><th>group</th><th>n</th><th>share</th><th>label rates</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table><p>Cramér's V {report['cramers_v']:.3f}; "
+        f"flags:</p><ul>{flags}</ul>"
+    )

@@ -16,6 +16,8 @@ and a per-class view.
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 from collections.abc import Mapping
 from typing import Any
@@ -128,8 +130,6 @@ class ShiftReport(dict):
     """The shift report (a plain dict) that renders itself in Jupyter."""
 
     def _repr_html_(self) -> str:
-        from safeadapt.report.notebook import shift_html
-
         return shift_html(self)
 
 
@@ -263,3 +263,23 @@ def shift_figure(report: dict[str, Any], fmt: str = "png") -> bytes:
 def public(report: dict[str, Any]) -> dict[str, Any]:
     """The JSON-able part of a report (no embeddings)."""
     return {k: v for k, v in report.items() if not k.startswith("_")}
+
+
+def shift_html(report: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(report['reference'])} vs {html.escape(other)}</td>"
+        f"<td>{c['mmd']['mmd2']:.4f} (p {c['mmd']['p_value']:.3g})</td>"
+        f"<td>{c['classifier']['auroc']:.3f} (p {c['classifier']['p_value']:.3g})</td>"
+        f"<td>{c['ks']['significant_dimensions']}/{c['ks']['dimensions']}</td>"
+        f"<td><b>{'shift' if c['shift_detected'] else 'no shift'}</b></td></tr>"
+        for other, c in report["comparisons"].items()
+    )
+    picture = ""
+    if "_embeddings" in report:
+        data = base64.b64encode(shift_figure(report)).decode()
+        picture = f"<img style='max-width:100%' src='data:image/png;base64,{data}'>"
+    return (
+        "<table><thead><tr><th>sets</th><th>MMD²</th><th>domain classifier AUROC</th>"
+        f"<th>KS dims</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<p><b>Advice:</b> {html.escape(report['advice'])}</p>{picture}"
+    )
