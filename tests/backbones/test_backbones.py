@@ -119,3 +119,27 @@ def test_weights_option_loads_a_backbone_state_or_a_saved_model(tmp_path):
     save_model(load_backbone("minilm"), str(tmp_path / "text.safetensors"))
     with pytest.raises(CheckpointError, match="does not match"):
         load_backbone("efficientnet-lite0", weights=str(tmp_path / "text.safetensors"))
+
+
+def test_module_spec_builds_your_own_backbone(tmp_path, monkeypatch):
+    """``module:<package.module>:<function>`` (YAML's way to any torch module, e.g. timm's)."""
+    (tmp_path / "my_models.py").write_text(
+        "from torch import nn\n"
+        "from safeadapt import TorchModuleBackbone\n"
+        "def make(width=8):\n"
+        "    net = nn.Sequential(nn.Conv2d(3, width, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())\n"
+        "    return TorchModuleBackbone(net, feature_dim=width, image_size=32)\n"
+        "def plain():\n"
+        "    return nn.Linear(2, 2)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    bb = load_backbone("module:my_models:make", width=4)
+    assert bb.feature_dim == 4 and bb.modality == "image"
+    with pytest.raises(InvalidConfig, match="has no option 'depth'"):
+        load_backbone("module:my_models:make", depth=2)
+    with pytest.raises(InvalidConfig, match="wrap a torch module"):
+        load_backbone("module:my_models:plain")
+    with pytest.raises(InvalidConfig, match="could not be imported"):
+        load_backbone("module:my_models:missing")
+    with pytest.raises(InvalidConfig, match="write module:<package.module>:<function>"):
+        load_backbone("module:my_models")

@@ -50,6 +50,8 @@ def load_backbone(spec: str, weights: str | None = None, **options: Any) -> Back
         loader = load_hf_vision if is_vision(model_id, **hub) else load_hf_text
         _check_options(loader, options, spec, skip=("model_id",))
         backbone = loader(model_id, **options)
+    elif spec.startswith("module:"):
+        backbone = _from_module(spec, options)
     else:
         loader = BACKBONES.get(spec)
         _check_options(loader, options, spec)
@@ -57,6 +59,34 @@ def load_backbone(spec: str, weights: str | None = None, **options: Any) -> Back
     if weights is not None:
         load_weights(backbone, weights)
     return backbone.eval()
+
+
+def _from_module(spec: str, options: dict[str, Any]) -> Backbone:
+    """``module:<package.module>:<function>``: your own code builds the backbone (e.g. a timm
+    model wrapped in :class:`TorchModuleBackbone`); ``options`` are its keyword arguments."""
+    import importlib
+
+    from safeadapt.errors import InvalidConfig
+
+    target = spec.removeprefix("module:")
+    module_name, _, function = target.partition(":")
+    if not module_name or not function:
+        raise InvalidConfig(
+            f"backbone {spec!r}: write module:<package.module>:<function>, e.g. "
+            "module:my_models:make_backbone."
+        )
+    try:
+        builder = getattr(importlib.import_module(module_name), function)
+    except (ImportError, AttributeError) as err:
+        raise InvalidConfig(f"backbone {spec!r} could not be imported: {err}.") from None
+    _check_options(builder, options, spec)
+    backbone = builder(**options)
+    if not isinstance(backbone, Backbone):
+        raise InvalidConfig(
+            f"backbone {spec!r} returned a {type(backbone).__name__}, not a safeadapt Backbone: "
+            "wrap a torch module with safeadapt.TorchModuleBackbone(module, feature_dim=...)."
+        )
+    return backbone
 
 
 def load_weights(backbone: Backbone, path: str) -> None:
