@@ -466,7 +466,7 @@ def expand_runs(
         "backbone": backbone,
         "safety": None if config.safety is None else dataclasses.asdict(config.safety),
         "content": dict(content or {}),
-        "format": 3,  # 3: safety results by registered family (calibration, forgetting, ...)
+        "format": 2,  # bump when records change meaning without a setting changing
     }
     runs = []
     for entry in config.protocols:
