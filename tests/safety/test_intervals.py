@@ -127,3 +127,27 @@ def test_sampled_accuracies_pool_seeds_in_a_wilson_interval():
     lo, hi, method = family("corruption").intervals(results, Outputs({}))["corruption_accuracy"]
     assert (lo, hi) == wilson_interval(50, 80) and "pooled" in method
     assert family("adversarial").intervals([{"mean_accuracy": None, "n": 0}], None) == {}
+
+
+def test_group_intervals_cover_their_estimates_and_keep_cell_sizes():
+    from safeadapt.metrics.groups import group_report
+
+    rng = np.random.default_rng(6)
+    n = 400
+    y = rng.integers(0, 2, n)
+    g = rng.choice(["red", "green"], n)
+    right = rng.random(n) < np.where(g == "red", 0.9, 0.7)  # green is the worse group
+    pred = np.where(right, y, 1 - y)
+    frame = _rows("test", y, pred)
+    frame["group"] = g
+    report = group_report(y, pred, g)
+    out = _intervals("groups", Outputs({0: frame}), [{"test": report}])
+    for key, estimate in (
+        ("worst_group_accuracy", report["worst_group_accuracy"]),
+        ("group_gap", report["accuracy_gap"]),
+        ("worst_cell_accuracy", report["worst_cell_accuracy"]),
+        ("tpr_gap", report["tpr_gap"]),
+    ):
+        lo, hi, method = out[key]
+        assert lo <= estimate <= hi and "cell" in method, key
+    assert _intervals("groups", Outputs({0: frame.drop(columns="group")}), [{}]) == {}

@@ -50,6 +50,55 @@ class Groups(Family):
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
+    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+        """Worst group, group gap, worst cell and TPR gap on ID test (per seed, averaged): a
+        bootstrap that resamples examples within each group x class cell, so every cell keeps its
+        size."""
+        from safeadapt.metrics.intervals import stratified_bootstrap
+
+        test = outputs.split("test") if outputs else None
+        groups = outputs.labels_of("test", "group") if outputs else None
+        if test is None or groups is None:
+            return {}
+        labels, correct, probs = test
+        preds = probs.argmax(-1)  # (S, N)
+        groups = groups.astype(str)
+        cells = sorted({(g, int(y)) for g, y in zip(groups, labels, strict=True)})
+        parts = {}
+        for g, y in cells:
+            idx = np.flatnonzero((groups == g) & (labels == y))
+            parts[f"{g}|{y}"] = [correct[:, idx].astype(float), preds[:, idx].astype(float)]
+        positive = labels.max() if len(np.unique(labels)) == 2 else None
+
+        def stats(d) -> dict[str, float]:
+            by_cell = {k: v[0].mean(1) for k, v in d.items()}  # (S,) accuracy per cell
+            names = sorted({k.rsplit("|", 1)[0] for k in d})
+            by_group = {
+                g: np.concatenate([v[0] for k, v in d.items() if k.startswith(g + "|")], 1).mean(1)
+                for g in names
+            }
+            group_acc = np.stack(list(by_group.values()))  # (G, S)
+            cell_acc = np.stack(list(by_cell.values()))  # (C, S)
+            out = {
+                "worst_group_accuracy": float(group_acc.min(0).mean()),
+                "group_gap": float((group_acc.max(0) - group_acc.min(0)).mean()),
+                "worst_cell_accuracy": float(cell_acc.min(0).mean()),
+            }
+            if positive is not None:
+                tpr = np.stack(
+                    [(d[f"{g}|{positive}"][1] == positive).mean(1) for g in names
+                     if f"{g}|{positive}" in d]
+                )  # fmt: skip
+                out["tpr_gap"] = float((tpr.max(0) - tpr.min(0)).mean())
+            return out
+
+        keys = list(stats(parts))
+        method = "bootstrap (stratified by group x class cell)"
+        return {
+            key: (*stratified_bootstrap(lambda d, key=key: stats(d)[key], parts), method)
+            for key in keys
+        }
+
     def figure(
         self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
     ) -> bytes | None:

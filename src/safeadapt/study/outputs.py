@@ -43,6 +43,17 @@ class Outputs:
         probs = np.stack([np.stack(p["probs"].to_numpy()) for p in parts])
         return labels, correct, probs
 
+    def labels_of(self, split: str, name: str) -> np.ndarray | None:
+        """A per-example column of any type (e.g. ``group``) of one split, in index order; the
+        same for every seed (the examples are), read from the first seed."""
+        if not self.frames:
+            return None
+        f = self.frames[min(self.frames)]
+        if name not in f.columns:
+            return None
+        rows = f[f["split"] == split].sort_values("index")
+        return rows[name].to_numpy() if len(rows) else None
+
     def column(self, split: str, name: str) -> np.ndarray | None:
         """A numeric per-example column of one split, ``(S, N)`` seeds sorted (``None`` where a
         seed lacks it)."""
