@@ -37,25 +37,6 @@ def tiny_convnext(tmp_path_factory):
     return str(folder)
 
 
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
-
-    folder = tmp_path_factory.mktemp("clip")
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config={"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-                     "intermediate_size": 32, "vocab_size": 99},
-        vision_config={"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
-                       "intermediate_size": 32, "image_size": 32, "patch_size": 8},
-        projection_dim=8,
-    )  # fmt: skip
-    CLIPModel(config).save_pretrained(folder)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
-                       image_mean=MEAN, image_std=STD).save_pretrained(folder)  # fmt: skip
-    return str(folder)
-
-
 def test_vit_from_a_folder_takes_the_processor_settings(tiny_vit):
     bb = load_backbone(f"hf:{tiny_vit}")
     assert isinstance(bb, HFVisionBackbone) and bb.modality == "image"

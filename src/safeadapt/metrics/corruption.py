@@ -296,14 +296,18 @@ def _typo(word: str, rng: np.random.Generator) -> str:
     return word[:j] + word[j + 1] + word[j] + word[j + 2 :]
 
 
-@TEXT_CORRUPTIONS.register("typo")
-def typo(text: str, severity: int, rng: np.random.Generator) -> str:
+def _edit_words(text: str, severity: int, rng: np.random.Generator, edit) -> str:
     words = text.split()
     if not words:
         return text
     for i in _chosen(len(words), severity, rng):
-        words[i] = _typo(words[i], rng)
+        words[i] = edit(words[i], rng)
     return " ".join(words)
+
+
+@TEXT_CORRUPTIONS.register("typo")
+def typo(text: str, severity: int, rng: np.random.Generator) -> str:
+    return _edit_words(text, severity, rng, _typo)
 
 
 @TEXT_CORRUPTIONS.register("word_drop")
@@ -340,15 +344,6 @@ def _neighbours(letter: str) -> str:
                 near += [_QWERTY[rr][j] for j in (c - 1, c, c + 1) if 0 <= j < len(_QWERTY[rr])]
         return "".join(near)
     return ""
-
-
-def _edit_words(text: str, severity: int, rng: np.random.Generator, edit) -> str:
-    words = text.split()
-    if not words:
-        return text
-    for i in _chosen(len(words), severity, rng):
-        words[i] = edit(words[i], rng)
-    return " ".join(words)
 
 
 @TEXT_CORRUPTIONS.register("keyboard")
