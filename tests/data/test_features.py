@@ -64,3 +64,25 @@ def test_a_damaged_cache_payload_of_the_same_size_is_recomputed(
     assert cache.misses == 2 and "damaged" in caplog.text
     torch.testing.assert_close(good, again)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_texts_are_batched_by_length_and_returned_in_input_order(minilm, text_task):
+    """Length-sorted batches pad less; the features come back in the split's order and equal
+    unpadded one-at-a-time features."""
+    from safeadapt.data.features import in_batches, length_order
+
+    split = text_task.test.subset(list(range(48)), "some")
+    order = length_order(split.inputs)
+    lengths = [len(split.inputs[i]) for i in order]
+    assert lengths == sorted(lengths) and sorted(order) == list(range(48))
+    sorted_batches = list(in_batches(split.inputs, 8))
+    plain = [split.inputs[s : s + 8] for s in range(0, 48, 8)]
+
+    def padded(batches) -> int:
+        return sum(len(b) * max(len(minilm.tokenizer(t)["input_ids"]) for t in b) for b in batches)
+
+    assert padded([raw for _, raw in sorted_batches]) < padded(plain)
+    batched = extract_features(minilm, split, batch_size=8, show_progress=False)["features"]
+    single = extract_features(minilm, split, batch_size=1, show_progress=False)["features"]
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-4)
+    assert length_order(split.inputs[:0]) is None and length_order(["a"]) == [0]

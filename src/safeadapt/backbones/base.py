@@ -76,6 +76,12 @@ class Backbone(nn.Module, ABC):
         step = (len(names) - 1) / 4
         return tuple(names[round(i * step)] for i in range(5))
 
+    def input_lengths(self, inputs: Sequence[Any]) -> list[int] | None:
+        """How long each input is for batching by length (texts: characters), or ``None``."""
+        if isinstance(inputs, list | tuple) and inputs and isinstance(inputs[0], str):
+            return [len(t) for t in inputs]
+        return None
+
     @abstractmethod
     def preprocess(self, inputs: Sequence[Any]) -> dict[str, Tensor]:
         """Raw inputs (texts, or a uint8 image array) -> a batch of CPU tensors."""

@@ -52,6 +52,13 @@ class HFTextBackbone(Backbone):
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "max_length": self.max_length, "pooling": "mean"}
 
+    def input_lengths(self, inputs: Sequence[str]) -> list[int] | None:
+        """Token counts after truncation (one fast tokenizer pass over the split)."""
+        if not inputs:
+            return None
+        ids = self.tokenizer(list(inputs), truncation=True, max_length=self.max_length)["input_ids"]
+        return [len(x) for x in ids]
+
     def preprocess(self, inputs: Sequence[str]) -> dict[str, Tensor]:
         enc = self.tokenizer(
             list(inputs),

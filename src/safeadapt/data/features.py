@@ -27,6 +27,41 @@ from safeadapt.progress import progress
 log = logging.getLogger(__name__)
 
 
+def length_order(inputs, lengths: Sequence[int] | None = None) -> list[int] | None:
+    """For texts, the indices sorted by length -- ``lengths`` (e.g. token counts) or characters
+    -- so batches of similar lengths pad little (the caller restores the input order); else
+    ``None``."""
+    if isinstance(inputs, list | tuple) and inputs and isinstance(inputs[0], str):
+        key = lengths if lengths is not None else [len(t) for t in inputs]
+        return sorted(range(len(inputs)), key=lambda i: key[i])
+    return None
+
+
+def in_batches(inputs, batch_size: int, lengths: Sequence[int] | None = None):
+    """``(positions, raw inputs)`` per batch, texts grouped by length."""
+    order = length_order(inputs, lengths)
+    for start in range(0, len(inputs), batch_size):
+        if order is None:
+            yield (
+                range(start, min(start + batch_size, len(inputs))),
+                inputs[start : start + batch_size],
+            )
+        else:
+            idx = order[start : start + batch_size]
+            yield idx, [inputs[i] for i in idx]
+
+
+def restore(chunks: list[Tensor], positions: list) -> Tensor:
+    """Concatenated batch outputs put back in input order."""
+    out = torch.cat(chunks)
+    flat = [i for pos in positions for i in pos]
+    if flat == list(range(len(flat))):
+        return out
+    result = torch.empty_like(out)
+    result[torch.as_tensor(flat)] = out
+    return result
+
+
 @torch.no_grad()
 def extract_features(
     backbone: Backbone,
@@ -35,20 +70,23 @@ def extract_features(
     layers: Sequence[str] = (),
     show_progress: bool = True,
 ) -> dict[str, Tensor]:
-    """Features of every example: ``{"features": (N, D), <layer>: (N, D_l)}`` on CPU, float32."""
+    """Features of every example: ``{"features": (N, D), <layer>: (N, D_l)}`` on CPU, float32,
+    in the split's order. Texts are batched by length (about half the padded tokens of input
+    order on VADER; ``bench/bench_foundation.py``)."""
     was_training = backbone.training
     backbone.eval()
     device = backbone.device
     chunks: dict[str, list[Tensor]] = {}
-    starts = range(0, len(split), batch_size)
-    for start in progress(starts, f"features {backbone.name} / {split.name}", show_progress):
-        raw = split.inputs[start : start + batch_size]
+    positions = []
+    batches = list(in_batches(split.inputs, batch_size, backbone.input_lengths(split.inputs)))
+    for pos, raw in progress(batches, f"features {backbone.name} / {split.name}", show_progress):
         batch = {k: v.to(device) for k, v in backbone.preprocess(raw).items()}
         feats, taps = backbone.forward_layers(batch, layers)
+        positions.append(pos)
         for key, value in {"features": feats, **taps}.items():
             chunks.setdefault(key, []).append(value.float().cpu())
     backbone.train(was_training)
-    return {k: torch.cat(v) for k, v in chunks.items()}
+    return {k: restore(v, positions) for k, v in chunks.items()}
 
 
 class FeatureCache:

@@ -200,14 +200,17 @@ def predict_logits(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    out = []
-    starts = range(0, len(split), batch_size)
-    for start in progress(starts, f"predict {split.name}", show_progress):
-        raw = split.inputs[start : start + batch_size]
+    from safeadapt.data.features import in_batches, restore
+
+    out, positions = [], []
+    lengths = model.backbone.input_lengths(split.inputs)
+    batches = list(in_batches(split.inputs, batch_size, lengths))
+    for pos, raw in progress(batches, f"predict {split.name}", show_progress):
         batch = {k: v.to(device) for k, v in model.backbone.preprocess(raw).items()}
         out.append(model(batch).float().cpu())
+        positions.append(pos)
     model.train(was_training)
-    return torch.cat(out)
+    return restore(out, positions)
 
 
 def _accelerator(device: str, mixed_precision: str):
