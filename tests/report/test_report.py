@@ -158,3 +158,14 @@ def test_a_study_result_renders_in_a_notebook(study_result):
     pick = study_result.summary["recommendation"]["variant"]
     assert f"Recommended: {pick}" in notebook and "<table>" in notebook
     assert "report.html" in notebook
+
+
+def test_run_scores_are_the_builtin_ones_per_ood_split_and_the_families(study_result):
+    """``checks:`` may bound the names BUILTIN_SCORES lists: run_scores must return exactly
+    them besides ``accuracy:ood:<split>`` and the registered families' scores."""
+    from safeadapt.safety import run_scores as family_scores
+    from safeadapt.study.recommend import BUILTIN_SCORES, run_scores
+
+    for r in study_result.runs:
+        keys = set(run_scores(r)) - set(family_scores(r["safety"]))
+        assert {k for k in keys if not k.startswith("accuracy:ood:")} == set(BUILTIN_SCORES)

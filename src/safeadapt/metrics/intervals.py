@@ -75,19 +75,22 @@ def stratified_bootstrap(
 ) -> tuple[float, float]:
     """Percentile bootstrap of ``statistic({group: arrays})``: each group's examples (columns)
     are resampled within the group, and the arrays of one group (each ``(S, N)``, one row per
-    seed) share the resampled indices."""
+    seed) share the resampled indices. A statistic returning a vector gets one interval per
+    entry (arrays ``lo``, ``hi``) from the same resamples."""
     rng = np.random.default_rng(seed)
-    stats = np.empty(n_resamples)
-    for i in range(n_resamples):
+    stats = []
+    for _ in range(n_resamples):
         draw = {}
         for name, arrays in parts.items():
             m = arrays[0].shape[1]
             idx = rng.integers(0, m, m)
             draw[name] = [a[:, idx] for a in arrays]
-        stats[i] = statistic(draw)
+        stats.append(statistic(draw))
     alpha = (1 - level) / 2
-    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
-    return float(lo), float(hi)
+    lo, hi = np.quantile(np.asarray(stats, dtype=float), [alpha, 1 - alpha], axis=0)
+    if np.ndim(lo) == 0:
+        return float(lo), float(hi)
+    return lo, hi  # a statistic of several values: one interval per value, same resamples
 
 
 def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float] | None:

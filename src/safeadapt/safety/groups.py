@@ -93,11 +93,9 @@ class Groups(Family):
             return out
 
         keys = list(stats(parts))
+        lo, hi = stratified_bootstrap(lambda d: [stats(d)[k] for k in keys], parts)
         method = "bootstrap (stratified by group x class cell)"
-        return {
-            key: (*stratified_bootstrap(lambda d, key=key: stats(d)[key], parts), method)
-            for key in keys
-        }
+        return {k: (float(lo[i]), float(hi[i]), method) for i, k in enumerate(keys)}
 
     def figure(
         self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None

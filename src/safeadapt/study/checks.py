@@ -25,25 +25,10 @@ from typing import Any
 from safeadapt.config import require
 from safeadapt.errors import InvalidConfig
 
-# the run-level scores every study has (safeadapt.study.recommend.run_scores)
-BUILTIN_SCORES = (
-    "val_accuracy",
-    "ood_val_accuracy",
-    "val_ece",
-    "id_accuracy",
-    "ood_accuracy",
-    "ece",
-    "nll",
-    "brier",
-    "fit_seconds",
-    "eval_seconds",
-    "trainable_parameters",
-    "peak_rss_mb",
-)
-
 
 def known_scores() -> list[str]:
     from safeadapt.safety import score_columns
+    from safeadapt.study.recommend import BUILTIN_SCORES
 
     return [*BUILTIN_SCORES, *(key for key, *_ in score_columns())]
 

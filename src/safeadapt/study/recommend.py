@@ -64,6 +64,24 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+# the run-level scores every study has, besides accuracy:ood:<split> and the safety families'
+# (the names ``checks:`` may bound; run_scores returns exactly these, tested)
+BUILTIN_SCORES = (
+    "val_accuracy",
+    "ood_val_accuracy",
+    "val_ece",
+    "id_accuracy",
+    "ood_accuracy",
+    "ece",
+    "nll",
+    "brier",
+    "fit_seconds",
+    "eval_seconds",
+    "trainable_parameters",
+    "peak_rss_mb",
+)
+
+
 def run_scores(run: dict[str, Any]) -> dict[str, float | None]:
     """One run's flat scores (``None`` where not measured): selection scores (``val_*``,
     ``ood_val_*``) and the reported test-side scores."""
