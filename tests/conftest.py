@@ -85,3 +85,40 @@ def tiny_clip(tmp_path_factory):
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
                        image_mean=[0.5] * 3, image_std=[0.25] * 3).save_pretrained(folder)  # fmt: skip
     return str(folder)
+
+
+# a tiny ViT saved as a hub-style folder with its processor (random weights; no download)
+MEAN, STD = [0.4, 0.45, 0.5], [0.2, 0.25, 0.3]
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory):
+    import torch
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    folder = tmp_path_factory.mktemp("vit")
+    torch.manual_seed(0)
+    config = ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=48, image_size=32, patch_size=8)  # fmt: skip
+    ViTModel(config).save_pretrained(folder)
+    size = {"height": 32, "width": 32}
+    ViTImageProcessor(size=size, image_mean=MEAN, image_std=STD).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A 2-layer, 32-wide BERT with the packaged MiniLM's tokenizer (random weights)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from safeadapt.backbones.huggingface import minilm_path
+
+    folder = tmp_path_factory.mktemp("bert")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=48, max_position_embeddings=64)  # fmt: skip
+    BertModel(config).save_pretrained(folder)
+    return str(folder)

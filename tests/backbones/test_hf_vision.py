@@ -8,22 +8,7 @@ import torch
 from safeadapt.backbones import load_backbone
 from safeadapt.backbones.hf_vision import HFVisionBackbone
 from safeadapt.errors import InvalidConfig
-
-MEAN, STD = [0.4, 0.45, 0.5], [0.2, 0.25, 0.3]
-
-
-@pytest.fixture(scope="module")
-def tiny_vit(tmp_path_factory):
-    from transformers import ViTConfig, ViTImageProcessor, ViTModel
-
-    folder = tmp_path_factory.mktemp("vit")
-    torch.manual_seed(0)
-    config = ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=48, image_size=32, patch_size=8)  # fmt: skip
-    ViTModel(config).save_pretrained(folder)
-    size = {"height": 32, "width": 32}
-    ViTImageProcessor(size=size, image_mean=MEAN, image_std=STD).save_pretrained(folder)
-    return str(folder)
+from tests.conftest import MEAN
 
 
 @pytest.fixture(scope="module")

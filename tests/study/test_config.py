@@ -104,3 +104,10 @@ def test_safety_routes_family_entries_and_keeps_the_old_switches():
     assert cfg.families["corruption"] is None  # off: its old budget does not turn it on
     with pytest.raises(InvalidConfig, match="Did you mean 'detection'"):
         _safety_config({"detectoin": False})
+    only = _safety_config({"families": ["calibration", "adversarial"], "adversarial": {"steps": 2}})
+    assert [f for f, c in only.families.items() if c is not None] == ["calibration", "adversarial"]
+    assert only.families["adversarial"].steps == 2
+    with pytest.raises(InvalidConfig, match="unknown family 'calibraton'"):
+        _safety_config({"families": ["calibraton"]})
+    with pytest.raises(InvalidConfig, match="'families' is a list of family names or a mapping"):
+        _safety_config({"families": "calibration"})

@@ -56,6 +56,8 @@ def test_export_reloads_to_the_same_logits_with_a_model_card(saved_study, tmp_pa
     assert metrics[0]["name"] == "ID test accuracy" and 0 <= metrics[0]["value"] <= 1
     assert "| ID acc |" in card and "[" in card  # the table carries intervals
     assert (folder / MODEL).stat().st_size > 1_000_000
+    assert "not a Hugging Face model" in manifest["transformers"]["skipped"]
+    assert "No `transformers` folder" in card
 
 
 def _stored(config, run_id, k):
@@ -102,3 +104,68 @@ def test_a_run_stored_without_its_model_is_redone_when_models_are_asked_for(
     assert again.ran == 1 and model.is_file()
     plain = dataclasses.replace(config, save_models=False)
     assert run_study(plain, cache=feature_cache, show_progress=False, log=lambda m: None).ran == 0
+
+
+def test_a_vit_study_exports_a_transformers_folder_with_the_same_logits(
+    tiny_vit, tmp_path, feature_cache
+):
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    config = StudyConfig.from_dict(
+        {
+            "name": "vit-export",
+            "task": {"builtin": "mnist", "max_train": 40, "max_eval": 20},
+            "backbone": {"name": f"hf:{tiny_vit}", "options": {"pooling": "cls"}},
+            "protocols": {"ft": {"epochs": 1, "max_steps": 2, "batch_size": 16}},
+            "seeds": [0],
+            "safety": {"families": ["calibration"]},
+            "preflight": {"checks": []},
+            "save_models": True,
+            "output": str(tmp_path / "out"),
+        }
+    )
+    run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None, report=False)
+    folder = export_model(config, tmp_path / "export")
+    hf = json.loads((folder / "safeadapt.json").read_text())["transformers"]
+    assert hf["auto_class"] == "AutoModelForImageClassification", hf
+    reloaded = AutoModelForImageClassification.from_pretrained(folder / hf["folder"]).eval()
+    ours = load_exported(folder)
+    images = config.task.load().test.inputs[:6]
+    batch = ours.backbone.preprocess(images)
+    with torch.no_grad():
+        expected = ours(batch)
+        x = (batch["pixels"] - ours.backbone.mean) / ours.backbone.std
+        got = reloaded(pixel_values=x).logits
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    assert reloaded.config.id2label[3] == "3"
+    processor = AutoImageProcessor.from_pretrained(folder / hf["folder"])
+    assert processor.image_mean == pytest.approx(ours.backbone.mean.flatten().tolist())
+    assert "AutoModelForImageClassification.from_pretrained" in (folder / "README.md").read_text()
+
+
+def test_a_bert_with_its_pooler_reloads_in_transformers_and_mean_pooling_is_refused(
+    tiny_bert, tmp_path
+):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from safeadapt.backbones import load_backbone
+    from safeadapt.model import Classifier
+    from safeadapt.study.hf_export import write_transformers
+
+    torch.manual_seed(1)
+    model = Classifier(load_backbone(f"hf:{tiny_bert}", pooling="pooler", max_length=32), 3)
+    done = write_transformers(model, ["neg", "neu", "pos"], tmp_path / "pooler")
+    assert done["auto_class"] == "AutoModelForSequenceClassification", done
+    folder = tmp_path / "pooler" / done["folder"]
+    reloaded = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    texts = ["good film", "a long and rather dull evening at the cinema " * 6]
+    with torch.no_grad():
+        expected = model.eval()(model.backbone.preprocess(texts))
+        got = reloaded(**tokenizer(texts, padding=True, truncation=True, return_tensors="pt"))
+    torch.testing.assert_close(got.logits, expected, atol=1e-4, rtol=1e-4)
+    assert reloaded.config.id2label[2] == "pos"
+    mean = Classifier(load_backbone(f"hf:{tiny_bert}", max_length=32), 3)
+    refused = write_transformers(mean, ["a", "b", "c"], tmp_path / "mean")
+    assert "classifies other features than pooling 'mean'" in refused["skipped"]
+    assert not (tmp_path / "mean").exists()

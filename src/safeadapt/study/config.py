@@ -314,7 +314,7 @@ LEGACY_SAFETY = {
 
 def _safety_config(raw: Any) -> SafetyConfig:
     """``safety:`` -- ``metrics``, ``seed`` and one entry per registered family
-    (``{family: {...}}`` or ``false``). The flat settings of earlier versions
+    (``{family: {...}}`` or ``false``); ``families: [a, b]`` runs those families only. The flat settings of earlier versions
     (``adv_eps``, ``reference_max_train``, ...; see ``LEGACY_SAFETY``) still work."""
     from safeadapt.safety import FAMILIES
 
@@ -328,8 +328,22 @@ def _safety_config(raw: Any) -> SafetyConfig:
     _check_keys(
         raw, fields | set(FAMILIES.names()) | set(LEGACY_SAFETY) | {"families"}, "study 'safety'"
     )
+    chosen = raw.get("families") or {}
+    if isinstance(chosen, list | tuple):  # a list names the families to run, the rest are off
+        unknown = [f for f in chosen if f not in FAMILIES]
+        if unknown:
+            raise InvalidConfig(
+                f"study 'safety': unknown family {unknown[0]!r} in 'families'; the families "
+                f"are {', '.join(FAMILIES.names())}."
+            )
+        chosen = {f: (f in chosen) and {} for f in FAMILIES.names()}
+    elif not isinstance(chosen, Mapping):
+        raise InvalidConfig(
+            "study 'safety': 'families' is a list of family names or a mapping "
+            f"{{family: settings or false}}; got {type(chosen).__name__}."
+        )
     families: dict[str, Any] = {}
-    for key, value in {**dict(raw.get("families") or {}), **raw}.items():
+    for key, value in {**dict(chosen), **raw}.items():
         if key in FAMILIES:
             families[key] = dict(value) if isinstance(value, Mapping) else value
     for key, (name, setting) in LEGACY_SAFETY.items():

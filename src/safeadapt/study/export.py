@@ -6,6 +6,9 @@ one) and its first seed (or the named one) from a finished study that kept its m
 
 - ``model.safetensors`` -- the adapted backbone and head (checksummed, never pickle);
 - ``safeadapt.json`` -- the backbone spec, classes, protocol and settings, study, task and run;
+- ``transformers/`` -- for Hugging Face backbones whose ``transformers`` classification class
+  classifies the same features, a ``save_pretrained`` folder with the tokenizer or image
+  processor, checked to give the same logits (``safeadapt.study.hf_export``);
 - ``README.md`` -- a model card: intended use, protocol, data, the safety table of the variant
   with 95 % intervals, the pre-flight findings and checks, the limits; its front matter carries
   the Hub's ``model-index`` results.
@@ -87,6 +90,10 @@ def export_model(config, out: str | Path, variant: str | None = None, seed: int 
         "task": summary["task"],
     }
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
+    from safeadapt.study.hf_export import write_transformers
+
+    manifest["transformers"] = write_transformers(load_exported(out), manifest["label_names"], out)
+    write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
     write_atomic(out / "README.md", model_card(summary, manifest, entry))
     return out
 
@@ -106,6 +113,17 @@ def load_exported(folder: str | Path):
     options = {k: v for k, v in spec["options"].items() if k != "weights"}  # the tensors follow
     model = Classifier(load_backbone(spec["name"], **options), manifest["num_classes"])
     return model.load(folder / MODEL).eval()
+
+
+def _transformers_note(manifest: dict[str, Any]) -> str:
+    hf = manifest.get("transformers") or {}
+    if "folder" not in hf:
+        return f"No `transformers` folder: {hf.get('skipped', 'not a Hugging Face backbone')}."
+    return f"""With `transformers` alone (logits checked equal to within {hf["max_abs_diff"]:.1g}):
+```python
+from transformers import {hf["auto_class"]}
+model = {hf["auto_class"]}.from_pretrained("path/to/this/folder/{hf["folder"]}")
+```"""
 
 
 def _fmt(score: dict[str, Any] | None, spec: str = ".3f") -> str:
@@ -201,6 +219,7 @@ from safeadapt.study.export import load_exported
 model = load_exported("path/to/this/folder")   # a safeadapt Classifier (torch.nn.Module)
 logits = model(model.backbone.preprocess(inputs))
 ```
+{_transformers_note(manifest)}
 
 ## Safety and accuracy (mean over seeds, [95 % interval])
 | score | value |
