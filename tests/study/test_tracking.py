@@ -49,3 +49,43 @@ def test_tracking_without_mlflow_says_what_to_install(tiny_study, monkeypatch):
     tiny_study["tracking"] = {"mlflow_uri": "sqlite:///x.db"}
     with pytest.raises(InvalidConfig, match="pip install mlflow"):
         make_tracker(StudyConfig.from_dict(tiny_study))
+
+
+def test_weights_and_biases_offline_logs_every_run_and_the_summary(
+    tiny_study, tmp_path, feature_cache
+):
+    pytest.importorskip("wandb", reason="pip install wandb (the dev extra has it)")
+    tiny_study["protocols"] = {"lp": {}}
+    tiny_study["seeds"] = [0, 1]
+    tiny_study["safety"] = False
+    tiny_study["preflight"] = {"checks": []}
+    tiny_study["tracking"] = {"wandb": {"project": "tiny-wb", "mode": "offline"}}
+    result = run_study(
+        StudyConfig.from_dict(tiny_study),
+        cache=feature_cache,
+        show_progress=False,
+        log=lambda m: None,
+    )
+    runs = sorted((result.output_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 3  # two runs and the summary
+    logs = [next(r.glob("run-*.wandb")).read_bytes() for r in runs]
+    for record in result.runs:
+        run_id = record["run"]["run_id"]
+        (log,) = [b for b in logs if run_id.encode() in b]  # the offline protobuf log
+        assert b"id_accuracy" in log and b"tiny-wb" in log
+        accuracy = record["metrics"]["test"]["accuracy"]
+        assert repr(accuracy).encode() in log  # the value, as W&B stores it (JSON)
+        saved = [r for r in runs if (r / "files" / "record.json").is_file()]
+        assert saved  # the run's record is kept with it
+    (summary,) = [b for b in logs if b"tiny-summary" in b]
+    assert b"recommended:lp" in summary
+
+
+def test_wandb_settings_are_checked():
+    from safeadapt.study.config import TrackingSpec, WandbSpec
+
+    assert TrackingSpec(wandb={"project": "p"}).wandb == WandbSpec(project="p")
+    with pytest.raises(InvalidConfig, match="'mode' must be offline, online or disabled"):
+        TrackingSpec(wandb={"mode": "cloud"})
+    with pytest.raises(InvalidConfig, match="unknown setting 'projet'"):
+        TrackingSpec(wandb={"projet": "p"})

@@ -157,9 +157,34 @@ class BackboneSpec:
 
 
 @dataclass(frozen=True)
+class WandbSpec:
+    """``tracking: {wandb: {...}}``: Weights & Biases, offline by default (``wandb sync`` later)."""
+
+    project: str | None = None  # default: the study name
+    mode: str = "offline"  # offline | online | disabled
+    entity: str | None = None
+    dir: str | None = None  # default: the study's output folder
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("offline", "online", "disabled"):
+            raise InvalidConfig(
+                f"study 'tracking.wandb' 'mode' must be offline, online or disabled; "
+                f"got {self.mode!r}."
+            )
+
+
+@dataclass(frozen=True)
 class TrackingSpec:
     mlflow_uri: str | None = None  # e.g. "sqlite:///mlruns.db" or an http tracking server
     experiment: str | None = None  # default: the study name
+    wandb: WandbSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.wandb is not None and not isinstance(self.wandb, WandbSpec):
+            wandb = {} if self.wandb is True else self.wandb
+            object.__setattr__(
+                self, "wandb", build_config(WandbSpec, wandb, "study 'tracking.wandb'")
+            )
 
 
 @dataclass(frozen=True)
@@ -586,6 +611,7 @@ safety:
 # output: safeadapt-out/my-study   # default
 # save_models: false               # true: keep a safetensors checkpoint of every run
 # tracking: {mlflow_uri: "sqlite:///mlruns.db"}   # optional MLflow logging
+# tracking: {wandb: {project: my-study, mode: offline}}   # optional Weights & Biases logging
 # recommend: {id_tolerance: 0.01}  # see the report's "how the recommendation is made"
 # preflight: {checks: [shift, audit], max_per_set: 500}  # before training; checks: [] = off
 # checks:                          # CI gates on the recommended variant: `safeadapt run` exits 1

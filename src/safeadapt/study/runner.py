@@ -57,7 +57,7 @@ def quick_config(config: StudyConfig) -> StudyConfig:
         task=task,
         seeds=config.seeds[:1],
         output=str(config.output_dir / "quick"),
-        tracking=dataclasses.replace(config.tracking, mlflow_uri=None),
+        tracking=dataclasses.replace(config.tracking, mlflow_uri=None, wandb=None),
     )
 
 

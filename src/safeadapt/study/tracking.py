@@ -1,8 +1,11 @@
-"""Optional MLflow tracking: every run's parameters, metrics and record; the study's report.
+"""Optional experiment tracking: every run's parameters, metrics and record; the study's report.
 
-Enabled by ``tracking: {mlflow_uri: ...}`` in the study (any tracking URI: ``sqlite:///mlruns.db``,
-an http server, or a ``file:`` store -- MLflow 3 needs ``MLFLOW_ALLOW_FILE_STORE=true`` for the
-latter). MLflow is not a dependency: ``pip install mlflow`` to use it.
+- MLflow: ``tracking: {mlflow_uri: ...}`` (any tracking URI: ``sqlite:///mlruns.db``, an http
+  server, or a ``file:`` store -- MLflow 3 needs ``MLFLOW_ALLOW_FILE_STORE=true`` for the latter).
+- Weights & Biases: ``tracking: {wandb: {project: ..., mode: offline}}``; offline runs are written
+  under ``<output>/wandb`` (or ``dir``) and uploaded later with ``wandb sync``.
+
+Both may be on at once. Neither is a dependency: ``pip install mlflow`` / ``pip install wandb``.
 """
 
 from __future__ import annotations
@@ -38,18 +41,11 @@ class MLflowTracker:
         mlflow.set_experiment(experiment)
 
     def log_run(self, spec, record: dict[str, Any], folder: Path) -> None:
-        from safeadapt.study.recommend import run_scores
-
         mlflow = self.mlflow
         with mlflow.start_run(run_name=spec.run_id):
             mlflow.set_tags({"variant": spec.variant, "protocol": spec.protocol, "key": spec.key})
-            params = {"seed": spec.seed, "protocol": spec.protocol}
-            params.update({f"config.{k}": v for k, v in record.get("config", {}).items()})
-            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-            metrics: dict[str, float] = {}
-            _flat("", {k: v for k, v in run_scores(record).items() if v is not None}, metrics)
-            _flat("metrics", record["metrics"], metrics)
-            mlflow.log_metrics(metrics)
+            mlflow.log_params({k: str(v)[:500] for k, v in _params(spec, record).items()})
+            mlflow.log_metrics(_metrics(record))
             mlflow.log_dict(json.loads(json.dumps(record, default=float)), "record.json")
 
     def log_study(self, summary: dict[str, Any], report_path: Path | None) -> None:
@@ -61,7 +57,99 @@ class MLflowTracker:
                 mlflow.log_artifact(str(report_path))
 
 
-def make_tracker(config) -> MLflowTracker | None:
-    if not config.tracking.mlflow_uri:
-        return None
-    return MLflowTracker(config.tracking.mlflow_uri, config.tracking.experiment or config.name)
+def _params(spec, record: dict[str, Any]) -> dict[str, Any]:
+    params = {"seed": spec.seed, "protocol": spec.protocol}
+    params.update({f"config.{k}": v for k, v in record.get("config", {}).items()})
+    return params
+
+
+def _metrics(record: dict[str, Any]) -> dict[str, float]:
+    from safeadapt.study.recommend import run_scores
+
+    metrics: dict[str, float] = {}
+    _flat("", {k: v for k, v in run_scores(record).items() if v is not None}, metrics)
+    _flat("metrics", record["metrics"], metrics)
+    return metrics
+
+
+class WandbTracker:
+    """One W&B run per study run (grouped by study, tagged with its variant and protocol), and a
+    summary run carrying the recommendation, the summary and the report."""
+
+    def __init__(self, spec, study: str, output_dir: Path) -> None:
+        try:
+            import wandb
+        except ImportError:
+            raise InvalidConfig(
+                "study 'tracking.wandb' is set but Weights & Biases is not installed: "
+                "`pip install wandb` (or remove the tracking block)."
+            ) from None
+        self.wandb = wandb
+        self.study = study
+        folder = Path(spec.dir) if spec.dir else Path(output_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.settings = {
+            "project": spec.project or study,
+            "entity": spec.entity,
+            "mode": spec.mode,
+            "dir": str(folder),
+            "group": study,
+        }
+
+    def _run(self, name: str, tags: list[str], config: dict[str, Any] | None = None):
+        return self.wandb.init(
+            name=name,
+            tags=tags,
+            config=config,
+            reinit="create_new",
+            settings=self.wandb.Settings(silent=True, console="off", save_code=False),
+            **self.settings,
+        )
+
+    def log_run(self, spec, record: dict[str, Any], folder: Path) -> None:
+        run = self._run(
+            spec.run_id,
+            sorted({spec.variant[:64], spec.protocol}),
+            {"key": spec.key, **{k: str(v)[:500] for k, v in _params(spec, record).items()}},
+        )
+        try:
+            run.summary.update(_metrics(record))
+            if (folder / "record.json").is_file():
+                run.save(str(folder / "record.json"), base_path=str(folder), policy="now")
+        finally:
+            run.finish()
+
+    def log_study(self, summary: dict[str, Any], report_path: Path | None) -> None:
+        rec = summary["recommendation"]["variant"]
+        run = self._run(f"{self.study}-summary", ["summary", f"recommended:{rec}"[:64]])
+        try:
+            run.summary.update({"recommended": rec})
+            if report_path is not None:
+                run.save(str(report_path), base_path=str(Path(report_path).parent), policy="now")
+        finally:
+            run.finish()
+
+
+class Trackers:
+    """The study's trackers, each called in turn."""
+
+    def __init__(self, trackers: list[Any]) -> None:
+        self.trackers = trackers
+
+    def log_run(self, spec, record: dict[str, Any], folder: Path) -> None:
+        for tracker in self.trackers:
+            tracker.log_run(spec, record, folder)
+
+    def log_study(self, summary: dict[str, Any], report_path: Path | None) -> None:
+        for tracker in self.trackers:
+            tracker.log_study(summary, report_path)
+
+
+def make_tracker(config) -> Trackers | None:
+    tracking = config.tracking
+    trackers: list[Any] = []
+    if tracking.mlflow_uri:
+        trackers.append(MLflowTracker(tracking.mlflow_uri, tracking.experiment or config.name))
+    if tracking.wandb is not None:
+        trackers.append(WandbTracker(tracking.wandb, config.name, config.output_dir))
+    return Trackers(trackers) if trackers else None
