@@ -195,23 +195,33 @@ def test_csv_label_column_names_are_checked(tmp_path):
     assert code == 2 and "no label column 'label'" in text
 
 
-def test_a_csv_of_image_paths_is_read_relative_to_its_folder(tmp_path):
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_a_table_of_image_paths_is_read_relative_to_its_folder(tmp_path, ext):
     from PIL import Image
 
     from safeadapt.data import load_task
+
+    def table(rows, name):
+        frame = pd.DataFrame(rows)
+        path = tmp_path / f"{name}.{ext}"
+        frame.to_csv(path, index=False) if ext == "csv" else frame.to_parquet(path)
+        return str(path)
 
     (tmp_path / "img").mkdir()
     rows = []
     for i in range(12):
         Image.new("RGB", (16, 16), (20 * i, 0, 0)).save(tmp_path / "img" / f"{i}.png")
         rows.append({"path": f"img/{i}.png", "label": "a" if i % 2 else "b"})
-    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
-    task = load_task(str(tmp_path / "train.csv"), str(tmp_path / "train.csv"), image_column="path")
+    train = table(rows, "train")
+    task = load_task(train, train, image_column="path")
     assert task.train.inputs.shape[1:] == (16, 16, 3) and task.label_names == ("a", "b")
+    for image, label in zip(task.train.inputs, task.train.labels, strict=True):
+        i = int(image[0, 0, 0]) // 20  # each row holds its own file, under its own label
+        assert task.label_names[label] == ("a" if i % 2 else "b")
     rows[3]["path"] = "img/missing.png"
-    pd.DataFrame(rows).to_csv(tmp_path / "bad.csv", index=False)
+    bad = table(rows, "bad")
     with pytest.raises(Exception, match=r"row 3: image 'img/missing.png' could not be read"):
-        load_task(str(tmp_path / "bad.csv"), str(tmp_path / "bad.csv"), image_column="path")
+        load_task(bad, bad, image_column="path")
 
 
 def test_an_unloadable_weights_file_is_a_clear_error(tmp_path):
@@ -236,6 +246,59 @@ def test_a_hub_dataset_offline_is_a_clear_error(tmp_path, monkeypatch):
     )
     code, text = _invoke("validate", path)
     assert code == 2 and "could not be loaded" in text and "Offline mode is on" in text
+
+
+def test_a_hub_model_with_the_hub_out_of_reach_fails_at_once_with_the_fix(tmp_path, monkeypatch):
+    """No network and no offline flag: the Hub's host is probed once (a closed local port here)
+    and the model is looked up in the cache only, instead of ~25 s of retries."""
+    from safeadapt import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: refused
+    hub.hub_reachable.cache_clear()
+    try:
+        assert hub.hub_options("nobody/no-such-vit") == {"local_files_only": True}
+        assert hub.hub_options(str(tmp_path)) == {}  # a local folder is never probed
+        path = _study(tmp_path, backbone={"name": "hf:nobody/no-such-vit"})
+        code, text = _invoke("validate", path)
+    finally:
+        hub.hub_reachable.cache_clear()
+    assert code == 2 and "The Hub is unreachable" in text and "local folder" in text
+
+
+@pytest.mark.parametrize(
+    ("task", "backbone", "expected"),
+    [
+        ({"builtin": "vader-sentiment", "max_train": 40, "max_eval": 20},
+         {"name": "efficientnet-lite0", "options": {"image_size": 32}},
+         "is an image model but the task's data is text: use a text backbone"),
+        ({"builtin": "mnist", "max_train": 40, "max_eval": 20}, {"name": "minilm"},
+         "is a text model but the task's data is image: use an image backbone"),
+    ],
+)  # fmt: skip
+def test_a_backbone_of_the_other_modality_is_one_line(tmp_path, task, backbone, expected):
+    code, text = _invoke("validate", _study(tmp_path, task=task, backbone=backbone))
+    assert code == 2 and expected in text
+
+
+def test_remote_code_is_refused_unless_the_study_opts_in(tmp_path):
+    """A folder whose config asks for its own Python code (auto_map) does not run it by default."""
+    import json
+
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "evil",
+                "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"},
+            }
+        )  # fmt: skip
+    )
+    (folder / "evil.py").write_text("raise SystemExit('remote code ran')\n")
+    code, text = _invoke("validate", _study(tmp_path, backbone={"name": f"hf:{folder}"}))
+    assert code == 2 and "trust_remote_code" in text and "remote code ran" not in text
 
 
 def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch):

@@ -59,3 +59,46 @@ def test_zero_shot_needs_a_pair(digits, effnet_factory, feature_cache, tmp_path)
         make_protocol("zero-shot", {"prompts": ["no slot"]})
     with pytest.raises(InvalidConfig, match="'head_init' must stay 'lp'"):
         make_protocol("lp-vat-ft", {"head_init": "zero-shot"})
+
+
+def test_a_yaml_study_on_a_clip_pair_with_zero_shot_init_and_lora(tiny_clip, tmp_path):
+    """The acceptance study: YAML, a CLIP folder, zero-shot / LP / LoRA LP-FT from the zero-shot
+    head, the safety suite, through the command line."""
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from safeadapt.cli import app
+
+    train = {"epochs": 1, "max_steps": 2, "batch_size": 16, "tune": "lora", "keep_start": False}
+    study = {
+        "name": "clip",
+        "task": {"builtin": "mnist", "max_train": 60, "max_eval": 30},
+        "backbone": {"name": f"hf:{tiny_clip}"},
+        "protocols": {"zero-shot": {}, "lp": {}, "lp-ft": {**train, "head_init": "zero-shot"}},
+        "safety": {
+            "families": ["calibration", "adversarial", "distortion", "detection"],
+            "adversarial": {"eps": [0.0, 0.03], "steps": 1, "max_examples": 8},
+        },  # fmt: skip
+        "preflight": {"checks": []},
+        "output": str(tmp_path / "out"),
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    out = CliRunner().invoke(app, ["run", str(path), "--no-progress"])
+    assert out.exit_code == 0, out.output
+    records = {
+        r["run"]["variant"]: r
+        for r in (
+            json.loads(p.read_text()) for p in (tmp_path / "out" / "runs").glob("*/record.json")
+        )
+    }
+    assert set(records) == {"zero-shot", "lp", "lp-ft"}
+    assert records["lp-ft"]["info"]["head_init"] == "zero-shot"
+    assert records["lp-ft"]["info"]["tuning"]["lora_targets"] == ["q_proj", "v_proj"]
+    for record in records.values():
+        assert set(record["safety"]) >= {"calibration", "adversarial", "distortion", "detection"}
+    assert records["zero-shot"]["safety"]["distortion"]["test"]["l2"] == 0.0
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "zero-shot head, from 1 prompt(s) per class" in report  # what the start was

@@ -27,6 +27,7 @@ from torch import Tensor
 from safeadapt.backbones.base import Backbone, Batch, as_tokens, pool
 from safeadapt.backbones.images import images_to_pixels
 from safeadapt.errors import InvalidConfig
+from safeadapt.hub import hub_options
 
 POOLINGS = ("auto", "pooler", "cls", "mean", "embeds")
 # model types whose AutoModel holds a text tower too: the image side is kept (vision tower and,
@@ -180,6 +181,7 @@ def zero_shot_head(
         raise InvalidConfig("zero-shot 'prompts' must each contain '{}' for the class name.")
     src = backbone.source
     kw = {"revision": src.get("revision"), "trust_remote_code": src.get("trust_remote_code", False)}
+    kw.update(hub_options(src["model_id"]))
     pair = AutoModel.from_pretrained(src["model_id"], **kw).eval()
     tokenizer = AutoTokenizer.from_pretrained(src["model_id"], **kw)
     padding = "max_length" if src.get("model_type") == "siglip" else True
@@ -220,7 +222,9 @@ def _processor_settings(model_id: str, config: Any, revision: str | None):
     from transformers import AutoImageProcessor
 
     try:
-        proc = AutoImageProcessor.from_pretrained(model_id, revision=revision)
+        proc = AutoImageProcessor.from_pretrained(
+            model_id, revision=revision, **hub_options(model_id)
+        )
     except (OSError, ValueError):
         proc = None
     size = None
@@ -246,13 +250,10 @@ def load_hf_vision(
     """A Hugging Face vision model (hub id or local folder) as a backbone."""
     from transformers import AutoConfig, AutoModel
 
-    config = AutoConfig.from_pretrained(
-        model_id, revision=revision, trust_remote_code=trust_remote_code
-    )
+    kw = {"revision": revision, "trust_remote_code": trust_remote_code, **hub_options(model_id)}
+    config = AutoConfig.from_pretrained(model_id, **kw)
     size, mean, std, source = _processor_settings(model_id, config, revision)
-    model = AutoModel.from_pretrained(
-        model_id, revision=revision, trust_remote_code=trust_remote_code
-    )
+    model = AutoModel.from_pretrained(model_id, **kw)
     tower = TOWERS.get(config.model_type)
     if tower:
         model = ImageTower(getattr(model, tower), getattr(model, "visual_projection", None))

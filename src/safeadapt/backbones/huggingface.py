@@ -108,15 +108,23 @@ def is_vision(model_id: str, revision: str | None = None, trust_remote_code: boo
     from transformers import AutoConfig
 
     from safeadapt.backbones.hf_vision import TOWERS
+    from safeadapt.hub import hub_options, offline_hint, remote_code_error
 
     try:
         config = AutoConfig.from_pretrained(
-            model_id, revision=revision, trust_remote_code=trust_remote_code
+            model_id,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            **hub_options(model_id),
         )
     except Exception as err:
+        refusal = remote_code_error(model_id, err)
+        if refusal is not None:
+            raise refusal from None
         raise AssetMissing(
             f"Could not read the config of Hugging Face model {model_id!r}: "
-            f"{str(err).splitlines()[0][:200]}. Offline, give a local folder with config.json."
+            f"{str(err).splitlines()[0][:200].rstrip('.')}."
+            + (offline_hint(model_id) or " Offline, give a local folder with config.json.")
         ) from None
     if config.model_type in TOWERS:
         return True
@@ -139,10 +147,18 @@ def load_hf_text(
     hf_logging.disable_progress_bar()  # one bar per load adds noise; ours cover the long steps
 
     try:
+        from safeadapt.hub import hub_options
+
         kw = {"revision": revision, "trust_remote_code": trust_remote_code}
+        kw.update(hub_options(model_id))
         tokenizer = AutoTokenizer.from_pretrained(model_id, **kw)
         model = AutoModel.from_pretrained(model_id, **kw)
     except Exception as err:  # missing files (OSError), a damaged or unloadable weights file
+        from safeadapt.hub import remote_code_error
+
+        refusal = remote_code_error(model_id, err)
+        if refusal is not None:
+            raise refusal from None
         if not isinstance(err, OSError):
             from safeadapt.errors import CheckpointError
 

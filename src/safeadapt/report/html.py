@@ -187,14 +187,18 @@ def _knob_notes(info: dict[str, Any]) -> list[str]:
         )
     eff = info.get("head_effect")
     if eff:
-        parts = [f"{eff['method']} head (C {eff['C']:g})"]
+        parts = [f"{eff['method']} head" + (f" (C {eff['C']:g})" if "C" in eff else "")]
+        if "prompts" in eff:  # a zero-shot head: what it was built from
+            parts.append(f"from {len(eff['prompts'])} prompt(s) per class")
         if "term_to_loss" in eff:
             parts.append(f"term / loss {eff['term_to_loss']:.3g}")
-        parts.append(f"{eff['val_disagreement_with_lp']:.1%} of val predictions differ from LP")
-        parts.append(
-            f"weight norm {eff['weight_norm_standardised']:.3g} (LP "
-            f"{eff['lp_weight_norm_standardised']:.3g}, standardised features)"
-        )
+        if "val_disagreement_with_lp" in eff:
+            parts.append(f"{eff['val_disagreement_with_lp']:.1%} of val predictions differ from LP")
+        if "weight_norm_standardised" in eff:
+            parts.append(
+                f"weight norm {eff['weight_norm_standardised']:.3g} (LP "
+                f"{eff['lp_weight_norm_standardised']:.3g}, standardised features)"
+            )
         if "head_pairwise_cosine" in eff:
             parts.append(
                 f"heads' cosine {eff['head_pairwise_cosine']:.2f}, disagreement "

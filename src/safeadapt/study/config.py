@@ -150,10 +150,28 @@ class BackboneSpec:
         return self if self.name else dataclasses.replace(self, name=DEFAULT_BACKBONE[modality])
 
     def factory(self, modality: str):
+        """A loader of fresh backbones for a task of ``modality``; a backbone of the other
+        modality is a one-line error."""
         from safeadapt.backbones import load_backbone
 
         spec = self.resolve(modality)
-        return lambda: load_backbone(spec.name, **spec.options)  # type: ignore[arg-type]
+
+        def load():
+            backbone = load_backbone(spec.name, **spec.options)  # type: ignore[arg-type]
+            if backbone.modality != modality:
+                a = {"text": "a text", "image": "an image"}
+                other = {
+                    "text": "minilm, hf:<text model>",
+                    "image": "efficientnet-lite0, hf:<vision model>",
+                }
+                raise InvalidConfig(
+                    f"backbone {spec.name!r} is {a[backbone.modality]} model but the task's data "
+                    f"is {modality}: use {a[modality]} backbone ({other[modality]}) or "
+                    f"{backbone.modality} data."
+                )
+            return backbone
+
+        return load
 
 
 @dataclass(frozen=True)
