@@ -366,3 +366,36 @@ def test_changed_backbone_weights_change_every_run_key(image_task):
     a = expand_runs(config, "image", content_fingerprints(image_task, factory))
     b = expand_runs(config, "image", content_fingerprints(image_task, moved))
     assert a[0].key != b[0].key and a[0].run_id != b[0].run_id
+
+
+def test_the_ray_executor_without_ray_says_what_to_install(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("no ray")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    code, text = _invoke("run", _study(tmp_path), "--executor", "ray", "--no-progress")
+    assert code == 2 and "pip install safeadapt[ray]" in text
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:9", "ray://127.0.0.1:9"])
+def test_an_unreachable_ray_address_is_a_clear_error(tmp_path, address):
+    pytest.importorskip("ray")
+    code, text = _invoke("run", _study(tmp_path), "--address", address, "--no-progress")
+    assert code == 2 and "nothing answers at 127.0.0.1:9" in text
+
+
+def test_executor_settings_are_checked(tmp_path):
+    code, text = _invoke("validate", _study(tmp_path, executor={"name": "dask"}))
+    assert code == 2 and "'executor.name' must be one of sequential, ray" in text
+    code, text = _invoke(
+        "validate", _study(tmp_path, executor={"name": "ray", "resources": {"ft": {"num_gpus": 1}}})
+    )
+    assert code == 2 and "no protocol entry 'ft'; the entries are lp" in text
+    code, text = _invoke("validate", _study(tmp_path, executor={"resources": {"lp": {"gpus": 1}}}))
+    assert code == 2 and "takes num_cpus and num_gpus" in text

@@ -166,6 +166,21 @@ def _os_error(err: OSError) -> str:
     return f"{err.strerror or err}{where}. Fix it and run the same command again."
 
 
+def _with_executor(config, name: str | None, address: str | None):
+    """The study with ``--executor`` / ``--address`` applied (checked like the YAML's)."""
+    import dataclasses
+
+    from safeadapt.study.config import _executor
+
+    if name is None and address is None:
+        return config
+    raw = dataclasses.asdict(config.executor)
+    raw.update({k: v for k, v in (("name", name), ("address", address)) if v is not None})
+    if address is not None and name is None:
+        raw["name"] = "ray"  # an address only means something to Ray
+    return dataclasses.replace(config, executor=_executor(raw))
+
+
 @app.command()
 def run(
     study: Annotated[Path, typer.Argument(help="The study YAML file.")],
@@ -181,6 +196,20 @@ def run(
     junit: Annotated[
         Path | None, typer.Option(help="Write the study's checks as JUnit XML to this file.")
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="sequential (default) or ray: one Ray task per run (pip install safeadapt[ray]); "
+            "overrides the study's 'executor:'."
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster to join: auto (the running one), ray://host:10001 or host:6379; "
+            "without it a local cluster is started."
+        ),
+    ] = None,
 ) -> None:
     """Run (or resume) a study: every protocol x grid point x seed, then report.html.
 
@@ -192,7 +221,7 @@ def run(
 
     console = _console()
     try:
-        config = load_study(study)
+        config = _with_executor(load_study(study), executor, address)
         result = run_study(
             config, quick=quick, show_progress=progress, log=lambda m: console.print(escape(m))
         )

@@ -70,6 +70,8 @@ def environment() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "cuda": torch.cuda.is_available(),
+        "host": platform.node(),  # where the run was computed (a cluster has many)
+        "pid": os.getpid(),
     }
 
 

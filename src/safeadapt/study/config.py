@@ -243,6 +243,62 @@ class RecommendSpec:
         )
 
 
+EXECUTORS = ("sequential", "ray")
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """How the study's runs are executed (``safeadapt.study.executors``): ``sequential`` in this
+    process, or ``ray``: one Ray task per run on a local or existing cluster (``address``: None
+    starts a local one, ``auto`` joins the running cluster, ``ray://host:port`` a remote one),
+    each with ``num_cpus`` / ``num_gpus`` (``resources: {<protocol entry>: {num_gpus: 1}}``
+    overrides them per protocol) and retried ``max_retries`` times when its worker dies."""
+
+    name: str = "sequential"
+    address: str | None = None
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    max_retries: int = 2
+    resources: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require(
+            self.name in EXECUTORS,
+            f"study 'executor.name' must be one of {', '.join(EXECUTORS)}; got {self.name!r}.",
+        )
+        for key in ("num_cpus", "num_gpus"):
+            require(
+                getattr(self, key) >= 0,
+                f"study 'executor.{key}' must be >= 0; got {getattr(self, key)!r}.",
+            )
+        require(
+            isinstance(self.max_retries, int) and self.max_retries >= 0,
+            f"study 'executor.max_retries' must be an integer >= 0; got {self.max_retries!r}.",
+        )
+        require(
+            isinstance(self.resources, Mapping),
+            "study 'executor.resources' must be a mapping {protocol entry: {num_gpus: ...}}.",
+        )
+        for label, res in self.resources.items():
+            require(
+                isinstance(res, Mapping) and set(res) <= {"num_cpus", "num_gpus"},
+                f"study 'executor.resources.{label}' takes num_cpus and num_gpus; got {res!r}.",
+            )
+            for key, value in res.items():
+                require(
+                    isinstance(value, int | float) and not isinstance(value, bool) and value >= 0,
+                    f"study 'executor.resources.{label}.{key}' must be a number >= 0; got {value!r}.",
+                )
+
+    def resources_for(self, label: str) -> dict[str, float]:
+        """Ray resources of one run of protocol entry ``label``."""
+        return {
+            "num_cpus": self.num_cpus,
+            "num_gpus": self.num_gpus,
+            **self.resources.get(label, {}),
+        }
+
+
 @dataclass(frozen=True)
 class ProtocolEntry:
     """One protocol block: ``label`` (its key in the study), the registered protocol and settings
@@ -267,6 +323,7 @@ class StudyConfig:
     recommend: RecommendSpec = RecommendSpec()
     preflight: PreflightSpec = PreflightSpec()
     checks: ChecksSpec | None = None  # pass / fail gates for CI (safeadapt.study.checks)
+    executor: ExecutorSpec = ExecutorSpec()
 
     @property
     def output_dir(self) -> Path:
@@ -310,7 +367,7 @@ class StudyConfig:
         backbone_raw = raw.get("backbone", {})
         if isinstance(backbone_raw, str):
             backbone_raw = {"name": backbone_raw}
-        return cls(
+        config = cls(
             name=name,
             task=build_config(
                 TaskSpec, _dict_fields(raw["task"], ("options", "ood", "ood_val")), "study 'task'"
@@ -327,7 +384,15 @@ class StudyConfig:
             recommend=build_config(RecommendSpec, raw.get("recommend"), "study 'recommend'"),
             preflight=build_config(PreflightSpec, raw.get("preflight"), "study 'preflight'"),
             checks=ChecksSpec.from_raw(raw.get("checks")),
+            executor=_executor(raw.get("executor")),
         )
+        unknown = sorted(set(config.executor.resources) - {p.label for p in config.protocols})
+        if unknown:
+            raise InvalidConfig(
+                f"study 'executor.resources': no protocol entry {unknown[0]!r}; the entries "
+                f"are {', '.join(p.label for p in config.protocols)}."
+            )
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -407,6 +472,13 @@ def _safety_config(raw: Any) -> SafetyConfig:
             f"{k} -> {LEGACY_SAFETY[k][0]}: {{{LEGACY_SAFETY[k][1]}: ...}}" for k in old
         )
         raise InvalidConfig(f"{err} (from the flat setting(s) {moved})") from None
+
+
+def _executor(raw: Any) -> ExecutorSpec:
+    """``executor: ray`` or ``executor: {name: ray, address: auto, ...}``."""
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    return build_config(ExecutorSpec, raw, "study 'executor'")
 
 
 def _check_keys(raw: Mapping[str, Any], known: set[str], where: str) -> None:
@@ -630,6 +702,7 @@ safety:
 # save_models: false               # true: keep a safetensors checkpoint of every run
 # tracking: {mlflow_uri: "sqlite:///mlruns.db"}   # optional MLflow logging
 # tracking: {wandb: {project: my-study, mode: offline}}   # optional Weights & Biases logging
+# executor: {name: ray, address: auto, num_cpus: 4, resources: {ft: {num_gpus: 1}}}   # Ray
 # recommend: {id_tolerance: 0.01}  # see the report's "how the recommendation is made"
 # preflight: {checks: [shift, audit], max_per_set: 500}  # before training; checks: [] = off
 # checks:                          # CI gates on the recommended variant: `safeadapt run` exits 1

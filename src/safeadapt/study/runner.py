@@ -1,7 +1,8 @@
 """Run a study: every protocol x grid point x seed, resumable, then the summary and the report.
 
 ``run_study`` loads the task once, shares one feature cache across runs, skips runs whose record
-is already stored (same content hash), stores each finished run atomically, ranks the protocols
+is already stored (same content hash), hands the others to the study's executor (in this process,
+or Ray tasks: ``safeadapt.study.executors``), stores each finished run atomically, ranks the protocols
 (``recommend``) and writes
 ``results.csv``, ``summary.json`` and ``report.html``. A study killed at any point and rerun with
 the same config finishes the missing runs only.
@@ -78,8 +79,7 @@ def run_study(
         result.estimate = estimate_full(config, result)
         return result
 
-    from safeadapt.progress import progress
-    from safeadapt.run import environment, run_protocol
+    from safeadapt.study.executors import EXECUTORS, finished
     from safeadapt.study.recommend import summarize
     from safeadapt.study.tracking import make_tracker
 
@@ -104,66 +104,29 @@ def run_study(
             log(f"warning: {note}")
     preflight = _preflight(config, task, factory, cache, out, log, content)
     records: dict[str, dict[str, Any]] = {}
-    skipped = ran = 0
-
-    def execute(spec: RunSpec) -> None:
-        nonlocal ran
-        log(f"run {spec.run_id}")
-        record, result = run_protocol(
-            _protocol(spec),
-            task,
-            factory,
-            spec.seed,
-            cache=cache,
-            safety=config.safety,
-            show_progress=show_progress,
-        )
-        payload = {**record.to_dict(), "environment": environment()}
-        store.save(
-            spec,
-            payload,
-            model=result.model if config.save_models else None,
-            predictions=record.predictions,
-        )
-        records[spec.run_id] = store.load(spec) or payload
-        ran += 1
-        if tracker is not None:
-            tracker.log_run(spec, records[spec.run_id], store.folder(spec))
-
-    def finished(spec: RunSpec) -> dict[str, Any] | None:
-        """The stored record, unless ``save_models`` asks for a model the run did not keep."""
-        record = store.load(spec)
-        if record is not None and config.save_models and not store.has_model(spec):
-            log(f"run {spec.run_id} is stored without its model (save_models): redoing it")
-            return None
-        return record
-
-    busy: list[RunSpec] = []
-    for spec in progress(specs, "study runs", show_progress, total=len(specs)):
-        stored = finished(spec)
+    todo = []
+    for spec in specs:
+        stored = finished(config, store, spec)
         if stored is not None:
             records[spec.run_id] = stored
+        else:
+            if store.load(spec) is not None:
+                log(f"run {spec.run_id} is stored without its model (save_models): redoing it")
+            todo.append(spec)
+    skipped, ran = len(specs) - len(todo), 0
+
+    def on_done(spec: RunSpec, record: dict[str, Any], computed: bool) -> None:
+        nonlocal ran, skipped
+        records[spec.run_id] = record
+        if not computed:  # another process stored it meanwhile
             skipped += 1
-            continue
-        with store.lock(spec, wait=False) as mine:
-            if not mine:  # another process is computing it: come back at the end
-                log(f"run {spec.run_id} is being computed by another process; waiting for it")
-                busy.append(spec)
-                continue
-            stored = finished(spec)  # it may have finished while we looked
-            if stored is not None:
-                records[spec.run_id] = stored
-                skipped += 1
-                continue
-            execute(spec)
-    for spec in busy:
-        with store.lock(spec, wait=True):
-            stored = finished(spec)
-            if stored is not None:
-                records[spec.run_id] = stored
-                skipped += 1
-            else:  # the other process stopped without finishing it
-                execute(spec)
+            return
+        ran += 1
+        if tracker is not None:
+            tracker.log_run(spec, record, store.folder(spec))
+
+    execute = EXECUTORS.get(config.executor.name)
+    execute(config, todo, task, cache, on_done=on_done, log=log, show_progress=show_progress)
     runs = [records[s.run_id] for s in specs]
     if skipped:
         log(f"resumed: {skipped} finished runs reused, {ran} run now")
@@ -270,12 +233,6 @@ def _preflight(config: StudyConfig, task, factory, cache, out, log, content) -> 
     }
     write_atomic(path, json.dumps(payload, indent=1, default=float))
     return checks
-
-
-def _protocol(spec: RunSpec):
-    from safeadapt.protocols import make_protocol
-
-    return make_protocol(spec.protocol, spec.settings)
 
 
 def _write_csv(runs: list[dict[str, Any]], path, predictions=None) -> None:

@@ -1,0 +1,217 @@
+"""How a study's runs are executed: one after another in this process, or as Ray tasks.
+
+The runner plans the runs and reuses the finished ones (same content keys); an executor gets the
+runs still to do and calls ``on_done(spec, record, computed)`` as each one is stored. Either way a
+run is computed by :func:`compute_run` under the run's lock and stored atomically by the process
+that computed it, so a run is recorded once, and a process killed mid-run leaves nothing
+half-written.
+
+- ``sequential``: this process; a run locked by another process is waited for at the end.
+- ``ray`` (``pip install safeadapt[ray]``): the frozen features of every split are extracted once
+  in the driver before the fan-out (the feature cache is on disk, keyed on content: on a
+  multi-node cluster put it and the output on a shared filesystem with ``SAFEADAPT_HOME`` and
+  ``output``); the task is put once in the object store; each run is a Ray task with the
+  study's ``num_cpus`` / ``num_gpus`` (or its protocol's) and ``max_retries``: a task whose worker
+  dies is run again, and a retried task whose first attempt had finished returns the stored
+  record instead of computing it twice.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+from safeadapt._registry import Registry
+from safeadapt.errors import InvalidConfig, SafeAdaptError
+from safeadapt.study.store import RunStore
+
+EXECUTORS: Registry[Callable[..., None]] = Registry("executor")
+CONNECT_SECONDS = 5.0
+
+
+def finished(config, store: RunStore, spec) -> dict[str, Any] | None:
+    """The stored record of ``spec``, unless ``save_models`` asks for a model the run did not
+    keep (then it is redone)."""
+    record = store.load(spec)
+    if record is not None and config.save_models and not store.has_model(spec):
+        return None
+    return record
+
+
+def compute_run(config, spec, task, cache, show_progress: bool = False) -> dict[str, Any]:
+    """Fit and evaluate one run and store it atomically; returns the stored record."""
+    from safeadapt.protocols import make_protocol
+    from safeadapt.run import environment, run_protocol
+
+    store = RunStore(config.output_dir)
+    record, result = run_protocol(
+        make_protocol(spec.protocol, spec.settings),
+        task,
+        config.backbone.factory(task.modality),
+        spec.seed,
+        cache=cache,
+        safety=config.safety,
+        show_progress=show_progress,
+    )
+    payload = {**record.to_dict(), "environment": environment()}
+    store.save(
+        spec,
+        payload,
+        model=result.model if config.save_models else None,
+        predictions=record.predictions,
+    )
+    return store.load(spec) or payload
+
+
+@EXECUTORS.register("sequential")
+def run_sequential(config, todo, task, cache, *, on_done, log, show_progress) -> None:
+    from safeadapt.progress import progress
+
+    store = RunStore(config.output_dir)
+    busy = []
+    for spec in progress(todo, "study runs", show_progress, total=len(todo)):
+        with store.lock(spec, wait=False) as mine:
+            if not mine:  # another process is computing it: come back at the end
+                log(f"run {spec.run_id} is being computed by another process; waiting for it")
+                busy.append(spec)
+                continue
+            _locked_run(config, spec, task, cache, store, on_done, log, show_progress)
+    for spec in busy:
+        with store.lock(spec, wait=True):
+            _locked_run(config, spec, task, cache, store, on_done, log, show_progress)
+
+
+def _locked_run(config, spec, task, cache, store, on_done, log, show_progress) -> None:
+    stored = finished(config, store, spec)  # it may have finished while we waited
+    if stored is not None:
+        on_done(spec, stored, False)
+        return
+    log(f"run {spec.run_id}")
+    on_done(spec, compute_run(config, spec, task, cache, show_progress), True)
+
+
+@EXECUTORS.register("ray")
+def run_ray(config, todo, task, cache, *, on_done, log, show_progress) -> None:
+    if not todo:
+        return
+    ray = _import_ray()
+    started = connect(ray, config.executor.address, log)
+    try:
+        prewarm(config, task, cache, log)
+        task_ref = ray.put(task)
+        remote = ray.remote(_ray_task)
+        pending = {}
+        for spec in todo:
+            options = {
+                **config.executor.resources_for(spec.label),
+                "max_retries": config.executor.max_retries,
+                "retry_exceptions": False,  # a run that raises is a bug or bad input: no retry
+            }
+            ref = remote.options(**options).remote(config, spec, task_ref, str(cache.root))
+            pending[ref] = spec
+        log(f"ray: {len(pending)} runs submitted")
+        failures: list[tuple[Any, BaseException]] = []
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                spec = pending.pop(ref)
+                try:
+                    record, computed = ray.get(ref)
+                except ray.exceptions.RayTaskError as err:
+                    failures.append((spec, err.cause if err.cause is not None else err))
+                    continue
+                except ray.exceptions.RayError as err:  # the worker died max_retries + 1 times
+                    failures.append((spec, err))
+                    continue
+                log(f"run {spec.run_id} {'done' if computed else 'was already stored'}")
+                on_done(spec, record, computed)
+    finally:
+        if started:
+            ray.shutdown()
+    if failures:
+        spec, err = failures[0]
+        others = f" (and {len(failures) - 1} more runs)" if len(failures) > 1 else ""
+        if isinstance(err, SafeAdaptError):
+            raise type(err)(f"run {spec.run_id}{others}: {err}") from err
+        raise SafeAdaptError(
+            f"run {spec.run_id}{others} failed on Ray: {str(err).strip().splitlines()[-1][:300]}. "
+            "Finished runs are stored; fix the cause and run the study again to do the rest."
+        ) from err
+
+
+def _ray_task(config, spec, task, cache_root: str) -> tuple[dict[str, Any], bool]:
+    """One run on a Ray worker: under the run's lock, the stored record when an earlier attempt
+    finished it, else computed and stored."""
+    from safeadapt.data.features import FeatureCache
+
+    store = RunStore(config.output_dir)
+    with store.lock(spec, wait=True):
+        stored = finished(config, store, spec)
+        if stored is not None:
+            return stored, False
+        return compute_run(config, spec, task, FeatureCache(cache_root)), True
+
+
+def prewarm(config, task, cache, log) -> None:
+    """Extract every split's frozen features once, before the fan-out (the LP family and the
+    safety families read them from the cache)."""
+    backbone = config.backbone.factory(task.modality)()
+    splits = {k: v for k, v in task.splits(far=True).items() if len(v)}
+    log(f"feature cache: {len(splits)} splits under {cache.root}")
+    for split in splits.values():
+        cache.get(backbone, split, show_progress=False)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise InvalidConfig(
+            "executor 'ray' needs Ray: `pip install safeadapt[ray]` (or `pip install ray`), "
+            "or run with the default executor (sequential)."
+        ) from None
+    return ray
+
+
+def connect(ray, address: str | None, log) -> bool:
+    """Join the cluster at ``address`` (``auto``: the running one; ``ray://host:port`` or
+    ``host:port``), or start a local one when ``address`` is None. An address that does not
+    answer fails within ``CONNECT_SECONDS``. Returns whether this call started Ray (and so
+    shuts it down)."""
+    if ray.is_initialized():  # the caller's own cluster (a notebook, a test, a Ray job)
+        return False
+    if address and address != "auto":
+        _probe(address)
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise InvalidConfig(
+            f"executor 'ray': could not connect to {address or 'a local cluster'}: "
+            f"{str(err).strip().splitlines()[0][:200]}. Start one with `ray start --head`, "
+            "pass --address, or leave it out to start a local cluster."
+        ) from None
+    log(f"ray: connected to {address or 'a new local cluster'}")
+    return True
+
+
+def _probe(address: str) -> None:
+    url = urlparse(address if "://" in address else f"tcp://{address}")
+    host, port = url.hostname, url.port or (10001 if url.scheme == "ray" else 6379)
+    if not host:
+        raise InvalidConfig(f"executor 'ray': cannot read host and port from {address!r}.")
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_SECONDS):
+            pass
+    except OSError as err:
+        raise InvalidConfig(
+            f"executor 'ray': nothing answers at {host}:{port} ({err.strerror or err}) within "
+            f"{CONNECT_SECONDS:g} s. Check the address (`ray status` on the head node prints it) "
+            "or leave it out to start a local cluster."
+        ) from None

@@ -1,0 +1,23 @@
+"""A backbone builder for the executor tests (``module:tests.study.dying_backbone:build``): the
+first time it runs inside a Ray task it writes ``marker`` and kills its own worker process."""
+
+import os
+import signal
+from pathlib import Path
+
+
+def build(marker: str, image_size: int = 32):
+    from safeadapt.backbones import load_backbone
+
+    if _in_ray_task() and not Path(marker).exists():
+        Path(marker).write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return load_backbone("efficientnet-lite0", image_size=image_size)
+
+
+def _in_ray_task() -> bool:
+    try:
+        import ray
+    except ImportError:
+        return False
+    return ray.is_initialized() and ray.get_runtime_context().get_task_id() is not None
