@@ -229,6 +229,10 @@ def run(
         _fail(err)
     except OSError as err:  # disk full, permissions: finished runs are on disk already
         _fail(_os_error(err))
+    from safeadapt import distributed
+
+    if not distributed.is_main():  # under accelerate launch the main process reports
+        return
     _print_study(console, result)
     if quick and result.estimate:
         est = result.estimate

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from safeadapt import distributed
 from safeadapt.backbones.base import Backbone
 from safeadapt.data.task import Split
 from safeadapt.paths import feature_dir
@@ -79,6 +80,7 @@ def extract_features(
     chunks: dict[str, list[Tensor]] = {}
     positions = []
     batches = list(in_batches(split.inputs, batch_size, backbone.input_lengths(split.inputs)))
+    batches = distributed.shard(batches)  # under a launcher: every world_size-th batch
     for pos, raw in progress(batches, f"features {backbone.name} / {split.name}", show_progress):
         batch = {k: v.to(device) for k, v in backbone.preprocess(raw).items()}
         feats, taps = backbone.forward_layers(batch, layers)
@@ -86,7 +88,23 @@ def extract_features(
         for key, value in {"features": feats, **taps}.items():
             chunks.setdefault(key, []).append(value.float().cpu())
     backbone.train(was_training)
+    positions, chunks = gather_chunks(positions, chunks)
     return {k: restore(v, positions) for k, v in chunks.items()}
+
+
+def gather_chunks(
+    positions: list, chunks: dict[str, list[Tensor]]
+) -> tuple[list, dict[str, list[Tensor]]]:
+    """Every process's batch outputs and their positions (one process: unchanged)."""
+    if not distributed.launched():
+        return positions, chunks
+    mine = [(list(pos), {k: v[i] for k, v in chunks.items()}) for i, pos in enumerate(positions)]
+    everyone = distributed.gather(mine)
+    merged: dict[str, list[Tensor]] = {}
+    for _, outputs in everyone:
+        for key, value in outputs.items():
+            merged.setdefault(key, []).append(value)
+    return [pos for pos, _ in everyone], merged
 
 
 class FeatureCache:
@@ -129,14 +147,14 @@ class FeatureCache:
     ) -> dict[str, Tensor]:
         """Cached features of ``split`` (and ``layers``), computing and storing them on a miss."""
         path = self.path(self.key(backbone, split, layers))
-        if path.is_file():
-            out = self._load_verified(path, len(split))
-            if out is not None:
-                self.hits += 1
-                return out
+        out = self._load_verified(path, len(split)) if path.is_file() else None
+        if distributed.all_agree(out is not None):  # several processes: all hit, or all extract
+            self.hits += 1
+            return out
         self.misses += 1
         out = extract_features(backbone, split, self.batch_size, layers, show_progress)
-        save_verified({k: v.contiguous() for k, v in out.items()}, path)
+        if distributed.is_main():
+            save_verified({k: v.contiguous() for k, v in out.items()}, path)
         return out
 
     @staticmethod

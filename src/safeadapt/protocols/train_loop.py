@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from safeadapt.config import non_negative, positive, positive_ints, require
 from safeadapt.data.task import Split
+from safeadapt.errors import InvalidConfig
 from safeadapt.model import Classifier
 from safeadapt.progress import progress
 
@@ -200,26 +201,39 @@ def predict_logits(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    from safeadapt.data.features import in_batches, restore
+    from safeadapt import distributed
+    from safeadapt.data.features import gather_chunks, in_batches, restore
 
     out, positions = [], []
     lengths = model.backbone.input_lengths(split.inputs)
-    batches = list(in_batches(split.inputs, batch_size, lengths))
+    batches = distributed.shard(list(in_batches(split.inputs, batch_size, lengths)))
     for pos, raw in progress(batches, f"predict {split.name}", show_progress):
         batch = {k: v.to(device) for k, v in model.backbone.preprocess(raw).items()}
         out.append(model(batch).float().cpu())
         positions.append(pos)
     model.train(was_training)
-    return restore(out, positions)
+    positions, chunks = gather_chunks(positions, {"logits": out})
+    return restore(chunks["logits"], positions)
 
 
 def _accelerator(device: str, mixed_precision: str):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
+    from accelerate.utils import DataLoaderConfiguration
+
+    from safeadapt import distributed
+
+    distributed.world_size()  # under a launcher: the process group first, on the right device
 
     # Accelerate keeps process-wide state; several runs in one process each get a clean one.
     AcceleratorState._reset_state(reset_partial_state=False)
-    return Accelerator(cpu=(device == "cpu"), mixed_precision=mixed_precision)
+    # Under a launcher, batch_size is the global batch, split between the processes: the
+    # gradient steps are those of one process (safeadapt.distributed).
+    return Accelerator(
+        cpu=(device == "cpu"),
+        mixed_precision=mixed_precision,
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
+    )
 
 
 def finetune(
@@ -234,7 +248,14 @@ def finetune(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Fine-tune ``model`` in place; returns the history and what was chosen."""
+    from safeadapt import distributed
+
     torch.manual_seed(seed)
+    if cfg.batch_size % distributed.world_size():
+        raise InvalidConfig(
+            f"'batch_size' {cfg.batch_size} is the global batch, split between the "
+            f"{distributed.world_size()} processes: make it a multiple of {distributed.world_size()}."
+        )
     accelerator = _accelerator(device, cfg.mixed_precision)
     loader = make_loader(model, train, cfg.batch_size, shuffle=True, seed=seed)
     steps_per_epoch = len(loader)
@@ -309,9 +330,9 @@ def finetune(
             history.append(
                 {
                     "epoch": epoch + 1,
-                    "train_loss": float(np.mean(losses)),
-                    "task_loss": float(np.mean(task_losses)),
-                    **{f"penalty_{k}": float(np.mean(v)) for k, v in penalties.items() if v},
+                    "train_loss": _mean_over_processes(losses),
+                    "task_loss": _mean_over_processes(task_losses),
+                    **{f"penalty_{k}": _mean_over_processes(v) for k, v in penalties.items() if v},
                     "val_accuracy": val_acc,
                     "val_loss": val_loss,
                 }
@@ -344,6 +365,14 @@ def finetune(
         "trainable_parameters": sum(p.numel() for p in unwrapped.parameters() if p.requires_grad),
         "device": str(accelerator.device),
     }
+
+
+def _mean_over_processes(values: list[float]) -> float:
+    """The epoch's mean loss over the global batches (each process saw an equal share of each
+    batch under a launcher; one process: the plain mean)."""
+    from safeadapt import distributed
+
+    return float(np.mean(distributed.gather([float(np.mean(values))])))
 
 
 def _val_scores(model: Classifier, val: Split, batch_size: int) -> tuple[float, float]:

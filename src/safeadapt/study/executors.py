@@ -6,7 +6,9 @@ run is computed by :func:`compute_run` under the run's lock and stored atomicall
 that computed it, so a run is recorded once, and a process killed mid-run leaves nothing
 half-written.
 
-- ``sequential``: this process; a run locked by another process is waited for at the end.
+- ``sequential``: this process; a run locked by another process is waited for at the end. Under
+  ``accelerate launch`` every process takes part in every run (``safeadapt.distributed``) and
+  the main process stores it.
 - ``ray`` (``pip install safeadapt[ray]``): the frozen features of every split are extracted once
   in the driver before the fan-out (the feature cache is on disk, keyed on content: on a
   multi-node cluster put it and the output on a shared filesystem with ``SAFEADAPT_HOME`` and
@@ -18,11 +20,13 @@ half-written.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
+from safeadapt import distributed
 from safeadapt._registry import Registry
 from safeadapt.errors import InvalidConfig, SafeAdaptError
 from safeadapt.study.store import RunStore
@@ -55,7 +59,9 @@ def compute_run(config, spec, task, cache, show_progress: bool = False) -> dict[
         safety=config.safety,
         show_progress=show_progress,
     )
-    payload = {**record.to_dict(), "environment": environment()}
+    payload = {**record.to_dict(), "environment": {**environment(), **distributed.describe()}}
+    if not distributed.is_main():  # under a launcher the main process stores the run
+        return payload
     store.save(
         spec,
         payload,
@@ -70,6 +76,15 @@ def run_sequential(config, todo, task, cache, *, on_done, log, show_progress) ->
     from safeadapt.progress import progress
 
     store = RunStore(config.output_dir)
+    if distributed.launched():  # the processes run together: no per-run race between them
+        for spec in progress(todo, "study runs", show_progress, total=len(todo)):
+            log(f"run {spec.run_id} on {distributed.world_size()} processes")
+            lock = (
+                store.lock(spec, wait=True) if distributed.is_main() else contextlib.nullcontext()
+            )
+            with lock:
+                on_done(spec, compute_run(config, spec, task, cache, show_progress), True)
+        return
     busy = []
     for spec in progress(todo, "study runs", show_progress, total=len(todo)):
         with store.lock(spec, wait=False) as mine:

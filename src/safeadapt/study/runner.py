@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from safeadapt.data.features import FeatureCache
-from safeadapt.errors import SafeAdaptError
+from safeadapt.errors import InvalidConfig, SafeAdaptError
 from safeadapt.study.config import RunSpec, StudyConfig, expand_runs
 from safeadapt.study.store import RunStore, claim_output, write_atomic
 
@@ -79,21 +79,33 @@ def run_study(
         result.estimate = estimate_full(config, result)
         return result
 
+    from safeadapt import distributed
     from safeadapt.study.executors import EXECUTORS, finished
     from safeadapt.study.recommend import summarize
     from safeadapt.study.tracking import make_tracker
 
     started = time.perf_counter()
-    claim_output(config.output_dir)  # before any work: never write into someone else's folder
+    # Under `accelerate launch` every process runs the study together (sharded extraction and
+    # evaluation, data-parallel training); the main process decides, speaks and writes.
+    main = distributed.is_main()
+    if distributed.launched() and config.executor.name != "sequential":
+        raise InvalidConfig(
+            f"executor {config.executor.name!r} runs each run in its own process: start the "
+            "study without `accelerate launch` (or use the sequential executor under it)."
+        )
+    log = log if main else (lambda message: None)
+    if main:
+        claim_output(config.output_dir)  # before any work: never write into a foreign folder
     task = config.task.load()
     factory = config.backbone.factory(task.modality)
     content = content_fingerprints(task, factory)
     specs = expand_runs(config, task.modality, content)
     out = config.output_dir
     store = RunStore(out)
-    write_atomic(out / "study.json", json.dumps(config.to_dict(), indent=1, default=str))
+    if main:
+        write_atomic(out / "study.json", json.dumps(config.to_dict(), indent=1, default=str))
     cache = cache or FeatureCache()
-    tracker = make_tracker(config)
+    tracker = make_tracker(config) if main else None
     log(
         f"study {config.name!r}: {len(specs)} runs ({len(config.protocols)} protocol entries x "
         f"grid x {len(config.seeds)} seeds) on {task.name} "
@@ -113,6 +125,9 @@ def run_study(
             if store.load(spec) is not None:
                 log(f"run {spec.run_id} is stored without its model (save_models): redoing it")
             todo.append(spec)
+    if distributed.launched():  # every process runs what the main process found missing
+        planned = {spec.run_id: spec for spec in specs}
+        todo = [planned[i] for i in distributed.broadcast([spec.run_id for spec in todo])]
     skipped, ran = len(specs) - len(todo), 0
 
     def on_done(spec: RunSpec, record: dict[str, Any], computed: bool) -> None:
@@ -127,6 +142,9 @@ def run_study(
 
     execute = EXECUTORS.get(config.executor.name)
     execute(config, todo, task, cache, on_done=on_done, log=log, show_progress=show_progress)
+    if not main:  # the main process summarises and writes
+        seconds = time.perf_counter() - started
+        return StudyResult(config, [], {}, out, None, skipped, ran, seconds)
     runs = [records[s.run_id] for s in specs]
     if skipped:
         log(f"resumed: {skipped} finished runs reused, {ran} run now")
@@ -179,6 +197,7 @@ def _preflight(config: StudyConfig, task, factory, cache, out, log, content) -> 
     import base64
     import hashlib
 
+    from safeadapt import distributed
     from safeadapt.shift.report import VERSION
     from safeadapt.study.preflight import run_preflight
 
@@ -198,21 +217,14 @@ def _preflight(config: StudyConfig, task, factory, cache, out, log, content) -> 
         ).encode()
     ).hexdigest()[:16]
     path = out / "preflight.json"
-    if path.is_file():
-        try:
-            stored = json.loads(path.read_text())
-            if stored.get("key") == key:
-                return {
-                    k: {
-                        "result": v["result"],
-                        "figure": base64.b64decode(v["figure"]) if v["figure"] else None,
-                    }
-                    for k, v in stored["checks"].items()
-                }
-        except (ValueError, KeyError, OSError):
-            pass  # recompute
+    reused = _stored_preflight(path, key) if distributed.is_main() else None
+    reused = distributed.broadcast(reused)  # several processes: all reuse, or all compute
+    if reused is not None:
+        return reused
     log(f"pre-flight checks: {', '.join(config.preflight.checks)}")
     checks = run_preflight(task, factory(), cache, config.preflight)
+    if not distributed.is_main():
+        return checks
     for name, v in checks.items():
         r = v["result"]
         if name == "shift":
@@ -233,6 +245,27 @@ def _preflight(config: StudyConfig, task, factory, cache, out, log, content) -> 
     }
     write_atomic(path, json.dumps(payload, indent=1, default=float))
     return checks
+
+
+def _stored_preflight(path, key: str) -> dict[str, Any] | None:
+    """The stored pre-flight results if they were computed for ``key``."""
+    import base64
+
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+        if stored.get("key") != key:
+            return None
+        return {
+            k: {
+                "result": v["result"],
+                "figure": base64.b64decode(v["figure"]) if v["figure"] else None,
+            }
+            for k, v in stored["checks"].items()
+        }
+    except (ValueError, KeyError, OSError):
+        return None  # recompute
 
 
 def _write_csv(runs: list[dict[str, Any]], path, predictions=None) -> None:
