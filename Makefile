@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_protocols.py
 	$(BIN)/python bench/bench_shift.py
 	$(BIN)/python bench/bench_verdicts.py
+	$(BIN)/python bench/bench_scaleout.py
+	$(BIN)/python bench/bench_cost_model.py
 
 clean:
 	rm -rf $(VENV) safeadapt-out

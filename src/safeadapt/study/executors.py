@@ -10,12 +10,12 @@ half-written.
   ``accelerate launch`` every process takes part in every run (``safeadapt.distributed``) and
   the main process stores it.
 - ``ray`` (``pip install safeadapt[ray]``): the frozen features of every split are extracted once
-  in the driver before the fan-out (the feature cache is on disk, keyed on content: on a
-  multi-node cluster put it and the output on a shared filesystem with ``SAFEADAPT_HOME`` and
-  ``output``); the task is put once in the object store; each run is a Ray task with the
-  study's ``num_cpus`` / ``num_gpus`` (or its protocol's) and ``max_retries``: a task whose worker
-  dies is run again, and a retried task whose first attempt had finished returns the stored
-  record instead of computing it twice.
+  before the fan-out, by one Ray task with the study's resources (the feature cache is on disk,
+  keyed on content: on a multi-node cluster put it and the output on a shared filesystem with
+  ``SAFEADAPT_HOME`` and ``output``); the task is put once in the object store; each run is a
+  Ray task with the study's ``num_cpus`` / ``num_gpus`` (or its protocol's) and ``max_retries``:
+  a task whose worker dies is run again, and a retried task whose first attempt had finished
+  returns the stored record instead of computing it twice.
 """
 
 from __future__ import annotations
@@ -114,12 +114,24 @@ def run_ray(config, todo, task, cache, *, on_done, log, show_progress) -> None:
     ray = _import_ray()
     started = connect(ray, config.executor.address, log)
     try:
-        prewarm(config, task, cache, log)
         task_ref = ray.put(task)
+        # the features, once, on a worker with the study's resources (a GPU where runs get one)
+        log(f"feature cache: every split's features under {cache.root}")
+        warm = ray.remote(prewarm).options(
+            name="features",
+            num_cpus=config.executor.num_cpus,
+            num_gpus=config.executor.num_gpus,
+            max_retries=config.executor.max_retries,
+        )
+        try:
+            ray.get(warm.remote(config, task_ref, str(cache.root)))
+        except ray.exceptions.RayError as err:
+            _raise_failures([("features (before the runs)", _cause(err))])
         remote = ray.remote(_ray_task)
         pending = {}
         for spec in todo:
             options = {
+                "name": f"run {spec.run_id}",
                 **config.executor.resources_for(spec.label),
                 "max_retries": config.executor.max_retries,
                 "retry_exceptions": False,  # a run that raises is a bug or bad input: no retry
@@ -127,18 +139,15 @@ def run_ray(config, todo, task, cache, *, on_done, log, show_progress) -> None:
             ref = remote.options(**options).remote(config, spec, task_ref, str(cache.root))
             pending[ref] = spec
         log(f"ray: {len(pending)} runs submitted")
-        failures: list[tuple[Any, BaseException]] = []
+        failures: list[tuple[str, BaseException]] = []
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 spec = pending.pop(ref)
                 try:
                     record, computed = ray.get(ref)
-                except ray.exceptions.RayTaskError as err:
-                    failures.append((spec, err.cause if err.cause is not None else err))
-                    continue
-                except ray.exceptions.RayError as err:  # the worker died max_retries + 1 times
-                    failures.append((spec, err))
+                except ray.exceptions.RayError as err:  # raised, or the worker died too often
+                    failures.append((f"run {spec.run_id}", _cause(err)))
                     continue
                 log(f"run {spec.run_id} {'done' if computed else 'was already stored'}")
                 on_done(spec, record, computed)
@@ -146,14 +155,24 @@ def run_ray(config, todo, task, cache, *, on_done, log, show_progress) -> None:
         if started:
             ray.shutdown()
     if failures:
-        spec, err = failures[0]
-        others = f" (and {len(failures) - 1} more runs)" if len(failures) > 1 else ""
-        if isinstance(err, SafeAdaptError):
-            raise type(err)(f"run {spec.run_id}{others}: {err}") from err
-        raise SafeAdaptError(
-            f"run {spec.run_id}{others} failed on Ray: {str(err).strip().splitlines()[-1][:300]}. "
-            "Finished runs are stored; fix the cause and run the study again to do the rest."
-        ) from err
+        _raise_failures(failures)
+
+
+def _cause(err: BaseException) -> BaseException:
+    """The exception a Ray task raised, or Ray's own error (a worker that died)."""
+    cause = getattr(err, "cause", None)
+    return cause if isinstance(cause, BaseException) else err
+
+
+def _raise_failures(failures: list[tuple[str, BaseException]]) -> None:
+    what, err = failures[0]
+    others = f" (and {len(failures) - 1} more runs)" if len(failures) > 1 else ""
+    if isinstance(err, SafeAdaptError):
+        raise type(err)(f"{what}{others}: {err}") from err
+    raise SafeAdaptError(
+        f"{what}{others} failed on Ray: {str(err).strip().splitlines()[-1][:300]}. Finished "
+        "runs are stored; fix the cause and run the study again to do the rest."
+    ) from err
 
 
 def _ray_task(config, spec, task, cache_root: str) -> tuple[dict[str, Any], bool]:
@@ -169,14 +188,16 @@ def _ray_task(config, spec, task, cache_root: str) -> tuple[dict[str, Any], bool
         return compute_run(config, spec, task, FeatureCache(cache_root)), True
 
 
-def prewarm(config, task, cache, log) -> None:
+def prewarm(config, task, cache_root: str) -> None:
     """Extract every split's frozen features once, before the fan-out (the LP family and the
     safety families read them from the cache)."""
+    from safeadapt.data.features import FeatureCache
+
+    cache = FeatureCache(cache_root)
     backbone = config.backbone.factory(task.modality)()
-    splits = {k: v for k, v in task.splits(far=True).items() if len(v)}
-    log(f"feature cache: {len(splits)} splits under {cache.root}")
-    for split in splits.values():
-        cache.get(backbone, split, show_progress=False)
+    for split in task.splits(far=True).values():
+        if len(split):
+            cache.get(backbone, split, show_progress=False)
 
 
 def _import_ray():
