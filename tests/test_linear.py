@@ -1,0 +1,56 @@
+"""The linear probe reaches the optimum of its stated objective (checked against an independent
+SciPy minimisation of the same function), for two classes (scikit-learn's binomial model, mapped
+to the multinomial head) and more; a class with no training example is never predicted."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import minimize
+
+from safeadapt.linear import ProbeConfig, fit_linear_probe, probe_path
+
+
+def _blobs(n, d, k, seed, sep=0.7):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(k, d, generator=g) * sep
+    y = torch.arange(n) % k
+    return centers[y] + torch.randn(n, d, generator=g), y
+
+
+def _objective(params, x, y, k, C):
+    """mean CE(W x + b, y) + ||W||^2 / (2 C N), and its gradient; params = [W (D x K), b (K)]."""
+    n, d = x.shape
+    w, b = params[: d * k].reshape(d, k), params[d * k :]
+    z = x @ w + b
+    z = z - z.max(1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    loss = -np.log(p[np.arange(n), y]).mean() + (w**2).sum() / (2 * C * n)
+    p[np.arange(n), y] -= 1
+    gw = x.T @ p / n + w / (C * n)
+    return loss, np.concatenate([gw.ravel(), p.mean(0)])
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("C", [0.01, 1.0])
+def test_the_probe_reaches_the_objectives_optimum(k, C):
+    x, y = _blobs(300, 12, k, seed=0)
+    v, vy = _blobs(60, 12, k, seed=1)
+    head = fit_linear_probe(x, y, v, vy, k, ProbeConfig(c_grid=(C,), standardize=False))
+    xn, yn = x.double().numpy(), y.numpy()
+    reference = minimize(_objective, np.zeros(12 * k + k), args=(xn, yn, k, C), jac=True,
+                         method="L-BFGS-B", options={"gtol": 1e-12, "maxiter": 20000})  # fmt: skip
+    ours = np.concatenate([head.weight.double().numpy().T.ravel(), head.bias.double().numpy()])
+    gap = _objective(ours, xn, yn, k, C)[0] - reference.fun
+    assert gap < 1e-6, gap  # the same optimum (scale-free: the objective is a mean)
+    assert gap > -1e-6  # and not a different objective that happens to be lower
+
+
+def test_the_path_warm_starts_in_c_order_and_a_missing_class_is_never_predicted():
+    x, y = _blobs(200, 8, 2, seed=2)
+    path = probe_path(x, y, 3, (1.0, 0.01))  # class 2 has no training example
+    assert [c for c, _ in path] == [0.01, 1.0]
+    for _, head in path:
+        assert (head.logits(x).argmax(1) != 2).all()
+        assert head.bias[2] < head.bias[:2].min() - 10
+    norms = [float(h.weight.norm()) for _, h in path]
+    assert norms[0] < norms[1]  # weaker regularisation, larger weights
