@@ -1,11 +1,10 @@
 """Run a study: every protocol x grid point x seed, resumable, then the summary and the report.
 
 ``run_study`` loads the task once, shares one feature cache across runs, skips runs whose record
-is already stored (same content hash), hands the others to the study's executor (in this process,
-or Ray tasks: ``safeadapt.study.executors``), stores each finished run atomically, ranks the protocols
-(``recommend``) and writes
-``results.csv``, ``summary.json`` and ``report.html``. A study killed at any point and rerun with
-the same config finishes the missing runs only.
+is already stored (same content hash), hands the others to the study's executor (this process,
+or Ray tasks: ``safeadapt.study.executors``) which stores each finished run atomically, ranks the
+protocols (``recommend``) and writes ``results.csv``, ``summary.json`` and ``report.html``. A
+study killed at any point and rerun with the same config finishes the missing runs only.
 
 ``quick=True`` runs the same study on a small sample into ``<output>/quick`` first (the "cheap
 proof of concept before the full run" workflow) and estimates the full study's duration from it.
@@ -117,7 +116,7 @@ def run_study(
     preflight = _preflight(config, task, factory, cache, out, log, content)
     records: dict[str, dict[str, Any]] = {}
     todo = []
-    for spec in specs:
+    for spec in specs if main else ():  # under a launcher only the main process reads the store
         stored = finished(config, store, spec)
         if stored is not None:
             records[spec.run_id] = stored
