@@ -86,3 +86,18 @@ def test_the_combined_decision_keeps_false_alarms_near_the_level():
     assert np.mean(alarms) <= 0.125  # nominal at most 0.05
     x, y = _pair(7, shift=1.5)
     assert shift_detected(mmd_test(x, y, 100)["p_value"], classifier_test(x, y)["p_value"], 0.05)
+
+
+def test_mmd_in_blocks_equals_one_block_and_big_sides_are_subsampled():
+    """The kernel is computed a block of rows at a time: any block size gives the same statistic,
+    null and p-value; sides above ``max_per_side`` are subsampled, and the result says so."""
+    x, y = _pair(4, shift=0.3, n=70, d=5)
+    whole = mmd_test(x, y, n_permutations=50, block_rows=10_000)
+    assert whole["subsampled"] is None
+    for rows in (1, 7, 64):
+        part = mmd_test(x, y, n_permutations=50, block_rows=rows)
+        assert part["mmd2"] == pytest.approx(whole["mmd2"], rel=1e-10, abs=1e-15)
+        assert part["null_mean"] == pytest.approx(whole["null_mean"], rel=1e-9, abs=1e-15)
+        assert part["p_value"] == whole["p_value"]
+    small = mmd_test(x, y[:50], n_permutations=20, max_per_side=30)
+    assert small["subsampled"] == {"x": [30, 70], "y": [30, 50]}

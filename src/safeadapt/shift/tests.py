@@ -1,9 +1,10 @@
 """Two-sample tests on embeddings: do two sets come from the same distribution?
 
 - ``mmd_test``: the unbiased MMD^2 (Gretton et al., JMLR 2012) with an RBF kernel whose bandwidth
-  is the median pairwise distance of the pooled sample (the median heuristic), and a permutation
-  p-value ``(1 + #{MMD^2_perm >= MMD^2}) / (1 + P)``. All permutations are computed at once from
-  one kernel matrix: with ``s`` the indicator of the first set, ``sum_{i,j in X} k = s^T K s``.
+  is the median pairwise distance of the pooled sample (the median heuristic; over a subsample of
+  2,000 points for larger sets), and a permutation p-value ``(1 + #{MMD^2_perm >= MMD^2}) / (1 + P)``.
+  All permutations are computed at once, block of kernel rows by block: with ``s`` the indicator
+  of the first set, ``sum_{i,j in X} k = s^T K s``.
 - ``classifier_test``: a classifier two-sample test (Lopez-Paz & Oquab, ICLR 2017): a logistic
   regression tells the sets apart; out-of-fold scores from k-fold cross-validation give an AUROC
   (0.5 = indistinguishable) and a one-sided Mann-Whitney p-value; the highest-scoring examples of
@@ -44,29 +45,70 @@ def _check(x: Tensor, y: Tensor, what: str) -> tuple[Tensor, Tensor]:
     return x, y
 
 
-def mmd_test(x: Tensor, y: Tensor, n_permutations: int = 500, seed: int = 0) -> dict[str, Any]:
-    """Unbiased MMD^2 between ``x`` ``(N, D)`` and ``y`` ``(M, D)``, with a permutation p-value."""
+MMD_MAX_PER_SIDE = 25_000  # above: a seeded subsample of each side (said in the result)
+BANDWIDTH_SAMPLE = 2_000  # pooled points whose pairwise distances set the median bandwidth
+BLOCK_ROWS = 1_024  # kernel rows computed at a time: memory ~ BLOCK_ROWS x (N + M) floats
+
+
+def mmd_test(
+    x: Tensor,
+    y: Tensor,
+    n_permutations: int = 500,
+    seed: int = 0,
+    max_per_side: int = MMD_MAX_PER_SIDE,
+    block_rows: int = BLOCK_ROWS,
+) -> dict[str, Any]:
+    """Unbiased MMD^2 between ``x`` ``(N, D)`` and ``y`` ``(M, D)``, with a permutation p-value.
+
+    The kernel matrix is never held whole: it is computed ``block_rows`` rows at a time and each
+    block is multiplied at once by the indicators of the observed split and every permutation
+    (``s^T K s``, ``1^T K s`` and ``1^T K 1`` give the three terms of every statistic), so memory
+    is ``O(block_rows x (N + M) + P x (N + M))``: 20k per side needs well under 1 GB. The median
+    bandwidth is taken over the pairs of at most ``BANDWIDTH_SAMPLE`` pooled points (all of them
+    below that, which is the exact median heuristic). Sides larger than ``max_per_side`` are
+    subsampled (seeded) to it; the result says so in ``subsampled``."""
     x, y = _check(x, y, "mmd_test")
+    gen = torch.Generator().manual_seed(seed)
+    subsampled = None
+    if max(len(x), len(y)) > max_per_side:
+        subsampled = {"x": [min(len(x), max_per_side), len(x)],
+                      "y": [min(len(y), max_per_side), len(y)]}  # fmt: skip
+        x = x[torch.randperm(len(x), generator=gen)[:max_per_side]] if len(x) > max_per_side else x
+        y = y[torch.randperm(len(y), generator=gen)[:max_per_side]] if len(y) > max_per_side else y
     n, m = len(x), len(y)
     z = torch.cat([x, y])
-    d2 = torch.cdist(z, z).pow(2)  # (N+M, N+M)
-    off = d2[~torch.eye(len(z), dtype=torch.bool)]
+    total = n + m
+    pick = (
+        torch.randperm(total, generator=gen)[:BANDWIDTH_SAMPLE]
+        if total > BANDWIDTH_SAMPLE
+        else torch.arange(total)
+    )
+    d2_sample = torch.cdist(z[pick], z[pick]).pow(2)
+    off = d2_sample[~torch.eye(len(pick), dtype=torch.bool)]
     bandwidth = off.median().sqrt().clamp_min(1e-12)
-    k = torch.exp(-d2 / (2 * bandwidth**2))
-
-    def stats(sx: Tensor) -> Tensor:  # sx: (P, N+M) indicator of the first set
-        sy = 1 - sx
-        ks = sx @ k
-        kxx = (ks * sx).sum(1)
-        kxy = (ks * sy).sum(1)
-        kyy = ((sy @ k) * sy).sum(1)
-        return (kxx - n) / (n * (n - 1)) + (kyy - m) / (m * (m - 1)) - 2 * kxy / (n * m)
-
-    observed = stats(torch.cat([torch.ones(n), torch.zeros(m)]).double().unsqueeze(0))[0]
-    gen = torch.Generator().manual_seed(seed)
-    perms = torch.stack([torch.randperm(n + m, generator=gen) for _ in range(n_permutations)])
-    sx = (perms < n).double()  # a random relabelling with n in the first set
-    null = torch.cat([stats(chunk) for chunk in sx.split(100)])
+    del d2_sample, off
+    # row 0: the observed split; rows 1..P: random relabellings with n in the first set
+    s = torch.empty(n_permutations + 1, total, dtype=torch.float64)
+    s[0] = torch.cat([torch.ones(n), torch.zeros(m)])
+    for p in range(n_permutations):
+        s[p + 1] = (torch.randperm(total, generator=gen) < n).double()
+    sks = torch.zeros(n_permutations + 1, dtype=torch.float64)  # s^T K s
+    ks = torch.zeros(n_permutations + 1, dtype=torch.float64)  # 1^T K s
+    kk = torch.zeros((), dtype=torch.float64)  # 1^T K 1
+    scale = 2 * bandwidth**2
+    for start in range(0, total, block_rows):
+        rows = slice(start, min(start + block_rows, total))
+        block = torch.cdist(z[rows], z).pow_(2)
+        block[:, rows].fill_diagonal_(0.0)  # exactly 1 on the kernel's diagonal
+        block.div_(-scale).exp_()  # the kernel rows, in place
+        t = block @ s.T  # (rows, P + 1): K[rows] s_p
+        sks += (s[:, rows].T * t).sum(0)
+        ks += t.sum(0)
+        kk += block.sum()
+        del block, t
+    kxx, kxy, kyy = sks, ks - sks, kk - 2 * ks + sks
+    stats = (kxx - n) / (n * (n - 1)) + (kyy - m) / (m * (m - 1)) - 2 * kxy / (n * m)
+    observed, null = stats[0], stats[1:]
     p = (1 + (null >= observed).sum().item()) / (1 + n_permutations)
     return {
         "mmd2": float(observed),
@@ -75,6 +117,7 @@ def mmd_test(x: Tensor, y: Tensor, n_permutations: int = 500, seed: int = 0) -> 
         "n_permutations": n_permutations,
         "null_mean": float(null.mean()),
         "null_std": float(null.std()),
+        "subsampled": subsampled,
     }
 
 
