@@ -324,6 +324,7 @@ class StudyConfig:
     preflight: PreflightSpec = PreflightSpec()
     checks: ChecksSpec | None = None  # pass / fail gates for CI (safeadapt.study.checks)
     executor: ExecutorSpec = ExecutorSpec()
+    threads: int | None = None  # cap torch / BLAS threads (a shared machine); None: all
 
     @property
     def output_dir(self) -> Path:
@@ -352,6 +353,12 @@ class StudyConfig:
         require(
             isinstance(save_models, bool),
             f"study 'save_models' must be true or false; got {save_models!r}.",
+        )
+        threads = raw.get("threads")
+        require(
+            threads is None
+            or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1),
+            f"study 'threads' must be an integer >= 1 (or left out for all); got {threads!r}.",
         )
         seeds = raw.get("seeds", [0])
         seeds = [seeds] if isinstance(seeds, int) else seeds
@@ -385,6 +392,7 @@ class StudyConfig:
             preflight=build_config(PreflightSpec, raw.get("preflight"), "study 'preflight'"),
             checks=ChecksSpec.from_raw(raw.get("checks")),
             executor=_executor(raw.get("executor")),
+            threads=threads,
         )
         unknown = sorted(set(config.executor.resources) - {p.label for p in config.protocols})
         if unknown:
@@ -703,6 +711,7 @@ safety:
 # tracking: {mlflow_uri: "sqlite:///mlruns.db"}   # optional MLflow logging
 # tracking: {wandb: {project: my-study, mode: offline}}   # optional Weights & Biases logging
 # executor: {name: ray, address: auto, num_cpus: 4, resources: {ft: {num_gpus: 1}}}   # Ray
+# threads: 4            # cap torch / BLAS threads on a shared machine (Ray: num_cpus per task)
 # recommend: {id_tolerance: 0.01}  # see the report's "how the recommendation is made"
 # preflight: {checks: [shift, audit], max_per_set: 500}  # before training; checks: [] = off
 # checks:                          # CI gates on the recommended variant: `safeadapt run` exits 1

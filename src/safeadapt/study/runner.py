@@ -78,6 +78,14 @@ def run_study(
         result.estimate = estimate_full(config, result)
         return result
 
+    from safeadapt.threads import use_threads
+
+    with use_threads(config.threads):
+        return _run(config, cache, show_progress, log, report)
+
+
+def _run(config: StudyConfig, cache, show_progress: bool, log, report: bool) -> StudyResult:
+    """The study itself (see :func:`run_study`)."""
     from safeadapt import distributed
     from safeadapt.study.executors import EXECUTORS, finished
     from safeadapt.study.recommend import summarize
