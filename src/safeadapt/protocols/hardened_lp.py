@@ -203,6 +203,18 @@ def fit_hardened_head(
         for start in range(0, n, cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
             xb, yb = xs[idx], y[idx]
+            if cfg.method == "soup":  # every head in one batched product (no per-head loop)
+                wh = w * mask  # (H, K, D)
+                logits = torch.einsum("bd,hkd->hbk", xb, wh) + b[:, None, :]
+                ce = F.cross_entropy(
+                    logits.reshape(-1, num_classes), yb.repeat(heads), reduction="none"
+                ).view(heads, -1)
+                loss = (ce.mean(1) + reg * wh.pow(2).sum((1, 2))).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                continue
             losses = []
             for i in range(heads):
                 wi = w[i] * mask[i]
