@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_verdicts.py
 	$(BIN)/python bench/bench_scaleout.py
 	$(BIN)/python bench/bench_cost_model.py
+	$(BIN)/python bench/bench_linear_probe.py
+	$(BIN)/python bench/bench_lp_family.py
 
 clean:
 	rm -rf $(VENV) safeadapt-out
