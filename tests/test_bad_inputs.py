@@ -260,6 +260,9 @@ def test_a_hub_model_with_the_hub_out_of_reach_fails_at_once_with_the_fix(tmp_pa
     try:
         assert hub.hub_options("nobody/no-such-vit") == {"local_files_only": True}
         assert hub.hub_options(str(tmp_path)) == {}  # a local folder is never probed
+        monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+        assert hub.hub_options("nobody/no-such-vit") == {}  # behind a proxy: no direct probe
+        monkeypatch.delenv("HTTPS_PROXY")
         path = _study(tmp_path, backbone={"name": "hf:nobody/no-such-vit"})
         code, text = _invoke("validate", path)
     finally:

@@ -4,7 +4,8 @@ Without a network, ``transformers`` retries the Hub for about 25 s before it giv
 here with DNS failing). :func:`hub_options` probes the Hub's host once per process (a TCP connect
 with a 3 s timeout) and, when it cannot be reached or ``HF_HUB_OFFLINE=1``, loads with
 ``local_files_only=True``: a model already in the cache still loads, any other fails at once.
-A local folder is never probed.
+A local folder is never probed, nor the Hub behind a proxy (``HTTPS_PROXY`` and the like: the
+direct connection may be blocked while the proxy works).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 PROBE_SECONDS = 3.0
+PROXIES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 def offline_env() -> bool:
@@ -38,9 +40,11 @@ def hub_options(model_id: str) -> dict[str, bool]:
     """Extra ``from_pretrained`` arguments: ``local_files_only`` when the Hub is out of reach."""
     if Path(model_id).expanduser().exists():
         return {}
-    if offline_env() or not hub_reachable():
+    if offline_env():
         return {"local_files_only": True}
-    return {}
+    if any(os.environ.get(k) for k in PROXIES):  # a direct probe says nothing behind a proxy
+        return {}
+    return {} if hub_reachable() else {"local_files_only": True}
 
 
 def offline_hint(model_id: str) -> str:
