@@ -87,7 +87,8 @@ def _fit_path(
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
+
+    from safeadapt.threads import use_threads
 
     n, d = x.shape
     present = np.unique(y)
@@ -104,7 +105,7 @@ def _fit_path(
     threads = 1 if n * d <= 4_000_000 else None
     for C in c_values:
         model.set_params(C=2 * C if binary else C)
-        with threadpool_limits(limits=threads), warnings.catch_warnings():
+        with use_threads(threads), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter is the user's budget
             model.fit(x32, y)
         coef, intercept = model.coef_.astype(np.float64), model.intercept_.astype(np.float64)

@@ -89,10 +89,10 @@ def export_model(config, out: str | Path, variant: str | None = None, seed: int 
         "study": summary["study"],
         "task": summary["task"],
     }
-    write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
     from safeadapt.study.hf_export import write_transformers
 
-    manifest["transformers"] = write_transformers(load_exported(out), manifest["label_names"], out)
+    model = _classifier(manifest, out / MODEL)
+    manifest["transformers"] = write_transformers(model, manifest["label_names"], out)
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
     write_atomic(out / "README.md", model_card(summary, manifest, entry))
     return out
@@ -100,19 +100,25 @@ def export_model(config, out: str | Path, variant: str | None = None, seed: int 
 
 def load_exported(folder: str | Path):
     """The exported :class:`~safeadapt.model.Classifier`, weights loaded and in eval mode."""
-    from safeadapt.backbones import load_backbone
-    from safeadapt.model import Classifier
     from safeadapt.study.store import MODEL
 
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
         raise CheckpointError(f"{folder} is not a safeadapt export: no {MANIFEST}.")
-    manifest = json.loads(path.read_text())
+    return _classifier(json.loads(path.read_text()), folder / MODEL)
+
+
+def _classifier(manifest: dict[str, Any], weights: Path):
+    """The classifier a manifest describes (backbone from its packaged / hub weights, then the
+    exported tensors loaded over it)."""
+    from safeadapt.backbones import load_backbone
+    from safeadapt.model import Classifier
+
     spec = manifest["backbone"]
     options = {k: v for k, v in spec["options"].items() if k != "weights"}  # the tensors follow
     model = Classifier(load_backbone(spec["name"], **options), manifest["num_classes"])
-    return model.load(folder / MODEL).eval()
+    return model.load(weights).eval()
 
 
 def _transformers_note(manifest: dict[str, Any]) -> str:
