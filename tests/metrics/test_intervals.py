@@ -9,6 +9,8 @@ from safeadapt.metrics.intervals import (
     holm,
     mcnemar_exact,
     paired_bootstrap,
+    percentile_interval,
+    resampled_means,
     t_interval,
     verdict,
     wilson_interval,
@@ -39,6 +41,28 @@ def test_bootstrap_matches_scipy_percentile():
     assert ours[0] == pytest.approx(ci.low, abs=0.05 * width)
     assert ours[1] == pytest.approx(ci.high, abs=0.05 * width)
     assert bootstrap_interval(np.mean, x, seed=3) == bootstrap_interval(np.mean, x, seed=3)
+
+
+def test_vectorised_resampling_draws_the_loops_examples():
+    """``resampled_means`` is ``bootstrap_interval``'s loop in one product per chunk: the same
+    draws for the same seed, so the same interval to rounding, for a mean and for a statistic
+    of several sums (a binned ECE), across chunk boundaries."""
+    from safeadapt.study.outputs import _ece, _ece_contrib
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=3001)  # 2e6 // 3001 = 666 draws per chunk: two chunks
+    stats = resampled_means(x, rng=np.random.default_rng(4))[:, 0]
+    assert percentile_interval(stats) == pytest.approx(
+        bootstrap_interval(np.mean, x, seed=4), abs=1e-12
+    )
+    probs = rng.dirichlet(np.ones(3), size=500)
+    labels = rng.integers(0, 3, 500)
+    means = resampled_means(_ece_contrib(probs, labels), rng=np.random.default_rng(2))
+    assert percentile_interval(np.abs(means).sum(1)) == pytest.approx(
+        bootstrap_interval(_ece, probs, labels, seed=2), abs=1e-12
+    )
+    with pytest.raises(ValueError, match="zero examples"):
+        resampled_means(np.zeros((0, 2)))
 
 
 def test_t_interval_matches_scipy():

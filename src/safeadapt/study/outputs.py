@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.metrics.intervals import bootstrap_interval, stratified_bootstrap, wilson_interval
+from safeadapt.metrics.intervals import percentile_interval, resampled_means, wilson_interval
 
 
 class Outputs:
@@ -71,25 +71,58 @@ class Outputs:
         return np.stack(rows)
 
 
-def _ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
-    """Equal-width-bin ECE (right-closed bins, as ``metrics.calibration``), NumPy for speed."""
+N_BINS = 15  # ECE's equal-width bins, as ``metrics.calibration``
+
+
+def _ece_contrib(probs: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
+    """Per-example ECE contributions ``(N, n_bins)``: ``correct - confidence`` in the example's
+    (right-closed) confidence bin, zero elsewhere. ECE = sum over bins of |column mean|."""
     conf = probs.max(1)
     correct = probs.argmax(1) == labels
     bins = np.clip(np.ceil(conf * n_bins) - 1, 0, n_bins - 1).astype(int)
-    gap = np.bincount(bins, weights=correct - conf, minlength=n_bins)
-    return float(np.abs(gap).sum() / len(labels))
+    out = np.zeros((len(labels), n_bins))
+    out[np.arange(len(labels)), bins] = correct - conf
+    return out
+
+
+def _ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS) -> float:
+    """Equal-width-bin ECE (right-closed bins, as ``metrics.calibration``), NumPy for speed."""
+    return float(np.abs(_ece_contrib(probs, labels, n_bins).mean(0)).sum())
+
+
+def _nll_each(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None))
+
+
+def _brier_each(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    onehot = np.eye(probs.shape[1])[labels]
+    return ((probs - onehot) ** 2).sum(1)
 
 
 def _nll(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+    return float(_nll_each(probs, labels).mean())
 
 
 def _brier(probs: np.ndarray, labels: np.ndarray) -> float:
-    onehot = np.eye(probs.shape[1])[labels]
-    return float(((probs - onehot) ** 2).sum(1).mean())
+    return float(_brier_each(probs, labels).mean())
 
 
 PROB_METRICS = {"ece": _ece, "nll": _nll, "brier": _brier}
+
+
+def _seed_mean_interval(probs: np.ndarray, labels: np.ndarray, key: str, seed: int = 0):
+    """Bootstrap interval over examples of the seed-mean of a probability metric, ``probs``
+    ``(S, N, K)``; the same example draws for every seed. Vectorised: NLL and Brier are means of
+    per-example values, ECE a sum over bins of |mean contribution| (``resampled_means``)."""
+    if key == "ece":
+        contrib = np.concatenate([_ece_contrib(p, labels) for p in probs], axis=1)
+        means = resampled_means(contrib, rng=np.random.default_rng(seed))
+        stats = np.abs(means.reshape(len(means), len(probs), N_BINS)).sum(-1).mean(-1)
+    else:
+        each = _nll_each if key == "nll" else _brier_each
+        contrib = np.mean([each(p, labels) for p in probs], axis=0)
+        stats = resampled_means(contrib, rng=np.random.default_rng(seed))[:, 0]
+    return percentile_interval(stats)
 
 
 def _accuracy_interval(correct: np.ndarray, seed: int = 0) -> tuple[float, float, str]:
@@ -98,21 +131,24 @@ def _accuracy_interval(correct: np.ndarray, seed: int = 0) -> tuple[float, float
     if correct.shape[0] == 1:
         lo, hi = wilson_interval(int(correct.sum()), correct.shape[1])
         return lo, hi, "wilson"
-    lo, hi = bootstrap_interval(lambda c: c.mean(), correct.T, seed=seed)
-    return lo, hi, "bootstrap"
+    stats = resampled_means(correct.mean(0), rng=np.random.default_rng(seed))[:, 0]
+    return (*percentile_interval(stats), "bootstrap")
 
 
 def _mean_accuracy_interval(parts: list[np.ndarray], seed: int = 0) -> tuple[float, float, str]:
     """Interval of the mean over splits of the seed-mean accuracy: a stratified bootstrap (each
-    split resampled within itself)."""
+    split resampled within itself, with its own stream of the seed)."""
     if len(parts) == 1:
         return _accuracy_interval(parts[0], seed)
-    lo, hi = stratified_bootstrap(
-        lambda d: float(np.mean([a[0].mean() for a in d.values()])),
-        {str(i): [c] for i, c in enumerate(parts)},
-        seed=seed,
+    streams = np.random.SeedSequence(seed).spawn(len(parts))
+    stats = np.mean(
+        [
+            resampled_means(c.mean(0), rng=np.random.default_rng(s))[:, 0]
+            for c, s in zip(parts, streams, strict=True)
+        ],
+        axis=0,
     )
-    return lo, hi, "bootstrap (stratified by split)"
+    return (*percentile_interval(stats), "bootstrap (stratified by split)")
 
 
 def example_intervals(outputs: Outputs, splits: Sequence[str]) -> dict[str, tuple]:
@@ -124,20 +160,12 @@ def example_intervals(outputs: Outputs, splits: Sequence[str]) -> dict[str, tupl
     if "test" in data:
         labels, correct, probs = data["test"]
         out["id_accuracy"] = _accuracy_interval(correct)
-        for key, fn in PROB_METRICS.items():
-            lo, hi = bootstrap_interval(
-                lambda y, *p, fn=fn: float(np.mean([fn(q, y) for q in p])),
-                labels,
-                *probs,
-            )
-            out[key] = (lo, hi, "bootstrap")
+        for key in PROB_METRICS:
+            out[key] = (*_seed_mean_interval(probs, labels, key), "bootstrap")
     if "val" in data:
         out["val_accuracy"] = _accuracy_interval(data["val"][1])
         labels, _, probs = data["val"]
-        lo, hi = bootstrap_interval(
-            lambda y, *p: float(np.mean([_ece(q, y) for q in p])), labels, *probs
-        )
-        out["val_ece"] = (lo, hi, "bootstrap")
+        out["val_ece"] = (*_seed_mean_interval(probs, labels, "ece"), "bootstrap")
     ood = [k for k in data if k.startswith("ood:")]
     for k in ood:
         out[f"accuracy:{k}"] = _accuracy_interval(data[k][1])
