@@ -54,3 +54,23 @@ def test_the_path_warm_starts_in_c_order_and_a_missing_class_is_never_predicted(
         assert head.bias[2] < head.bias[:2].min() - 10
     norms = [float(h.weight.norm()) for _, h in path]
     assert norms[0] < norms[1]  # weaker regularisation, larger weights
+
+
+def test_a_repeated_fit_is_reused_by_content_and_returned_as_a_copy(monkeypatch):
+    import safeadapt.linear as linear
+
+    calls = []
+    real = linear._fit_linear_probe
+    monkeypatch.setattr(linear, "_fit_linear_probe", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(linear, "_MEMO", type(linear._MEMO)())
+    gen = torch.Generator().manual_seed(3)
+    x, v = torch.randn(60, 5, generator=gen), torch.randn(20, 5, generator=gen)
+    y, vy = (x[:, 0] > 0).long(), (v[:, 0] > 0).long()
+    first = fit_linear_probe(x, y, v, vy, 2)
+    first.weight.zero_()  # a caller's edit must not reach the next caller
+    again = fit_linear_probe(x.clone(), y, v, vy, 2)
+    assert len(calls) == 1 and again.weight.abs().sum() > 0
+    x[0, 0] += 1e-3  # one changed value: a new fit
+    fit_linear_probe(x, y, v, vy, 2)
+    fit_linear_probe(x, y, v, vy, 2, ProbeConfig(c_grid=(0.1,)))  # other settings: a new fit
+    assert len(calls) == 3

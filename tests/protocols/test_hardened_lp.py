@@ -105,6 +105,28 @@ def test_hardened_heads_keep_lp_scale_and_ignore_constant_dimensions(feats):
         assert head.C == lp.C  # the L2 strength plain LP picked
 
 
+def test_without_their_term_vat_and_udp_heads_stay_at_plain_lps_optimum(feats):
+    """They start at plain LP's head (the protocol's own fit, moved to standardised
+    coordinates): with the term weighed 0, the same predictions and the same logits."""
+    from safeadapt.protocols.hardened_lp import fit_hardened_head
+    from safeadapt.protocols.lp import fit_linear_probe
+
+    y = (feats[:, 1] > feats[:, 1].median()).long()
+    tr, va = slice(0, 160), slice(160, None)
+    lp = fit_linear_probe(feats[tr], y[tr], feats[va], y[va], 2)
+    for cfg in (
+        HardenedLPConfig(method="vat", vat_alpha=0.0, epochs=3),
+        HardenedLPConfig(method="udp", udp_beta=0.0, epochs=3),
+    ):
+        head = fit_hardened_head(feats[tr], y[tr], feats[va], y[va], 2, cfg)
+        assert head.effect["val_disagreement_with_lp"] == 0.0
+        # mini-batch SGD jitters around the optimum: logits within 0.05 (they reach +-4)
+        assert torch.allclose(head.logits(feats[va]), lp.logits(feats[va]), atol=0.05)
+        assert head.effect["weight_norm_standardised"] == pytest.approx(
+            head.effect["lp_weight_norm_standardised"], rel=1e-2
+        )
+
+
 def test_closed_form_perturbation_gradients_match_autograd(feats):
     """VAT's power-iteration direction and UDP's entropy ascent use the linear head's gradients
     in closed form; autograd on the stated objectives gives the same directions."""

@@ -144,7 +144,9 @@ class Backbone(nn.Module, ABC):
         h = hashlib.sha256(repr(sorted(self.config().items())).encode())
         for key, value in self.state_dict().items():
             h.update(key.encode())
-            h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+            h.update(
+                value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy()
+            )  # no copy
         return h.hexdigest()
 
     @property

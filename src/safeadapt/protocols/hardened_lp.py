@@ -245,7 +245,11 @@ def fit_hardened_head(
     xs, vs = (x - mean) / std * live, (v - mean) / std * live
     y, vy = train_y.long(), val_y.long()
     n, d = xs.shape
-    lp = fit_linear_probe(xs, y, vs, vy, num_classes, LPConfig(standardize=False))
+    # Plain LP on the raw features: the fit of protocol 'lp' at its defaults (so reused
+    # in-process, ``fit_linear_probe``), moved to these standardised coordinates.
+    lp = fit_linear_probe(train_x, train_y, val_x, val_y, num_classes, LPConfig())
+    lp_w = lp.weight * std * live  # (K, D) on standardised features
+    lp_b = lp.bias + mean @ lp.weight.T  # constant dimensions' share folded into the bias
     C = cfg.C if cfg.C is not None else lp.C
     reg = 1.0 / (2.0 * C * n)
     heads = cfg.soup_heads if cfg.method == "soup" else 1
@@ -258,7 +262,7 @@ def fit_hardened_head(
             )
         b = torch.zeros(heads, num_classes)
     else:
-        w, b = lp.weight.clone().unsqueeze(0), lp.bias.clone().unsqueeze(0)
+        w, b = lp_w.clone().unsqueeze(0), lp_b.clone().unsqueeze(0)
     mask = torch.ones(heads, 1, d)
     if cfg.method == "soup" and cfg.soup_mask:
         mask = torch.zeros(heads, 1, d)
@@ -296,12 +300,12 @@ def fit_hardened_head(
     wm, bm = wm.detach(), bm.detach()  # the optimum of the stated objective: the last epoch
     weight = wm / std  # (K, D) on raw features
     bias = bm - (mean / std) @ wm.T
-    lp_pred = lp.logits(vs).argmax(1)
+    lp_pred = lp.logits(v).argmax(1)
     effect: dict[str, float] = {
         "method": cfg.method,
         "C": C,
         "weight_norm_standardised": float(wm.norm()),
-        "lp_weight_norm_standardised": float(lp.weight.norm()),
+        "lp_weight_norm_standardised": float(lp_w.norm()),
         "val_disagreement_with_lp": float((logits.argmax(1) != lp_pred).float().mean()),
         "lp_val_accuracy": lp.val_accuracy,
     }
