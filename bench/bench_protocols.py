@@ -61,13 +61,14 @@ def bench(modality: str, steps: int) -> list[dict]:
                 m.eval()
         opt = torch.optim.AdamW(param_groups(model, cfg))
         layers = tuple(dict.fromkeys(layer for r in regs for layer in r.layers))
+        pooled = all(r.pooled for r in regs)  # LDIFS reads unpooled taps
         loader = make_loader(model, task.train, batch_size, shuffle=False, seed=0)
         times = []
         for batch in loader:
             labels, index = batch.pop("labels"), batch.pop("index")
             t0 = time.perf_counter()
             if layers:
-                logits, taps = model(batch, layers=layers)
+                logits, taps = model(batch, layers=layers, pooled=pooled)
             else:
                 logits, taps = model(batch), {}
             loss = F.cross_entropy(logits, labels)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from safeadapt.data.features import FeatureCache, extract_features
@@ -86,3 +87,26 @@ def test_texts_are_batched_by_length_and_returned_in_input_order(minilm, text_ta
     single = extract_features(minilm, split, batch_size=1, show_progress=False)["features"]
     torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-4)
     assert length_order(split.inputs[:0]) is None and length_order(["a"]) == [0]
+
+
+def test_bf16_features_have_their_own_cache_entries(tmp_path, minilm, text_task):
+    """Opt-in bf16 extraction: close to fp32 (cosine >= 0.999), float32 on return, and its
+    entries never mix with fp32 ones in either direction; fp32 keys are unchanged by it."""
+    from safeadapt.backbones import load_backbone
+    from safeadapt.errors import InvalidConfig
+
+    cache = FeatureCache(tmp_path)
+    split = text_task.val
+    fp32_key = cache.key(minilm, split)
+    bf16 = load_backbone("minilm", max_length=32, precision="bf16")
+    assert cache.key(bf16, split) != fp32_key
+    assert cache.key(load_backbone("minilm", max_length=32), split) == fp32_key
+    full = cache.get(minilm, split, show_progress=False)["features"]
+    half = cache.get(bf16, split, show_progress=False)["features"]
+    assert (cache.hits, cache.misses) == (0, 2)  # the bf16 request did not hit the fp32 entry
+    assert half.dtype == torch.float32 and not torch.equal(half, full)
+    assert torch.nn.functional.cosine_similarity(half, full, dim=1).min() > 0.999
+    assert torch.equal(cache.get(bf16, split, show_progress=False)["features"], half)
+    assert torch.equal(cache.get(minilm, split, show_progress=False)["features"], full)
+    with pytest.raises(InvalidConfig, match="'precision' must be one of"):
+        load_backbone("minilm", precision="fp16")

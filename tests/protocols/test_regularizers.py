@@ -18,7 +18,8 @@ def _taps(model, split, layers, pooled=False):
     model.eval()
     with torch.no_grad():
         batch = model.backbone.preprocess(split.inputs[:16])
-        return model(batch, layers=layers, pooled=pooled)[1], torch.arange(16), batch
+        rows = torch.arange(len(split.inputs[:16]))
+        return model(batch, layers=layers, pooled=pooled)[1], rows, batch
 
 
 def test_ldifs_is_zero_at_the_pretrained_model_and_grows(small, effnet_factory, feature_cache):
@@ -120,3 +121,36 @@ def test_l2sp_by_hand(effnet_factory):
     assert reg(model, {}, torch.arange(1), {}).item() == pytest.approx(expected, rel=1e-4)
     first.requires_grad_(False)  # frozen parameters cannot move: not penalised
     assert reg(model, {}, torch.arange(1), {}).item() == 0.0
+
+
+def test_ldifs_runs_each_example_through_the_pretrained_copy_once(minilm_factory, text_task):
+    """Remembered taps give the penalty of recomputed ones, with batches (and so padding)
+    regrouped between epochs and batches half remembered, half new."""
+    from safeadapt.protocols.regularizers import LDIFS
+
+    layers = ("embeddings", "layer.3")
+    texts = list(text_task.train.inputs[:12])
+    moved = Classifier(minilm_factory(), 2)
+    with torch.no_grad():
+        for p in moved.backbone.parameters():
+            p.mul_(1.02)
+    remembering = LDIFS(minilm_factory(), layers, 1.0)
+    recomputing = LDIFS(minilm_factory(), layers, 1.0, memo_bytes=0)
+    epochs = [
+        [[0, 1, 2, 3], [4, 5]],  # 6 of 12 seen
+        [[4, 7, 0, 9], [11, 2, 6], [1, 3, 5, 8, 10]],  # mixed batches
+        [[11, 10, 9, 8, 7, 6], [5, 4, 3, 2, 1, 0]],
+    ]
+    for batches in epochs:
+        for rows in batches:
+            batch = moved.backbone.preprocess([texts[i] for i in rows])
+            with torch.no_grad():
+                taps = moved(batch, layers=layers, pooled=False)[1]
+            index = torch.tensor(rows)
+            a = remembering.distance(taps, batch, index)
+            b = recomputing.distance(taps, batch, index)
+            assert torch.allclose(a, b, atol=1e-5) and (a > 0).all()
+    assert remembering.stats()["frozen_passes"] == 12
+    assert remembering.stats()["reused_from_memory"] == 30 - 12  # 30 example passes in all
+    assert recomputing.stats()["frozen_passes"] == 30
+    assert recomputing.stats()["reused_from_memory"] == 0

@@ -35,12 +35,15 @@ def _efficientnet_lite0(image_size: int = 224) -> Backbone:
     return load_efficientnet_lite0(image_size=image_size)
 
 
-def load_backbone(spec: str, weights: str | None = None, **options: Any) -> Backbone:
+def load_backbone(
+    spec: str, weights: str | None = None, precision: str = "fp32", **options: Any
+) -> Backbone:
     """A fresh pretrained backbone in eval mode (wrapper and every submodule alike, so feature
     extraction, which restores the mode it found, never switches dropout on).
     ``spec``: a registered name or ``hf:<id or path>``. ``weights``: a safetensors file to load
     into it -- a backbone state, or a model a study saved (``runs/<id>/model.safetensors``, whose
-    backbone part is taken) -- e.g. a backbone adapted by an earlier study."""
+    backbone part is taken) -- e.g. a backbone adapted by an earlier study. ``precision``:
+    ``"fp32"``, or ``"bf16"`` for extraction and evaluation passes (``Backbone.precision``)."""
     if spec.startswith("hf:"):
         from safeadapt.backbones.hf_vision import load_hf_vision
         from safeadapt.backbones.huggingface import is_vision, load_hf_text
@@ -58,7 +61,7 @@ def load_backbone(spec: str, weights: str | None = None, **options: Any) -> Back
         backbone = loader(**options)
     if weights is not None:
         load_weights(backbone, weights)
-    return backbone.eval()
+    return backbone.set_precision(precision).eval()
 
 
 def _from_module(spec: str, options: dict[str, Any]) -> Backbone:

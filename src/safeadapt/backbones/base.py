@@ -50,6 +50,9 @@ def as_tokens(t: Tensor) -> Tensor:
     raise ValueError(f"cannot read a layer output of shape {tuple(t.shape)} as positions")
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 class Backbone(nn.Module, ABC):
     """A feature extractor with its own preprocessing and named intermediate layers."""
 
@@ -57,6 +60,32 @@ class Backbone(nn.Module, ABC):
     name: str = "backbone"
     #: "text" or "image"
     modality: str = "text"
+    #: precision of feature extraction and evaluation passes: "fp32", or "bf16" (opt-in, autocast;
+    #: training stays fp32). Part of the fingerprint, so bf16 features never mix with fp32 ones.
+    precision: str = "fp32"
+
+    def set_precision(self, precision: str) -> Backbone:
+        if precision not in PRECISIONS:
+            raise InvalidConfig(
+                f"backbone 'precision' must be one of {PRECISIONS}; got {precision!r}."
+            )
+        self.precision = precision
+        return self
+
+    @contextmanager
+    def inference_precision(self) -> Iterator[None]:
+        """The block (an extraction or evaluation pass) in the backbone's precision."""
+        if self.precision == "fp32":
+            yield
+            return
+        device = self.device.type
+        if device == "cuda" and not torch.cuda.is_bf16_supported():
+            raise InvalidConfig(
+                "backbone 'precision: bf16' needs a GPU with bfloat16 support (Ampere or newer); "
+                "this one has none: use precision 'fp32'."
+            )
+        with torch.autocast(device_type=device, dtype=torch.bfloat16):
+            yield
 
     @property
     @abstractmethod
@@ -141,7 +170,10 @@ class Backbone(nn.Module, ABC):
 
     def fingerprint(self) -> str:
         """Hash of the weights and the feature-changing config: equal iff features are equal."""
-        h = hashlib.sha256(repr(sorted(self.config().items())).encode())
+        settings = dict(self.config())
+        if self.precision != "fp32":  # fp32 fingerprints stay what they were
+            settings["precision"] = self.precision
+        h = hashlib.sha256(repr(sorted(settings.items())).encode())
         for key, value in self.state_dict().items():
             h.update(key.encode())
             h.update(

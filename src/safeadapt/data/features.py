@@ -63,7 +63,6 @@ def restore(chunks: list[Tensor], positions: list) -> Tensor:
     return result
 
 
-@torch.no_grad()
 def extract_features(
     backbone: Backbone,
     split: Split,
@@ -73,7 +72,8 @@ def extract_features(
 ) -> dict[str, Tensor]:
     """Features of every example: ``{"features": (N, D), <layer>: (N, D_l)}`` on CPU, float32,
     in the split's order. Texts are batched by length (about half the padded tokens of input
-    order on VADER; ``bench/bench_foundation.py``)."""
+    order on VADER; ``bench/bench_foundation.py``), in ``torch.inference_mode`` and the
+    backbone's precision (``Backbone.precision``); features are returned as float32."""
     was_training = backbone.training
     backbone.eval()
     device = backbone.device
@@ -83,10 +83,12 @@ def extract_features(
     batches = distributed.shard(batches)  # under a launcher: every world_size-th batch
     for pos, raw in progress(batches, f"features {backbone.name} / {split.name}", show_progress):
         batch = {k: v.to(device) for k, v in backbone.preprocess(raw).items()}
-        feats, taps = backbone.forward_layers(batch, layers)
+        with torch.inference_mode(), backbone.inference_precision():
+            feats, taps = backbone.forward_layers(batch, layers)
+            outputs = {k: v.float().cpu() for k, v in {"features": feats, **taps}.items()}
         positions.append(pos)
-        for key, value in {"features": feats, **taps}.items():
-            chunks.setdefault(key, []).append(value.float().cpu())
+        for key, value in outputs.items():  # concatenated outside: ordinary tensors
+            chunks.setdefault(key, []).append(value)
     backbone.train(was_training)
     positions, chunks = gather_chunks(positions, chunks)
     return {k: restore(v, positions) for k, v in chunks.items()}

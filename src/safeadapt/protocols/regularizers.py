@@ -65,26 +65,109 @@ class L2SP(Regularizer):
         return self.weight * total
 
 
+# Memory for the pretrained backbone's taps of the train examples, kept across epochs so each
+# example goes through the frozen copy once (not once per epoch); beyond it, taps are recomputed.
+LDIFS_MEMO_BYTES = 2 * 1024**3
+
+
 class LDIFS(Regularizer):
+    """The penalty; the pretrained taps of each train example are computed once, in the epoch
+    that first sees it, and kept (its real positions only, float32, within ``memo_bytes``) for
+    the later epochs: the inputs are deterministic (no augmentation), and a token's taps do not
+    depend on its batch's padding. Examples beyond the budget are recomputed each time.
+    ``stats()`` records how many examples went through the frozen copy and how many reused."""
+
     name = "ldifs"
     pooled = False
 
-    def __init__(self, original_backbone: torch.nn.Module, layers: tuple[str, ...], weight: float):
+    def __init__(
+        self,
+        original_backbone: torch.nn.Module,
+        layers: tuple[str, ...],
+        weight: float,
+        memo_bytes: int = LDIFS_MEMO_BYTES,
+    ):
         self.layers = layers
         self.weight = weight
         self.frozen = original_backbone.eval().requires_grad_(False)
+        self.memo_bytes = memo_bytes
+        self._memo: dict[int, dict[str, Tensor]] = {}
+        self._held = 0
+        self.computed = 0  # example passes through the frozen copy
+        self.reused = 0  # example taps taken from memory
 
     @torch.no_grad()
-    def originals(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """The pretrained backbone's unpooled taps ``{layer: (B, P, D_l)}`` of this batch."""
+    def _forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         device = next(self.frozen.parameters()).device
         inputs = {k: v.to(device) for k, v in batch.items()}
         _, taps = self.frozen.forward_layers(inputs, self.layers, pooled=False)
         return taps
 
-    def distance(self, taps: dict[str, Tensor], batch: dict[str, Tensor]) -> Tensor:
+    @torch.no_grad()
+    def originals(self, batch: dict[str, Tensor], index: Tensor | None = None) -> dict[str, Tensor]:
+        """The pretrained backbone's unpooled taps ``{layer: (B, P, D_l)}`` of this batch
+        (zeros at padding positions when taken from memory); ``index``: the examples' rows in
+        the train split, to remember them by."""
+        if index is None:
+            self.computed += len(next(iter(batch.values())))
+            return self._forward(batch)
+        rows = [int(i) for i in index]
+        mask = batch.get("attention_mask")
+        size = len(next(iter(batch.values())))
+        if len(rows) != size:
+            raise ValueError(f"LDIFS: {len(rows)} row indices for a batch of {size} examples")
+        missing = [j for j, i in enumerate(rows) if i not in self._memo]
+        fresh: dict[str, Tensor] = {}
+        if missing:
+            at = torch.as_tensor(missing)
+            fresh = self._forward({k: v[at] for k, v in batch.items()})
+            self.computed += len(missing)
+        if len(missing) == len(rows):  # nothing to assemble from memory
+            self._remember(rows, missing, fresh, mask)
+            return fresh
+        self.reused += len(rows) - len(missing)
+        first = self._memo[rows[next(j for j in range(len(rows)) if j not in missing)]]
+        positions = mask.shape[1] if mask is not None else None
+        out = {}
+        for layer in self.layers:
+            width = first[layer].shape[-1]
+            p = positions if positions is not None else first[layer].shape[0]
+            out[layer] = torch.zeros(len(rows), p, width, dtype=first[layer].dtype)
+        slot = {j: r for r, j in enumerate(missing)}
+        for j, i in enumerate(rows):
+            keep = mask[j].bool().cpu() if mask is not None else slice(None)
+            for layer in self.layers:
+                if j in slot:
+                    out[layer][j] = fresh[layer][slot[j]].cpu()
+                else:
+                    out[layer][j][keep] = self._memo[i][layer]
+        self._remember(rows, missing, fresh, mask)
+        return out
+
+    def _remember(
+        self, rows: list[int], missing: list[int], fresh: dict[str, Tensor], mask: Tensor | None
+    ) -> None:
+        for r, j in enumerate(missing):
+            keep = mask[j].bool().cpu() if mask is not None else slice(None)
+            taps = {layer: fresh[layer][r].cpu()[keep].clone() for layer in self.layers}
+            size = sum(t.numel() * t.element_size() for t in taps.values())
+            if self._held + size > self.memo_bytes:
+                return
+            self._memo[rows[j]] = taps
+            self._held += size
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "frozen_passes": self.computed,
+            "reused_from_memory": self.reused,
+            "memory_mb": round(self._held / 2**20, 1),
+        }
+
+    def distance(
+        self, taps: dict[str, Tensor], batch: dict[str, Tensor], index: Tensor | None = None
+    ) -> Tensor:
         """Per-example LDIFS distance ``(B,)`` (without the weight)."""
-        original = self.originals(batch)
+        original = self.originals(batch, index)
         mask = batch.get("attention_mask")  # (B, T) for text; padding is not a position
         per_tap = []
         for layer in self.layers:
@@ -102,7 +185,7 @@ class LDIFS(Regularizer):
     def __call__(
         self, model: Classifier, taps: dict[str, Tensor], index: Tensor, batch: dict[str, Tensor]
     ) -> Tensor:
-        return self.weight * self.distance(taps, batch).mean()
+        return self.weight * self.distance(taps, batch, index).mean()
 
 
 @REGULARIZERS.register("l2-sp")

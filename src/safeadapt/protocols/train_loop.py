@@ -47,6 +47,10 @@ class Regularizer:
     ) -> Tensor:
         raise NotImplementedError
 
+    def stats(self) -> dict[str, Any]:
+        """Figures the run records about the penalty's own cost (e.g. reused computations)."""
+        return {}
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -193,11 +197,11 @@ def cosine_with_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-@torch.no_grad()
 def predict_logits(
     model: Classifier, split: Split, batch_size: int = 128, show_progress: bool = False
 ) -> Tensor:
-    """Logits ``(N, K)`` of ``model`` on ``split`` in eval mode, on CPU."""
+    """Logits ``(N, K)`` of ``model`` on ``split`` in eval mode, on CPU (float32), texts batched
+    by length, in ``torch.inference_mode`` and the backbone's precision."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -209,7 +213,9 @@ def predict_logits(
     batches = distributed.shard(list(in_batches(split.inputs, batch_size, lengths)))
     for pos, raw in progress(batches, f"predict {split.name}", show_progress):
         batch = {k: v.to(device) for k, v in model.backbone.preprocess(raw).items()}
-        out.append(model(batch).float().cpu())
+        with torch.inference_mode(), model.backbone.inference_precision():
+            logits = model(batch).float().cpu()
+        out.append(logits)
         positions.append(pos)
     model.train(was_training)
     positions, chunks = gather_chunks(positions, {"logits": out})
@@ -418,6 +424,7 @@ def _penalty_record(
         "penalty_to_loss": mean_pen / mean_task if mean_task else float("nan"),
         "grad_norm_ratio": float(np.mean(grad_ratios)) if grad_ratios else None,
         "grad_norm_ratio_per_epoch": grad_ratios,
+        **reg.stats(),
     }
 
 
