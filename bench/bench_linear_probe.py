@@ -25,9 +25,10 @@ def objective(w, b, x, y, C):
 
 
 def fit_ours(x, y, v, vy, k):
-    from safeadapt.linear import fit_linear_probe
+    from safeadapt import linear
 
-    return fit_linear_probe(x, y, v, vy, k)
+    linear._MEMO.clear()  # time the fit, not the in-process reuse of an earlier one
+    return linear.fit_linear_probe(x, y, v, vy, k)
 
 
 def fit_sklearn(x, y, v, vy, k):

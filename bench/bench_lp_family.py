@@ -49,6 +49,9 @@ def main() -> None:
         return time.perf_counter() - start
 
     def study(i: int) -> float:
+        from safeadapt import linear
+
+        linear._MEMO.clear()  # each repeat fits its own probes, as a fresh process would
         cold = FeatureCache(work / f"cache-{i}")
         config = StudyConfig.from_dict({**raw, "output": str(work / f"out-{i}")})
         start = time.perf_counter()

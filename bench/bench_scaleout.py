@@ -69,6 +69,9 @@ def bench_ray(repeats: int) -> None:
                 "seeds": list(range(seeds)),
             }
         )
+        from safeadapt import linear
+
+        linear._MEMO.clear()  # no probe reused in-process from an earlier repeat (Ray: none)
         start = time.perf_counter()
         result = run_study(StudyConfig.from_dict(raw), report=False, **quiet)
         assert result.ran == len(result.runs)

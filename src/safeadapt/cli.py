@@ -238,7 +238,14 @@ def run(
         est = result.estimate
         console.print(
             f"quick study took {est['quick_seconds']:.0f} s; the full study ({est['runs']} runs) "
-            f"should take about {est['full_seconds'] / 60:.0f} min (linear in data size; rough)."
+            f"should take about {est['full_seconds'] / 60:.0f} min ("
+            + (
+                f"{est['fixed_seconds']:.0f} s fixed, the rest per example; fitted on two sample "
+                "sizes"
+                if est.get("two_sizes")
+                else "linear in data size; rough"
+            )
+            + ")."
         )
     _report_checks(console, result.summary.get("checks"), config.name, junit)
 

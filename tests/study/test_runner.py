@@ -115,4 +115,33 @@ def test_quick_mode_estimates_the_full_study(tiny_study, feature_cache):
     assert len(result.runs) == 1  # one seed
     est = result.estimate
     assert est["train_ratio"] == pytest.approx(400 / 200) and est["runs"] == 2
-    assert est["full_seconds"] > 0
+    assert est["two_sizes"] and (config.output_dir / "quick-1of2" / "summary.json").is_file()
+    assert 0 <= est["fixed_seconds"] < est["full_seconds"]
+
+
+def test_the_estimate_separates_fixed_from_per_example_costs():
+    from safeadapt.study.runner import fit_line
+
+    assert fit_line(200, 12.0, 100, 7.0) == pytest.approx((2.0, 0.05))  # 2 s + 0.05 s / example
+    assert fit_line(200, 12.0, 100, 12.5) == pytest.approx((12.0, 0.0))  # noise: no negative slope
+    assert fit_line(200, 12.0, 100, 3.0) == pytest.approx((0.0, 0.06))  # nor a negative fixed cost
+    assert fit_line(200, 12.0, 200, 12.0) == pytest.approx((0.0, 0.06))  # one size: proportional
+
+
+def test_a_safety_family_on_a_capped_sample_stops_growing_at_its_cap():
+    from safeadapt.study.runner import _cost_parts
+
+    record = {
+        "fit_seconds": 10.0,
+        "eval_seconds": 6.0,
+        "safety": {"family_seconds": {"adversarial": 4.0, "calibration": 1.0}},
+    }
+    caps = {"adversarial": 200, "calibration": None}
+    assert _cost_parts(record, (200, 300, 100), caps) == {
+        "fit": (200, 10.0),
+        "eval": (300, 1.0),  # the evaluation's rest: 6 s minus the families' 5 s
+        "family:adversarial": (100, 4.0),
+        "family:calibration": (300, 1.0),
+    }
+    at_full = _cost_parts(record, (800, 1200, 400), caps)
+    assert at_full["family:adversarial"][0] == 200 and at_full["family:calibration"][0] == 1200

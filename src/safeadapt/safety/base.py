@@ -174,6 +174,7 @@ class EvalContext:
         self.seed = seed
         self.show_progress = show_progress
         self.passes: dict[str, int] = {}  # backbone passes of the adapted model, per split
+        self.seconds: dict[str, float] = {}  # wall time of each family (the --quick estimate)
         # per-example values a family adds beside the predictions: {column: {split: (N,)}}
         self.columns: dict[str, dict[str, np.ndarray]] = {}
         # extra prediction rows (e.g. reference-task probes): {row split: (labels, logits)}
@@ -284,7 +285,15 @@ class EvalContext:
 
 
 def measure_families(ctx: EvalContext, configs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Run each configured family on ``ctx`` (``None`` = off): ``{family: result}``."""
-    return {
-        name: family(name).measure(ctx, cfg) for name, cfg in configs.items() if cfg is not None
-    }
+    """Run each configured family on ``ctx`` (``None`` = off): ``{family: result}``; each
+    family's wall time goes to ``ctx.seconds``."""
+    import time
+
+    out = {}
+    for name, cfg in configs.items():
+        if cfg is None:
+            continue
+        start = time.perf_counter()
+        out[name] = family(name).measure(ctx, cfg)
+        ctx.seconds[name] = time.perf_counter() - start
+    return out

@@ -47,7 +47,7 @@ def evaluate_safety(
     Returns ``splits`` (metrics per evaluation split), ``selection`` (the same on ``val`` and
     ``ood-val:*`` -- the only numbers a choice may use), ``logits`` of every labelled split and
     ``per_example`` (the families' columns and extra rows, for ``predictions.parquet``), beside
-    one entry per family and ``backbone_passes`` per split."""
+    one entry per family, ``backbone_passes`` per split and ``family_seconds`` (wall time)."""
     config = config or SafetyConfig()
     ctx = EvalContext(
         model,
@@ -68,4 +68,5 @@ def evaluate_safety(
     out.update(measure_families(ctx, config.families))
     out["per_example"] = {"columns": ctx.columns, "rows": ctx.rows}
     out["backbone_passes"] = dict(ctx.passes)  # per split: 1 for an adapted model, 0 when cached
+    out["family_seconds"] = dict(ctx.seconds)
     return out

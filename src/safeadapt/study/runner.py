@@ -45,18 +45,20 @@ class StudyResult:
         return study_html(self)
 
 
-def quick_config(config: StudyConfig) -> StudyConfig:
-    """The same study on a small stratified sample, one seed, written to ``<output>/quick``."""
+def quick_config(config: StudyConfig, scale: int = 1) -> StudyConfig:
+    """The same study on a small stratified sample (``1 / scale`` of the quick sizes), one seed,
+    written to ``<output>/quick`` (``<output>/quick-1of<scale>`` for the smaller sample)."""
     task = dataclasses.replace(
         config.task,
-        max_train=min(config.task.max_train or QUICK_TRAIN, QUICK_TRAIN),
-        max_eval=min(config.task.max_eval or QUICK_EVAL, QUICK_EVAL),
+        max_train=min(config.task.max_train or QUICK_TRAIN, QUICK_TRAIN) // scale,
+        max_eval=min(config.task.max_eval or QUICK_EVAL, QUICK_EVAL) // scale,
     )
+    folder = "quick" if scale == 1 else f"quick-1of{scale}"
     return dataclasses.replace(
         config,
         task=task,
         seeds=config.seeds[:1],
-        output=str(config.output_dir / "quick"),
+        output=str(config.output_dir / folder),
         tracking=dataclasses.replace(config.tracking, mlflow_uri=None, wandb=None),
     )
 
@@ -73,9 +75,22 @@ def run_study(
     """Run (or resume) ``config``; with ``quick``, run the small version and estimate the full."""
     if quick:
         claim_output(config.output_dir)  # <output>/quick lives inside the study's folder
+        # A half-size sample first separates each run's fixed cost from its per-example cost
+        # (+~50 % of the quick study's time). It runs first so that it, not the quick study,
+        # pays the process's warm-up (imports, first passes), which would otherwise read as a
+        # per-example cost. Without it the estimate is proportional.
+        smaller = None
+        try:
+            log("quick study at half size first, to tell fixed costs from per-example costs")
+            smaller = run_study(
+                quick_config(config, 2), cache=cache, show_progress=False, log=lambda m: None,
+                report=False,
+            )  # fmt: skip
+        except SafeAdaptError as err:  # e.g. too few examples of a class at half size
+            log(f"half-size quick study failed ({err}); the estimate is proportional")
         small = quick_config(config)
         result = run_study(small, cache=cache, show_progress=show_progress, log=log, report=report)
-        result.estimate = estimate_full(config, result)
+        result.estimate = estimate_full(config, result, smaller)
         return result
 
     from safeadapt.threads import use_threads
@@ -358,24 +373,86 @@ def _write_variants_csv(summary: dict[str, Any], path) -> None:
     write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
 
 
-def estimate_full(config: StudyConfig, quick: StudyResult) -> dict[str, Any]:
-    """Seconds the full study should take: each quick run's fit time scaled by the training-set
-    ratio, its evaluation time by the evaluation-set ratio, times the number of seeds (a rough,
-    linear estimate; attacks and corruptions run on capped samples, so evaluation grows less)."""
+def fit_line(x1: float, y1: float, x2: float, y2: float) -> tuple[float, float]:
+    """``(fixed, per_unit)`` of ``y = fixed + per_unit * x`` through two measurements, the
+    larger ``x1`` trusted more: the slope is kept in ``[0, y1 / x1]``, so neither the fixed cost
+    nor the per-unit cost is negative (timing noise can tilt a line through two points either
+    way). One point (``x1 == x2``): proportional, no fixed cost."""
+    if x1 <= 0:
+        return max(0.0, y1), 0.0
+    if x1 == x2:
+        return 0.0, max(0.0, y1) / x1
+    slope = min(max((y1 - y2) / (x1 - x2), 0.0), max(0.0, y1) / x1)
+    return max(0.0, y1) - slope * x1, slope
+
+
+def _sizes(task) -> tuple[int, int, int]:
+    """Training, evaluation (every evaluation split) and ID-test examples."""
+    return len(task.train), sum(len(s) for s in task.eval_splits().values()), len(task.test)
+
+
+def _cost_parts(
+    record: dict[str, Any], sizes: tuple[int, int, int], caps: dict[str, int | None]
+) -> dict[str, tuple[float, float]]:
+    """``{part: (examples it scales with, seconds)}`` of one run: the fit (training examples),
+    each safety family (its own sample: the ID test capped at the family's ``max_examples``, or
+    the evaluation examples) and the rest of the evaluation (evaluation examples)."""
+    n_train, n_eval, n_test = sizes
+    families = (record.get("safety") or {}).get("family_seconds") or {}
+    rest = max(0.0, record["eval_seconds"] - sum(families.values()))
+    parts = {"fit": (float(n_train), record["fit_seconds"]), "eval": (float(n_eval), rest)}
+    for name, seconds in families.items():
+        cap = caps.get(name)
+        parts[f"family:{name}"] = (float(min(n_test, cap) if cap else n_eval), seconds)
+    return parts
+
+
+def estimate_full(
+    config: StudyConfig, quick: StudyResult, smaller: StudyResult | None = None
+) -> dict[str, Any]:
+    """Seconds the full study should take. Each run's time is split into parts -- the fit, each
+    safety family, the rest of the evaluation -- and each part is a fixed cost plus a cost per
+    example of what it scales with (``_cost_parts``: a family on a capped sample stops growing
+    at its cap), fitted on the quick study and its half-size twin (``fit_line``); the study's own
+    time beyond its runs (loading, pre-flight, report) likewise on the training size. Times the
+    number of seeds. Without ``smaller``: proportional (fixed costs scaled up with the data,
+    which over-estimates)."""
     try:
         full_task = config.task.load()
     except SafeAdaptError:
         return {}
-    quick_task = quick.config.task.load()
-    train_ratio = len(full_task.train) / len(quick_task.train)
-    n_eval = sum(len(s) for s in full_task.eval_splits().values())
-    eval_ratio = n_eval / max(1, sum(len(s) for s in quick_task.eval_splits().values()))
-    per_run = [r["fit_seconds"] * train_ratio + r["eval_seconds"] * eval_ratio for r in quick.runs]
-    seconds = sum(per_run) * len(config.seeds)
+    full = _sizes(full_task)
+    q_sizes = _sizes(quick.config.task.load())
+    s_sizes = _sizes(smaller.config.task.load()) if smaller else q_sizes
+    families = config.safety.families if config.safety is not None else {}
+    caps = {name: getattr(cfg, "max_examples", None) for name, cfg in families.items()}
+    small = {r["run"]["variant"]: r for r in smaller.runs} if smaller else {}
+    seconds, fixed = 0.0, 0.0
+    for r in quick.runs:
+        parts = _cost_parts(r, q_sizes, caps)
+        twin = r["run"]["variant"] in small
+        twin_parts = _cost_parts(small[r["run"]["variant"]], s_sizes, caps) if twin else parts
+        target = _cost_parts(r, full, caps)  # the sizes each part scales with, at full size
+        for part, (x, y) in parts.items():
+            x2, y2 = twin_parts.get(part, (x, y))
+            a, b = fit_line(x, y, x2, y2)
+            seconds += (a + b * target[part][0]) * len(config.seeds)
+            fixed += a * len(config.seeds)
+    if smaller is not None and quick.ran and smaller.ran:  # the study's time outside its runs
+
+        def outside(result: StudyResult) -> float:
+            inside = sum(r["fit_seconds"] + r["eval_seconds"] for r in result.runs)
+            return max(0.0, result.seconds - inside)
+
+        a, b = fit_line(q_sizes[0], outside(quick), s_sizes[0], outside(smaller))
+        seconds += a + b * full[0]
+        fixed += a
     return {
         "full_seconds": seconds,
-        "quick_seconds": quick.seconds,
-        "train_ratio": train_ratio,
-        "eval_ratio": eval_ratio,
+        "fixed_seconds": fixed,
+        "quick_seconds": quick.seconds + (smaller.seconds if smaller else 0.0),
+        "train_ratio": full[0] / q_sizes[0],
+        "eval_ratio": full[1] / max(1, q_sizes[1]),
+        "two_sizes": smaller is not None,
         "runs": len(expand_runs(config, full_task.modality)),
     }
