@@ -114,7 +114,9 @@ def main() -> None:
             if modality == "text"
             else "EfficientNet-Lite0, batch 64 x 64 px"
         )
-        print(f"\n{modality} ({what}), mean of {args.steps * args.epochs} steps ({args.epochs} pass(es)) after a warm-up step")
+        print(
+            f"\n{modality} ({what}), mean of {args.steps * args.epochs} steps ({args.epochs} pass(es)) after a warm-up step"
+        )
         print(f"{'variant':<22}{'s/step':>8}{'x FT':>7}{'trainable':>14}")
         for r in rows:
             print(

@@ -45,6 +45,24 @@ def test_the_probe_reaches_the_objectives_optimum(k, C):
     assert gap > -1e-6  # and not a different objective that happens to be lower
 
 
+@pytest.mark.parametrize("k", [2, 3])
+def test_the_c_chosen_on_a_loose_path_is_polished_to_its_optimum(k):
+    """The path compares C values at the selection tolerance; the head returned is the chosen
+    C's optimum to 1e-6 all the same, and its validation scores are the polished head's."""
+    x, y = _blobs(300, 12, k, seed=4, sep=0.5)
+    v, vy = _blobs(80, 12, k, seed=5, sep=0.5)
+    grid = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
+    head = fit_linear_probe(x, y, v, vy, k, ProbeConfig(c_grid=grid, standardize=False))
+    xn, yn, C = x.double().numpy(), y.numpy(), head.C
+    reference = minimize(_objective, np.zeros(12 * k + k), args=(xn, yn, k, C), jac=True,
+                         method="L-BFGS-B", options={"gtol": 1e-12, "maxiter": 20000})  # fmt: skip
+    ours = np.concatenate([head.weight.double().numpy().T.ravel(), head.bias.double().numpy()])
+    assert abs(_objective(ours, xn, yn, k, C)[0] - reference.fun) < 1e-6
+    acc = (head.logits(v).argmax(1) == vy).double().mean().item()
+    assert head.val_accuracy == pytest.approx(acc)
+    assert [s["C"] for s in head.sweep] == sorted(grid)
+
+
 def test_the_path_warm_starts_in_c_order_and_a_missing_class_is_never_predicted():
     x, y = _blobs(200, 8, 2, seed=2)
     path = probe_path(x, y, 3, (1.0, 0.01))  # class 2 has no training example
