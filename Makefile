@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_cost_model.py
 	$(BIN)/python bench/bench_linear_probe.py
 	$(BIN)/python bench/bench_lp_family.py
+	$(BIN)/python bench/bench_quick_estimate.py
+	$(BIN)/python bench/bench_performance.py
 
 clean:
 	rm -rf $(VENV) safeadapt-out

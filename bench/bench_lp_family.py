@@ -4,6 +4,11 @@ extraction pass over the same splits with the same backbone, at the default thre
 Alternated, medians of repeats. Issue 15's goal: at most 1.1x.
 
     .venv/bin/python bench/bench_lp_family.py [--repeats 3] [--max-train 2000] [--max-eval 500]
+    .venv/bin/python bench/bench_lp_family.py --only study       # one cold study, nothing else
+    .venv/bin/python bench/bench_lp_family.py --only extraction  # one extraction pass
+
+``--only`` runs one side once in its own process, for a whole-process timer run side by side
+(e.g. ``/usr/bin/time -v``), on an idle machine or beside a load.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-train", type=int, default=2000)
     parser.add_argument("--max-eval", type=int, default=500)
+    parser.add_argument("--only", choices=["study", "extraction"])
     args = parser.parse_args()
 
     import torch
@@ -58,6 +64,9 @@ def main() -> None:
         run_study(config, cache=cold, show_progress=False, log=lambda m: None, report=False)
         return time.perf_counter() - start
 
+    if args.only:  # one side, once: the process is what gets timed
+        print(f"{args.only}: {(study(0) if args.only == 'study' else extraction()):.1f} s")
+        return
     times: dict[str, list[float]] = {"extraction": [], "study": []}
     for i in range(args.repeats):
         times["extraction"].append(extraction())

@@ -188,8 +188,8 @@ def run(
         bool,
         typer.Option(
             "--quick",
-            help="Run the whole study on a small sample first (into <output>/quick) and "
-            "estimate how long the full run takes.",
+            help="Run the whole study on a small sample (into <output>/quick, after a "
+            "half-size one in <output>/quick-1of2) and estimate how long the full run takes.",
         ),
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
