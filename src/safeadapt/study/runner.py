@@ -6,8 +6,9 @@ or Ray tasks: ``safeadapt.study.executors``) which stores each finished run atom
 protocols (``recommend``) and writes ``results.csv``, ``summary.json`` and ``report.html``. A
 study killed at any point and rerun with the same config finishes the missing runs only.
 
-``quick=True`` runs the same study on a small sample into ``<output>/quick`` first (the "cheap
-proof of concept before the full run" workflow) and estimates the full study's duration from it.
+``quick=True`` runs the same study on a small sample into ``<output>/quick`` (the "cheap proof
+of concept before the full run" workflow), after a half-size one in ``<output>/quick-1of2``, and
+estimates the full study's duration from the two (``estimate_full``).
 """
 
 from __future__ import annotations
