@@ -77,21 +77,15 @@ def fit_sklearn(x, y, v, vy, k):
     return best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-
+def probe_setups():
+    """``(name, task, (train x, train y, val x, val y))`` of the two real feature sets: MiniLM on
+    VADER (text) and EfficientNet-Lite0 on 2,000 MNIST images (image), from the feature cache."""
     import torch
-    from sklearn.preprocessing import StandardScaler
-    from threadpoolctl import threadpool_limits
 
     from safeadapt.backbones import load_backbone
     from safeadapt.data import load_builtin_task
     from safeadapt.data.features import FeatureCache
 
-    torch.set_num_threads(args.threads)
     cache = FeatureCache()
     setups = {
         "text (MiniLM, VADER)": ("vader-sentiment", load_backbone("minilm", max_length=64), None),
@@ -108,7 +102,21 @@ def main() -> None:
         x = cache.get(backbone, task.train, show_progress=False)["features"]
         v = cache.get(backbone, task.val, show_progress=False)["features"]
         y, vy = torch.from_numpy(task.train.labels), torch.from_numpy(task.val.labels)
+        yield name, task, (x, y, v, vy)
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    import torch
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    for name, task, (x, y, v, vy) in probe_setups():
         times: dict[str, list[float]] = {"ours": [], "scikit-learn": []}
         with threadpool_limits(args.threads), warnings.catch_warnings():
             warnings.simplefilter("ignore")

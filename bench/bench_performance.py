@@ -140,25 +140,11 @@ def extraction(repeats: int) -> None:
 
 
 def probe(repeats: int) -> None:
-    from bench_linear_probe import fit_ours, fit_sklearn
+    from bench_linear_probe import fit_ours, fit_sklearn, probe_setups
     from threadpoolctl import threadpool_limits
 
-    from safeadapt.backbones import load_backbone
-    from safeadapt.data import load_builtin_task
-    from safeadapt.data.features import FeatureCache
-
-    cache = FeatureCache()
-    setups = {
-        "text": ("vader-sentiment", load_backbone("minilm", max_length=64), None),
-        "image": ("mnist", load_backbone("efficientnet-lite0", image_size=64), 2000),
-    }
-    for name, (task_name, backbone, cap) in setups.items():
-        task = load_builtin_task(task_name)
-        if cap:
-            task = task.subsample(max_train=cap, max_eval=cap)
-        x = cache.get(backbone, task.train, show_progress=False)["features"]
-        v = cache.get(backbone, task.val, show_progress=False)["features"]
-        y, vy = torch.from_numpy(task.train.labels), torch.from_numpy(task.val.labels)
+    for name, task, (x, y, v, vy) in probe_setups():
+        name = name.split()[0]  # text / image
         args = (x, y, v, vy, task.num_classes)
         with threadpool_limits(1), warnings.catch_warnings():
             warnings.simplefilter("ignore")
