@@ -148,6 +148,7 @@ def probe(repeats: int) -> None:
         args = (x, y, v, vy, task.num_classes)
         with threadpool_limits(1), warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            fit_ours(*args), fit_sklearn(*args)  # warm-up: first calls pay imports
             t = alternate(
                 {"ours": lambda a=args: fit_ours(*a), "sklearn": lambda a=args: fit_sklearn(*a)},
                 repeats,
