@@ -24,6 +24,9 @@ _EXPORTS = {
     "DataError": "safeadapt.errors",
     "InvalidConfig": "safeadapt.errors",
     "SafeAdaptError": "safeadapt.errors",
+    "StaleStudy": "safeadapt.errors",
+    "TrainingDiverged": "safeadapt.errors",
+    "UntrustedCode": "safeadapt.errors",
     "evaluate": "safeadapt.evaluation",
     "Classifier": "safeadapt.model",
     "PROTOCOLS": "safeadapt.protocols",
@@ -31,6 +34,7 @@ _EXPORTS = {
     "RunRecord": "safeadapt.run",
     "load_exported": "safeadapt.study.export",
     "run_protocol": "safeadapt.run",
+    "allow_code": "safeadapt.trust",
 }
 __all__ = sorted(_EXPORTS)
 

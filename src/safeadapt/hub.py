@@ -69,5 +69,5 @@ def remote_code_error(model_id: str, err: Exception):
     return InvalidConfig(
         f"Hugging Face model {model_id!r} ships its own Python code (auto_map in config.json), "
         "which safeadapt does not run by default: read that code, then set the backbone option "
-        "'trust_remote_code: true' to allow it."
+        "'trust_remote_code: true' and pass --trust-code when you run the command."
     )

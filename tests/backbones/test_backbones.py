@@ -132,8 +132,18 @@ def test_module_spec_builds_your_own_backbone(tmp_path, monkeypatch):
         "def plain():\n"
         "    return nn.Linear(2, 2)\n"
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    bb = load_backbone("module:my_models:make", width=4)
+    from safeadapt.errors import UntrustedCode
+    from safeadapt.trust import allow_code
+
+    monkeypatch.chdir(tmp_path)  # found from the folder the command runs in, like `python -m`
+    monkeypatch.delenv("SAFEADAPT_TRUST_CODE", raising=False)
+    with pytest.raises(UntrustedCode, match="--trust-code"):
+        load_backbone("module:my_models:make", width=4)
+    bb = load_backbone("module:my_models:make", width=4, trust_code=True)
+    assert bb.feature_dim == 4 and bb.modality == "image"
+    with allow_code():  # Python's way (it sets SAFEADAPT_TRUST_CODE=1 for the block)
+        bb = load_backbone("module:my_models:make", width=4)
+    monkeypatch.setenv("SAFEADAPT_TRUST_CODE", "1")  # the environment's way
     assert bb.feature_dim == 4 and bb.modality == "image"
     with pytest.raises(InvalidConfig, match="has no option 'depth'"):
         load_backbone("module:my_models:make", depth=2)

@@ -63,7 +63,10 @@ def test_ray_gives_the_sequential_records(cluster, tmp_path, feature_cache):
     assert again.ran == 0 and again.skipped == 4  # finished runs are reused, not resubmitted
 
 
-def test_a_killed_worker_is_retried_and_the_run_recorded_once(cluster, tmp_path, feature_cache):
+def test_a_killed_worker_is_retried_and_the_run_recorded_once(
+    cluster, tmp_path, feature_cache, monkeypatch
+):
+    monkeypatch.setenv("SAFEADAPT_TRUST_CODE", "1")  # the study names its own backbone code
     marker = tmp_path / "killed.pid"
     config = _study(
         tmp_path,
@@ -88,8 +91,9 @@ def test_a_killed_worker_is_retried_and_the_run_recorded_once(cluster, tmp_path,
 
 
 def test_without_retries_a_killed_worker_fails_the_run_and_keeps_the_rest(
-    cluster, tmp_path, feature_cache
+    cluster, tmp_path, feature_cache, monkeypatch
 ):
+    monkeypatch.setenv("SAFEADAPT_TRUST_CODE", "1")  # the study names its own backbone code
     from safeadapt.errors import SafeAdaptError
 
     marker = tmp_path / "killed.pid"

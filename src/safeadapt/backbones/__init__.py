@@ -36,14 +36,23 @@ def _efficientnet_lite0(image_size: int = 224) -> Backbone:
 
 
 def load_backbone(
-    spec: str, weights: str | None = None, precision: str = "fp32", **options: Any
+    spec: str,
+    weights: str | None = None,
+    precision: str = "fp32",
+    *,
+    trust_code: bool | None = None,
+    **options: Any,
 ) -> Backbone:
     """A fresh pretrained backbone in eval mode (wrapper and every submodule alike, so feature
     extraction, which restores the mode it found, never switches dropout on).
     ``spec``: a registered name or ``hf:<id or path>``. ``weights``: a safetensors file to load
     into it -- a backbone state, or a model a study saved (``runs/<id>/model.safetensors``, whose
     backbone part is taken) -- e.g. a backbone adapted by an earlier study. ``precision``:
-    ``"fp32"``, or ``"bf16"`` for extraction and evaluation passes (``Backbone.precision``)."""
+    ``"fp32"``, or ``"bf16"`` for extraction and evaluation passes (``Backbone.precision``).
+    ``trust_code``: whether a ``module:`` builder or a Hugging Face model's own code
+    (``trust_remote_code: true``) may run; ``None`` asks :mod:`safeadapt.trust` (refused unless
+    the person running the command allowed it)."""
+    check_code_trust(spec, options, trust_code)
     if spec.startswith("hf:"):
         from safeadapt.backbones.hf_vision import load_hf_vision
         from safeadapt.backbones.huggingface import is_vision, load_hf_text
@@ -64,24 +73,84 @@ def load_backbone(
     return backbone.set_precision(precision).eval()
 
 
-def _from_module(spec: str, options: dict[str, Any]) -> Backbone:
-    """``module:<package.module>:<function>``: your own code builds the backbone (e.g. a timm
-    model wrapped in :class:`TorchModuleBackbone`); ``options`` are its keyword arguments."""
-    import importlib
+def check_code_trust(spec: str, options: dict[str, Any], trust_code: bool | None = None) -> None:
+    """Refuse a backbone that runs code named by the input unless it is allowed
+    (:mod:`safeadapt.trust`): ``module:`` builders and ``trust_remote_code: true``."""
+    from safeadapt.trust import refuse
 
+    if trust_code:
+        return
+    if spec.startswith("module:"):
+        refuse(f"backbone {spec!r} imports and runs your own Python code")
+    elif spec.startswith("hf:") and options.get("trust_remote_code"):
+        refuse(f"backbone {spec!r} with 'trust_remote_code: true' runs the model's own Python code")
+
+
+def split_module_spec(spec: str) -> tuple[str, str]:
+    """``module:<package.module>:<function>`` -> (module, function), or a one-line error."""
     from safeadapt.errors import InvalidConfig
 
-    target = spec.removeprefix("module:")
-    module_name, _, function = target.partition(":")
-    if not module_name or not function:
+    module_name, _, function = spec.removeprefix("module:").partition(":")
+    names = [*module_name.split("."), function]
+    if not module_name or not function or not all(n.isidentifier() for n in names):
         raise InvalidConfig(
             f"backbone {spec!r}: write module:<package.module>:<function>, e.g. "
             "module:my_models:make_backbone."
         )
+    return module_name, function
+
+
+def find_module(spec: str) -> None:
+    """Check that a ``module:`` spec's module can be found -- without importing it or its
+    packages (so nothing of it runs): the folder the command runs in, then ``sys.path``."""
+    import importlib.machinery
+    import os
+    import sys
+
+    from safeadapt.errors import InvalidConfig
+
+    module_name, _ = split_module_spec(spec)
+    parts = module_name.split(".")
+    search: list[str] | None = [os.getcwd(), *sys.path]
+    for i, part in enumerate(parts):
+        if i == 0 and part in sys.builtin_module_names and len(parts) == 1:
+            return
+        found = importlib.machinery.PathFinder.find_spec(".".join(parts[: i + 1]), search)
+        if found is None:
+            raise InvalidConfig(
+                f"backbone {spec!r}: no module {'.'.join(parts[: i + 1])!r} in the current folder "
+                "or on PYTHONPATH; run the command from the folder that holds it, or add its "
+                "folder to PYTHONPATH."
+            )
+        search = list(found.submodule_search_locations or [])
+        if not search and i < len(parts) - 1:
+            raise InvalidConfig(f"backbone {spec!r}: {part!r} is a module, not a package.")
+
+
+def _from_module(spec: str, options: dict[str, Any]) -> Backbone:
+    """``module:<package.module>:<function>``: your own code builds the backbone (e.g. a timm
+    model wrapped in :class:`TorchModuleBackbone`); ``options`` are its keyword arguments."""
+    import importlib
+    import os
+    import sys
+
+    from safeadapt.errors import InvalidConfig
+
+    module_name, function = split_module_spec(spec)
+    here = os.getcwd()
+    added = here not in sys.path  # like `python -m`: the folder the command runs in comes first
+    if added:
+        sys.path.insert(0, here)
     try:
         builder = getattr(importlib.import_module(module_name), function)
     except (ImportError, AttributeError) as err:
-        raise InvalidConfig(f"backbone {spec!r} could not be imported: {err}.") from None
+        raise InvalidConfig(
+            f"backbone {spec!r} could not be imported: {err}. Run the command from the folder "
+            "that holds the module, or add its folder to PYTHONPATH."
+        ) from None
+    finally:
+        if added and here in sys.path:
+            sys.path.remove(here)
     _check_options(builder, options, spec)
     backbone = builder(**options)
     if not isinstance(backbone, Backbone):

@@ -126,9 +126,39 @@ def is_vision(model_id: str, revision: str | None = None, trust_remote_code: boo
             f"{str(err).splitlines()[0][:200].rstrip('.')}."
             + (offline_hint(model_id) or " Offline, give a local folder with config.json.")
         ) from None
+    if not trust_remote_code:
+        refuse_custom_code(model_id, config)
     if config.model_type in TOWERS:
         return True
     return hasattr(config, "num_channels") and not hasattr(config, "vocab_size")
+
+
+def refuse_custom_code(model_id: str, config: Any) -> None:
+    """A model that names its own classes (``auto_map`` in config.json, or in a local folder's
+    tokenizer / processor config) is refused while ``trust_remote_code`` is off -- whatever its
+    ``model_type``: a stock ``model_type`` would otherwise load stock classes in place of the
+    ones the folder asks for, silently."""
+    import json
+    from pathlib import Path
+
+    found = [("config.json", getattr(config, "auto_map", None))]
+    folder = Path(model_id)
+    if folder.is_dir():
+        for name in ("tokenizer_config.json", "preprocessor_config.json", "processor_config.json"):
+            file = folder / name
+            if file.is_file() and file.stat().st_size < 10_000_000:
+                try:
+                    found.append((name, json.loads(file.read_text()).get("auto_map")))
+                except (ValueError, OSError, AttributeError):
+                    pass  # the loader reports an unreadable file
+    where = [name for name, value in found if value]
+    if where:
+        raise InvalidConfig(
+            f"Hugging Face model {model_id!r} names its own Python classes (auto_map in "
+            f"{where[0]}), which safeadapt does not run by default: read that code, then set the "
+            "backbone option 'trust_remote_code: true' and pass --trust-code when you run the "
+            "command."
+        )
 
 
 def load_hf_text(

@@ -117,7 +117,12 @@ def run_ray(config, todo, task, cache, *, on_done, log, show_progress) -> None:
         task_ref = ray.put(task)
         # the features, once, on a worker with the study's resources (a GPU where runs get one)
         log(f"feature cache: every split's features under {cache.root}")
+        from safeadapt.trust import ENV, code_allowed
+
+        # code the input names may run on the workers only as it may here
+        runtime = {"runtime_env": {"env_vars": {ENV: "1"}}} if code_allowed() else {}
         warm = ray.remote(prewarm).options(
+            **runtime,
             name="features",
             num_cpus=config.executor.num_cpus,
             num_gpus=config.executor.num_gpus,
@@ -131,6 +136,7 @@ def run_ray(config, todo, task, cache, *, on_done, log, show_progress) -> None:
         pending = {}
         for spec in todo:
             options = {
+                **runtime,
                 "name": f"run {spec.run_id}",
                 **config.executor.resources_for(spec.label),
                 "max_retries": config.executor.max_retries,
