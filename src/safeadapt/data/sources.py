@@ -56,6 +56,7 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
                 f"Split {split_name!r}: hub dataset {ident!r} could not be loaded ({first}).{hint}"
             ) from None
     if path.is_dir():
+        _check_regular_files(path, split_name)
         # Images are stored by path and decoded on access, so their bytes are read fresh.
         try:
             return datasets.load_dataset(
@@ -66,6 +67,11 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
                 f"Source {source!r} for split {split_name!r} is a folder but not a readable image "
                 f"folder (<class>/<image> files): {str(err).splitlines()[0][:200]}"
             ) from None
+    if path.exists() and not path.is_file():
+        raise DataError(
+            f"Source {source!r} for split {split_name!r} is not a regular file (a pipe, socket "
+            "or device would never end or never answer); give a file or an image folder."
+        )
     if not path.is_file():
         raise DataError(
             f"Source for split {split_name!r} not found: {source!r}. Give a CSV / JSON / parquet "
@@ -78,7 +84,14 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
             f"use one of {sorted(_BUILDERS)} or an image folder."
         )
     frame = _read_table(path, builder, split_name)
-    return datasets.Dataset.from_pandas(frame, preserve_index=False)
+    try:
+        return datasets.Dataset.from_pandas(frame, preserve_index=False)
+    except Exception as err:  # pyarrow cannot type a column (lists beside scalars, ...)
+        first = " ".join(str(err).split())[:200]
+        raise DataError(
+            f"Split {split_name!r} ({path}): a column holds values of different kinds ({first}); "
+            "write every value of a column the same way."
+        ) from None
 
 
 HUB_OPTIONS = ("config", "revision")
@@ -111,6 +124,37 @@ def hub_source(source: str, default_split: str | None = None) -> tuple[str, dict
     return ident, kwargs
 
 
+def _check_regular_files(folder: Path, split_name: str) -> None:
+    """Every entry of an image folder must be a regular file or a folder: reading a FIFO or a
+    device never ends."""
+    import os
+
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            file = Path(root) / name
+            if not file.is_file():
+                raise DataError(
+                    f"Split {split_name!r}: {file} is not a regular file (a pipe, socket or "
+                    "device); remove it from the image folder."
+                )
+
+
+def _check_header(path: Path, sep: str, where: str) -> None:
+    """A CSV header may not name a column twice (pandas would read the first as ``label`` and
+    the second as ``label.1``, and the study would silently use the first)."""
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as f:
+        header = next(csv.reader(f, delimiter=sep), [])
+    names = [h.strip() for h in header]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(
+            f"{where}: the header names column {twice[0]!r} twice; rename or drop one, so that "
+            "it is clear which one to use."
+        )
+
+
 def _read_table(path: Path, builder: str, split_name: str):
     """A pandas frame of a local CSV / TSV / JSON(L) / parquet file, with one-line errors."""
     import pandas as pd
@@ -119,11 +163,15 @@ def _read_table(path: Path, builder: str, split_name: str):
     try:
         if builder == "csv":
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            return pd.read_csv(path, sep=sep, encoding="utf-8")
-        if builder == "json":
+            _check_header(path, sep, where)
+            frame = pd.read_csv(path, sep=sep, encoding="utf-8")
+        elif builder == "json":
             lines = path.suffix.lower() == ".jsonl" or _looks_like_jsonl(path)
-            return pd.read_json(path, lines=lines, encoding="utf-8")
-        return pd.read_parquet(path)
+            frame = pd.read_json(path, lines=lines, encoding="utf-8")
+        else:
+            frame = pd.read_parquet(path)
+    except DataError:
+        raise
     except UnicodeDecodeError as err:
         raise DataError(
             f"{where} is not UTF-8 text ({err.reason} at byte {err.start}); re-save it as UTF-8."
@@ -139,13 +187,46 @@ def _read_table(path: Path, builder: str, split_name: str):
             "(',' for .csv, tab for .tsv) and that every row has the header's number of fields."
         ) from None
     except (ValueError, OSError) as err:
-        raise DataError(f"{where} could not be read as {builder}: {err}") from None
+        first = " ".join(str(err).split())[:200]
+        raise DataError(f"{where} could not be read as {builder}: {first}") from None
+    columns = [str(c) for c in frame.columns]
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise DataError(f"{where}: column {twice[0]!r} appears twice; rename or drop one.")
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            _one_kind(list(frame[column]), f"{where}: column {str(column)!r}")
+    return frame
+
+
+def _one_kind(values: list, where: str) -> None:
+    """A column may not mix strings and numbers (JSON ``1`` beside ``"pos"``): they would become
+    different classes, or fail deep inside Arrow."""
+    first: dict[str, tuple[int, Any]] = {}
+    for i, v in enumerate(values):
+        if isinstance(v, str):
+            first.setdefault("string", (i, v))
+        elif isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+            if not (isinstance(v, float | np.floating) and np.isnan(v)):
+                first.setdefault("number", (i, v))
+        if len(first) == 2:
+            (si, sv), (ni, nv) = first["string"], first["number"]
+            raise DataError(
+                f"{where} mixes strings and numbers ({sv!r:.40} at data row {si + 1}, {nv!r} at "
+                f"data row {ni + 1}); write every value the same way (e.g. labels all as strings)."
+            )
 
 
 def _looks_like_jsonl(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(1).lstrip()
     return head == b"{"
+
+
+def _is_image_feature(ds, column: str) -> bool:
+    import datasets
+
+    return isinstance(getattr(ds, "features", {}).get(column), datasets.Image)
 
 
 def _class_names(ds, column: str) -> list[str] | None:
@@ -167,33 +248,129 @@ def _column(ds, column: str, split_name: str, role: str):
     return ds[column]
 
 
+def _available_bytes() -> int | None:
+    """Memory this machine can still give (``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def to_rgb8(img):
+    """A PIL image as 8-bit RGB by its real bit depth: 16-bit greyscale (``I;16*``) and 32-bit
+    (``I``) are scaled from their 0-65535 range, float (``F``) from 0-1 (or 0-255), and palette,
+    LA, CMYK and the rest converted by PIL. (PIL's own ``I;16 -> RGB`` clips at 255: every
+    16-bit photo would be white.)"""
+    from PIL import Image
+
+    mode = img.mode
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(img, dtype=np.float64)
+        low, high = (0.0, 65535.0)
+        if values.size and (values.min() < 0 or values.max() > 65535):  # a real 32-bit image
+            low, high = float(values.min()), float(values.max())
+        scaled = (values - low) / max(high - low, 1.0) * 255.0
+        img = Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L")
+    elif mode == "F":
+        values = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        top = values.max() if values.size else 1.0
+        if values.size and (values.min() < 0 or top > 255):
+            values = (values - values.min()) / max(top - values.min(), 1e-12)
+            top = 1.0
+        scale = 255.0 if top <= 1.0 else 1.0
+        img = Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), "L")
+    elif mode == "P" or mode == "PA":
+        img = img.convert("RGBA")
+    elif mode == "LA":
+        img = img.convert("L")
+    return img.convert("RGB")
+
+
+def _open_image(item: Any, root: Path | None, split_name: str, row: int):
+    """A decoded PIL image from a path (relative to ``root``), a ``{"path", "bytes"}`` record
+    (image folders) or bytes; a file that is missing, not regular, truncated, not an image or a
+    decompression bomb is a one-line error naming it."""
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    data, name = None, None
+    if isinstance(item, dict):
+        data, name = item.get("bytes"), item.get("path")
+    elif isinstance(item, bytes):
+        data = item
+    else:
+        name = item
+    where = f"Split {split_name!r}, row {row}"
+    if data is None:
+        path = Path(name) if Path(name).is_absolute() or root is None else root / name
+        if not path.exists():
+            raise DataError(
+                f"{where}: image {str(name)!r} does not exist; paths in an image column are "
+                "relative to the table's folder."
+            )
+        if not path.is_file():
+            raise DataError(
+                f"{where}: image {str(path)!r} is not a regular file (a pipe or device would "
+                "never end); give image files."
+            )
+        source: Any = path
+        name = str(path)
+    else:
+        source = io.BytesIO(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(source)
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise DataError(
+            f"{where}: image {name!r} is too large to decode safely ({err}); resize it below "
+            f"{Image.MAX_IMAGE_PIXELS:,} pixels."
+        ) from None
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+        raise DataError(
+            f"{where}: image {name!r} could not be read ({' '.join(str(err).split())[:160]}); "
+            "it may be truncated or not an image: re-save or remove it."
+        ) from None
+    return img
+
+
 def _images_to_array(
     images: list, split_name: str, size: int | None, root: Path | None = None
 ) -> np.ndarray:
-    """Decoded images (PIL images, arrays, or paths -- relative paths from a table are resolved
-    against the table's folder) as one ``(N, H, W, 3)`` uint8 array."""
-    from PIL import Image, UnidentifiedImageError
+    """Decoded images (PIL images, arrays, paths -- relative paths from a table are resolved
+    against the table's folder -- or image-folder records) as one ``(N, H, W, 3)`` uint8 array,
+    each converted by its real bit depth (:func:`to_rgb8`). The whole array must fit in memory
+    this machine has available, checked before it is allocated."""
+    from PIL import Image
 
     arrays = []
     for i, img in enumerate(images):
-        if isinstance(img, str):
-            path = Path(img) if Path(img).is_absolute() or root is None else root / img
-            try:
-                img = Image.open(path)
-                img.load()
-            except (OSError, UnidentifiedImageError) as err:
-                raise DataError(
-                    f"Split {split_name!r}, row {i}: image {img!r} could not be read ({err}); "
-                    "paths in an image column are relative to the table's folder."
-                ) from None
+        if isinstance(img, str | bytes | dict):
+            img = _open_image(img, root, split_name, i)
         elif img is None:
             raise DataError(f"Split {split_name!r}, row {i}: the image is missing.")
         elif not isinstance(img, Image.Image):
             img = Image.fromarray(np.asarray(img, dtype=np.uint8))
-        img = img.convert("RGB")
+        img = to_rgb8(img)
         if size is not None:
             img = img.resize((size, size), Image.BILINEAR)
         arrays.append(np.asarray(img))
+        if i == 0:
+            need = arrays[0].nbytes * len(images) * 2  # the list and the stacked copy
+            free = _available_bytes()
+            if free is not None and need > free:
+                raise DataError(
+                    f"Split {split_name!r}: {len(images):,} images of {arrays[0].shape} need "
+                    f"{need / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB this machine "
+                    "has free; set a smaller task 'image_size' or 'max_train' / 'max_eval'."
+                )
         if arrays[-1].shape != arrays[0].shape:
             raise DataError(
                 f"Split {split_name!r}, row {i}: image of shape {arrays[-1].shape} differs from "
@@ -247,17 +424,24 @@ def load_task(
         ds = _load_source(source, split_name)
         if len(ds) == 0:
             raise DataError(f"Split {split_name!r} ({source}) is empty.")
+        if image_column and _is_image_feature(ds, input_column):
+            import datasets
+
+            # decoded by _images_to_array (bit depth, bad files named) rather than by datasets
+            ds = ds.cast_column(input_column, datasets.Image(decode=False))
         inputs = _column(ds, input_column, split_name, "image" if image_column else "text")
         labels = list(_column(ds, label_column, split_name, "label"))
         names = _class_names(ds, label_column)
         if names is not None:  # class indices are per source: map them through their names
             labels = [names[v] if v is not None and v >= 0 else None for v in labels]
+        labels = _clean_labels(labels, f"Split {split_name!r} ({source})")
         groups = _column(ds, group_column, split_name, "group") if group_column else None
         if modality == "image":
             root = Path(source).parent if Path(source).is_file() else None
             inputs = _images_to_array(list(inputs), split_name, image_size, root)
         else:
             inputs = list(inputs)
+            _check_texts(inputs, f"Split {split_name!r} ({source})")
         raw[split_name] = (inputs, labels, groups)
 
     label_names = _label_set(raw["train"][1])
@@ -282,6 +466,7 @@ def load_task(
         splits["val"] = train_split.subset(held, "val")
         train_split = train_split.subset(kept, "train")
     return Task(
+        notes=_label_notes(label_names),
         name=name or Path(train).stem,
         modality=modality,
         label_names=tuple(str(v) for v in label_names),
@@ -292,6 +477,63 @@ def load_task(
         ood_val={
             k.removeprefix("ood-val:"): v for k, v in splits.items() if k.startswith("ood-val:")
         },
+    )
+
+
+def _check_texts(texts: list, where: str) -> None:
+    """Every text is a non-empty string; errors name the row as it is in the file (data row 1 is
+    the first after a header), before any shuffling or holding out."""
+    for i, text in enumerate(texts):
+        row = f"{where}, data row {i + 1}"
+        if text is None or (isinstance(text, float) and np.isnan(text)):
+            raise DataError(f"{row}: text is missing (None/NaN); drop or fill that row.")
+        if not isinstance(text, str):
+            raise DataError(f"{row}: text must be a string, got {type(text).__name__} {text!r}.")
+        if not text.strip():
+            raise DataError(f"{row}: text is empty; drop or fill that row.")
+
+
+def _clean_labels(labels: list, where: str) -> list:
+    """Labels as scalars, string labels stripped of surrounding whitespace (``"pos "`` is
+    ``"pos"``); lists and mappings, and a mix of numbers and strings, are one-line errors."""
+    out, kinds = [], {}
+    for i, value in enumerate(labels):
+        if isinstance(value, list | tuple | dict | set | np.ndarray):
+            raise DataError(
+                f"{where}, data row {i + 1}: the label is a {type(value).__name__} ({value!r:.60}); "
+                "each row needs one label, a string or an integer (multi-label data is not "
+                "supported)."
+            )
+        if isinstance(value, str):
+            value = value.strip()
+            kinds.setdefault("string", (i, value))
+        elif isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+            value, bool
+        ):
+            if not (isinstance(value, float | np.floating) and np.isnan(value)):
+                kinds.setdefault("number", (i, value))
+        out.append(value)
+    if len(kinds) == 2:
+        (si, sv), (ni, nv) = kinds["string"], kinds["number"]
+        raise DataError(
+            f"{where}: labels mix strings and numbers ({sv!r} at data row {si + 1}, {nv!r} at "
+            f"data row {ni + 1}); write every label the same way (e.g. all as strings)."
+        )
+    return out
+
+
+def _label_notes(label_names: tuple) -> tuple[str, ...]:
+    """``labels:`` notes (validate prints them as warnings) for labels that differ only by case
+    or inner whitespace: separate classes, probably by mistake."""
+    groups: dict[str, list[str]] = {}
+    for name in label_names:
+        if isinstance(name, str):
+            groups.setdefault(" ".join(name.lower().split()), []).append(name)
+    return tuple(
+        f"labels: {', '.join(repr(n) for n in names)} differ only by case or spacing and are "
+        "separate classes; fix the data if they mean one class."
+        for names in groups.values()
+        if len(names) > 1
     )
 
 

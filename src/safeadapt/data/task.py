@@ -234,6 +234,14 @@ class Task:
                     "'ood_val_fraction: null' to select on ID validation only."
                 )
             held, kept = carve(split.labels, fraction, seed)
+            if len(held) == 0 or len(kept) == 0:
+                side = "OOD-validation" if len(held) == 0 else "OOD-test"
+                raise DataError(
+                    f"'task.ood_val_fraction' {fraction:g} leaves the {side} part of OOD source "
+                    f"{name!r} ({len(split)} examples) empty; set ood_val_fraction so that "
+                    f"{fraction:g} x {len(split)} is at least 1 and below {len(split)} (e.g. "
+                    "0.5), or give 'ood_val: {name: <file>}'."
+                )
             ood_val[name] = split.subset(held, f"ood-val:{name}")
             ood[name] = split.subset(kept, split.name)
         notes = (*self.notes, f"OOD splits divided: {fraction:.0%} OOD-validation (choices only)")
