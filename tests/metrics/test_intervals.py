@@ -115,3 +115,39 @@ def test_rank_auroc_matches_scikit_learn_with_ties():
     a, b = rng.normal(1, 1, 300).round(1), rng.normal(0, 1, 200).round(1)
     ref = roc_auc_score(np.r_[np.ones(300), np.zeros(200)], np.r_[a, b])
     assert _auroc(a, b) == pytest.approx(ref)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 60, 61, 100, 997, 5000])
+def test_every_interval_contains_its_estimate_at_0_of_n_and_n_of_n(n):
+    """A perfectly separable task (60 / 60) gave an upper bound 0.9999999999999998 < 1.0 and a
+    figure with negative error bars; every interval must contain its estimate."""
+    from safeadapt.metrics.intervals import stratified_bootstrap
+
+    for k in (0, n):
+        p = k / n
+        lo, hi = wilson_interval(k, n)
+        assert lo <= p <= hi and 0 <= lo and hi <= 1
+        correct = np.full(n, k == n, dtype=float)
+        lo, hi = bootstrap_interval(np.mean, correct, n_resamples=50)
+        assert lo <= correct.mean() <= hi
+        lo, hi = percentile_interval(resampled_means(correct, n_resamples=50)[:, 0])
+        assert lo <= correct.mean() <= hi
+        both = stratified_bootstrap(
+            lambda d: float(d["a"][0].mean()), {"a": [correct[None, :]]}, n_resamples=50
+        )
+        assert both[0] <= correct.mean() <= both[1]
+        paired = paired_bootstrap(np.mean, [correct], [correct], n_resamples=50)
+        assert paired["ci_low"] <= paired["difference"] <= paired["ci_high"]
+        seeds = t_interval([p, p, p])
+        assert seeds[0] <= p <= seeds[1]
+
+
+def test_a_skewed_bootstrap_interval_is_widened_to_its_estimate():
+    from safeadapt.metrics.intervals import contain
+
+    assert contain(0.2, 0.4, 0.5) == (0.2, 0.5) and contain(0.2, 0.4, 0.1) == (0.1, 0.4)
+    assert contain(0.2, 0.4, float("nan")) == (0.2, 0.4)
+    # the maximum of a sample: every resample's maximum is <= it, the percentile end can be below
+    x = np.r_[np.zeros(990), np.ones(10) * 5]
+    lo, hi = bootstrap_interval(np.max, x, n_resamples=200)
+    assert lo <= x.max() <= hi

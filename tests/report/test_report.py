@@ -169,3 +169,20 @@ def test_run_scores_are_the_builtin_ones_per_ood_split_and_the_families(study_re
     for r in study_result.runs:
         keys = set(run_scores(r)) - set(family_scores(r["safety"]))
         assert {k for k in keys if not k.startswith("accuracy:ood:")} == set(BUILTIN_SCORES)
+
+
+def test_a_failing_figure_becomes_a_note_not_a_crash(study_result, monkeypatch):
+    """No figure may take the report down: its place says which family failed."""
+    from safeadapt.report import plots
+    from safeadapt.report.html import render_report
+
+    def broken(runs, summary):
+        raise ValueError("'xerr' must not contain negative values")
+
+    key = next(k for k in plots.FIGURES if k.startswith("family_"))
+    caption = plots.FIGURES[key][0]
+    monkeypatch.setitem(plots.FIGURES, key, (caption, broken))
+    html = render_report(study_result.summary, study_result.runs)
+    family = key.removeprefix("family_")
+    assert f"This figure ({family}) could not be drawn (ValueError" in html
+    assert "Recommended:" in html

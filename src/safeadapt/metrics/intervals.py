@@ -46,7 +46,20 @@ def wilson_interval(k: int, n: int, level: float = LEVEL) -> tuple[float, float]
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at k = 0 or k = n rounding leaves the bound a hair inside (0.9999999999999998 at 60/60):
+    # the interval must contain its estimate
+    return contain(max(0.0, centre - half), min(1.0, centre + half), p)
+
+
+def contain(lo: float, hi: float, estimate: float | None) -> tuple[float, float]:
+    """``(lo, hi)`` widened just enough to contain ``estimate`` (every reported interval
+    contains its estimate: a percentile bootstrap of a skewed statistic, or rounding at 0 / n
+    and n / n, can leave it a hair outside). ``None`` or NaN estimates leave it unchanged."""
+    if lo is None or hi is None:
+        return lo, hi  # type: ignore[return-value]
+    if estimate is None or math.isnan(float(estimate)):
+        return float(lo), float(hi)
+    return float(min(lo, estimate)), float(max(hi, estimate))
 
 
 def bootstrap_interval(
@@ -66,7 +79,7 @@ def bootstrap_interval(
         stats[i] = metric(*(a[idx] for a in arrays))
     alpha = (1 - level) / 2
     lo, hi = np.quantile(stats, [alpha, 1 - alpha])
-    return float(lo), float(hi)
+    return contain(lo, hi, float(metric(*arrays)))
 
 
 def resampled_means(
@@ -122,9 +135,12 @@ def stratified_bootstrap(
         stats.append(statistic(draw))
     alpha = (1 - level) / 2
     lo, hi = np.quantile(np.asarray(stats, dtype=float), [alpha, 1 - alpha], axis=0)
+    full = {name: list(arrays) for name, arrays in parts.items()}
+    estimate = np.asarray(statistic(full), dtype=float)  # the statistic on the data themselves
     if np.ndim(lo) == 0:
-        return float(lo), float(hi)
-    return lo, hi  # a statistic of several values: one interval per value, same resamples
+        return contain(float(lo), float(hi), float(estimate))
+    ok = ~np.isnan(estimate)  # a statistic of several values: one interval per value
+    return np.where(ok, np.fmin(lo, estimate), lo), np.where(ok, np.fmax(hi, estimate), hi)
 
 
 def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float] | None:
@@ -135,7 +151,8 @@ def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, fl
     from scipy.stats import t
 
     half = float(t.ppf(0.5 + level / 2, len(v) - 1)) * float(v.std(ddof=1)) / math.sqrt(len(v))
-    return float(v.mean() - half), float(v.mean() + half)
+    mean = float(v.mean())
+    return contain(mean - half, mean + half, mean)
 
 
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
@@ -186,10 +203,12 @@ def paired_bootstrap(
     alpha = (1 - level) / 2
     lo, hi = np.quantile(diffs, [alpha, 1 - alpha])
     p = min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean()))
+    difference = float(metric(*arrays_a) - metric(*arrays_b))
+    lo, hi = contain(lo, hi, difference)
     return {
-        "difference": float(metric(*arrays_a) - metric(*arrays_b)),
-        "ci_low": float(lo),
-        "ci_high": float(hi),
+        "difference": difference,
+        "ci_low": lo,
+        "ci_high": hi,
         "p_value": float(p),
     }
 

@@ -20,6 +20,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem 
 color:#222;padding:0 1rem}
 h1{margin-bottom:.2rem} .sub{color:#666;margin-top:0}
 .pick{background:#eef6ee;border-left:5px solid #2e7d32;padding:.8rem 1rem;margin:1rem 0}
+.warn{background:#fff8e1;border-left:5px solid #f9a825;padding:.6rem 1rem;margin:.6rem 0}
 .rule{background:#f6f6f6;padding:.6rem 1rem;font-size:.9rem;white-space:pre-wrap}
 table{border-collapse:collapse;font-size:.85rem;margin:1rem 0;display:block;overflow-x:auto}
 th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:right;white-space:nowrap}
@@ -212,6 +213,21 @@ def _knob_notes(info: dict[str, Any]) -> list[str]:
     return notes
 
 
+def _kept_start_html(rec: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """Say so when a run of the recommended variant is its start point, not what its protocol
+    name promises (LP-FT whose early stopping kept the LP model)."""
+    from safeadapt.study.export import kept_start_note
+
+    notes = [
+        f"seed {r['run']['seed']}: {kept_start_note(r)}"
+        for r in runs
+        if r["run"]["variant"] == rec["variant"] and kept_start_note(r)
+    ]
+    if not notes:
+        return ""
+    return '<p class="warn" id="kept-start"><b>Note:</b> ' + html.escape("; ".join(notes)) + ".</p>"
+
+
 def _knobs_html(runs: list[dict[str, Any]]) -> str:
     rows = []
     for r in runs:
@@ -312,7 +328,21 @@ def render_report(
     rec = summary["recommendation"]
     blocks = []
     for key, (caption, fn) in FIGURES.items():
-        png = fn(runs, summary)
+        try:
+            png = fn(runs, summary)
+        except Exception as err:  # no figure may take the report down: a note takes its place
+            import logging
+
+            family = key.removeprefix("family_")
+            logging.getLogger(__name__).warning("figure %s failed: %r", key, err)
+            blocks.append(
+                f'<figure id="fig-{html.escape(key)}"><figcaption>{html.escape(caption)}'
+                f'</figcaption><div class="notes">This figure ({html.escape(family)}) could not '
+                f"be drawn ({html.escape(type(err).__name__)}: "
+                f"{html.escape(' '.join(str(err).split())[:200])}); its numbers are in the "
+                "table above and in variants.csv.</div></figure>"
+            )
+            continue
         if png is None:
             continue
         data = base64.b64encode(png).decode()
@@ -348,6 +378,7 @@ def render_report(
 <div class="pick" id="recommendation"><b>Recommended: {html.escape(rec["variant"])}</b>
 <small>({html.escape(rec["rules"][rec["selection"]]["title"])})</small><br>
 {html.escape(rec["reason"])}</div>
+{_kept_start_html(rec, runs)}
 <p class="notes" id="splits-seen">{html.escape(rec["splits_seen"])}</p>
 <details><summary>How the recommendation is made</summary>
 <div class="rule">{html.escape(rec["rule"])}</div></details>

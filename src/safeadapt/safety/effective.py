@@ -195,8 +195,14 @@ class EffectiveRobustness(Family):
                     ax.errorbar(
                         sx["mean"],
                         sy["mean"],
-                        xerr=[[sx["mean"] - sx["ci_low"]], [sx["ci_high"] - sx["mean"]]],
-                        yerr=[[sy["mean"] - sy["ci_low"]], [sy["ci_high"] - sy["mean"]]],
+                        xerr=[
+                            [max(0.0, sx["mean"] - sx["ci_low"])],
+                            [max(0.0, sx["ci_high"] - sx["mean"])],
+                        ],
+                        yerr=[
+                            [max(0.0, sy["mean"] - sy["ci_low"])],
+                            [max(0.0, sy["ci_high"] - sy["mean"])],
+                        ],
                         color=palette.get(v["variant"], "black"),
                         alpha=0.6,
                         capsize=2,

@@ -33,7 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.metrics.intervals import holm, mcnemar_exact, paired_bootstrap, t_interval, verdict
+from safeadapt.metrics.intervals import (
+    contain,
+    holm,
+    mcnemar_exact,
+    paired_bootstrap,
+    t_interval,
+    verdict,
+)
 from safeadapt.safety import run_facts
 from safeadapt.safety import run_intervals as family_intervals
 from safeadapt.safety import run_scores as family_scores
@@ -141,8 +148,9 @@ def aggregate(
                 "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
                 "n": len(vals),
             }
-            if k in intervals:
-                entry["ci_low"], entry["ci_high"], entry["ci_method"] = intervals[k]
+            if k in intervals:  # every interval contains its estimate (the mean over seeds)
+                lo, hi, entry["ci_method"] = intervals[k]
+                entry["ci_low"], entry["ci_high"] = contain(lo, hi, entry["mean"])
             seed_ci = t_interval(vals)
             if seed_ci is not None and k not in ("trainable_parameters",):
                 entry["seed_ci_low"], entry["seed_ci_high"] = seed_ci
