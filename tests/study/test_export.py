@@ -169,3 +169,36 @@ def test_a_bert_with_its_pooler_reloads_in_transformers_and_mean_pooling_is_refu
     refused = write_transformers(mean, ["a", "b", "c"], tmp_path / "mean")
     assert "classifies other features than pooling 'mean'" in refused["skipped"]
     assert not (tmp_path / "mean").exists()
+
+
+def test_the_model_card_escapes_every_data_and_user_string(saved_study, tmp_path):
+    """Class names, variant and OOD names, notes (the leakage note quotes training text) reach
+    the card as inert text: no HTML, no links, no line that starts a '---' block."""
+    import copy
+
+    from safeadapt.study.export import model_card
+
+    config, result = saved_study
+    summary = copy.deepcopy(result.summary)
+    hostile = "<script>alert(1)</script> <img src=x onerror=alert(2)> [x](javascript:alert(3))"
+    summary["study"] = "s\n---\ninjected: true"
+    summary["notes"] = [f"leakage: 'train text {hostile}' also in test"]
+    summary["recommendation"]["reason"] = hostile
+    entry = copy.deepcopy(summary["variants"][0])
+    manifest = {
+        "variant": summary["recommendation"]["variant"],
+        "protocol": "lp",
+        "backbone": {"name": "efficientnet-lite0`) <b>"},
+        "label_names": [hostile, "ok\n---"],
+        "seed": 0,
+        "safeadapt": "0.1.0",
+        "settings": {"c": hostile},
+        "transformers": {"skipped": "x"},
+    }
+    card = model_card(summary, manifest, entry, {"info": {"best_epoch": 0, "lp_C": 1.0}})
+    body = card.split("\n---\n", 1)[1]  # after the front matter
+    for raw in ("<script>", "<img", "](javascript:", "<b>"):
+        assert raw not in body, raw
+    assert "&lt;script&gt;" in body and "\\[x\\]\\(javascript:alert\\(3\\)\\)" in body
+    assert not any(line.strip() == "---" for line in body.splitlines())
+    assert "the LP start was kept" in body

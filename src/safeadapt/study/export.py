@@ -19,7 +19,9 @@ from its packaged / hub weights, then the exported tensors are loaded over it).
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,11 @@ from safeadapt.errors import CheckpointError, InvalidConfig
 MANIFEST = "safeadapt.json"
 
 
-def _find_run(config, summary: dict[str, Any], variant: str | None, seed: int | None):
-    from safeadapt.study.store import MODEL
+def _find_run(config, summary: dict[str, Any], variant: str | None, seed: int | None, task):
+    """The stored run of ``variant`` / ``seed``, found by its content-keyed id as the study
+    plans it now (so a run made from other data or settings is never taken)."""
+    from safeadapt.study.runner import planned_runs
+    from safeadapt.study.store import RunStore
 
     name = variant or summary["recommendation"]["variant"]
     variants = {v["variant"]: v for v in summary["variants"]}
@@ -40,37 +45,46 @@ def _find_run(config, summary: dict[str, Any], variant: str | None, seed: int | 
     seed = seeds[0] if seed is None else seed
     if seed not in seeds:
         raise InvalidConfig(f"export: variant {name!r} ran seeds {seeds}, not {seed}.")
-    runs = config.output_dir / "runs"
-    for folder in sorted(runs.glob("*")):
-        record_path = folder / "record.json"
-        if not record_path.is_file():
-            continue
-        record = json.loads(record_path.read_text())
-        run = record.get("run", {})
-        if run.get("variant") == name and run.get("seed") == seed:
-            model = folder / MODEL
-            if not model.is_file():
+    store = RunStore(config.output_dir)
+    for spec in planned_runs(config, task):
+        if spec.variant == name and spec.seed == seed:
+            record = store.load(spec)
+            if record is None:
+                break
+            if not store.has_model(spec):
                 raise CheckpointError(
-                    f"export: run {run['run_id']} kept no model. Set 'save_models: true' in the "
+                    f"export: run {spec.run_id} kept no model. Set 'save_models: true' in the "
                     "study and run it again: runs without their model are redone, the rest reused."
                 )
             return name, seed, record, variants[name]
-    raise InvalidConfig(f"export: no stored run of {name!r} seed {seed} under {runs}.")
+    raise InvalidConfig(
+        f"export: no stored run of {name!r} seed {seed} under {config.output_dir / 'runs'}; run "
+        "the study first."
+    )
 
 
-def export_model(config, out: str | Path, variant: str | None = None, seed: int | None = None):
-    """Write the export folder (see the module docstring); returns its path."""
+def export_model(
+    config,
+    out: str | Path,
+    variant: str | None = None,
+    seed: int | None = None,
+    study_path: str | None = None,
+):
+    """Write the export folder (see the module docstring); returns its path. The study's summary
+    must have been made from its current inputs (``safeadapt.study.freshness``)."""
     import safeadapt
+    from safeadapt.study.freshness import fresh_summary
     from safeadapt.study.store import MODEL, write_atomic
 
-    summary_path = config.output_dir / "summary.json"
-    if not summary_path.is_file():
-        raise InvalidConfig(f"export: {summary_path} does not exist: run the study first.")
-    summary = json.loads(summary_path.read_text())
-    name, seed, record, entry = _find_run(config, summary, variant, seed)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InvalidConfig(f"export: --out {out} is a file; give a new folder.")
     if out.exists() and any(out.iterdir()):
         raise InvalidConfig(f"export: {out} exists and is not empty; give a new folder.")
+    if not out.parent.is_dir():
+        raise InvalidConfig(f"export: folder {out.parent} does not exist; create it first.")
+    summary, task = fresh_summary(config, "export", study_path or "study.yaml")
+    name, seed, record, entry = _find_run(config, summary, variant, seed, task)
     out.mkdir(parents=True, exist_ok=True)
     run_id = record["run"]["run_id"]
     shutil.copyfile(config.output_dir / "runs" / run_id / MODEL, out / MODEL)
@@ -94,7 +108,7 @@ def export_model(config, out: str | Path, variant: str | None = None, seed: int 
     model = _classifier(manifest, out / MODEL)
     manifest["transformers"] = write_transformers(model, manifest["label_names"], out)
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
-    write_atomic(out / "README.md", model_card(summary, manifest, entry))
+    write_atomic(out / "README.md", model_card(summary, manifest, entry, record))
     return out
 
 
@@ -142,8 +156,39 @@ def _fmt(score: dict[str, Any] | None, spec: str = ".3f") -> str:
     return text
 
 
-def model_card(summary: dict[str, Any], manifest: dict[str, Any], entry: dict[str, Any]) -> str:
-    """The model card (Markdown with the Hub's ``model-index`` front matter)."""
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#|~])")  # <, >, & and quotes: html.escape
+
+
+def md(value: Any) -> str:
+    """A data- or user-derived string as inert Markdown text: HTML escaped (``<script>``,
+    ``<img onerror>``), Markdown punctuation backslash-escaped (links such as
+    ``[x](javascript:...)``, emphasis, tables), line breaks folded into spaces (so no value can
+    start a ``---`` line, a heading or a list)."""
+    text = " ".join(str(value).split())
+    text = html.escape(text, quote=True)
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def kept_start_note(record: dict[str, Any]) -> str | None:
+    """What a run whose early stopping kept its start (epoch 0) really is, or None."""
+    info = record.get("info") or {}
+    if info.get("best_epoch") != 0:
+        return None
+    start = "LP" if "lp_C" in info else "zero-shot" if info.get("head_init") else "pretrained"
+    return (
+        f"fine-tuning did not improve validation accuracy; the {start} start was kept (this "
+        f"model is the {start} model, not a fine-tuned one)"
+    )
+
+
+def model_card(
+    summary: dict[str, Any],
+    manifest: dict[str, Any],
+    entry: dict[str, Any],
+    record: dict[str, Any] | None = None,
+) -> str:
+    """The model card (Markdown with the Hub's ``model-index`` front matter). Every string that
+    comes from data or settings is escaped (:func:`md`); the front matter is YAML-quoted."""
     import yaml
 
     from safeadapt.report.columns import table_columns
@@ -180,44 +225,47 @@ def model_card(summary: dict[str, Any], manifest: dict[str, Any], entry: dict[st
         ],
     }
     rows = "\n".join(
-        f"| {label} | {_fmt(scores.get(key), spec)} |"
+        f"| {md(label)} | {_fmt(scores.get(key), spec)} |"
         for key, label, _, spec in table_columns({"splits": summary["splits"], "variants": [entry]})
     )
     rec = summary["recommendation"]
     picked = (
-        f"It is the study's recommendation: {rec['reason']}"
+        f"It is the study's recommendation: {md(rec['reason'])}"
         if rec["variant"] == manifest["variant"]
-        else f"It is not the study's recommendation ({rec['variant']})."
+        else f"It is not the study's recommendation ({md(rec['variant'])})."
     )
     preflight = []
     shift = (summary.get("preflight") or {}).get("shift")
     if shift:
-        preflight.append(f"- Shift: {shift.get('advice', '')}")
+        preflight.append(f"- Shift: {md(shift.get('advice', ''))}")
     audit = (summary.get("preflight") or {}).get("audit")
     if audit:
-        preflight += [f"- Audit: {flag}" for flag in audit.get("flags", [])] or [
+        preflight += [f"- Audit: {md(flag)}" for flag in audit.get("flags", [])] or [
             "- Audit: no flags."
         ]
     checks = summary.get("checks")
     check_lines = (
         [
-            f"- {c['name']}: {c['value']} (bound {c['bound']}) -> {'pass' if c['passed'] else 'FAIL'}"
+            f"- {md(c['name'])}: {md(c['value'])} (bound {md(c['bound'])}) -> "
+            f"{'pass' if c['passed'] else 'FAIL'}"
             for c in checks["checks"]
         ]  # fmt: skip
         if checks
         else ["- none configured"]
     )
-    settings = ", ".join(f"{k}={v}" for k, v in manifest["settings"].items()) or "defaults"
+    settings = ", ".join(f"{md(k)}={md(v)}" for k, v in manifest["settings"].items()) or "defaults"
+    kept = kept_start_note(record) if record else None
+    kept_line = f"\n\n**Note: {md(kept)}.**" if kept else ""
     return f"""---
 {yaml.safe_dump(front, sort_keys=False).strip()}
 ---
 
-# {summary["study"]}: {manifest["variant"]}
+# {md(summary["study"])}: {md(manifest["variant"])}
 
-A {summary["modality"]} classifier adapted from `{manifest["backbone"]["name"]}` with
-**{manifest["protocol"]}** by [safeadapt](https://pypi.org/project/safeadapt/) {manifest["safeadapt"]},
-on `{summary["task"]}` (classes: {", ".join(manifest["label_names"])}); seed {manifest["seed"]}
-of {len(entry["seeds"])}. {picked}
+A {md(summary["modality"])} classifier adapted from {md(manifest["backbone"]["name"])} with
+**{md(manifest["protocol"])}** by [safeadapt](https://pypi.org/project/safeadapt/) {md(manifest["safeadapt"])},
+on {md(summary["task"])} (classes: {", ".join(md(n) for n in manifest["label_names"])}); seed
+{md(manifest["seed"])} of {len(entry["seeds"])}. {picked}{kept_line}
 
 ## How to load
 ```python
@@ -233,7 +281,7 @@ logits = model(model.backbone.preprocess(inputs))
 {rows}
 
 Selection used validation data only; test numbers were scored once. Split sizes:
-{", ".join(f"{k} {v}" for k, v in summary["sizes"].items())}.
+{", ".join(f"{md(k)} {md(v)}" for k, v in summary["sizes"].items())}.
 
 ## Pre-flight findings
 {chr(10).join(preflight) or "- none run"}
@@ -245,5 +293,5 @@ Selection used validation data only; test numbers were scored once. Split sizes:
 - Measured on the splits above; other data may behave differently. OOD splits are the study's,
   not every shift the model will meet.
 - Settings: {settings}.
-{chr(10).join(f"- {note}" for note in summary.get("notes", []))}
+{chr(10).join(f"- {md(note)}" for note in summary.get("notes", []))}
 """

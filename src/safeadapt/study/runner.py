@@ -22,6 +22,7 @@ from typing import Any
 from safeadapt.data.features import FeatureCache
 from safeadapt.errors import InvalidConfig, SafeAdaptError
 from safeadapt.study.config import RunSpec, StudyConfig, expand_runs
+from safeadapt.study.freshness import study_inputs
 from safeadapt.study.store import RunStore, claim_output, write_atomic
 
 QUICK_TRAIN = 200
@@ -72,10 +73,18 @@ def run_study(
     show_progress: bool = True,
     log: Callable[[str], Any] = print,
     report: bool = True,
+    force: bool = False,
 ) -> StudyResult:
-    """Run (or resume) ``config``; with ``quick``, run the small version and estimate the full."""
+    """Run (or resume) ``config``; with ``quick``, run the small version and estimate the full.
+    ``force``: write into an output folder that holds another study's results (refused
+    otherwise)."""
+    from safeadapt.backbones import check_code_trust
+
+    # code the study names is refused before anything is loaded or written
+    check_code_trust(config.backbone.name or "", config.backbone.options)
     if quick:
-        claim_output(config.output_dir)  # <output>/quick lives inside the study's folder
+        # <output>/quick lives inside the study's folder
+        claim_output(config.output_dir, config.name, force)
         # A half-size sample first separates each run's fixed cost from its per-example cost
         # (+~50 % of the quick study's time). It runs first so that it, not the quick study,
         # pays the process's warm-up (imports, first passes), which would otherwise read as a
@@ -85,22 +94,26 @@ def run_study(
             log("quick study at half size first, to tell fixed costs from per-example costs")
             smaller = run_study(
                 quick_config(config, 2), cache=cache, show_progress=False, log=lambda m: None,
-                report=False,
+                report=False, force=force,
             )  # fmt: skip
         except SafeAdaptError as err:  # e.g. too few examples of a class at half size
             log(f"half-size quick study failed ({err}); the estimate is proportional")
         small = quick_config(config)
-        result = run_study(small, cache=cache, show_progress=show_progress, log=log, report=report)
+        result = run_study(
+            small, cache=cache, show_progress=show_progress, log=log, report=report, force=force
+        )
         result.estimate = estimate_full(config, result, smaller)
         return result
 
     from safeadapt.threads import use_threads
 
     with use_threads(config.threads):
-        return _run(config, cache, show_progress, log, report)
+        return _run(config, cache, show_progress, log, report, force)
 
 
-def _run(config: StudyConfig, cache, show_progress: bool, log, report: bool) -> StudyResult:
+def _run(
+    config: StudyConfig, cache, show_progress: bool, log, report: bool, force: bool = False
+) -> StudyResult:
     """The study itself (see :func:`run_study`)."""
     from safeadapt import distributed
     from safeadapt.study.executors import EXECUTORS, finished
@@ -118,7 +131,8 @@ def _run(config: StudyConfig, cache, show_progress: bool, log, report: bool) -> 
         )
     log = log if main else (lambda message: None)
     if main:
-        claim_output(config.output_dir)  # before any work: never write into a foreign folder
+        # before any work: never write into a foreign folder
+        claim_output(config.output_dir, config.name, force)
     task = config.task.load()
     factory = config.backbone.factory(task.modality)
     content = content_fingerprints(task, factory)
@@ -175,6 +189,7 @@ def _run(config: StudyConfig, cache, show_progress: bool, log, report: bool) -> 
     predictions = {s.run_id: store.load_predictions(s) for s in specs}
     summary = summarize(runs, config, task, predictions)
     summary["preflight"] = {k: v["result"] for k, v in preflight.items()}
+    summary["inputs"] = study_inputs(config, task.modality, content)
     if config.checks is not None:
         from safeadapt.study.checks import evaluate_checks
 

@@ -68,23 +68,49 @@ def record_checksum(record: dict[str, Any]) -> str:
 MARKER = ".safeadapt-study"
 
 
-def claim_output(out: Path) -> None:
-    """Make ``out`` a study folder: created fresh, or recognised as one (its marker file, or a
-    ``study.json`` from an earlier safeadapt). A folder holding other files is refused, so a study
-    never overwrites files it did not write."""
+def claim_output(out: Path, study: str, force: bool = False) -> None:
+    """Make ``out`` the folder of study ``study``: created fresh, or recognised as this study's
+    (its marker file names the study). A folder holding files safeadapt did not write, or another
+    study's results, is refused -- unless ``force`` (``--force``) hands another study's folder
+    over -- so a study never overwrites files it did not write."""
     from safeadapt.errors import InvalidConfig
 
     if out.exists() and not out.is_dir():
         raise InvalidConfig(f"study output {str(out)!r} is a file; give a folder for 'output'.")
     if out.is_dir() and any(out.iterdir()):
-        if not (out / MARKER).is_file() and not (out / "study.json").is_file():
+        owner = study_of(out)
+        if owner is None:
             found = ", ".join(sorted(p.name for p in out.iterdir())[:4])
             raise InvalidConfig(
                 f"study output {str(out)!r} already holds files safeadapt did not write ({found}"
                 "...); set 'output' to a new or empty folder."
             )
+        if owner not in ("", study) and not force:
+            raise InvalidConfig(
+                f"study output {str(out)!r} holds the results of study {owner!r}, not {study!r}; "
+                "set 'output' to another folder, or pass --force to replace that study's report "
+                "and tables with this one's."
+            )
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).touch()
+    write_atomic(out / MARKER, json.dumps({"study": study}) + "\n")
+
+
+def study_of(out: Path) -> str | None:
+    """The name of the study whose folder ``out`` is: from its marker (``""`` for an older,
+    empty marker whose study is unknown), else ``None`` (not a study folder)."""
+    marker = out / MARKER
+    if marker.is_file():
+        try:
+            return str(json.loads(marker.read_text() or "{}").get("study", ""))
+        except (ValueError, AttributeError, OSError):
+            return ""
+    legacy = out / "study.json"
+    if legacy.is_file():
+        try:
+            return str(json.loads(legacy.read_text()).get("name", ""))
+        except (ValueError, AttributeError, OSError):
+            return ""
+    return None
 
 
 class RunStore:

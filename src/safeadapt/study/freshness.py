@@ -1,0 +1,99 @@
+"""Is a finished study's summary still the study's? Judgements of a finished study (``check``,
+``export``) are keyed on content, like its runs.
+
+``summary.json`` records the inputs it was made from (``study_inputs``): the content hashes of
+the data and of the backbone's weights, and a hash of every setting that decides a result (each
+run's key without the content, the recommendation rule, the pre-flight checks). ``ensure_fresh``
+recomputes them from the study file and the data as they are now and refuses, naming what
+changed, when they differ: the summary would judge numbers made from other inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+
+def _hash(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def study_inputs(config, modality: str, content: Mapping[str, str]) -> dict[str, str]:
+    """``{data, backbone, settings}`` hashes of what the study's results were made from."""
+    from safeadapt.study.config import expand_runs
+
+    settings = {
+        "runs": [(s.run_id.rsplit("-", 1)[0], s.key) for s in expand_runs(config, modality)],
+        "recommend": dataclasses.asdict(config.recommend),
+        "preflight": dataclasses.asdict(config.preflight),
+    }
+    return {
+        "data": content["data"],
+        "backbone": content["backbone"],
+        "settings": _hash(settings),
+    }
+
+
+def current_inputs(config, task=None) -> tuple[dict[str, str], Any]:
+    """The study's inputs as they are now (loads the data and fingerprints the backbone)."""
+    from safeadapt.study.runner import content_fingerprints
+
+    task = task or config.task.load()
+    content = content_fingerprints(task, config.backbone.factory(task.modality))
+    return study_inputs(config, task.modality, content), task
+
+
+WHAT = {
+    "data": "the data (a file it reads was edited, added or removed)",
+    "backbone": "the backbone's weights",
+    "settings": "the study's settings (protocols, task, safety, seeds or the recommendation rule)",
+}
+
+
+def ensure_fresh(config, summary: Mapping[str, Any], command: str, study_path: str) -> Any:
+    """Raise :class:`StaleStudy` unless ``summary`` was made from the study's current inputs;
+    returns the loaded task."""
+    from safeadapt.errors import StaleStudy
+
+    recorded = summary.get("inputs")
+    fix = f"run `safeadapt run {study_path}` first (finished runs whose inputs did not change are reused)"
+    if not isinstance(recorded, Mapping):
+        raise StaleStudy(
+            f"{command}: {config.output_dir / 'summary.json'} does not record the inputs it was "
+            f"made from (an older safeadapt wrote it); {fix}."
+        )
+    now, task = current_inputs(config)
+    changed = [WHAT[k] for k in ("data", "backbone", "settings") if recorded.get(k) != now[k]]
+    if changed:
+        raise StaleStudy(
+            f"{command}: the study's summary was made from other inputs -- since it was written, "
+            f"{' and '.join(changed)} changed; {fix}."
+        )
+    return task
+
+
+def fresh_summary(config, command: str, study_path: str) -> tuple[dict[str, Any], Any]:
+    """The finished study's ``summary.json`` and its loaded task -- only when the summary was
+    made from the study's current inputs (``ensure_fresh``); otherwise a one-line error with
+    the fix."""
+    from safeadapt.errors import InvalidConfig
+
+    path = config.output_dir / "summary.json"
+    fix = f"(safeadapt run {study_path})"
+    if not path.is_file():
+        raise InvalidConfig(f"{command}: {path} does not exist: run the study first {fix}.")
+    try:
+        summary = json.loads(path.read_text())
+        if not isinstance(summary, dict):
+            raise ValueError("not a mapping")
+    except (ValueError, OSError):
+        raise InvalidConfig(
+            f"{command}: {path} is not a readable summary: run the study again {fix}."
+        ) from None
+    return summary, ensure_fresh(config, summary, command, study_path)
+
+
+__all__ = ["current_inputs", "ensure_fresh", "fresh_summary", "study_inputs"]
