@@ -220,7 +220,7 @@ def test_a_table_of_image_paths_is_read_relative_to_its_folder(tmp_path, ext):
         assert task.label_names[label] == ("a" if i % 2 else "b")
     rows[3]["path"] = "img/missing.png"
     bad = table(rows, "bad")
-    with pytest.raises(Exception, match=r"row 3: image 'img/missing.png' could not be read"):
+    with pytest.raises(Exception, match=r"row 3: image 'img/missing.png' does not exist"):
         load_task(bad, bad, image_column="path")
 
 

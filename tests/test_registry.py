@@ -28,7 +28,7 @@ def test_config_typo_names_the_key_and_the_fix():
 @pytest.mark.parametrize(
     ("name", "params", "match"),
     [
-        ("ft", {"lr": -1e-5}, "'lr' must be a positive number"),
+        ("ft", {"lr": -1e-5}, "'lr' must be a positive finite number"),
         ("ft", {"epochs": 0}, "'epochs' must be an integer >= 1"),
         ("ft", {"warmup_ratio": 1.5}, "'warmup_ratio' must be in"),
         ("lp", {"c_grid": []}, "at least one C"),

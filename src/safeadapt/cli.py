@@ -13,15 +13,151 @@ app = typer.Typer(
     help="Adapt a pretrained model to a task without breaking it, and measure it.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 
 
-EXIT_CODES = "Exit codes: 0 ok, 1 a check failed (checks: / --fail-on-shift), 2 usage, settings or data error."
+EXIT_CODES = (
+    "Exit codes: 0 ok, 1 a check failed (checks: / --fail-on-shift), 2 usage, settings or data "
+    "error, 3 internal error (a bug: the traceback is saved to a log file), 130 interrupted."
+)
+
+TrustCode = Annotated[
+    bool,
+    typer.Option(
+        "--trust-code",
+        help="Allow code the study names to run: 'module:' backbones and "
+        "'trust_remote_code: true' (also SAFEADAPT_TRUST_CODE=1). A setting inside the study "
+        "cannot allow it.",
+    ),
+]
+MaxRuns = Annotated[
+    int,
+    typer.Option(help="Refuse a study of more runs (counted before a grid is expanded).", min=1),
+]
 
 
-def _fail(err: Exception) -> None:
+def _fail(err: Exception | str) -> None:
     typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
+
+
+def _trust(allowed: bool) -> None:
+    """``--trust-code``: allow it for this process and the ones it starts (Ray, launchers)."""
+    if allowed:
+        import os
+
+        from safeadapt.trust import ENV
+
+        os.environ[ENV] = "1"
+
+
+def _crash_log() -> str:
+    """The current exception's traceback in a new log file; its path."""
+    import tempfile
+    import traceback
+
+    import safeadapt
+
+    fd, path = tempfile.mkstemp(prefix="safeadapt-crash-", suffix=".log")
+    with open(fd, "w") as f:
+        f.write(f"safeadapt {safeadapt.__version__}\n")
+        f.write(traceback.format_exc())
+    return path
+
+
+def _guarded(command):
+    """Exit codes for a command, whatever happens inside it: 0 ok, 1 a check failed (the
+    command exits 1 itself), 2 a settings / data / usage error (``SafeAdaptError``, ``OSError``:
+    one ``error:`` line), 3 an internal error (one line; the traceback goes to a log file whose
+    path is printed), 130 Ctrl-C (what was kept and how to resume). With ``--junit``, an error
+    is written there as an ``<error>`` test case, so CI never reads a crash as a failed gate."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        import click
+
+        from safeadapt.errors import SafeAdaptError
+
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            typer.secho(
+                "interrupted: finished runs and cached features are kept; run the same command "
+                "again to resume (finished runs are reused, the interrupted one is redone).",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
+            raise typer.Exit(code=130) from None
+        except SafeAdaptError as err:
+            _junit_error(kwargs, "error", str(err))
+            _fail(err)
+        except OSError as err:
+            message = _os_error(err)
+            _junit_error(kwargs, "error", message)
+            _fail(message)
+        except Exception as err:  # a bug: say so in one line, keep the traceback
+            try:
+                where = f"; traceback saved to {_crash_log()}"
+            except OSError:
+                where = ""
+            first = " ".join(str(err).split())[:200]
+            message = (
+                f"internal error ({type(err).__name__}: {first}){where}. This is a bug in "
+                "safeadapt, not a failed check: please report it with that file."
+            )
+            _junit_error(kwargs, "internal error", message)
+            typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(code=3) from None
+
+    return wrapper
+
+
+def _junit_error(kwargs: dict, kind: str, message: str) -> None:
+    """Write an ``<error>`` JUnit test case to ``--junit`` (when given and checked writable)."""
+    junit, study = kwargs.get("junit"), kwargs.get("study")
+    if junit is None or not _junit_ok(junit):
+        return
+    from safeadapt.study.checks import junit_error_xml
+
+    try:
+        junit.write_text(junit_error_xml(str(study or "safeadapt"), kind, message))
+    except OSError:
+        pass
+
+
+def _junit_ok(path: Path) -> bool:
+    try:
+        _check_junit(path)
+        return True
+    except Exception:
+        return False
+
+
+def _check_junit(path: Path | None) -> None:
+    """``--junit``: a new file in an existing folder, or a JUnit file safeadapt wrote -- checked
+    before any work, so a bad path never costs a study and never overwrites another file."""
+    from safeadapt.errors import InvalidConfig
+    from safeadapt.study.checks import is_our_junit
+
+    if path is None:
+        return
+    if path.is_dir():
+        raise InvalidConfig(
+            f"--junit {path} is a folder; give a file name such as {path}/checks.xml."
+        )
+    if not path.parent.is_dir():
+        raise InvalidConfig(
+            f"--junit {path}: folder {path.parent} does not exist; create it first."
+        )
+    if path.exists() and not is_our_junit(path):
+        raise InvalidConfig(
+            f"--junit {path} exists and is not a JUnit file written by safeadapt; it would be "
+            "overwritten. Give a new file name."
+        )
 
 
 def _version(value: bool) -> None:
@@ -94,6 +230,15 @@ def _print_study(console, result) -> None:
     console.print(interval_table(result.summary))
     rec = result.summary["recommendation"]
     console.print(f"[bold green]recommended: {escape(rec['variant'])}[/] — {escape(rec['reason'])}")
+    from safeadapt.study.export import kept_start_note
+
+    for record in result.runs:
+        note = kept_start_note(record)
+        if note:
+            run = record["run"]
+            console.print(
+                f"[yellow]note: {escape(run['variant'])} seed {run['seed']}: {escape(note)}[/]"
+            )
     for row in rec.get("pairwise", []):
         console.print(
             f"  vs {escape(row['other'])} on {row['metric']}: {row['difference']:+.3f} "
@@ -106,6 +251,7 @@ def _print_study(console, result) -> None:
 
 
 @app.command()
+@_guarded
 def demo(
     modality: Annotated[
         str, typer.Option(help="'text' (MiniLM, VADER) or 'vision' (EfficientNet-Lite0, MNIST).")
@@ -182,6 +328,7 @@ def _with_executor(config, name: str | None, address: str | None):
 
 
 @app.command()
+@_guarded
 def run(
     study: Annotated[Path, typer.Argument(help="The study YAML file.")],
     quick: Annotated[
@@ -210,25 +357,36 @@ def run(
             "without it a local cluster is started."
         ),
     ] = None,
+    trust_code: TrustCode = False,
+    max_runs: MaxRuns = 1000,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into an output folder that holds another study's results (replacing "
+            "its report and tables).",
+        ),
+    ] = False,
 ) -> None:
     """Run (or resume) a study: every protocol x grid point x seed, then report.html.
 
     Exits 1 when a check of the study's 'checks:' section fails."""
     from rich.markup import escape
 
-    from safeadapt.errors import SafeAdaptError
     from safeadapt.study import load_study, run_study
 
+    _check_junit(junit)
+    _trust(trust_code)
     console = _console()
-    try:
-        config = _with_executor(load_study(study), executor, address)
-        result = run_study(
-            config, quick=quick, show_progress=progress, log=lambda m: console.print(escape(m))
-        )
-    except SafeAdaptError as err:
-        _fail(err)
-    except OSError as err:  # disk full, permissions: finished runs are on disk already
-        _fail(_os_error(err))
+    # disk full, permissions: finished runs are on disk already (exit 2, _guarded)
+    config = _with_executor(load_study(study, max_runs=max_runs), executor, address)
+    result = run_study(
+        config,
+        quick=quick,
+        show_progress=progress,
+        log=lambda m: console.print(escape(m)),
+        force=force,
+    )
     from safeadapt import distributed
 
     if not distributed.is_main():  # under accelerate launch the main process reports
@@ -251,36 +409,36 @@ def run(
 
 
 @app.command()
+@_guarded
 def check(
     study: Annotated[Path, typer.Argument(help="The study YAML file (already run).")],
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML to this file.")] = None,
+    trust_code: TrustCode = False,
+    max_runs: MaxRuns = 1000,
 ) -> None:
-    """Check a finished study's 'checks:' on its summary, without training (exit 1: failed)."""
-    import json
+    """Check a finished study's 'checks:' on its summary, without training (exit 1: failed).
 
-    from safeadapt.errors import InvalidConfig, SafeAdaptError
+    The summary must have been made from the study's current inputs (its data, backbone weights
+    and settings, recomputed now); otherwise exit 2: run the study first."""
+
+    from safeadapt.errors import InvalidConfig
     from safeadapt.study import load_study
     from safeadapt.study.checks import evaluate_checks
+    from safeadapt.study.freshness import fresh_summary
 
+    _check_junit(junit)
+    _trust(trust_code)
     console = _console()
-    try:
-        config = load_study(study)
-        if config.checks is None:
-            raise InvalidConfig(
-                f"{study} has no 'checks:' section; add bounds such as max_ece: 0.1."
-            )
-        path = config.output_dir / "summary.json"
-        if not path.is_file():
-            raise InvalidConfig(
-                f"{path} does not exist: run the study first (safeadapt run {study})."
-            )
-        result = evaluate_checks(json.loads(path.read_text()), config.checks)
-    except SafeAdaptError as err:
-        _fail(err)
+    config = load_study(study, max_runs=max_runs)
+    if config.checks is None:
+        raise InvalidConfig(f"{study} has no 'checks:' section; add bounds such as max_ece: 0.1.")
+    summary, _ = fresh_summary(config, "check", str(study))
+    result = evaluate_checks(summary, config.checks)
     _report_checks(console, result, config.name, junit)
 
 
 @app.command()
+@_guarded
 def export(
     study: Annotated[
         Path, typer.Argument(help="The study YAML file (run with save_models: true).")
@@ -292,20 +450,22 @@ def export(
     seed: Annotated[
         int | None, typer.Option(help="Which seed's model (default: the first).")
     ] = None,
+    trust_code: TrustCode = False,
+    max_runs: MaxRuns = 1000,
 ) -> None:
-    """Export a study's model: weights, what rebuilds it, and a model card (README.md)."""
-    from safeadapt.errors import SafeAdaptError
+    """Export a study's model: weights, what rebuilds it, and a model card (README.md).
+
+    The study must be current: its summary made from its current data and settings."""
     from safeadapt.study import load_study
     from safeadapt.study.export import export_model
 
-    try:
-        folder = export_model(load_study(study), out, variant, seed)
-    except SafeAdaptError as err:
-        _fail(err)
+    _trust(trust_code)
+    folder = export_model(load_study(study, max_runs=max_runs), out, variant, seed, str(study))
     typer.echo(f"exported to {folder}: model.safetensors, safeadapt.json, README.md (model card)")
 
 
 @app.command()
+@_guarded
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the example study.")] = Path(
         "study.yaml"
@@ -331,33 +491,44 @@ def init(
 
 
 @app.command()
+@_guarded
 def validate(
     study: Annotated[Path, typer.Argument(help="The study YAML file.")],
     data: Annotated[
         bool, typer.Option(help="Also load the data (columns, labels, OOD label sets).")
     ] = True,
+    trust_code: TrustCode = False,
+    max_runs: MaxRuns = 1000,
 ) -> None:
-    """Check a study without running it: keys, protocols, settings and (by default) the data."""
-    from safeadapt.errors import SafeAdaptError
+    """Check a study without running it: keys, protocols, settings, sizes and (by default) the
+    data. Never runs code the study names ('module:' backbones are found, not imported)."""
     from safeadapt.study import expand_runs, load_study
+    from safeadapt.study.validation import check_against
 
-    try:
-        config = load_study(study)
-        modality = "text"
-        if data:
-            task = config.task.load()
-            modality = task.modality
+    _trust(trust_code)
+    config = load_study(study, max_runs=max_runs)
+    modality = config.task.modality()
+    task = None
+    if data:
+        task = config.task.load()
+        modality = task.modality
+        typer.echo(
+            f"data ok: {task.name}, train {len(task.train)}, val {len(task.val)}, "
+            f"test {len(task.test)}, OOD {', '.join(task.ood) or 'none'}"
+        )
+        for note in task.notes:
+            if note.startswith(("leakage:", "labels:")):
+                typer.secho(f"warning: {note}", fg=typer.colors.YELLOW)
+    backbone = None
+    if modality is not None:
+        backbone = config.backbone.check(modality)  # unknown backbone, options, max_length
+        if backbone is None:
             typer.echo(
-                f"data ok: {task.name}, train {len(task.train)}, val {len(task.val)}, "
-                f"test {len(task.test)}, OOD {', '.join(task.ood) or 'none'}"
+                f"backbone {config.backbone.name!r}: found, not built (validate does not run "
+                "the code it names)"
             )
-            for note in task.notes:
-                if note.startswith("leakage:"):
-                    typer.secho(f"warning: {note}", fg=typer.colors.YELLOW)
-            config.backbone.factory(modality)()  # unknown backbone, options, max_length
-        runs = expand_runs(config, modality)
-    except SafeAdaptError as err:
-        _fail(err)
+    runs = expand_runs(config, modality or "text")
+    check_against(config, task, backbone)
     typer.echo(f"study {config.name!r} is valid: {len(runs)} runs -> {config.output_dir}")
 
 
@@ -378,6 +549,7 @@ def _task_and_backbone(task: str | None, study: Path | None, max_per_set: int | 
 
 
 @app.command()
+@_guarded
 def shift(
     task: Annotated[str | None, typer.Option(help="A built-in task (safeadapt list).")] = None,
     study: Annotated[Path | None, typer.Option(help="Use a study's task and backbone.")] = None,
@@ -394,6 +566,7 @@ def shift(
     fail_on_shift: Annotated[
         bool, typer.Option("--fail-on-shift", help="Exit 1 when a shift is detected (for CI).")
     ] = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Distribution shift from frozen embeddings: MMD, domain classifier, KS; picture; advice."""
     import json
@@ -401,6 +574,8 @@ def shift(
     from safeadapt.errors import DataError, SafeAdaptError
     from safeadapt.shift import public, shift_figure, shift_report
 
+    _trust(trust_code)
+    _claim_shift_folder(out, create=False)  # before any work
     try:
         loaded, factory = _task_and_backbone(task, study)
         splits = loaded.splits()
@@ -424,7 +599,7 @@ def shift(
         )
     except SafeAdaptError as err:
         _fail(err)
-    out.mkdir(parents=True, exist_ok=True)
+    _claim_shift_folder(out)
     (out / "shift.json").write_text(json.dumps(public(report), indent=1, default=float))
     (out / "shift.png").write_bytes(shift_figure(report))
     ref = report["reference"]
@@ -455,6 +630,7 @@ def shift(
 
 
 @app.command()
+@_guarded
 def audit(
     task: Annotated[str | None, typer.Option(help="A built-in task (safeadapt list).")] = None,
     study: Annotated[Path | None, typer.Option(help="Use a study's task.")] = None,
@@ -474,6 +650,7 @@ def audit(
 
 
 @app.command()
+@_guarded
 def curate(
     task: Annotated[str | None, typer.Option(help="A built-in task (safeadapt list).")] = None,
     study: Annotated[Path | None, typer.Option(help="Use a study's task.")] = None,
@@ -496,6 +673,10 @@ def curate(
     out: Annotated[Path, typer.Option(help="Output CSV (text tasks) or .npz (images).")] = Path(
         "safeadapt-out/curated.csv"
     ),
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing --out file (never an input).")
+    ] = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Resample the training set to a target correlation or group shares (the original is kept)."""
     import json
@@ -505,8 +686,12 @@ def curate(
     from safeadapt.bias import curate as run_curate
     from safeadapt.errors import InvalidConfig, SafeAdaptError
 
+    _trust(trust_code)
     try:
+        _check_curate_out(out, study, force)  # before any work
         loaded, _ = _task_and_backbone(task, study)
+        if loaded.modality != "text":
+            _check_curate_out(out.with_suffix(".npz"), study, force)
         shares = None
         if group_share:
             shares = {}
@@ -553,7 +738,54 @@ def curate(
     typer.echo(f"written: {out if loaded.modality == 'text' else out.with_suffix('.npz')}")
 
 
+SHIFT_MARKER = ".safeadapt-shift"
+
+
+def _claim_shift_folder(out: Path, create: bool = True) -> None:
+    """``shift --out``: a new or empty folder, or one an earlier ``shift`` wrote (its marker);
+    never a file or a folder of someone else's files."""
+    from safeadapt.errors import InvalidConfig
+
+    if out.exists() and not out.is_dir():
+        raise InvalidConfig(f"shift: --out {out} is a file; give a folder.")
+    if out.is_dir() and any(out.iterdir()) and not (out / SHIFT_MARKER).is_file():
+        raise InvalidConfig(
+            f"shift: --out {out} holds files safeadapt did not write; give a new or empty folder."
+        )
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / SHIFT_MARKER).touch()
+
+
+def _check_curate_out(target: Path, study: Path | None, force: bool) -> None:
+    """``curate --out``: never one of the study's inputs (the original is kept), never a
+    folder, and an existing file only with ``--force``."""
+    from safeadapt.errors import InvalidConfig
+    from safeadapt.study.config import load_study
+
+    if target.is_dir():
+        raise InvalidConfig(f"curate: --out {target} is a folder; give a file name.")
+    if study is not None:
+        spec = load_study(study).task
+        sources = [
+            spec.train,
+            spec.test,
+            spec.validation,
+            *spec.ood.values(),
+            *spec.ood_val.values(),
+        ]
+        for source in sources:
+            if source and Path(source).exists() and Path(source).resolve() == target.resolve():
+                raise InvalidConfig(
+                    f"curate: --out {target} is the study's data ({source}); the original is "
+                    "kept, so give a new file name."
+                )
+    if target.exists() and not force:
+        raise InvalidConfig(f"curate: --out {target} exists; give a new file name or pass --force.")
+
+
 @app.command("fetch-data")
+@_guarded
 def fetch_data(
     force: Annotated[bool, typer.Option(help="Fetch again even if cached.")] = False,
 ) -> None:
@@ -570,6 +802,7 @@ def fetch_data(
 
 
 @app.command("list")
+@_guarded
 def list_choices() -> None:
     """List registered protocols, metrics, backbones, built-in tasks and safety families."""
     from safeadapt.backbones import BACKBONES

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -78,13 +79,18 @@ def _coerce(hint: Any, value: Any, what: str) -> Any:
         if bool in simple:
             return value
     elif isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value) and (float in simple):
+            raise InvalidConfig(f"{what} must be a finite number; got {value!r}.")
         if float in simple or (int in simple and isinstance(value, int)):
             return value
     elif isinstance(value, str):
         if str in simple:
             return value
         if float in simple and _NUMBER.match(value.strip()):
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise InvalidConfig(f"{what} must be a finite number; got {value!r}.")
+            return number
     elif isinstance(value, tuple) and tuples:
         (inner, *_) = typing.get_args(tuples[0]) or (Any,)
         return tuple(_coerce(inner, v, f"{what} entry") for v in value)
@@ -108,9 +114,27 @@ def require(ok: bool, message: str) -> None:
 
 def positive(name: str, value: float, owner: str) -> None:
     require(
-        isinstance(value, int | float) and not isinstance(value, bool) and value > 0,
-        f"{owner} '{name}' must be a positive number; got {value!r}.",
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0,
+        f"{owner} '{name}' must be a positive finite number; got {value!r}.",
     )
+
+
+def at_most(config: Any, limits: Mapping[str, float], owner: str) -> None:
+    """Upper bounds on sizes, checked before anything of that size is allocated: each named
+    attribute of ``config`` (when set) must be <= its limit."""
+    for name, limit in limits.items():
+        value = getattr(config, name)
+        require(
+            value is None
+            or isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value <= limit,
+            f"{owner} '{name}' is {value!r}, above the limit of {limit:g}; {name} must be "
+            f"<= {limit:g}.",
+        )
 
 
 def positive_ints(config: Any, names: tuple[str, ...], owner: str) -> None:
@@ -125,7 +149,10 @@ def positive_ints(config: Any, names: tuple[str, ...], owner: str) -> None:
 
 def non_negative(name: str, value: float, owner: str) -> None:
     require(
-        isinstance(value, int | float) and not isinstance(value, bool) and value >= 0,
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0,
         f"{owner} '{name}' must be >= 0; got {value!r}.",
     )
 

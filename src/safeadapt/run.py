@@ -75,6 +75,10 @@ def environment() -> dict[str, Any]:
     }
 
 
+# scored on every split with or without the safety suite (the suite's default metrics)
+PREDICTION_METRICS = ("accuracy", "ece", "ece_adaptive", "nll", "brier")
+
+
 def run_protocol(
     protocol: Protocol,
     task: Task,
@@ -82,7 +86,7 @@ def run_protocol(
     seed: int = 0,
     *,
     cache: FeatureCache | None = None,
-    metrics: Sequence[str] = ("accuracy",),
+    metrics: Sequence[str] = PREDICTION_METRICS,
     safety: SafetyConfig | None = None,
     device: str = "auto",
     show_progress: bool = True,
@@ -125,6 +129,7 @@ def run_protocol(
             selection = safety_out.pop("selection")
             logits = safety_out.pop("logits")
             per_example = safety_out.pop("per_example")
+    _check_finite(logits, protocol)
     n_eval = sum(len(s) for s in task.eval_splits().values())
     trainable = result.info.get("trainable_parameters", trainable_parameters(result.model))
     record = RunRecord(
@@ -145,6 +150,23 @@ def run_protocol(
         predictions=predictions_table(task, logits, per_example),
     )
     return record, result
+
+
+def _check_finite(logits: dict[str, Any], protocol: Protocol) -> None:
+    """A model whose outputs are NaN / inf is not a result: raise before anything is stored,
+    so a rerun does not reuse it."""
+    from safeadapt.errors import TrainingDiverged
+
+    for split, values in logits.items():
+        array = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values)
+        if not np.isfinite(array).all():
+            lr = getattr(protocol.config, "lr", None)
+            raise TrainingDiverged(
+                f"protocol {protocol.name!r} gives non-finite outputs on split {split!r}: "
+                "training diverged"
+                + (f"; lower 'lr' (now {lr})" if lr is not None else "")
+                + ". Nothing of this run was stored."
+            )
 
 
 def predictions_table(

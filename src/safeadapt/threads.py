@@ -20,9 +20,12 @@ def use_threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
+    import os
+
     import torch
     from threadpoolctl import threadpool_limits
 
+    n = max(1, min(n, os.cpu_count() or 1))  # more threads than CPUs only adds contention
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

@@ -25,8 +25,13 @@ class EfficientNetLiteBackbone(Backbone):
 
     def __init__(self, net: Any, name: str, image_size: int = 224) -> None:
         super().__init__()
-        if image_size < 32:
-            raise InvalidConfig(f"'image_size' must be at least 32 px; got {image_size}.")
+        if isinstance(image_size, bool) or not isinstance(image_size, int):
+            raise InvalidConfig(f"'image_size' must be an integer; got {image_size!r}.")
+        if not 32 <= image_size <= 1024:
+            raise InvalidConfig(
+                f"'image_size' must be from 32 to 1024 px (each batch is held at that size); "
+                f"got {image_size}."
+            )
         self.net = net
         self.name = name
         self.image_size = image_size

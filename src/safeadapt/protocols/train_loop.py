@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from safeadapt.config import non_negative, positive, positive_ints, require
+from safeadapt.config import at_most, non_negative, positive, positive_ints, require
 from safeadapt.data.task import Split
-from safeadapt.errors import InvalidConfig
+from safeadapt.errors import InvalidConfig, TrainingDiverged
 from safeadapt.model import Classifier
 from safeadapt.progress import progress
 
@@ -50,6 +50,20 @@ class Regularizer:
     def stats(self) -> dict[str, Any]:
         """Figures the run records about the penalty's own cost (e.g. reused computations)."""
         return {}
+
+
+# Sizes a study may ask for, bounded before anything is allocated (a LoRA rank beyond the
+# backbone's width is also refused when the adapters are made: safeadapt.protocols.tuning).
+TRAIN_LIMITS = {
+    "epochs": 10_000,
+    "batch_size": 65_536,
+    "eval_batch_size": 65_536,
+    "patience": 10_000,
+    "last_k": 1_000,
+    "lora_r": 4_096,
+    "lora_alpha": 1_000_000,
+    "max_steps": 100_000_000,
+}
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,7 @@ class TrainConfig:
         if self.head_lr is not None:
             positive("head_lr", self.head_lr, owner)
         positive_ints(self, ("epochs", "batch_size", "eval_batch_size", "patience"), owner)
+        at_most(self, TRAIN_LIMITS, owner)
         non_negative("weight_decay", self.weight_decay, owner)
         non_negative("grad_clip", self.grad_clip, owner)
         require(
@@ -318,9 +333,10 @@ def finetune(
                     for name, ratio in _grad_norm_ratios(unwrapped, task_loss, terms).items():
                         grad_checks[name].append(ratio)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"training loss became {loss.item()} at step {step}; lower 'lr' "
-                        f"(now {cfg.lr}) or turn off mixed precision."
+                    raise TrainingDiverged(
+                        f"training diverged: the loss became {loss.item()} at step {step}; lower "
+                        f"'lr' (now {cfg.lr}) or turn off mixed precision. Nothing of this run "
+                        "was stored."
                     )
                 accelerator.backward(loss)
                 if cfg.grad_clip > 0:
@@ -332,6 +348,7 @@ def finetune(
                 step += 1
                 if step >= total:
                     break
+            _check_finite_weights(unwrapped, cfg, step)
             val_acc, val_loss = _val_scores(unwrapped, val, cfg.eval_batch_size)
             history.append(
                 {
@@ -371,6 +388,17 @@ def finetune(
         "trainable_parameters": sum(p.numel() for p in unwrapped.parameters() if p.requires_grad),
         "device": str(accelerator.device),
     }
+
+
+def _check_finite_weights(model: nn.Module, cfg: TrainConfig, step: int) -> None:
+    """Every trainable weight must be finite after an epoch: a huge ``lr`` can blow the weights
+    up to inf / NaN while each step's loss still read finite."""
+    for name, p in model.named_parameters():
+        if p.requires_grad and not bool(torch.isfinite(p.detach()).all()):
+            raise TrainingDiverged(
+                f"training diverged: weight {name!r} became non-finite by step {step}; lower "
+                f"'lr' (now {cfg.lr}). Nothing of this run was stored."
+            )
 
 
 def _mean_over_processes(values: list[float]) -> float:

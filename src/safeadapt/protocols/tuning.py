@@ -60,6 +60,30 @@ def lora_targets(backbone: nn.Module) -> list[str]:
     )
 
 
+def lora_width(backbone: nn.Module, targets: list[str] | None = None) -> int:
+    """The largest rank a LoRA adapter of ``backbone``'s targets can have: the smallest side of
+    the widest target (a rank beyond a layer's width adds parameters and no expressiveness)."""
+    targets = targets or lora_targets(backbone)
+    sides = [
+        min(m.in_features, m.out_features)
+        if isinstance(m, nn.Linear)
+        else min(m.in_channels, m.out_channels)
+        for n, m in backbone.named_modules()
+        if n.split(".")[-1] in targets and isinstance(m, nn.Linear | nn.Conv2d)
+    ]
+    return max(sides) if sides else 0
+
+
+def check_lora_rank(backbone: nn.Module, targets: list[str] | None, rank: int) -> None:
+    """Refuse a LoRA rank beyond what the backbone's target layers can hold."""
+    width = lora_width(backbone, targets)
+    if width and rank > width:
+        raise InvalidConfig(
+            f"tuning 'lora_r' {rank} exceeds the width of this backbone's LoRA targets "
+            f"({width}); set lora_r <= {width} (typically 4-64)."
+        )
+
+
 def _plain_pointwise_convs(backbone: nn.Module, targets: list[str]) -> None:
     """peft builds its adapters with ``type(base_layer)``; a Conv2d *subclass* (e.g.
     EfficientNet's static-same-padding conv) may not construct that way. For 1x1 stride-1 targets,
@@ -102,6 +126,7 @@ def apply_tuning(model: Classifier, cfg: Any) -> dict[str, Any]:
         from peft import LoraConfig, inject_adapter_in_model
 
         targets = list(cfg.lora_targets) if cfg.lora_targets else lora_targets(backbone)
+        check_lora_rank(backbone, targets, cfg.lora_r)
         config = LoraConfig(
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.config import positive_ints, require
+from safeadapt.config import at_most, positive_ints, require
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 SPACE = {"image": "pixel [0,1]", "text": "token embeddings (eps x embedding std)"}
@@ -33,6 +33,7 @@ class AdversarialConfig:
 
     def __post_init__(self) -> None:
         positive_ints(self, ("steps", "max_examples"), "safety 'adversarial'")
+        at_most(self, {"steps": 10_000}, "safety 'adversarial'")
         require(
             self.method in ("pgd", "fgsm"),
             f"safety 'adversarial' 'method' must be 'pgd' or 'fgsm'; got {self.method!r}.",

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from safeadapt.config import require
+from safeadapt.config import at_most, require
 from safeadapt.metrics import METRICS
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
@@ -30,6 +30,7 @@ class CalibrationConfig:
     bins: int = 15
 
     def __post_init__(self) -> None:
+        at_most(self, {"bins": 10_000}, "safety 'calibration'")
         require(
             isinstance(self.bins, int) and self.bins >= 2,
             f"safety 'calibration' 'bins' must be an integer >= 2; got {self.bins!r}.",

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from safeadapt.config import positive_ints, require
+from safeadapt.config import at_most, positive_ints, require
 from safeadapt.metrics.detection import auroc, energy_score, fpr_at_tpr, msp_score
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
@@ -48,6 +48,7 @@ class DetectionConfig:
 
     def __post_init__(self) -> None:
         owner = "safety 'detection'"
+        at_most(self, {"knn_k": 100_000, "vim_dim": 100_000}, owner)
         for d in self.detectors:
             require(d in DETECTORS, f"{owner} 'detectors': unknown {d!r}; known: {DETECTORS}.")
         require(len(self.detectors) > 0, f"{owner} 'detectors' must list at least one.")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.config import require
+from safeadapt.config import at_most, require
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 
@@ -41,6 +41,7 @@ class FlipsConfig:
     examples: int = 5  # negative-flip examples kept per split (indices; text too for text tasks)
 
     def __post_init__(self) -> None:
+        at_most(self, {"examples": 10_000}, "safety 'flips'")
         require(
             isinstance(self.examples, int) and self.examples >= 0,
             f"safety 'flips' 'examples' must be an integer >= 0; got {self.examples!r}.",

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.config import require
+from safeadapt.config import at_most, require
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 
@@ -57,6 +57,7 @@ class SelectiveConfig:
     curve_points: int = 50  # points of each stored curve
 
     def __post_init__(self) -> None:
+        at_most(self, {"curve_points": 100_000}, "safety 'selective'")
         require(
             0 < self.coverage <= 1,
             f"safety 'selective' 'coverage' must be in (0, 1]; got {self.coverage!r}.",

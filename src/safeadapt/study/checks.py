@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,25 +145,65 @@ def evaluate_checks(summary: Mapping[str, Any], spec: ChecksSpec) -> dict[str, A
     }
 
 
+JUNIT_MARK = "<!-- written by safeadapt -->"
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def _xml_text(value: Any) -> str:
+    """Text XML 1.0 can hold: control characters (not even escapable there) become U+FFFD."""
+    return _XML_BAD.sub("\ufffd", str(value))
+
+
+def is_our_junit(path) -> bool:
+    """Whether ``path`` is a JUnit file safeadapt wrote (so ``--junit`` may replace it)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return JUNIT_MARK in head or 'testsuite name="safeadapt checks: ' in head
+
+
+def junit_error_xml(study: str, kind: str, message: str) -> str:
+    """JUnit XML for a study that could not be judged: one test case with an ``<error>``
+    (CI tells it from a failed check, which is a ``<failure>``)."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    study, message = _xml_text(study), _xml_text(message)
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>\n{JUNIT_MARK}\n'
+        f'<testsuite name={quoteattr("safeadapt checks: " + study)} tests="1" failures="0" '
+        f'errors="1"><testcase classname={quoteattr("safeadapt." + study)} name="study">'
+        f"<error type={quoteattr(kind)} message={quoteattr(message)}>{escape(message)}</error>"
+        "</testcase></testsuite>\n"
+    )
+
+
 def junit_xml(result: Mapping[str, Any], study: str) -> str:
     """The checks as JUnit XML: one test case per check, a failure element when it fails."""
     from xml.sax.saxutils import escape, quoteattr
 
+    study = _xml_text(study)
+
     cases = []
     for r in result["checks"]:
-        detail = f"{r['score']}: value {r['value']!r}, bound {r['side'] if 'side' in r else ''} {r['bound']!r}"
+        detail = _xml_text(
+            f"{r['score']}: value {r['value']!r}, bound {r['side'] if 'side' in r else ''} "
+            f"{r['bound']!r}"
+        )
         body = (
             ""
             if r["passed"]
             else f"<failure message={quoteattr(detail)}>{escape(detail)}</failure>"
         )
         cases.append(
-            f"<testcase classname={quoteattr('safeadapt.' + study)} name={quoteattr(r['name'])}>"
+            f"<testcase classname={quoteattr('safeadapt.' + study)} "
+            f"name={quoteattr(_xml_text(r['name']))}>"
             f"{body}</testcase>"
         )
     failures = sum(not r["passed"] for r in result["checks"])
     return (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<?xml version="1.0" encoding="utf-8"?>\n{JUNIT_MARK}\n'
         f'<testsuite name={quoteattr("safeadapt checks: " + study)} tests="{len(cases)}" '
         f'failures="{failures}" errors="0">' + "".join(cases) + "</testsuite>\n"
     )

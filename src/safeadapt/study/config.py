@@ -22,12 +22,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safeadapt.config import build_config, require
+from safeadapt.config import at_most, build_config, require
 from safeadapt.errors import InvalidConfig
 from safeadapt.safety.suite import SafetyConfig
 from safeadapt.study.checks import ChecksSpec
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Bounds checked before anything is expanded or allocated (validate bounds every size).
+MAX_RUNS = 1_000  # a larger study needs --max-runs N
+MAX_NAME = 100  # study names, protocol labels, OOD names: folder and file names stay < 255 bytes
+MAX_IMAGE_SIZE = 1_024  # pixels a side; every image of a split is held at this size
+MAX_STUDY_BYTES = 1_000_000  # a study YAML is settings, not data
+MAX_THREADS = 1_024
+
+
+def printable_name(value: Any, what: str) -> None:
+    """A name shown in reports, files and JUnit XML: a string of 1 to ``MAX_NAME`` printable
+    characters (no control characters: they break XML and terminals)."""
+    require(
+        isinstance(value, str) and 0 < len(value) <= MAX_NAME and value.isprintable(),
+        f"{what} must be 1 to {MAX_NAME} printable characters (no control characters or "
+        f"newlines); got {value!r}"[: 200 + MAX_NAME]
+        + ".",
+    )
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,22 @@ class TaskSpec:
                 f"{'settings' if key == 'options' else 'sources'}, e.g. {{tweets: tweets.csv}}; "
                 f"got {value!r}.",
             )
+        for key in [*self.ood, *self.ood_val]:
+            printable_name(key, f"study 'task.ood' name {key!r}")
+            require(
+                "/" not in key and not key.startswith("."),
+                f"study 'task.ood' name {key!r} may not contain '/' or start with '.'.",
+            )
+        require(
+            self.image_size is None
+            or (
+                isinstance(self.image_size, int)
+                and not isinstance(self.image_size, bool)
+                and 8 <= self.image_size <= MAX_IMAGE_SIZE
+            ),
+            f"study 'task.image_size' must be an integer from 8 to {MAX_IMAGE_SIZE} pixels (every "
+            f"image is held in memory at that size); got {self.image_size!r}.",
+        )
         for key, value in [*self.ood.items(), *self.ood_val.items()]:
             require(
                 isinstance(value, str),
@@ -109,6 +142,13 @@ class TaskSpec:
                 f"study 'task.{key}' must be an integer >= 2 (or absent); got {value!r}.",
             )
 
+    def modality(self) -> str | None:
+        """``text`` / ``image`` for file tasks (from the columns); None for built-in tasks
+        (known once loaded)."""
+        if self.builtin is not None:
+            return None
+        return "image" if self.image_column else "text"
+
     def load(self):
         """The :class:`Task` (subsampled when ``max_train`` / ``max_eval`` are set)."""
         if self.builtin is not None:
@@ -148,6 +188,23 @@ class BackboneSpec:
         from safeadapt.backbones import DEFAULT_BACKBONE
 
         return self if self.name else dataclasses.replace(self, name=DEFAULT_BACKBONE[modality])
+
+    def check(self, modality: str) -> Any:
+        """Validate the backbone without running code the input names: a ``module:`` builder
+        or ``trust_remote_code`` model is refused unless allowed (``safeadapt.trust``) and then
+        only found, not imported; any other backbone is built. Returns the backbone, or None
+        when it was not built."""
+        from safeadapt.backbones import check_code_trust, find_module
+
+        spec = self.resolve(modality)
+        name = str(spec.name)
+        check_code_trust(name, spec.options)
+        if name.startswith("module:"):
+            find_module(name)
+            return None
+        if spec.options.get("trust_remote_code"):
+            return None
+        return self.factory(modality)()
 
     def factory(self, modality: str):
         """A loader of fresh backbones for a task of ``modality``; a backbone of the other
@@ -223,6 +280,7 @@ class PreflightSpec:
             isinstance(self.max_per_set, int) and self.max_per_set >= 10,
             f"study 'preflight.max_per_set' must be an integer >= 10; got {self.max_per_set!r}.",
         )
+        at_most(self, {"max_per_set": 1_000_000, "n_permutations": 100_000}, "study 'preflight'")
         require(
             isinstance(self.n_permutations, int) and self.n_permutations >= 1,
             "study 'preflight.n_permutations' must be an integer >= 1; got "
@@ -331,7 +389,9 @@ class StudyConfig:
         return Path(self.output or Path("safeadapt-out") / self.name)
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> StudyConfig:
+    def from_dict(cls, raw: Mapping[str, Any], max_runs: int = MAX_RUNS) -> StudyConfig:
+        """The study from its YAML mapping. ``max_runs``: refuse a study of more runs (counted
+        before any grid is expanded)."""
         if not isinstance(raw, Mapping):
             raise InvalidConfig(f"a study must be a mapping of settings; got {type(raw).__name__}.")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -340,9 +400,12 @@ class StudyConfig:
             require(key in raw, f"study: missing required key {key!r}.")
         name = raw["name"]
         require(
-            isinstance(name, str) and SAFE_NAME.match(name) is not None and name not in (".", ".."),
+            isinstance(name, str)
+            and SAFE_NAME.match(name) is not None
+            and name not in (".", "..")
+            and len(name) <= MAX_NAME,
             "study 'name' must be one safe folder name (letters, digits, '.', '_', '-', starting "
-            f"with a letter or digit); got {name!r}.",
+            f"with a letter or digit, at most {MAX_NAME} characters); got {str(name)[:120]!r}.",
         )
         output = raw.get("output")
         require(
@@ -357,8 +420,13 @@ class StudyConfig:
         threads = raw.get("threads")
         require(
             threads is None
-            or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1),
-            f"study 'threads' must be an integer >= 1 (or left out for all); got {threads!r}.",
+            or (
+                isinstance(threads, int)
+                and not isinstance(threads, bool)
+                and 1 <= threads <= MAX_THREADS
+            ),
+            f"study 'threads' must be an integer from 1 to {MAX_THREADS} (or left out for all; "
+            f"more than the machine's CPUs are capped at their number); got {threads!r}.",
         )
         seeds = raw.get("seeds", [0])
         seeds = [seeds] if isinstance(seeds, int) else seeds
@@ -379,7 +447,7 @@ class StudyConfig:
             task=build_config(
                 TaskSpec, _dict_fields(raw["task"], ("options", "ood", "ood_val")), "study 'task'"
             ),
-            protocols=_protocol_entries(raw["protocols"]),
+            protocols=_protocol_entries(raw["protocols"], len(seeds), max_runs),
             backbone=build_config(
                 BackboneSpec, _dict_fields(backbone_raw, ("options",)), "study 'backbone'"
             ),
@@ -508,8 +576,43 @@ def _dict_fields(raw: Any, names: tuple[str, ...]) -> Any:
     return {k: (dict(v) if k in names and isinstance(v, Mapping) else v) for k, v in raw.items()}
 
 
-def _protocol_entries(raw: Any) -> tuple[ProtocolEntry, ...]:
+def _grid_size(label: str, settings: Mapping[str, Any]) -> int:
+    """Grid points of one protocol entry, counted without expanding the grid."""
+    size = 1
+    for key, value in settings.items():
+        if isinstance(value, Mapping) and set(value) == {"grid"}:
+            values = value["grid"]
+            require(
+                isinstance(values, list | tuple) and len(values) > 0,
+                f"study protocol {label!r}: '{key}.grid' must be a non-empty list.",
+            )
+            size *= len(values)
+    return size
+
+
+def count_runs(raw: Any, n_seeds: int) -> int:
+    """Runs of a study's ``protocols:`` mapping x seeds, counted before expanding a grid."""
+    if isinstance(raw, list | tuple):
+        return len(raw) * n_seeds
+    if not isinstance(raw, Mapping):
+        return 0
+    return n_seeds * sum(
+        _grid_size(str(label), s) if isinstance(s, Mapping) else 1 for label, s in raw.items()
+    )
+
+
+def _protocol_entries(
+    raw: Any, n_seeds: int = 1, max_runs: int = MAX_RUNS
+) -> tuple[ProtocolEntry, ...]:
     from safeadapt.protocols import PROTOCOLS
+
+    total = count_runs(raw, n_seeds)
+    if total > max_runs:
+        raise InvalidConfig(
+            f"study 'protocols': {total:,} runs (protocol entries x grid points x {n_seeds} "
+            f"seeds), above the limit of {max_runs:,}; shrink the grid, or pass --max-runs "
+            f"{total} if you mean it."
+        )
 
     if isinstance(raw, list | tuple):  # ["lp", "ft"] shorthand
         raw = {name: {} for name in raw}
@@ -529,6 +632,7 @@ def _protocol_entries(raw: Any) -> tuple[ProtocolEntry, ...]:
             isinstance(label, str) and label and "/" not in label,
             f"study 'protocols': labels must be non-empty strings without '/'; got {label!r}.",
         )
+        printable_name(label, "study 'protocols' label")
         name = settings.pop("protocol", label)
         PROTOCOLS.get(name)  # unknown protocol -> "did you mean"
         entry = ProtocolEntry(label, name, settings)
@@ -578,9 +682,13 @@ class RunSpec:
     key: str  # content hash: same key <=> same result
 
     @property
+    def folder_name(self) -> str:
+        """The variant as a folder-name part (letters, digits and ``-_.=``; the rest ``_``)."""
+        return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in self.variant)
+
+    @property
     def run_id(self) -> str:
-        safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in self.variant)
-        return f"{safe}-seed{self.seed}-{self.key[:10]}"
+        return f"{self.folder_name}-seed{self.seed}-{self.key[:10]}"
 
 
 def _hash(payload: Any) -> str:
@@ -605,6 +713,8 @@ def expand_runs(
         "content": dict(content or {}),
         "format": 2,  # bump when records change meaning without a setting changing
     }
+    if config.safety is None:  # runs without the suite score calibration too (since 0.1.0)
+        common["metrics"] = "prediction-v2"
     runs = []
     for entry in config.protocols:
         grid_keys = [k for k, v in entry.settings.items() if isinstance(v, Mapping)]
@@ -618,18 +728,51 @@ def expand_runs(
                     {**common, "protocol": entry.protocol, "config": resolved, "seed": seed}
                 )
                 runs.append(RunSpec(variant, entry.label, entry.protocol, combo, seed, key))
+    _check_folders(runs)
     return runs
 
 
-def load_study(path: str | Path) -> StudyConfig:
-    """Read and validate a study YAML file (safe YAML, UTF-8, no aliases)."""
+def _check_folders(runs: list[RunSpec]) -> None:
+    """Distinct variants must keep distinct run folders (and fit a file name): ``"a b"`` and
+    ``"a_b"`` clean to the same folder name, so one would vanish from the results."""
+    seen: dict[str, str] = {}
+    for spec in runs:
+        folder = spec.folder_name
+        other = seen.setdefault(folder, spec.variant)
+        if other != spec.variant:
+            raise InvalidConfig(
+                f"study 'protocols': variants {other!r} and {spec.variant!r} would share the run "
+                f"folder name {folder!r} (characters other than letters, digits and -_.= become "
+                "'_'); rename one of the protocol labels."
+            )
+        if len(spec.run_id.encode()) > 200:
+            raise InvalidConfig(
+                f"study 'protocols': variant {spec.variant[:60]!r}... makes a run folder name of "
+                f"{len(spec.run_id)} characters (at most 200); use a shorter label or fewer grid "
+                "settings."
+            )
+
+
+def load_study(path: str | Path, max_runs: int = MAX_RUNS) -> StudyConfig:
+    """Read and validate a study YAML file (safe YAML, UTF-8, no aliases, no duplicate keys, at
+    most ``MAX_STUDY_BYTES``; a study of more than ``max_runs`` runs is refused)."""
     import yaml
 
     path = Path(path)
     if path.is_dir():
         raise InvalidConfig(f"study file {str(path)!r} is a directory; give the study's YAML file.")
-    if not path.is_file():
+    if not path.exists():
         raise InvalidConfig(f"study file {str(path)!r} does not exist.")
+    if not path.is_file():
+        raise InvalidConfig(
+            f"study file {str(path)!r} is not a regular file (a pipe or device?); give a YAML file."
+        )
+    size = path.stat().st_size
+    if size > MAX_STUDY_BYTES:
+        raise InvalidConfig(
+            f"study file {str(path)!r} is {size:,} bytes, above the limit of "
+            f"{MAX_STUDY_BYTES:,}: a study holds settings; put data in files it names."
+        )
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as err:
@@ -637,18 +780,27 @@ def load_study(path: str | Path) -> StudyConfig:
             f"study file {str(path)!r} is not UTF-8 text (byte {err.start}); re-save it as UTF-8."
         ) from None
     try:
-        raw = yaml.load(text, Loader=_no_alias_loader())  # a SafeLoader subclass
+        raw = yaml.load(text, Loader=_study_loader())  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        what = " ".join(str(err.problem or err.context or err).split())
+        raise InvalidConfig(f"study file {str(path)!r} is not valid YAML: {what}{where}.") from None
     except yaml.YAMLError as err:
-        raise InvalidConfig(f"study file {str(path)!r} is not valid YAML: {err}") from None
-    return StudyConfig.from_dict(raw or {})
+        what = " ".join(str(err).split())
+        raise InvalidConfig(f"study file {str(path)!r} is not valid YAML: {what}.") from None
+    except RecursionError:
+        raise InvalidConfig(f"study file {str(path)!r} nests too deeply to be a study.") from None
+    return StudyConfig.from_dict(raw or {}, max_runs=max_runs)
 
 
-def _no_alias_loader():
+def _study_loader():
     import yaml
 
-    class NoAliasLoader(yaml.SafeLoader):
-        """Safe YAML without anchors / aliases: a few hundred bytes of nested aliases expand
-        to gigabytes ("billion laughs"), and a study never needs them."""
+    class StudyLoader(yaml.SafeLoader):
+        """Safe YAML without anchors / aliases -- a few hundred bytes of nested aliases expand
+        to gigabytes ("billion laughs"), and a study never needs them -- and without duplicate
+        keys (YAML would keep the last silently: two ``seeds:``, two ``ft:`` entries)."""
 
         def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
             if self.check_event(yaml.events.AliasEvent):
@@ -658,7 +810,27 @@ def _no_alias_loader():
                 )
             return super().compose_node(parent, index)
 
-    return NoAliasLoader
+        def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+            if isinstance(node, yaml.MappingNode):
+                lines: dict[Any, int] = {}
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=True)
+                    line = key_node.start_mark.line + 1
+                    try:
+                        seen = key in lines
+                    except TypeError:
+                        continue  # an unhashable key: SafeLoader reports it
+                    if seen:
+                        raise yaml.constructor.ConstructorError(
+                            None,
+                            None,
+                            f"duplicate key {key!r} on lines {lines[key]} and {line}; keep one",
+                            key_node.start_mark,
+                        )
+                    lines[key] = line
+            return super().construct_mapping(node, deep)
+
+    return StudyLoader
 
 
 EXAMPLE_YAML = """\
