@@ -374,6 +374,9 @@ def test_the_kept_start_is_said_where_the_model_is_described():
     assert "the LP start was kept" in kept_start_note(lpft)
     assert kept_start_note({"info": {"best_epoch": 2, "lp_C": 1.0}}) is None
     assert kept_start_note({"info": {}}) is None
+    tested = {"only_start_right": 30, "only_tuned_right": 2, "p_value": 1.5e-7}
+    note = kept_start_note({"info": {"best_epoch": 0, "lp_C": 1.0, "start_test": tested}})
+    assert "significantly worse" in note and "right on 30 examples" in note and "1.5e-07" in note
 
 
 def test_the_console_never_shows_a_traceback_for_bad_yaml(tmp_path):

@@ -1,8 +1,10 @@
+import numpy as np
 import pytest
 import torch
 
 import safeadapt.protocols.lp_ft as lp_ft_module
 from safeadapt.protocols import FitContext, make_protocol
+from safeadapt.protocols.train_loop import keep_start_decision
 from safeadapt.run import run_protocol
 
 TINY = {"epochs": 1, "batch_size": 16, "max_steps": 6}
@@ -95,7 +97,33 @@ def test_batchnorm_statistics_stay_pretrained_by_default(
     assert not torch.equal(moved.model.backbone.net._bn1.running_mean, effnet.net._bn1.running_mean)
 
 
-def test_lp_ft_never_ends_below_its_lp_start_on_validation(
+def _paired(only_start: int, only_tuned: int, both: int = 700, neither: int = 50):
+    """Per-example correctness of a start and a fine-tuned model on the same val examples."""
+    start = [True] * only_start + [False] * only_tuned + [True] * both + [False] * neither
+    tuned = [False] * only_start + [True] * only_tuned + [True] * both + [False] * neither
+    return np.array(start), np.array(tuned)
+
+
+@pytest.mark.parametrize(
+    ("only_start", "only_tuned", "kept"),
+    [
+        (5, 2, False),  # the issue's MNIST case: the start ahead by 3 of 800 examples
+        (0, 0, False),  # identical predictions: a tie goes to the fine-tuned model
+        (10, 10, False),
+        (2, 30, False),  # fine-tuning better
+        (30, 2, True),  # fine-tuning clearly worse
+    ],
+)
+def test_the_start_is_kept_only_when_fine_tuning_is_significantly_worse(
+    only_start, only_tuned, kept
+):
+    decision = keep_start_decision(*_paired(only_start, only_tuned))
+    assert decision["kept_start"] is kept
+    assert decision["only_start_right"] == only_start
+    assert decision["only_tuned_right"] == only_tuned
+
+
+def test_lp_ft_keeps_its_lp_start_when_fine_tuning_wrecks_it(
     text_task, minilm_factory, feature_cache
 ):
     ctx = FitContext(text_task, minilm_factory, 0, feature_cache, show_progress=False)
@@ -104,6 +132,9 @@ def test_lp_ft_never_ends_below_its_lp_start_on_validation(
         "lp-ft", {"epochs": 1, "batch_size": 16, "max_steps": 4, "lr": 0.3}
     ).fit(ctx)
     assert wrecked.info["best_epoch"] == 0
+    test = wrecked.info["start_test"]
+    assert test["kept_start"] and test["p_value"] < 0.05
+    assert test["only_start_right"] > test["only_tuned_right"]
     assert wrecked.info["val_accuracy"] == pytest.approx(lp.info["val_accuracy"])
     torch.testing.assert_close(wrecked.model.head.weight, lp.model.head.weight)
     assert _changed(wrecked.model.backbone, lp.model.backbone) == 0
@@ -115,7 +146,7 @@ def test_ldifs_at_its_default_weight_acts(text_task, minilm_factory, feature_cac
     from safeadapt.data.features import extract_features
 
     ctx = FitContext(text_task, minilm_factory, 0, feature_cache, show_progress=False)
-    budget = {"epochs": 2, "batch_size": 16, "lr": 3e-5}
+    budget = {"epochs": 1, "batch_size": 16, "max_steps": 8, "lr": 3e-5}
     plain = make_protocol("lp-ft", budget).fit(ctx)
     ldifs = make_protocol("ldifs", budget).fit(ctx)
     base = extract_features(minilm_factory(), text_task.val, show_progress=False)["features"]
@@ -135,3 +166,24 @@ def test_ldifs_at_its_default_weight_acts(text_task, minilm_factory, feature_cac
     (reg,) = ldifs.info["regularizers"]
     assert reg["name"] == "ldifs" and reg["weight"] == 10.0
     assert reg["penalty_to_loss"] > 0.01 and reg["grad_norm_ratio"] > 0.005
+
+
+@pytest.mark.slow
+def test_lp_ft_fine_tunes_where_its_start_is_ahead_by_chance(feature_cache):
+    """The issue's MNIST case (EfficientNet-Lite0 at 64 px, 1,500 train, 2 epochs, lr 1e-4):
+    the LP start led on validation by a few examples and LP-FT used to return the LP model."""
+    from safeadapt.backbones import load_backbone
+    from safeadapt.data import load_builtin_task
+
+    task = load_builtin_task("mnist").subsample(max_train=1500, max_eval=800, seed=0)
+    ctx = FitContext(
+        task,
+        lambda: load_backbone("efficientnet-lite0", image_size=64),
+        0,
+        feature_cache,
+        show_progress=False,
+    )
+    result = make_protocol("lp-ft", {"epochs": 2, "batch_size": 64, "lr": 1e-4}).fit(ctx)
+    test = result.info["start_test"]
+    assert result.info["best_epoch"] > 0 and not test["kept_start"]
+    assert test["p_value"] >= test["alpha"]

@@ -705,6 +705,8 @@ def expand_runs(
     (``Task.fingerprint``) and the backbone's weights (``Backbone.fingerprint``). The runner always
     passes them, so a run is reused only when the data and weights are byte-for-byte the same.
     """
+    from safeadapt.protocols.train_loop import START_RULE
+
     backbone = dataclasses.asdict(config.backbone.resolve(modality))
     common = {
         "task": dataclasses.asdict(config.task),
@@ -724,9 +726,10 @@ def expand_runs(
             tag = ",".join(f"{k}={combo[k]}" for k in grid_keys)
             variant = f"{entry.label}[{tag}]" if tag else entry.label
             for seed in config.seeds:
-                key = _hash(
-                    {**common, "protocol": entry.protocol, "config": resolved, "seed": seed}
-                )
+                payload = {**common, "protocol": entry.protocol, "config": resolved, "seed": seed}
+                if resolved.get("keep_start"):  # the rule that may keep the start decides too
+                    payload["start_rule"] = START_RULE
+                key = _hash(payload)
                 runs.append(RunSpec(variant, entry.label, entry.protocol, combo, seed, key))
     _check_folders(runs)
     return runs

@@ -175,10 +175,16 @@ def kept_start_note(record: dict[str, Any]) -> str | None:
     if info.get("best_epoch") != 0:
         return None
     start = "LP" if "lp_C" in info else "zero-shot" if info.get("head_init") else "pretrained"
-    return (
-        f"fine-tuning did not improve validation accuracy; the {start} start was kept (this "
-        f"model is the {start} model, not a fine-tuned one)"
-    )
+    test = info.get("start_test")
+    if test:
+        why = (
+            f"fine-tuning was significantly worse on validation than its start (the start alone "
+            f"right on {test['only_start_right']} examples, the fine-tuned model alone on "
+            f"{test['only_tuned_right']}; McNemar p = {test['p_value']:.2g})"
+        )
+    else:  # records made before the start had to win a paired test
+        why = "fine-tuning did not improve validation accuracy"
+    return f"{why}; the {start} start was kept (this is the {start} model, not a fine-tuned one)"
 
 
 def model_card(
