@@ -6,7 +6,7 @@ then times, in this process (medians of repeats):
 
 - the summary with intervals, paired verdicts and disagreements (``summarize`` with the
   per-example predictions) against the same summary without them (no predictions);
-- the content fingerprints of the data and the backbone weights (``content_fingerprints``).
+- the content fingerprints of the data and the backbone weights (``study.freshness.content_fingerprints``).
 
 Each extra cost is printed as a share of the study's wall time (fit + evaluation of every run).
 The issue's goals: intervals and tests <= 5 %, fingerprints <= 2 %.
@@ -38,8 +38,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from safeadapt.study import StudyConfig, run_study
+    from safeadapt.study.freshness import content_fingerprints
     from safeadapt.study.recommend import summarize
-    from safeadapt.study.runner import content_fingerprints, planned_runs
+    from safeadapt.study.runner import planned_runs
     from safeadapt.study.store import RunStore
 
     config = StudyConfig.from_dict(

@@ -354,7 +354,7 @@ def test_changed_backbone_weights_change_every_run_key(image_task):
     from safeadapt.backbones import load_backbone
     from safeadapt.study import StudyConfig
     from safeadapt.study.config import expand_runs
-    from safeadapt.study.runner import content_fingerprints
+    from safeadapt.study.freshness import content_fingerprints
 
     def factory():
         return load_backbone("efficientnet-lite0", image_size=32)

@@ -367,18 +367,6 @@ def test_a_tiny_ood_val_fraction_names_the_setting(tmp_path):
     assert code == 2 and "'task.ood_val_fraction' 0.001 leaves" in _error_line(text)
 
 
-def test_the_kept_start_is_said_where_the_model_is_described():
-    from safeadapt.study.export import kept_start_note
-
-    lpft = {"info": {"best_epoch": 0, "lp_C": 1.0, "history": [{"epoch": 0}]}}
-    assert "the LP start was kept" in kept_start_note(lpft)
-    assert kept_start_note({"info": {"best_epoch": 2, "lp_C": 1.0}}) is None
-    assert kept_start_note({"info": {}}) is None
-    tested = {"only_start_right": 30, "only_tuned_right": 2, "p_value": 1.5e-7}
-    note = kept_start_note({"info": {"best_epoch": 0, "lp_C": 1.0, "start_test": tested}})
-    assert "significantly worse" in note and "right on 30 examples" in note and "1.5e-07" in note
-
-
 def test_the_console_never_shows_a_traceback_for_bad_yaml(tmp_path):
     (tmp_path / "s.yaml").write_text("name: [unclosed\n")
     code, text = _invoke("validate", tmp_path / "s.yaml")

@@ -20,6 +20,23 @@ def test_double_registration_is_refused():
     assert reg.names() == ["a"] and "a" in reg
 
 
+def test_declared_order_not_import_order_sets_the_sequence():
+    reg: Registry[int] = Registry("thing")
+    reg.register("late", order=20)(1)
+    reg.register("plugin")(2)  # no order: after every ordered entry
+    reg.register("early", order=10)(3)
+    assert reg.in_order() == ["early", "late", "plugin"]
+    assert repr(reg) == "<Registry 'thing' (3): early, late, plugin>"
+
+
+def test_the_safety_families_are_found_and_ordered_by_declaration():
+    from safeadapt.safety import FAMILIES
+
+    order = FAMILIES.in_order()
+    assert order[:3] == ["effective_robustness", "calibration", "adversarial"]
+    assert order[-1] == "flips" and len(order) == len(set(order)) == 11
+
+
 def test_config_typo_names_the_key_and_the_fix():
     with pytest.raises(InvalidConfig, match=r"unknown setting 'c_gird'\. Did you mean 'c_grid'\?"):
         build_config(LPConfig, {"c_gird": [1.0]}, "protocol 'lp'")

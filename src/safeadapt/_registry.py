@@ -21,12 +21,17 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._order: dict[str, float] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, order: float | None = None) -> Callable[[T], T]:
+        """``order``: where the entry stands in :meth:`in_order` (lower first; entries without
+        one follow, in registration order) -- so the order never depends on import order."""
+
         def decorator(obj: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._items[name] = obj
+            self._order[name] = float("inf") if order is None else order
             return obj
 
         return decorator
@@ -46,8 +51,12 @@ class Registry(Generic[T]):
         return sorted(self._items)
 
     def in_order(self) -> list[str]:
-        """The names in registration order (e.g. the safety families' column order)."""
-        return list(self._items)
+        """The names by their declared ``order``, then registration order (e.g. the safety
+        families' column order)."""
+        return sorted(self._items, key=lambda name: self._order[name])  # sorted() is stable
+
+    def __repr__(self) -> str:
+        return f"<Registry {self.kind!r} ({len(self._items)}): {', '.join(self.in_order())}>"
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -230,7 +230,7 @@ def _print_study(console, result) -> None:
     console.print(interval_table(result.summary))
     rec = result.summary["recommendation"]
     console.print(f"[bold green]recommended: {escape(rec['variant'])}[/] — {escape(rec['reason'])}")
-    from safeadapt.study.export import kept_start_note
+    from safeadapt.protocols.start import kept_start_note
 
     for record in result.runs:
         note = kept_start_note(record)

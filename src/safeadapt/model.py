@@ -67,7 +67,7 @@ class Classifier(nn.Module):
         }
         from safetensors import safe_open
 
-        from safeadapt.data.features import save_verified
+        from safeadapt.files import save_verified
 
         tmp = path.with_name(f".{path.name}.{os.getpid()}.model.tmp")
         try:
@@ -91,7 +91,7 @@ class Classifier(nn.Module):
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
             if "sha256" in meta:
-                from safeadapt.data.features import load_verified
+                from safeadapt.files import load_verified
 
                 load_verified(path)  # raises on a content / checksum mismatch
             missing, unexpected = load_model(self, str(path), strict=False)

@@ -119,6 +119,12 @@ def test_weights_option_loads_a_backbone_state_or_a_saved_model(tmp_path):
     save_model(load_backbone("minilm"), str(tmp_path / "text.safetensors"))
     with pytest.raises(CheckpointError, match="does not match"):
         load_backbone("efficientnet-lite0", weights=str(tmp_path / "text.safetensors"))
+    minilm = load_backbone("minilm")
+    Classifier(minilm, 2).save(tmp_path / "text-model.safetensors")
+    with pytest.raises(CheckpointError, match="saved from backbone 'minilm'"):
+        load_backbone("efficientnet-lite0", weights=str(tmp_path / "text-model.safetensors"))
+    got = load_backbone("minilm", weights=str(tmp_path / "text-model.safetensors"))
+    assert got.fingerprint() == minilm.fingerprint()
 
 
 def test_module_spec_builds_your_own_backbone(tmp_path, monkeypatch):

@@ -162,33 +162,41 @@ def _from_module(spec: str, options: dict[str, Any]) -> Backbone:
 
 
 def load_weights(backbone: Backbone, path: str) -> None:
-    """Load a safetensors file into ``backbone`` (strict: every tensor must match)."""
+    """Load a safetensors file into ``backbone`` (strict: every tensor must match): a backbone's
+    own state, or a whole model a study saved (``runs/<id>/model.safetensors``), whose backbone
+    part is taken after checking its checksum and the backbone it was saved from."""
+    import json
     from pathlib import Path
 
-    from safetensors import safe_open
-    from safetensors.torch import load_model
-
     from safeadapt.errors import CheckpointError
+    from safeadapt.files import read_safetensors
 
     file = Path(path)
     if not file.is_file():
         raise CheckpointError(f"backbone 'weights': {file} does not exist.")
     try:
-        with safe_open(str(file), framework="pt") as f:
-            meta = f.metadata() or {}
+        tensors, meta = read_safetensors(file)
     except Exception as err:
         raise CheckpointError(
             f"backbone 'weights': {file} is not a readable safetensors file ({err})."
         ) from err
     if "num_classes" in meta:  # a whole model saved by a study: keep its backbone
-        from safeadapt.model import Classifier
-
-        Classifier(backbone, int(meta["num_classes"])).load(file)
-        return
+        saved = json.loads(meta.get("backbone", "{}")).get("name")
+        if saved and saved != backbone.config().get("name"):
+            raise CheckpointError(
+                f"backbone 'weights': {file} was saved from backbone {saved!r}, not "
+                f"{backbone.config().get('name')!r}."
+            )
+        tensors = {
+            k.removeprefix("backbone."): v for k, v in tensors.items() if k.startswith("backbone.")
+        }
     try:
-        missing, unexpected = load_model(backbone, str(file), strict=False)
-    except Exception as err:
+        missing, unexpected = backbone.load_state_dict(tensors, strict=False)
+    except RuntimeError as err:  # a shape mismatch
         raise CheckpointError(f"backbone 'weights': {file} could not be loaded ({err}).") from err
+    state = backbone.state_dict(keep_vars=True)
+    loaded = {state[k].data_ptr() for k in tensors if k in state}
+    missing = [k for k in missing if state[k].data_ptr() not in loaded]  # tied to a loaded one
     if missing or unexpected:
         raise CheckpointError(
             f"backbone 'weights': {file} does not match this backbone: missing "

@@ -9,7 +9,7 @@ The source is cut once per ``seed`` into disjoint pools -- ``bias`` (for a biasi
 ``finetune``, ``val`` and ``test`` -- and every study level draws from the same pools:
 
 - ``pool`` (``bias`` or ``finetune``) gives the training set, curated
-  (``safeadapt.bias.curate``, the aligned-cell protocol) to ``correlation`` between label 1 and
+  (``safeadapt.data.curation.curate``, the aligned-cell protocol) to ``correlation`` between label 1 and
   red, or to ``minority_share`` of the ``minority`` colour at zero correlation, at ``size``
   examples (cells that run short are duplicated and the note says how many);
 - validation is curated the same way (a quarter of ``size``): choices see the finetuning
@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from safeadapt.data.builtin import TASKS
+from safeadapt.data.curation import curate
 from safeadapt.data.task import Split, Task
 from safeadapt.errors import InvalidConfig
 
@@ -116,8 +117,6 @@ def coloured_task(
 ) -> Task:
     """The task at one curation level (see the module docstring); ``correlation`` and
     ``minority_share`` are exclusive, neither = the pool's own (uncorrelated) colours."""
-    from safeadapt.bias import curate
-
     owner = "task 'coloured'"
     if source not in SOURCES:
         raise InvalidConfig(f"{owner} 'source' must be one of {SOURCES}; got {source!r}.")

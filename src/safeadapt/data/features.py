@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from torch import Tensor
 from safeadapt import distributed
 from safeadapt.backbones.base import Backbone
 from safeadapt.data.task import Split
+from safeadapt.files import load_verified, save_verified
 from safeadapt.paths import feature_dir
 from safeadapt.progress import progress
 
@@ -172,54 +172,6 @@ class FeatureCache:
             log.warning("feature cache %s has the wrong length; recomputing", path)
             return None
         return out
-
-
-def tensor_digest(tensors: dict[str, Tensor]) -> str:
-    """SHA-256 over names, dtypes, shapes and bytes of ``tensors`` (sorted by name)."""
-    h = hashlib.sha256()
-    for key in sorted(tensors):
-        t = tensors[key].detach().cpu().contiguous()
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-def save_verified(
-    tensors: dict[str, Tensor], path: Path, metadata: dict[str, str] | None = None
-) -> None:
-    """Write a safetensors file with its content checksum in the metadata, atomically: a
-    per-process temporary name, fsync, then rename (readers see the old file or the whole new one;
-    a failed write leaves no temporary behind)."""
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file(
-            tensors, str(tmp), metadata={**(metadata or {}), "sha256": tensor_digest(tensors)}
-        )
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def load_verified(path: Path) -> dict[str, Tensor]:
-    """Read a file written by :func:`save_verified`; :class:`CheckpointError` when its content
-    does not match the stored checksum (or it has none)."""
-    from safetensors import safe_open
-
-    from safeadapt.errors import CheckpointError
-
-    with safe_open(str(path), framework="pt") as f:
-        stored = (f.metadata() or {}).get("sha256")
-        out = {k: f.get_tensor(k) for k in f.keys()}
-    if stored is None:
-        raise CheckpointError(f"{path} carries no checksum (written by an older safeadapt)")
-    if tensor_digest(out) != stored:
-        raise CheckpointError(f"{path}: content does not match its checksum")
-    return out
 
 
 def features_of(

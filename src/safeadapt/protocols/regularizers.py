@@ -36,7 +36,27 @@ from torch import Tensor
 
 from safeadapt._registry import Registry
 from safeadapt.model import Classifier
-from safeadapt.protocols.train_loop import Regularizer
+
+
+class Regularizer:
+    """A penalty added to the training loss. ``layers``: backbone taps it needs from the forward
+    pass; ``__call__(model, taps, index, batch)`` gets the unwrapped model, those taps
+    ``{layer: (B, D)}``, the batch's row indices into the train split and the model inputs."""
+
+    name: str = "regularizer"
+    layers: tuple[str, ...] = ()
+    pooled: bool = True  # taps pooled (B, D_l), or per position (B, P, D_l)
+    weight: float = 1.0
+
+    def __call__(
+        self, model: Classifier, taps: dict[str, Tensor], index: Tensor, batch: dict[str, Tensor]
+    ) -> Tensor:
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, Any]:
+        """Figures the run records about the penalty's own cost (e.g. reused computations)."""
+        return {}
+
 
 REGULARIZERS: Registry[Callable[..., Regularizer]] = Registry("regularizer")
 # Calibrated on the built-in tasks so that the penalty acts (see the module docstring and

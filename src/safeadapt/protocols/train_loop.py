@@ -27,29 +27,11 @@ from safeadapt.data.task import Split
 from safeadapt.errors import InvalidConfig, TrainingDiverged
 from safeadapt.model import Classifier
 from safeadapt.progress import progress
+from safeadapt.protocols.regularizers import Regularizer
+from safeadapt.protocols.start import keep_start_decision
 
 if TYPE_CHECKING:
     from safeadapt.protocols.base import FitContext
-
-
-class Regularizer:
-    """A penalty added to the training loss. ``layers``: backbone taps it needs from the forward
-    pass; ``__call__(model, taps, index, batch)`` gets the unwrapped model, those taps
-    ``{layer: (B, D)}``, the batch's row indices into the train split and the model inputs."""
-
-    name: str = "regularizer"
-    layers: tuple[str, ...] = ()
-    pooled: bool = True  # taps pooled (B, D_l), or per position (B, P, D_l)
-    weight: float = 1.0
-
-    def __call__(
-        self, model: Classifier, taps: dict[str, Tensor], index: Tensor, batch: dict[str, Tensor]
-    ) -> Tensor:
-        raise NotImplementedError
-
-    def stats(self) -> dict[str, Any]:
-        """Figures the run records about the penalty's own cost (e.g. reused computations)."""
-        return {}
 
 
 # Sizes a study may ask for, bounded before anything is allocated (a LoRA rank beyond the
@@ -420,40 +402,6 @@ def _val_scores(model: Classifier, val: Split, batch_size: int) -> tuple[float, 
     labels = torch.from_numpy(val.labels)
     correct = (logits.argmax(1) == labels).numpy()
     return float(correct.mean()), F.cross_entropy(logits, labels).item(), correct
-
-
-# The level of the start-versus-fine-tuned test: the verdicts' level (safeadapt.study.recommend).
-START_ALPHA = 0.05
-# In the run key, so records made under another rule are redone.
-START_RULE = f"mcnemar-exact-{START_ALPHA}"
-
-
-def keep_start_decision(
-    start_correct: np.ndarray, tuned_correct: np.ndarray, alpha: float = START_ALPHA
-) -> dict[str, Any]:
-    """Should fine-tuning return its start (epoch 0) rather than its best fine-tuned epoch?
-
-    The start's validation accuracy is optimistic when the start was itself chosen on that
-    validation set (LP-FT's LP head: its C was picked there), so a start ahead by a few examples
-    is no evidence that fine-tuning hurt. The start is kept only when the fine-tuned model is
-    *significantly* worse on the same validation examples: McNemar's exact test (two-sided, at
-    ``alpha``) on the examples exactly one of them gets right, with the start right on more of
-    them. Ties and differences within chance go to the fine-tuned model, the protocol asked for.
-    """
-    from safeadapt.metrics.intervals import mcnemar_exact
-
-    test = mcnemar_exact(start_correct, tuned_correct)
-    kept = test["only_a"] > test["only_b"] and test["p_value"] < alpha
-    return {
-        "test": "McNemar exact",
-        "alpha": alpha,
-        "start_accuracy": float(np.mean(start_correct)),
-        "tuned_accuracy": float(np.mean(tuned_correct)),
-        "only_start_right": test["only_a"],
-        "only_tuned_right": test["only_b"],
-        "p_value": test["p_value"],
-        "kept_start": bool(kept),
-    }
 
 
 def _grad_norm_ratios(

@@ -11,9 +11,9 @@ import html
 from pathlib import Path
 from typing import Any
 
+from safeadapt.files import write_atomic
 from safeadapt.report.columns import table_columns
 from safeadapt.report.plots import FIGURES
-from safeadapt.study.store import write_atomic
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;
@@ -216,7 +216,7 @@ def _knob_notes(info: dict[str, Any]) -> list[str]:
 def _kept_start_html(rec: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     """Say so when a run of the recommended variant is its start point, not what its protocol
     name promises (LP-FT whose early stopping kept the LP model)."""
-    from safeadapt.study.export import kept_start_note
+    from safeadapt.protocols.start import kept_start_note
 
     notes = [
         f"seed {r['run']['seed']}: {kept_start_note(r)}"

@@ -1,13 +1,15 @@
 """Safety families, one module each, registered in ``FAMILIES`` (see ``safety.base``), and the
 suite that runs them (``evaluate_safety``, ``SafetyConfig``).
 
-Adding a family = one module here that registers itself + its test; the study config
+Adding a family = one module here that registers itself (``@register_family(name, order)``) +
+its test: every module of this package is imported here, and the study config
 (``safety: {<family>: {...}}``), the report's columns, figures and facts, the intervals,
-``results.csv`` and ``safeadapt list`` read the registry. ``FAMILY_MODULES`` is the order of the
-report's columns and figures (a module imported by an earlier one registers no earlier than it).
+``results.csv`` and ``safeadapt list`` read the registry. ``order`` places the family's columns
+and figures.
 """
 
 import importlib
+import pkgutil
 
 from safeadapt.safety.base import (
     FAMILIES,
@@ -25,21 +27,8 @@ from safeadapt.safety.base import (
 )
 from safeadapt.safety.suite import SafetyConfig, evaluate_safety
 
-FAMILY_MODULES = (
-    "effective",
-    "calibration",
-    "adversarial",
-    "corruption",
-    "forgetting",
-    "detection",
-    "distortion",
-    "groups",
-    "selective",
-    "conformal",
-    "flips",
-)
-for _module in FAMILY_MODULES:  # each module registers its family
-    importlib.import_module(f"safeadapt.safety.{_module}")
+for _module in pkgutil.iter_modules(__path__):  # each family module registers its family
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "FAMILIES",

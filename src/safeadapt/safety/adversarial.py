@@ -57,7 +57,7 @@ def pooled_wilson(results: list[Mapping[str, Any]], value: str) -> tuple | None:
     return (*wilson_interval(int(k), int(n)), "wilson (pooled over seeds)")
 
 
-@register_family("adversarial")
+@register_family("adversarial", order=30)
 class Adversarial(Family):
     title = "Accuracy under an L-inf attack (PGD / FGSM) vs epsilon, on an ID-test sample"
     Config = AdversarialConfig

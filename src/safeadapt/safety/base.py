@@ -74,10 +74,15 @@ class Family:
 FAMILIES: Registry[type[Family]] = Registry("safety family")
 
 
-def register_family(name: str) -> Callable[[type[Family]], type[Family]]:
+def register_family(
+    name: str, order: float | None = None
+) -> Callable[[type[Family]], type[Family]]:
+    """Register a family; ``order`` places its columns and figures in the report (lower first;
+    none: after the built-in families, in registration order)."""
+
     def decorator(cls: type[Family]) -> type[Family]:
         cls.name = name
-        return FAMILIES.register(name)(cls)
+        return FAMILIES.register(name, order)(cls)
 
     return decorator
 

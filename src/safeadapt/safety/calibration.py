@@ -37,7 +37,7 @@ class CalibrationConfig:
         )
 
 
-@register_family("calibration")
+@register_family("calibration", order=20)
 class Calibration(Family):
     title = "Calibration after temperature scaling (fitted on ID val), reliability diagrams"
     Config = CalibrationConfig

@@ -79,7 +79,7 @@ class ConformalConfig:
         )
 
 
-@register_family("conformal")
+@register_family("conformal", order=100)
 class Conformal(Family):
     title = "Conformal sets calibrated on ID val: coverage and set size on ID test vs OOD"
     Config = ConformalConfig

@@ -56,7 +56,7 @@ def _unchanged(corrupted, clean) -> bool:
     return list(corrupted) == list(clean)
 
 
-@register_family("corruption")
+@register_family("corruption", order=40)
 class Corruption(Family):
     title = "Accuracy and prediction flips under common corruptions, by severity"
     Config = CorruptionConfig

@@ -158,7 +158,7 @@ def build_scorers(ctx: EvalContext, cfg: DetectionConfig) -> dict[str, Any]:
     return out
 
 
-@register_family("detection")
+@register_family("detection", order=60)
 class Detection(Family):
     title = "OOD detection: MSP, max-logit, energy, kNN, Mahalanobis, ViM (AUROC, FPR@95)"
     Config = DetectionConfig

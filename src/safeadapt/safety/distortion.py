@@ -24,7 +24,7 @@ class DistortionConfig:
     """No settings: the splits are the task's evaluation splits."""
 
 
-@register_family("distortion")
+@register_family("distortion", order=70)
 class Distortion(Family):
     title = "Feature distortion vs the pretrained backbone (L2 / cosine), OOD/ID ratio"
     Config = DistortionConfig

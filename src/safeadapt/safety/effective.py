@@ -75,7 +75,7 @@ def lp_trend(ctx: EvalContext, c_grid: tuple[float, ...]) -> dict[str, Any]:
     return _TRENDS[key]
 
 
-@register_family("effective_robustness")
+@register_family("effective_robustness", order=10)
 class EffectiveRobustness(Family):
     title = "Effective robustness: OOD accuracy above the linear-probe ID->OOD trend"
     Config = EffectiveRobustnessConfig

@@ -48,7 +48,7 @@ class FlipsConfig:
         )
 
 
-@register_family("flips")
+@register_family("flips", order=110)
 class Flips(Family):
     title = "Prediction flips vs the pretrained linear probe (negative / positive flip rate)"
     Config = FlipsConfig

@@ -78,7 +78,7 @@ def _probe(feats: dict[str, Tensor], ref) -> Tensor:
     return head.logits(feats["test"])
 
 
-@register_family("forgetting")
+@register_family("forgetting", order=50)
 class Forgetting(Family):
     title = "Concept forgetting: linear-probe accuracy on other tasks, after - before"
     Config = ForgettingConfig

@@ -20,7 +20,7 @@ class GroupsConfig:
     """No settings: the groups are the task's (``group_column``, or the built-in slices)."""
 
 
-@register_family("groups")
+@register_family("groups", order=80)
 class Groups(Family):
     title = "Per-group accuracy, worst group and gap (fairlearn)"
     Config = GroupsConfig

@@ -68,7 +68,7 @@ class SelectiveConfig:
         )
 
 
-@register_family("selective")
+@register_family("selective", order=90)
 class Selective(Family):
     title = "Selective prediction: risk-coverage curve, AURC and E-AURC per split"
     Config = SelectiveConfig

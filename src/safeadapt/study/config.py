@@ -705,7 +705,7 @@ def expand_runs(
     (``Task.fingerprint``) and the backbone's weights (``Backbone.fingerprint``). The runner always
     passes them, so a run is reused only when the data and weights are byte-for-byte the same.
     """
-    from safeadapt.protocols.train_loop import START_RULE
+    from safeadapt.protocols.start import START_RULE
 
     backbone = dataclasses.asdict(config.backbone.resolve(modality))
     common = {

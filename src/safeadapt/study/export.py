@@ -73,8 +73,9 @@ def export_model(
     """Write the export folder (see the module docstring); returns its path. The study's summary
     must have been made from its current inputs (``safeadapt.study.freshness``)."""
     import safeadapt
+    from safeadapt.files import write_atomic
     from safeadapt.study.freshness import fresh_summary
-    from safeadapt.study.store import MODEL, write_atomic
+    from safeadapt.study.store import MODEL
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -169,24 +170,6 @@ def md(value: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
-def kept_start_note(record: dict[str, Any]) -> str | None:
-    """What a run whose early stopping kept its start (epoch 0) really is, or None."""
-    info = record.get("info") or {}
-    if info.get("best_epoch") != 0:
-        return None
-    start = "LP" if "lp_C" in info else "zero-shot" if info.get("head_init") else "pretrained"
-    test = info.get("start_test")
-    if test:
-        why = (
-            f"fine-tuning was significantly worse on validation than its start (the start alone "
-            f"right on {test['only_start_right']} examples, the fine-tuned model alone on "
-            f"{test['only_tuned_right']}; McNemar p = {test['p_value']:.2g})"
-        )
-    else:  # records made before the start had to win a paired test
-        why = "fine-tuning did not improve validation accuracy"
-    return f"{why}; the {start} start was kept (this is the {start} model, not a fine-tuned one)"
-
-
 def model_card(
     summary: dict[str, Any],
     manifest: dict[str, Any],
@@ -260,6 +243,8 @@ def model_card(
         else ["- none configured"]
     )
     settings = ", ".join(f"{md(k)}={md(v)}" for k, v in manifest["settings"].items()) or "defaults"
+    from safeadapt.protocols.start import kept_start_note
+
     kept = kept_start_note(record) if record else None
     kept_line = f"\n\n**Note: {md(kept)}.**" if kept else ""
     return f"""---

@@ -21,6 +21,12 @@ def _hash(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def content_fingerprints(task, factory) -> dict[str, str]:
+    """What the study's results depend on beyond its settings: the data's and the backbone's
+    content hashes (a local folder's weights can change under the same name)."""
+    return {"data": task.fingerprint(), "backbone": factory().fingerprint()}
+
+
 def study_inputs(config, modality: str, content: Mapping[str, str]) -> dict[str, str]:
     """``{data, backbone, settings}`` hashes of what the study's results were made from."""
     from safeadapt.study.config import expand_runs
@@ -39,8 +45,6 @@ def study_inputs(config, modality: str, content: Mapping[str, str]) -> dict[str,
 
 def current_inputs(config, task=None) -> tuple[dict[str, str], Any]:
     """The study's inputs as they are now (loads the data and fingerprints the backbone)."""
-    from safeadapt.study.runner import content_fingerprints
-
     task = task or config.task.load()
     content = content_fingerprints(task, config.backbone.factory(task.modality))
     return study_inputs(config, task.modality, content), task

@@ -21,9 +21,10 @@ from typing import Any
 
 from safeadapt.data.features import FeatureCache
 from safeadapt.errors import InvalidConfig, SafeAdaptError
+from safeadapt.files import write_atomic, write_parquet_atomic
 from safeadapt.study.config import RunSpec, StudyConfig, expand_runs
-from safeadapt.study.freshness import study_inputs
-from safeadapt.study.store import RunStore, claim_output, write_atomic
+from safeadapt.study.freshness import content_fingerprints, study_inputs
+from safeadapt.study.store import RunStore, claim_output
 
 QUICK_TRAIN = 200
 QUICK_EVAL = 100
@@ -224,12 +225,6 @@ def planned_runs(config: StudyConfig, task=None) -> list[RunSpec]:
     return expand_runs(config, task.modality, content_fingerprints(task, factory))
 
 
-def content_fingerprints(task, factory) -> dict[str, str]:
-    """What the study's results depend on beyond its settings: the data's and the backbone's
-    content hashes (a local folder's weights can change under the same name)."""
-    return {"data": task.fingerprint(), "backbone": factory().fingerprint()}
-
-
 def _preflight(config: StudyConfig, task, factory, cache, out, log, content) -> dict[str, Any]:
     """Run (or reload) the pre-flight checks; stored atomically like runs, keyed by content."""
     import base64
@@ -352,8 +347,6 @@ def _write_predictions(specs: list[RunSpec], predictions: dict[str, Any], path) 
     """The study's combined per-example table: every run's predictions with its run id,
     variant and seed in front."""
     import pandas as pd
-
-    from safeadapt.study.store import write_parquet_atomic
 
     frames = []
     for spec in specs:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from safeadapt.files import write_atomic, write_parquet_atomic
 from safeadapt.study.config import RunSpec
 
 log = logging.getLogger(__name__)
@@ -30,33 +31,6 @@ log = logging.getLogger(__name__)
 RECORD = "record.json"
 MODEL = "model.safetensors"
 PREDICTIONS = "predictions.parquet"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves nothing behind
-
-
-def write_parquet_atomic(path: Path, frame) -> None:
-    """A pandas frame to ``path`` (parquet) via a per-process temporary file, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        frame.to_parquet(tmp, index=False)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def record_checksum(record: dict[str, Any]) -> str:

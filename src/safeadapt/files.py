@@ -1,0 +1,91 @@
+"""Files written so that a kill loses nothing, and tensors saved with their checksum.
+
+Every writer of safeadapt (run records, summaries, reports, CSVs, feature caches, checkpoints)
+goes through here: a per-process temporary name, fsync, then an atomic rename, so readers see
+the old file or the whole new one, and a failed write (disk full) leaves no temporary behind.
+Tensors are stored as safetensors with a SHA-256 of their content in the metadata, checked on
+every load: a damaged file is an error, never a silent wrong result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from safeadapt.errors import CheckpointError
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` then fsync and rename ``tmp`` onto ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
+    _atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def write_parquet_atomic(path: Path, frame) -> None:
+    """A pandas frame to ``path`` (parquet), atomically."""
+    _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def tensor_digest(tensors: dict[str, Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of ``tensors`` (sorted by name)."""
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        t = tensors[key].detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_verified(
+    tensors: dict[str, Tensor], path: Path, metadata: dict[str, str] | None = None
+) -> None:
+    """Write a safetensors file with its content checksum in the metadata, atomically."""
+    from safetensors.torch import save_file
+
+    meta = {**(metadata or {}), "sha256": tensor_digest(tensors)}
+    _atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def load_verified(path: Path) -> dict[str, Tensor]:
+    """Read a file written by :func:`save_verified`; :class:`CheckpointError` when its content
+    does not match the stored checksum (or it has none)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        stored = (f.metadata() or {}).get("sha256")
+        out = {k: f.get_tensor(k) for k in f.keys()}
+    if stored is None:
+        raise CheckpointError(f"{path} carries no checksum (written by an older safeadapt)")
+    if tensor_digest(out) != stored:
+        raise CheckpointError(f"{path}: content does not match its checksum")
+    return out
+
+
+def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The tensors and metadata of a safetensors file, its checksum verified when it carries one
+    (files written by :func:`save_verified`); safetensors never unpickles."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "sha256" in meta:
+        return load_verified(path), meta
+    with safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, meta
