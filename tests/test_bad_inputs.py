@@ -155,7 +155,7 @@ def test_curate_share_must_be_a_number():
 
 def test_an_empty_list_record_is_treated_as_corrupt(tmp_path):
     from safeadapt.study import StudyConfig
-    from safeadapt.study.config import expand_runs
+    from safeadapt.study.plan import expand_runs
     from safeadapt.study.store import RunStore
 
     config = StudyConfig.from_dict({**BASE, "output": str(tmp_path / "out")})
@@ -170,7 +170,7 @@ def test_an_empty_list_record_is_treated_as_corrupt(tmp_path):
 
 def test_a_run_locked_by_another_process_is_not_run_twice(tmp_path):
     from safeadapt.study import StudyConfig
-    from safeadapt.study.config import expand_runs
+    from safeadapt.study.plan import expand_runs
     from safeadapt.study.store import RunStore
 
     config = StudyConfig.from_dict({**BASE, "output": str(tmp_path / "out")})
@@ -353,8 +353,8 @@ def test_changed_backbone_weights_change_every_run_key(image_task):
 
     from safeadapt.backbones import load_backbone
     from safeadapt.study import StudyConfig
-    from safeadapt.study.config import expand_runs
     from safeadapt.study.freshness import content_fingerprints
+    from safeadapt.study.plan import expand_runs
 
     def factory():
         return load_backbone("efficientnet-lite0", image_size=32)

@@ -126,7 +126,7 @@ def _write(folder, name, table) -> str:
 def test_random_tables_load_or_are_one_line_errors(tmp_path_factory, train, test):
     """The data path of ``validate`` (``TaskSpec.load``: read, labels, hold-out, leakage)."""
     from safeadapt.errors import SafeAdaptError
-    from safeadapt.study.config import TaskSpec
+    from safeadapt.study.specs import TaskSpec
 
     folder = tmp_path_factory.mktemp("tables")
     spec = TaskSpec(train=_write(folder, "train", train), test=_write(folder, "test", test))

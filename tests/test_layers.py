@@ -27,6 +27,7 @@ FLOORS = {
     "merge": 2,
     "backbones": 3,
     "linear": 3,
+    "perturb": 3,
     "data": 4,
     "model": 4,
     "metrics": 5,

@@ -535,7 +535,8 @@ def validate(
 def _task_and_backbone(task: str | None, study: Path | None, max_per_set: int | None = None):
     """A task and backbone factory from ``--task`` (built-in, default backbone) or ``--study``."""
     from safeadapt.errors import InvalidConfig
-    from safeadapt.study.config import BackboneSpec, TaskSpec, load_study
+    from safeadapt.study.config import load_study
+    from safeadapt.study.specs import BackboneSpec, TaskSpec
 
     if (task is None) == (study is None):
         raise InvalidConfig("give exactly one of --task <built-in name> or --study <study.yaml>.")

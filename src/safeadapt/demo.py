@@ -18,8 +18,9 @@ from safeadapt.data.features import FeatureCache
 from safeadapt.errors import InvalidConfig
 from safeadapt.protocols import make_protocol
 from safeadapt.safety import SafetyConfig
-from safeadapt.study.config import BackboneSpec, ProtocolEntry, StudyConfig, TaskSpec
+from safeadapt.study.config import StudyConfig
 from safeadapt.study.runner import StudyResult, run_study
+from safeadapt.study.specs import BackboneSpec, ProtocolEntry, TaskSpec
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def test_weights_and_biases_offline_logs_every_run_and_the_summary(
 
 
 def test_wandb_settings_are_checked():
-    from safeadapt.study.config import TrackingSpec, WandbSpec
+    from safeadapt.study.specs import TrackingSpec, WandbSpec
 
     assert TrackingSpec(wandb={"project": "p"}).wandb == WandbSpec(project="p")
     with pytest.raises(InvalidConfig, match="'mode' must be offline, online or disabled"):

@@ -1,5 +1,5 @@
 """Robustness to common corruptions of the raw inputs, at graded severities, on a capped, seeded
-ID-test sample (``safeadapt.metrics.corruption``: image noise / blur / contrast / JPEG ... after
+ID-test sample (``safeadapt.perturb``: image noise / blur / contrast / JPEG ... after
 Hendrycks & Dietterich 2019; text typos, word drops and swaps ...).
 
 Per kind and severity: accuracy, and the prediction-flip rate -- the share of the sample whose
@@ -32,7 +32,7 @@ class CorruptionConfig:
     max_examples: int = 200
 
     def __post_init__(self) -> None:
-        from safeadapt.metrics.corruption import IMAGE_CORRUPTIONS, SEVERITIES, TEXT_CORRUPTIONS
+        from safeadapt.perturb import IMAGE_CORRUPTIONS, SEVERITIES, TEXT_CORRUPTIONS
 
         positive_ints(self, ("max_examples",), "safety 'corruption'")
         known = sorted({*IMAGE_CORRUPTIONS.names(), *TEXT_CORRUPTIONS.names()})
@@ -69,12 +69,8 @@ class Corruption(Family):
     def measure(self, ctx: EvalContext, config: CorruptionConfig) -> dict[str, Any]:
         from safeadapt.data.features import features_of
         from safeadapt.data.task import Split
-        from safeadapt.metrics.corruption import (
-            SEVERITIES,
-            corrupt,
-            corruption_summary,
-            corruptions_for,
-        )
+        from safeadapt.metrics.corruption import corruption_summary
+        from safeadapt.perturb import SEVERITIES, corrupt, corruptions_for
 
         task = ctx.task
         available = corruptions_for(task.modality).names()

@@ -29,7 +29,7 @@ def content_fingerprints(task, factory) -> dict[str, str]:
 
 def study_inputs(config, modality: str, content: Mapping[str, str]) -> dict[str, str]:
     """``{data, backbone, settings}`` hashes of what the study's results were made from."""
-    from safeadapt.study.config import expand_runs
+    from safeadapt.study.plan import expand_runs
 
     settings = {
         "runs": [(s.run_id.rsplit("-", 1)[0], s.key) for s in expand_runs(config, modality)],

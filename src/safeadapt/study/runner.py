@@ -22,8 +22,9 @@ from typing import Any
 from safeadapt.data.features import FeatureCache
 from safeadapt.errors import InvalidConfig, SafeAdaptError
 from safeadapt.files import write_atomic, write_parquet_atomic
-from safeadapt.study.config import RunSpec, StudyConfig, expand_runs
+from safeadapt.study.config import StudyConfig
 from safeadapt.study.freshness import content_fingerprints, study_inputs
+from safeadapt.study.plan import RunSpec, expand_runs
 from safeadapt.study.store import RunStore, claim_output
 
 QUICK_TRAIN = 200

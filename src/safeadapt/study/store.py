@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from safeadapt.files import write_atomic, write_parquet_atomic
-from safeadapt.study.config import RunSpec
+from safeadapt.study.plan import RunSpec
 
 log = logging.getLogger(__name__)
 

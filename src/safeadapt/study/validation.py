@@ -45,11 +45,11 @@ def check_against(config, task=None, backbone=None) -> None:
 
 def _check_lora(config, backbone: Any) -> None:
     from safeadapt.protocols.tuning import check_lora_rank
-    from safeadapt.study.config import _grid, _make
+    from safeadapt.study.plan import grid_points, make_protocol_config
 
     for entry in config.protocols:
-        for combo in _grid(entry):
-            cfg = _make(entry.protocol, combo, entry.label).config
+        for combo in grid_points(entry):
+            cfg = make_protocol_config(entry.protocol, combo, entry.label).config
             if getattr(cfg, "tune", None) == "lora":
                 targets = list(cfg.lora_targets) if cfg.lora_targets else None
                 try:
