@@ -23,7 +23,7 @@ def main() -> None:
 
     from safeadapt.data.features import FeatureCache
     from safeadapt.study import StudyConfig, run_study
-    from safeadapt.study.runner import estimate_full
+    from safeadapt.study.estimate import estimate_full
 
     work = Path(tempfile.mkdtemp())
     raw = {

@@ -120,7 +120,7 @@ def test_quick_mode_estimates_the_full_study(tiny_study, feature_cache):
 
 
 def test_the_estimate_separates_fixed_from_per_example_costs():
-    from safeadapt.study.runner import fit_line
+    from safeadapt.study.estimate import fit_line
 
     assert fit_line(200, 12.0, 100, 7.0) == pytest.approx((2.0, 0.05))  # 2 s + 0.05 s / example
     assert fit_line(200, 12.0, 100, 12.5) == pytest.approx((12.0, 0.0))  # noise: no negative slope
@@ -129,7 +129,7 @@ def test_the_estimate_separates_fixed_from_per_example_costs():
 
 
 def test_a_safety_family_on_a_capped_sample_stops_growing_at_its_cap():
-    from safeadapt.study.runner import _cost_parts
+    from safeadapt.study.estimate import cost_parts
 
     record = {
         "fit_seconds": 10.0,
@@ -137,11 +137,11 @@ def test_a_safety_family_on_a_capped_sample_stops_growing_at_its_cap():
         "safety": {"family_seconds": {"adversarial": 4.0, "calibration": 1.0}},
     }
     caps = {"adversarial": 200, "calibration": None}
-    assert _cost_parts(record, (200, 300, 100), caps) == {
+    assert cost_parts(record, (200, 300, 100), caps) == {
         "fit": (200, 10.0),
         "eval": (300, 1.0),  # the evaluation's rest: 6 s minus the families' 5 s
         "family:adversarial": (100, 4.0),
         "family:calibration": (300, 1.0),
     }
-    at_full = _cost_parts(record, (800, 1200, 400), caps)
+    at_full = cost_parts(record, (800, 1200, 400), caps)
     assert at_full["family:adversarial"][0] == 200 and at_full["family:calibration"][0] == 1200

@@ -4,10 +4,13 @@ function here): ``shift`` (train vs test vs each OOD split in embedding space) a
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
 from safeadapt._registry import Registry
+from safeadapt.files import write_atomic
 
 # name -> fn(task, backbone, cache, settings) -> (JSON-able result, optional PNG) or None
 Check = Callable[..., tuple[dict[str, Any], bytes | None] | None]
@@ -47,3 +50,79 @@ def run_preflight(task, backbone, cache, settings) -> dict[str, Any]:
         if res is not None:
             out[name] = {"result": res[0], "figure": res[1]}
     return out
+
+
+def stored_preflight(config: Any, task, factory, cache, out, log, content) -> dict[str, Any]:
+    """Run (or reload) the pre-flight checks; stored atomically like runs, keyed by content."""
+    import base64
+    import hashlib
+
+    from safeadapt import distributed
+    from safeadapt.shift.report import VERSION
+    from safeadapt.study.preflight import run_preflight
+
+    if not config.preflight.checks:
+        return {}
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                dataclasses.asdict(config.task),
+                dataclasses.asdict(config.backbone.resolve(task.modality)),
+                dataclasses.asdict(config.preflight),
+                content,
+                VERSION,
+            ],
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()[:16]
+    path = out / "preflight.json"
+    reused = _load_stored(path, key) if distributed.is_main() else None
+    reused = distributed.broadcast(reused)  # several processes: all reuse, or all compute
+    if reused is not None:
+        return reused
+    log(f"pre-flight checks: {', '.join(config.preflight.checks)}")
+    checks = run_preflight(task, factory(), cache, config.preflight)
+    if not distributed.is_main():
+        return checks
+    for name, v in checks.items():
+        r = v["result"]
+        if name == "shift":
+            log(f"shift: {'detected' if r['shift_detected'] else 'not detected'}; {r['advice']}")
+        if name == "audit" and r["flags"]:
+            log("audit: " + "; ".join(r["flags"]))
+        if v["figure"]:
+            (out / f"{name}.png").write_bytes(v["figure"])
+    payload = {
+        "key": key,
+        "checks": {
+            k: {
+                "result": v["result"],
+                "figure": base64.b64encode(v["figure"]).decode() if v["figure"] else None,
+            }
+            for k, v in checks.items()
+        },
+    }
+    write_atomic(path, json.dumps(payload, indent=1, default=float))
+    return checks
+
+
+def _load_stored(path, key: str) -> dict[str, Any] | None:
+    """The stored pre-flight results if they were computed for ``key``."""
+    import base64
+
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+        if stored.get("key") != key:
+            return None
+        return {
+            k: {
+                "result": v["result"],
+                "figure": base64.b64decode(v["figure"]) if v["figure"] else None,
+            }
+            for k, v in stored["checks"].items()
+        }
+    except (ValueError, KeyError, OSError):
+        return None  # recompute

@@ -8,7 +8,7 @@ study killed at any point and rerun with the same config finishes the missing ru
 
 ``quick=True`` runs the same study on a small sample into ``<output>/quick`` (the "cheap proof
 of concept before the full run" workflow), after a half-size one in ``<output>/quick-1of2``, and
-estimates the full study's duration from the two (``estimate_full``).
+estimates the full study's duration from the two (``safeadapt.study.estimate``).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from typing import Any
 
 from safeadapt.data.features import FeatureCache
 from safeadapt.errors import InvalidConfig, SafeAdaptError
-from safeadapt.files import write_atomic, write_parquet_atomic
+from safeadapt.files import write_atomic
 from safeadapt.study.config import StudyConfig
+from safeadapt.study.estimate import estimate_full, quick_config
 from safeadapt.study.freshness import content_fingerprints, study_inputs
 from safeadapt.study.plan import RunSpec, expand_runs
+from safeadapt.study.preflight import stored_preflight
 from safeadapt.study.store import RunStore, claim_output
-
-QUICK_TRAIN = 200
-QUICK_EVAL = 100
+from safeadapt.study.writers import write_predictions, write_results_csv, write_variants_csv
 
 
 @dataclasses.dataclass
@@ -47,24 +47,6 @@ class StudyResult:
         from safeadapt.report.notebook import study_html
 
         return study_html(self)
-
-
-def quick_config(config: StudyConfig, scale: int = 1) -> StudyConfig:
-    """The same study on a small stratified sample (``1 / scale`` of the quick sizes), one seed,
-    written to ``<output>/quick`` (``<output>/quick-1of<scale>`` for the smaller sample)."""
-    task = dataclasses.replace(
-        config.task,
-        max_train=min(config.task.max_train or QUICK_TRAIN, QUICK_TRAIN) // scale,
-        max_eval=min(config.task.max_eval or QUICK_EVAL, QUICK_EVAL) // scale,
-    )
-    folder = "quick" if scale == 1 else f"quick-1of{scale}"
-    return dataclasses.replace(
-        config,
-        task=task,
-        seeds=config.seeds[:1],
-        output=str(config.output_dir / folder),
-        tracking=dataclasses.replace(config.tracking, mlflow_uri=None, wandb=None),
-    )
 
 
 def run_study(
@@ -153,7 +135,7 @@ def _run(
     for note in task.notes:
         if note.startswith("leakage:"):
             log(f"warning: {note}")
-    preflight = _preflight(config, task, factory, cache, out, log, content)
+    preflight = stored_preflight(config, task, factory, cache, out, log, content)
     records: dict[str, dict[str, Any]] = {}
     todo = []
     for spec in specs if main else ():  # under a launcher only the main process reads the store
@@ -202,9 +184,9 @@ def _run(
             + (f"FAILED {', '.join(failed)}" if failed else "all passed")
         )
     write_atomic(out / "summary.json", json.dumps(summary, indent=1, default=float))
-    _write_csv(runs, out / "results.csv", predictions)
-    _write_variants_csv(summary, out / "variants.csv")
-    _write_predictions(specs, predictions, out / "predictions.parquet")
+    write_results_csv(runs, out / "results.csv", predictions)
+    write_variants_csv(summary, out / "variants.csv")
+    write_predictions(specs, predictions, out / "predictions.parquet")
     report_path = None
     if report:
         from safeadapt.report import write_report
@@ -224,245 +206,3 @@ def planned_runs(config: StudyConfig, task=None) -> list[RunSpec]:
     task = task or config.task.load()
     factory = config.backbone.factory(task.modality)
     return expand_runs(config, task.modality, content_fingerprints(task, factory))
-
-
-def _preflight(config: StudyConfig, task, factory, cache, out, log, content) -> dict[str, Any]:
-    """Run (or reload) the pre-flight checks; stored atomically like runs, keyed by content."""
-    import base64
-    import hashlib
-
-    from safeadapt import distributed
-    from safeadapt.shift.report import VERSION
-    from safeadapt.study.preflight import run_preflight
-
-    if not config.preflight.checks:
-        return {}
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                dataclasses.asdict(config.task),
-                dataclasses.asdict(config.backbone.resolve(task.modality)),
-                dataclasses.asdict(config.preflight),
-                content,
-                VERSION,
-            ],
-            sort_keys=True,
-            default=str,
-        ).encode()
-    ).hexdigest()[:16]
-    path = out / "preflight.json"
-    reused = _stored_preflight(path, key) if distributed.is_main() else None
-    reused = distributed.broadcast(reused)  # several processes: all reuse, or all compute
-    if reused is not None:
-        return reused
-    log(f"pre-flight checks: {', '.join(config.preflight.checks)}")
-    checks = run_preflight(task, factory(), cache, config.preflight)
-    if not distributed.is_main():
-        return checks
-    for name, v in checks.items():
-        r = v["result"]
-        if name == "shift":
-            log(f"shift: {'detected' if r['shift_detected'] else 'not detected'}; {r['advice']}")
-        if name == "audit" and r["flags"]:
-            log("audit: " + "; ".join(r["flags"]))
-        if v["figure"]:
-            (out / f"{name}.png").write_bytes(v["figure"])
-    payload = {
-        "key": key,
-        "checks": {
-            k: {
-                "result": v["result"],
-                "figure": base64.b64encode(v["figure"]).decode() if v["figure"] else None,
-            }
-            for k, v in checks.items()
-        },
-    }
-    write_atomic(path, json.dumps(payload, indent=1, default=float))
-    return checks
-
-
-def _stored_preflight(path, key: str) -> dict[str, Any] | None:
-    """The stored pre-flight results if they were computed for ``key``."""
-    import base64
-
-    if not path.is_file():
-        return None
-    try:
-        stored = json.loads(path.read_text())
-        if stored.get("key") != key:
-            return None
-        return {
-            k: {
-                "result": v["result"],
-                "figure": base64.b64decode(v["figure"]) if v["figure"] else None,
-            }
-            for k, v in stored["checks"].items()
-        }
-    except (ValueError, KeyError, OSError):
-        return None  # recompute
-
-
-def _write_csv(runs: list[dict[str, Any]], path, predictions=None) -> None:
-    """One row per run and split (report and selection splits): accuracy with its Wilson 95 %
-    interval (``accuracy_ci_low`` / ``accuracy_ci_high``, from the per-example outputs) and
-    calibration, plus every safety family's run-level scores (``safeadapt.safety``)."""
-    import pandas as pd
-
-    from safeadapt.metrics.intervals import wilson_interval
-    from safeadapt.safety import run_scores as family_scores
-
-    predictions = predictions or {}
-    rows = []
-    for r in runs:
-        run = r["run"]
-        base = {
-            "run_id": run["run_id"],
-            "variant": run["variant"],
-            "protocol": run["protocol"],
-            "seed": run["seed"],
-            "fit_seconds": r["fit_seconds"],
-            "eval_seconds": r["eval_seconds"],
-            "trainable_parameters": r["cost"]["trainable_parameters"],
-            **family_scores(r.get("safety") or {}),
-        }
-        frame = predictions.get(run["run_id"])
-        splits = {**r["metrics"], **(r.get("selection") or {})}
-        for split, metrics in splits.items():
-            row = {
-                **base,
-                "split": split,
-                "role": "selection" if split in (r.get("selection") or {}) else "report",
-            }
-            row.update(metrics)
-            if frame is not None:
-                rows_ = frame[frame["split"] == split]
-                if len(rows_):
-                    k = int((rows_["pred"] == rows_["label"]).sum())
-                    row["n"] = len(rows_)
-                    row["accuracy_ci_low"], row["accuracy_ci_high"] = wilson_interval(k, len(rows_))
-            rows.append(row)
-    write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
-
-
-def _write_predictions(specs: list[RunSpec], predictions: dict[str, Any], path) -> None:
-    """The study's combined per-example table: every run's predictions with its run id,
-    variant and seed in front."""
-    import pandas as pd
-
-    frames = []
-    for spec in specs:
-        frame = predictions.get(spec.run_id)
-        if frame is not None:
-            frames.append(frame.assign(run_id=spec.run_id, variant=spec.variant, seed=spec.seed))
-    if frames:
-        write_parquet_atomic(path, pd.concat(frames, ignore_index=True))
-
-
-def _write_variants_csv(summary: dict[str, Any], path) -> None:
-    """Long table of every variant's scores: ``variant, score, value, ci_low, ci_high, ci_method,
-    std, seeds, seed_ci_low, seed_ci_high``."""
-    import pandas as pd
-
-    rows = [
-        {
-            "variant": v["variant"],
-            "protocol": v["protocol"],
-            "score": key,
-            "value": s["mean"],
-            "ci_low": s.get("ci_low"),
-            "ci_high": s.get("ci_high"),
-            "ci_method": s.get("ci_method"),
-            "std": s["std"],
-            "seeds": s["n"],
-            "seed_ci_low": s.get("seed_ci_low"),
-            "seed_ci_high": s.get("seed_ci_high"),
-        }
-        for v in summary["variants"]
-        for key, s in v["scores"].items()
-    ]
-    write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
-
-
-def fit_line(x1: float, y1: float, x2: float, y2: float) -> tuple[float, float]:
-    """``(fixed, per_unit)`` of ``y = fixed + per_unit * x`` through two measurements, the
-    larger ``x1`` trusted more: the slope is kept in ``[0, y1 / x1]``, so neither the fixed cost
-    nor the per-unit cost is negative (timing noise can tilt a line through two points either
-    way). One point (``x1 == x2``): proportional, no fixed cost."""
-    if x1 <= 0:
-        return max(0.0, y1), 0.0
-    if x1 == x2:
-        return 0.0, max(0.0, y1) / x1
-    slope = min(max((y1 - y2) / (x1 - x2), 0.0), max(0.0, y1) / x1)
-    return max(0.0, y1) - slope * x1, slope
-
-
-def _sizes(task) -> tuple[int, int, int]:
-    """Training, evaluation (every evaluation split) and ID-test examples."""
-    return len(task.train), sum(len(s) for s in task.eval_splits().values()), len(task.test)
-
-
-def _cost_parts(
-    record: dict[str, Any], sizes: tuple[int, int, int], caps: dict[str, int | None]
-) -> dict[str, tuple[float, float]]:
-    """``{part: (examples it scales with, seconds)}`` of one run: the fit (training examples),
-    each safety family (its own sample: the ID test capped at the family's ``max_examples``, or
-    the evaluation examples) and the rest of the evaluation (evaluation examples)."""
-    n_train, n_eval, n_test = sizes
-    families = (record.get("safety") or {}).get("family_seconds") or {}
-    rest = max(0.0, record["eval_seconds"] - sum(families.values()))
-    parts = {"fit": (float(n_train), record["fit_seconds"]), "eval": (float(n_eval), rest)}
-    for name, seconds in families.items():
-        cap = caps.get(name)
-        parts[f"family:{name}"] = (float(min(n_test, cap) if cap else n_eval), seconds)
-    return parts
-
-
-def estimate_full(
-    config: StudyConfig, quick: StudyResult, smaller: StudyResult | None = None
-) -> dict[str, Any]:
-    """Seconds the full study should take. Each run's time is split into parts -- the fit, each
-    safety family, the rest of the evaluation -- and each part is a fixed cost plus a cost per
-    example of what it scales with (``_cost_parts``: a family on a capped sample stops growing
-    at its cap), fitted on the quick study and its half-size twin (``fit_line``); the study's own
-    time beyond its runs (loading, pre-flight, report) likewise on the training size. Times the
-    number of seeds. Without ``smaller``: proportional (fixed costs scaled up with the data,
-    which over-estimates)."""
-    try:
-        full_task = config.task.load()
-    except SafeAdaptError:
-        return {}
-    full = _sizes(full_task)
-    q_sizes = _sizes(quick.config.task.load())
-    s_sizes = _sizes(smaller.config.task.load()) if smaller else q_sizes
-    families = config.safety.families if config.safety is not None else {}
-    caps = {name: getattr(cfg, "max_examples", None) for name, cfg in families.items()}
-    small = {r["run"]["variant"]: r for r in smaller.runs} if smaller else {}
-    seconds, fixed = 0.0, 0.0
-    for r in quick.runs:
-        parts = _cost_parts(r, q_sizes, caps)
-        twin = r["run"]["variant"] in small
-        twin_parts = _cost_parts(small[r["run"]["variant"]], s_sizes, caps) if twin else parts
-        target = _cost_parts(r, full, caps)  # the sizes each part scales with, at full size
-        for part, (x, y) in parts.items():
-            x2, y2 = twin_parts.get(part, (x, y))
-            a, b = fit_line(x, y, x2, y2)
-            seconds += (a + b * target[part][0]) * len(config.seeds)
-            fixed += a * len(config.seeds)
-    if smaller is not None and quick.ran and smaller.ran:  # the study's time outside its runs
-
-        def outside(result: StudyResult) -> float:
-            inside = sum(r["fit_seconds"] + r["eval_seconds"] for r in result.runs)
-            return max(0.0, result.seconds - inside)
-
-        a, b = fit_line(q_sizes[0], outside(quick), s_sizes[0], outside(smaller))
-        seconds += a + b * full[0]
-        fixed += a
-    return {
-        "full_seconds": seconds,
-        "fixed_seconds": fixed,
-        "quick_seconds": quick.seconds + (smaller.seconds if smaller else 0.0),
-        "train_ratio": full[0] / q_sizes[0],
-        "eval_ratio": full[1] / max(1, q_sizes[1]),
-        "two_sizes": smaller is not None,
-        "runs": len(expand_runs(config, full_task.modality)),
-    }
