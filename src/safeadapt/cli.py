@@ -570,29 +570,18 @@ def shift(
     trust_code: TrustCode = False,
 ) -> None:
     """Distribution shift from frozen embeddings: MMD, domain classifier, KS; picture; advice."""
-    import json
-
-    from safeadapt.errors import DataError, SafeAdaptError
-    from safeadapt.shift import public, shift_figure, shift_report
+    from safeadapt.errors import SafeAdaptError
+    from safeadapt.shift import shift_report
+    from safeadapt.shift.outputs import chosen_sets, claim_shift_folder, shift_lines, write_shift
 
     _trust(trust_code)
-    _claim_shift_folder(out, create=False)  # before any work
+    claim_shift_folder(out, create=False)  # before any work
     try:
         loaded, factory = _task_and_backbone(task, study)
         splits = loaded.splits()
-        names = []
-        for name in (s.strip() for s in sets.split(",")):
-            if name == "ood":
-                names += [k for k in splits if k.startswith("ood:")]
-            elif name in splits:
-                names.append(name)
-            else:
-                raise DataError(
-                    f"unknown set {name!r}; the task has {', '.join(splits)} (or 'ood')."
-                )
         report = shift_report(
             factory(),
-            {n: splits[n] for n in names},
+            {n: splits[n] for n in chosen_sets(splits, sets)},
             level=level,
             n_permutations=permutations,
             max_per_set=max_per_set,
@@ -600,32 +589,10 @@ def shift(
         )
     except SafeAdaptError as err:
         _fail(err)
-    _claim_shift_folder(out)
-    (out / "shift.json").write_text(json.dumps(public(report), indent=1, default=float))
-    (out / "shift.png").write_bytes(shift_figure(report))
-    ref = report["reference"]
-    for other, c in report["comparisons"].items():
-        typer.echo(
-            f"{ref} vs {other}: MMD^2 {c['mmd']['mmd2']:.4f} (p {c['mmd']['p_value']:.3g}), "
-            f"domain classifier AUROC {c['classifier']['auroc']:.3f} "
-            f"(p {c['classifier']['p_value']:.3g}), KS {c['ks']['significant_dimensions']}/"
-            f"{c['ks']['dimensions']} dims -> shift {'DETECTED' if c['shift_detected'] else 'not detected'}"
-        )
-        if "probe" in c:
-            typer.echo(
-                f"  probe fitted on {ref}, scored on {other}: {c['probe']['transfer']:.3f} "
-                f"(a probe fitted on {other} itself: {c['probe']['own']:.3f}, 5-fold CV; "
-                f"McNemar p {c['probe']['p_value']:.3g})"
-            )
-        for side, examples in c["typical"].items():
-            typer.echo(
-                f"  most typical of {side}: " + " | ".join(str(e)[:60] for e in examples[:3])
-            )
-    if report["probe"]:
-        p = report["probe"]
-        typer.echo(f"linear probe on {ref}: {p['accuracy']:.3f} (majority {p['majority']:.3f})")
-    typer.echo(f"advice: {report['advice']}")
-    typer.echo(f"written: {out / 'shift.json'}, {out / 'shift.png'}")
+    written = write_shift(report, out)
+    for line in shift_lines(report):
+        typer.echo(line)
+    typer.echo(f"written: {', '.join(map(str, written))}")
     if fail_on_shift and any(c["shift_detected"] for c in report["comparisons"].values()):
         raise typer.Exit(code=1)
 
@@ -682,34 +649,25 @@ def curate(
     """Resample the training set to a target correlation or group shares (the original is kept)."""
     import json
 
-    import numpy as np
-
     from safeadapt.bias import curate as run_curate
-    from safeadapt.errors import InvalidConfig, SafeAdaptError
+    from safeadapt.bias.curated import (
+        check_curate_out,
+        curated_path,
+        parse_group_shares,
+        write_curated,
+    )
+    from safeadapt.errors import SafeAdaptError
 
     _trust(trust_code)
     try:
-        _check_curate_out(out, study, force)  # before any work
+        sources = _study_sources(study)
+        check_curate_out(out, sources, force)  # before any work
         loaded, _ = _task_and_backbone(task, study)
-        if loaded.modality != "text":
-            _check_curate_out(out.with_suffix(".npz"), study, force)
-        shares = None
-        if group_share:
-            shares = {}
-            for item in group_share:
-                if "=" not in item:
-                    raise InvalidConfig(f"--group-share takes group=share; got {item!r}.")
-                g, v = item.split("=", 1)
-                try:
-                    shares[g] = float(v)
-                except ValueError:
-                    raise InvalidConfig(
-                        f"--group-share {item!r}: the share must be a number, e.g. {g}=0.5."
-                    ) from None
+        check_curate_out(curated_path(out, loaded.modality), sources, force)
         curated, report = run_curate(
             loaded.train,
             target_correlation=correlation,
-            group_shares=shares,
+            group_shares=parse_group_shares(group_share),
             size=size,
             positive_group=positive_group,
             allow_duplicates=allow_duplicates,
@@ -717,72 +675,19 @@ def curate(
         )
     except SafeAdaptError as err:
         _fail(err)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if loaded.modality == "text":
-        import pandas as pd
-
-        pd.DataFrame(
-            {
-                "text": list(curated.inputs),
-                "label": [loaded.label_names[i] for i in curated.labels],
-                "group": curated.groups,
-            }
-        ).to_csv(out, index=False)
-    else:
-        np.savez_compressed(
-            out.with_suffix(".npz"),
-            images=curated.inputs,
-            labels=curated.labels,
-            groups=np.asarray(curated.groups).astype(str),
-        )
+    written = write_curated(curated, loaded.label_names, loaded.modality, out)
     typer.echo(json.dumps(report, indent=1))
-    typer.echo(f"written: {out if loaded.modality == 'text' else out.with_suffix('.npz')}")
+    typer.echo(f"written: {written}")
 
 
-SHIFT_MARKER = ".safeadapt-shift"
-
-
-def _claim_shift_folder(out: Path, create: bool = True) -> None:
-    """``shift --out``: a new or empty folder, or one an earlier ``shift`` wrote (its marker);
-    never a file or a folder of someone else's files."""
-    from safeadapt.errors import InvalidConfig
-
-    if out.exists() and not out.is_dir():
-        raise InvalidConfig(f"shift: --out {out} is a file; give a folder.")
-    if out.is_dir() and any(out.iterdir()) and not (out / SHIFT_MARKER).is_file():
-        raise InvalidConfig(
-            f"shift: --out {out} holds files safeadapt did not write; give a new or empty folder."
-        )
-    if create:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / SHIFT_MARKER).touch()
-
-
-def _check_curate_out(target: Path, study: Path | None, force: bool) -> None:
-    """``curate --out``: never one of the study's inputs (the original is kept), never a
-    folder, and an existing file only with ``--force``."""
-    from safeadapt.errors import InvalidConfig
+def _study_sources(study: Path | None) -> list[str | None]:
+    """The data files a study reads (none without ``--study``)."""
+    if study is None:
+        return []
     from safeadapt.study.config import load_study
 
-    if target.is_dir():
-        raise InvalidConfig(f"curate: --out {target} is a folder; give a file name.")
-    if study is not None:
-        spec = load_study(study).task
-        sources = [
-            spec.train,
-            spec.test,
-            spec.validation,
-            *spec.ood.values(),
-            *spec.ood_val.values(),
-        ]
-        for source in sources:
-            if source and Path(source).exists() and Path(source).resolve() == target.resolve():
-                raise InvalidConfig(
-                    f"curate: --out {target} is the study's data ({source}); the original is "
-                    "kept, so give a new file name."
-                )
-    if target.exists() and not force:
-        raise InvalidConfig(f"curate: --out {target} exists; give a new file name or pass --force.")
+    spec = load_study(study).task
+    return [spec.train, spec.test, spec.validation, *spec.ood.values(), *spec.ood_val.values()]
 
 
 @app.command("fetch-data")
