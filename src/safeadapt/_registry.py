@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from safeadapt.errors import InvalidConfig
 
 T = TypeVar("T")
+
+
+def did_you_mean(name: object, known: Iterable[str], prefix: str = "") -> str:
+    """`` Did you mean 'x'?`` for the closest of ``known`` to ``name`` (``prefix`` + it), or
+    ``""``: the one spelling of every "did you mean" in safeadapt's messages."""
+    close = difflib.get_close_matches(str(name), sorted(known), n=1)
+    return f" Did you mean {prefix + close[0]!r}?" if close else ""
 
 
 class Registry(Generic[T]):
@@ -43,8 +50,7 @@ class Registry(Generic[T]):
             raise InvalidConfig(self.unknown_message(name)) from None
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self._items), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, self._items)
         return f"Unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._items))}."
 
     def names(self) -> list[str]:

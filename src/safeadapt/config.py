@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 import types
@@ -15,6 +14,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from safeadapt._registry import did_you_mean
 from safeadapt.errors import InvalidConfig
 
 C = TypeVar("C")
@@ -33,8 +33,7 @@ def build_config(cls: type[C], values: Mapping[str, Any] | C | None, where: str)
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in values:
         if key not in fields:
-            close = difflib.get_close_matches(key, sorted(fields), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, fields)
             raise InvalidConfig(
                 f"{where}: unknown setting {key!r}.{hint} Known: {', '.join(sorted(fields))}."
             )

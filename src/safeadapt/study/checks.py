@@ -16,13 +16,13 @@ check`` exit 1 when a check fails (``--junit FILE`` writes JUnit XML for CI).
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from safeadapt._registry import did_you_mean
 from safeadapt.config import require
 from safeadapt.errors import InvalidConfig
 
@@ -64,8 +64,7 @@ class ChecksSpec:
                 f"study 'checks': {name!r} is not a bound; write min_<score> or max_<score>.",
             )
             if key not in known and not key.startswith("accuracy:ood:"):
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f" Did you mean '{side}_{close[0]}'?" if close else ""
+                hint = did_you_mean(key, known, prefix=f"{side}_")
                 raise InvalidConfig(
                     f"study 'checks': no score {key!r} to bound.{hint} Scores: "
                     f"{', '.join(known)}, accuracy:ood:<split>."

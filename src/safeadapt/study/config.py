@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from safeadapt._registry import did_you_mean
 from safeadapt.config import build_config, require
 from safeadapt.errors import InvalidConfig
 from safeadapt.safety.suite import SafetyConfig
@@ -236,12 +237,9 @@ def _executor(raw: Any) -> ExecutorSpec:
 
 
 def _check_keys(raw: Mapping[str, Any], known: set[str], where: str) -> None:
-    import difflib
-
     for key in raw:
         if key not in known:
-            close = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, known)
             raise InvalidConfig(
                 f"{where}: unknown key {key!r}.{hint} Known: {', '.join(sorted(known))}."
             )

@@ -1,28 +1,7 @@
 """From run records to the study summary: per-variant scores with intervals, the selection
 rules, the pick, and paired verdicts on the test splits.
 
-The recommendation rule (stated in the report word for word):
-
-1. Every choice uses validation data only: ID validation (``val``) and, when the task has OOD
-   data, OOD validation (``ood-val:*``, carved from each OOD source). Test and OOD-test splits
-   are scored once, for the report, and never feed a choice. Adversarial and corruption accuracy
-   are measured on test samples, so they are reported but do not drive the pick.
-2. Score each variant (protocol + grid point) by its mean over seeds on the selection criteria:
-   ID-val accuracy (higher is better), mean OOD-val accuracy (higher; OOD-val rule only),
-   ID-val expected calibration error (lower) and concept forgetting on reference tasks (higher,
-   i.e. less forgotten; measured on other datasets) -- each where measured.
-3. The *Pareto front*: variants that no other variant beats on one criterion while matching or
-   beating it on all the others.
-4. Candidates: variants on the front whose ID-val accuracy is within ``id_tolerance`` (default one
-   point) of the best -- we do not trade much in-distribution accuracy for safety.
-5. Target: mean OOD-val accuracy (the OOD-val rule, used when OOD validation data exist) or ID-val
-   accuracy (the ID-val rule, what a practitioner without target data can do). Both rules are
-   run and reported. Candidates not distinguishable from the best on the target (McNemar's exact
-   test on the same validation examples for one seed, a paired bootstrap over examples of the
-   seed-mean accuracy for several; p >= 0.05) are tied; among tied candidates, prefer lower
-   ID-val ECE, then less forgetting, then cheaper training.
-6. The pick is then compared on the test splits with every other variant (the same paired tests,
-   Holm-corrected over the comparisons): better / not distinguishable / worse.
+The recommendation rule is ``RULE`` below, stated in the report word for word.
 """
 
 from __future__ import annotations
@@ -64,6 +43,30 @@ SPLITS_SEEN = (
     "point and recommendation -> ID val and OOD val (ood-val:*); test and OOD test -> only the "
     "reported numbers below (scored once)."
 )
+
+
+RULE = """\
+1. Every choice uses validation data only: ID validation (``val``) and, when the task has OOD
+   data, OOD validation (``ood-val:*``, carved from each OOD source). Test and OOD-test splits
+   are scored once, for the report, and never feed a choice. Adversarial and corruption accuracy
+   are measured on test samples, so they are reported but do not drive the pick.
+2. Score each variant (protocol + grid point) by its mean over seeds on the selection criteria:
+   ID-val accuracy (higher is better), mean OOD-val accuracy (higher; OOD-val rule only),
+   ID-val expected calibration error (lower) and concept forgetting on reference tasks (higher,
+   i.e. less forgotten; measured on other datasets) -- each where measured.
+3. The *Pareto front*: variants that no other variant beats on one criterion while matching or
+   beating it on all the others.
+4. Candidates: variants on the front whose ID-val accuracy is within ``id_tolerance`` (default one
+   point) of the best -- we do not trade much in-distribution accuracy for safety.
+5. Target: mean OOD-val accuracy (the OOD-val rule, used when OOD validation data exist) or ID-val
+   accuracy (the ID-val rule, what a practitioner without target data can do). Both rules are
+   run and reported. Candidates not distinguishable from the best on the target (McNemar's exact
+   test on the same validation examples for one seed, a paired bootstrap over examples of the
+   seed-mean accuracy for several; p >= 0.05) are tied; among tied candidates, prefer lower
+   ID-val ECE, then less forgetting, then cheaper training.
+6. The pick is then compared on the test splits with every other variant (the same paired tests,
+   Holm-corrected over the comparisons): better / not distinguishable / worse.
+"""
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -364,7 +367,7 @@ def recommend(variants: list[dict[str, Any]], id_tolerance: float = 0.01) -> dic
         "candidates": chosen["candidates"],
         "reason": reason,
         "splits_seen": SPLITS_SEEN,
-        "rule": __doc__.split("The recommendation rule", 1)[1].split(":", 1)[1].strip(),
+        "rule": RULE.strip(),
     }
 
 
