@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from safeadapt.data.sources import _images_to_array, to_rgb8
+from safeadapt.data.images import images_to_array, to_rgb8
 from safeadapt.errors import DataError
 
 
@@ -34,7 +34,7 @@ def _png16(path, array: np.ndarray) -> None:
 
 
 def _read(path) -> np.ndarray:
-    return _images_to_array([path.name], "test", None, path.parent)[0]
+    return images_to_array([path.name], "test", None, path.parent)[0]
 
 
 def test_16_bit_greyscale_is_scaled_not_clipped(tmp_path):
