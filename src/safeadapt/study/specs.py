@@ -190,15 +190,13 @@ class BackboneSpec:
         or ``trust_remote_code`` model is refused unless allowed (``safeadapt.trust``) and then
         only found, not imported; any other backbone is built. Returns the backbone, or None
         when it was not built."""
-        from safeadapt.backbones import check_code_trust, find_module
+        from safeadapt.backbones import check_code_trust, source_of
 
         spec = self.resolve(modality)
         name = str(spec.name)
         check_code_trust(name, spec.options)
-        if name.startswith("module:"):
-            find_module(name)
-            return None
-        if spec.options.get("trust_remote_code"):
+        source = source_of(name)
+        if source is not None and not source.check(name, spec.options):
             return None
         return self.factory(modality)()
 

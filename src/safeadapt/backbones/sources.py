@@ -1,0 +1,57 @@
+"""Backbone sources: a spec that starts with a registered prefix (``hf:``, ``module:``) is loaded
+by its source, which also says whether loading runs code the input names (refused unless the
+person running the command allows it, :mod:`safeadapt.trust`) and how to check the spec at
+``validate`` without running that code. Adding a source = one module that registers a
+:class:`Source`, imported by ``safeadapt.backbones``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from safeadapt._registry import Registry
+from safeadapt.backbones.base import Backbone
+
+
+@dataclass(frozen=True)
+class Source:
+    """``load(spec, options)``: the backbone. ``runs_code(spec, options)``: why loading runs code
+    the input names, or None. ``check(spec, options)``: validate without running such code;
+    True when the backbone may then be built to finish the check. ``form``: how to write it."""
+
+    prefix: str
+    form: str
+    load: Callable[[str, dict[str, Any]], Backbone]
+    runs_code: Callable[[str, dict[str, Any]], str | None]
+    check: Callable[[str, dict[str, Any]], bool]
+
+
+SOURCES: Registry[Source] = Registry("backbone source")
+
+
+def register_source(source: Source) -> Source:
+    return SOURCES.register(source.prefix)(source)
+
+
+def source_of(spec: str) -> Source | None:
+    """The source whose prefix starts ``spec``, or None (a registered backbone name)."""
+    for prefix in SOURCES.in_order():
+        if spec.startswith(prefix):
+            return SOURCES.get(prefix)
+    return None
+
+
+def check_options(loader: Any, options: dict[str, Any], spec: str, skip=()) -> None:
+    """Options must be parameters of the loader: one line naming the accepted ones."""
+    import inspect
+
+    from safeadapt.errors import InvalidConfig
+
+    accepted = [p for p in inspect.signature(loader).parameters if p not in skip]
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        raise InvalidConfig(
+            f"backbone {spec!r} has no option {unknown[0]!r}; its options are "
+            f"{', '.join(accepted) or 'none'}."
+        )
