@@ -63,29 +63,33 @@ def save_verified(
     _atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
-def load_verified(path: Path) -> dict[str, Tensor]:
-    """Read a file written by :func:`save_verified`; :class:`CheckpointError` when its content
-    does not match the stored checksum (or it has none)."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        stored = (f.metadata() or {}).get("sha256")
-        out = {k: f.get_tensor(k) for k in f.keys()}
-    if stored is None:
-        raise CheckpointError(f"{path} carries no checksum (written by an older safeadapt)")
-    if tensor_digest(out) != stored:
-        raise CheckpointError(f"{path}: content does not match its checksum")
-    return out
-
-
 def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """The tensors and metadata of a safetensors file, its checksum verified when it carries one
-    (files written by :func:`save_verified`); safetensors never unpickles."""
+    """The tensors and metadata of a safetensors file, read once; its checksum verified when it
+    carries one (files written by :func:`save_verified`). safetensors never unpickles."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
-    if "sha256" in meta:
-        return load_verified(path), meta
-    with safe_open(str(path), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, meta
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if "sha256" in meta and tensor_digest(tensors) != meta["sha256"]:
+        raise CheckpointError(f"{path}: content does not match its checksum")
+    return tensors, meta
+
+
+def load_verified(path: Path) -> dict[str, Tensor]:
+    """Read a file written by :func:`save_verified`; :class:`CheckpointError` when its content
+    does not match the stored checksum (or it has none)."""
+    tensors, meta = read_safetensors(path)
+    if "sha256" not in meta:
+        raise CheckpointError(f"{path} carries no checksum (written by an older safeadapt)")
+    return tensors
+
+
+def load_state(module: torch.nn.Module, tensors: dict[str, Tensor]) -> tuple[list[str], list[str]]:
+    """``module.load_state_dict(tensors, strict=False)``; returns (missing, unexpected) keys. A
+    key is not missing when its tensor shares storage with a loaded one (weights tied in the
+    module are saved once). A shape mismatch raises ``RuntimeError``."""
+    missing, unexpected = module.load_state_dict(tensors, strict=False)
+    state = module.state_dict(keep_vars=True)
+    loaded = {state[k].data_ptr() for k in tensors if k in state}
+    return [k for k in missing if state[k].data_ptr() not in loaded], list(unexpected)

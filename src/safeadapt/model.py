@@ -81,20 +81,14 @@ class Classifier(nn.Module):
 
     def load(self, path: str | Path) -> Classifier:
         """Load weights saved by :meth:`save` into this model; fails clearly on any mismatch."""
-        from safetensors import safe_open
-        from safetensors.torch import load_model
+        from safeadapt.files import load_state, read_safetensors
 
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"Checkpoint {path} does not exist.")
         try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-            if "sha256" in meta:
-                from safeadapt.files import load_verified
-
-                load_verified(path)  # raises on a content / checksum mismatch
-            missing, unexpected = load_model(self, str(path), strict=False)
+            tensors, meta = read_safetensors(path)  # read once; checksum verified when present
+            missing, unexpected = load_state(self, tensors)
         except Exception as err:
             raise CheckpointError(
                 f"Checkpoint {path} is corrupt or not a safetensors file ({err}). Delete it and "

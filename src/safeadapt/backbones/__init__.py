@@ -87,7 +87,7 @@ def load_weights(backbone: Backbone, path: str) -> None:
     from pathlib import Path
 
     from safeadapt.errors import CheckpointError
-    from safeadapt.files import read_safetensors
+    from safeadapt.files import load_state, read_safetensors
 
     file = Path(path)
     if not file.is_file():
@@ -109,12 +109,9 @@ def load_weights(backbone: Backbone, path: str) -> None:
             k.removeprefix("backbone."): v for k, v in tensors.items() if k.startswith("backbone.")
         }
     try:
-        missing, unexpected = backbone.load_state_dict(tensors, strict=False)
+        missing, unexpected = load_state(backbone, tensors)
     except RuntimeError as err:  # a shape mismatch
         raise CheckpointError(f"backbone 'weights': {file} could not be loaded ({err}).") from err
-    state = backbone.state_dict(keep_vars=True)
-    loaded = {state[k].data_ptr() for k in tensors if k in state}
-    missing = [k for k in missing if state[k].data_ptr() not in loaded]  # tied to a loaded one
     if missing or unexpected:
         raise CheckpointError(
             f"backbone 'weights': {file} does not match this backbone: missing "
