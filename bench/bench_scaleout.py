@@ -76,7 +76,7 @@ def bench_ray(repeats: int) -> None:
         result = run_study(StudyConfig.from_dict(raw), report=False, **quiet)
         assert result.ran == len(result.runs)
         wall = time.perf_counter() - start
-        inside = sum(r["fit_seconds"] + r["eval_seconds"] for r in result.runs)
+        inside = sum(r.wall_seconds for r in result.runs)
         return wall, wall - inside  # the runs' own work is noisy here; what is around it is not
 
     once("sequential", 1)  # warm: the feature cache and the imports

@@ -55,17 +55,15 @@ def main() -> None:
         }
     )
     result = run_study(config, show_progress=False, log=lambda m: None, report=False)
-    study_seconds = sum(r["fit_seconds"] + r["eval_seconds"] for r in result.runs)
+    study_seconds = sum(r.wall_seconds for r in result.runs)
     task = config.task.load()
     specs = planned_runs(config, task)
     store = RunStore(config.output_dir)
     predictions = {s.run_id: store.load_predictions(s) for s in specs}
     runs = result.runs
 
-    with_tests = _median_seconds(
-        lambda: summarize(runs, config, task, None, predictions), args.repeats
-    )
-    without = _median_seconds(lambda: summarize(runs, config, task, None, None), args.repeats)
+    with_tests = _median_seconds(lambda: summarize(runs, config, task, predictions), args.repeats)
+    without = _median_seconds(lambda: summarize(runs, config, task, None), args.repeats)
     factory = config.backbone.factory(task.modality)
     fingerprints = _median_seconds(lambda: content_fingerprints(task, factory), args.repeats)
     load_backbone = _median_seconds(factory, args.repeats)

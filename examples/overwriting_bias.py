@@ -114,12 +114,12 @@ def run(
     }
     raw = _study("bias", out, bias_task, None, {"biasing-ft": bias_ft}, seeds[:1], s)
     biased = run_study(StudyConfig.from_dict({**raw, "save_models": True}), **quiet)
-    run_id = biased.runs[0]["run"]["run_id"]
+    run_id = biased.runs[0].run_id
     weights = str(biased.output_dir / "runs" / run_id / "model.safetensors")
-    b = biased.summary["variants"][0]["scores"]
+    b = biased.summary.variants[0].scores
     log(
-        f"biased backbone on the balanced test: accuracy {b['id_accuracy']['mean']:.3f}, worst "
-        f"cell {b['worst_cell_accuracy']['mean']:.3f}, TPR gap {b['tpr_gap']['mean']:.3f}"
+        f"biased backbone on the balanced test: accuracy {b['id_accuracy'].mean:.3f}, worst "
+        f"cell {b['worst_cell_accuracy'].mean:.3f}, TPR gap {b['tpr_gap'].mean:.3f}"
     )
     protocols = {
         "lp": {},
@@ -131,13 +131,13 @@ def run(
             name = f"{backbone}-{sweep.replace(' ', '-')}-{level:g}"
             config = StudyConfig.from_dict(_study(name, out, task, path, protocols, seeds, s))
             result = run_study(config, **quiet)
-            for v in result.summary["variants"]:
-                row = {"backbone": backbone, "protocol": v["variant"], "sweep": sweep}
-                row.update({"level": level, "seeds": len(v["seeds"])})
+            for v in result.summary.variants:
+                row = {"backbone": backbone, "protocol": v.variant, "sweep": sweep}
+                row.update({"level": level, "seeds": len(v.seeds)})
                 for m in METRICS:
-                    score = v["scores"].get(m, {})
-                    row[m] = score.get("mean")
-                    row[f"{m}_ci"] = (score.get("ci_low"), score.get("ci_high"))
+                    score = v.scores.get(m)
+                    row[m] = score.mean if score else None
+                    row[f"{m}_ci"] = (score.ci_low, score.ci_high) if score else (None, None)
                 rows.append(row)
             log(f"{name}: {result.ran} runs now, {result.skipped} reused")
     return rows

@@ -144,26 +144,26 @@ def test_console_tables_follow_the_report_columns_and_survive_missing_scores():
 
     from safeadapt.report.columns import table_columns
     from safeadapt.report.console import MAX_COLUMNS, score_tables
+    from safeadapt.results import ScoreSummary, StudySummary, VariantSummary, Verdict
 
     def score(mean, n=1):
-        return {"mean": mean, "std": 0.01, "n": n}
+        return ScoreSummary(mean, 0.01, n)
 
-    summary = {
-        "task": "t",
-        "splits": ["test", "ood:x"],
-        "variants": [
-            {
-                "variant": "lp",
-                "scores": {"id_accuracy": score(0.8), "ece": score(0.05), "aurc": score(0.1)},
-            },
-            {
-                "variant": "ft[lr=1e-05]",
-                "scores": {"id_accuracy": score(0.9, 2), "knn_auroc": score(0.7, 2)},
-            },
-        ],
-    }
+    variants = (
+        VariantSummary(
+            "lp", "lp", (0,), {"id_accuracy": score(0.8), "ece": score(0.05), "aurc": score(0.1)}
+        ),
+        VariantSummary(
+            "ft[lr=1e-05]", "ft", (0, 1), {"id_accuracy": score(0.9, 2), "knn_auroc": score(0.7, 2)}
+        ),
+    )
+    summary = StudySummary(
+        study="s", task="t", modality="text", backbone="b", label_names=("no", "yes"), notes=(),
+        sizes={}, seeds=(0, 1), splits=("test", "ood:x"), selection_splits=("val",),
+        variants=variants, recommendation=Verdict("lp", "id-val", {}, "", "", ""),
+    )  # fmt: skip
     tables = score_tables(summary)
-    shown = [c for c in table_columns(summary) if c[0] != "id_accuracy"]
+    shown = [c for c in table_columns(summary) if c.key != "id_accuracy"]
     assert sum(len(t.columns) - 1 for t in tables) == len(shown)
     assert all(len(t.columns) - 1 <= MAX_COLUMNS for t in tables)
     console = Console(width=160, record=True)

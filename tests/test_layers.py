@@ -21,6 +21,7 @@ FLOORS = {
     "threads": 1,
     "config": 2,
     "files": 2,
+    "results": 2,
     "_registry": 2,
     "trust": 2,
     "hub": 2,

@@ -31,7 +31,7 @@ def test_a_studys_threads_setting_reaches_its_runs(tmp_path, feature_cache):
     tiny_study["preflight"] = {"checks": []}
     result = run_study(StudyConfig.from_dict(tiny_study), cache=feature_cache,
                        show_progress=False, log=lambda m: None, report=False)  # fmt: skip
-    assert result.runs[0]["environment"]["torch_threads"] == 1
+    assert result.runs[0].environment["torch_threads"] == 1
     assert torch.get_num_threads() == before
     with pytest.raises(InvalidConfig, match="'threads' must be an integer from 1 to 1024"):
         StudyConfig.from_dict({**tiny_study, "threads": 0})

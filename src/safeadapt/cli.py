@@ -178,7 +178,7 @@ def main_options(
     """Adapt a pretrained model to a task without breaking it, and measure it."""
 
 
-def _report_checks(console, checks: dict | None, study: str, junit: Path | None) -> None:
+def _report_checks(console, checks, study: str, junit: Path | None) -> None:
     """Print the checks table, write JUnit XML, and exit 1 when a check failed."""
     if checks is None:
         if junit is not None:
@@ -187,18 +187,17 @@ def _report_checks(console, checks: dict | None, study: str, junit: Path | None)
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"checks on {checks['variant']} ({checks['use']})")
+    table = Table(title=f"checks on {checks.variant} ({checks.use})")
     for col in ("check", "value", "bound", "result", "note"):
         table.add_column(col)
-    for c in checks["checks"]:
-        value = c["value"]
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+    for c in checks.checks:
+        shown = f"{c.value:.4g}" if isinstance(c.value, float) else str(c.value)
         table.add_row(
-            escape(c["name"]),
+            escape(c.name),
             escape(shown),
-            escape(str(c["bound"])),
-            "[green]pass[/]" if c["passed"] else "[bold red]FAIL[/]",
-            escape(c.get("note") or ""),
+            escape(str(c.bound)),
+            "[green]pass[/]" if c.passed else "[bold red]FAIL[/]",
+            escape(c.note or ""),
         )
     console.print(table)
     if junit is not None:
@@ -206,7 +205,7 @@ def _report_checks(console, checks: dict | None, study: str, junit: Path | None)
 
         junit.write_text(junit_xml(checks, study))
         console.print(f"JUnit XML: {escape(str(junit))}")
-    if not checks["passed"]:
+    if not checks.passed:
         raise typer.Exit(code=1)
 
 
@@ -228,21 +227,20 @@ def _print_study(console, result) -> None:
     for table in score_tables(result.summary):
         console.print(table)
     console.print(interval_table(result.summary))
-    rec = result.summary["recommendation"]
-    console.print(f"[bold green]recommended: {escape(rec['variant'])}[/] — {escape(rec['reason'])}")
+    rec = result.summary.recommendation
+    console.print(f"[bold green]recommended: {escape(rec.variant)}[/] — {escape(rec.reason)}")
     from safeadapt.protocols.start import kept_start_note
 
     for record in result.runs:
         note = kept_start_note(record)
         if note:
-            run = record["run"]
             console.print(
-                f"[yellow]note: {escape(run['variant'])} seed {run['seed']}: {escape(note)}[/]"
+                f"[yellow]note: {escape(record.variant)} seed {record.seed}: {escape(note)}[/]"
             )
-    for row in rec.get("pairwise", []):
+    for row in rec.pairwise:
         console.print(
-            f"  vs {escape(row['other'])} on {row['metric']}: {row['difference']:+.3f} "
-            f"({row['test']} p {row['p_value']:.3g}, Holm {row['p_holm']:.3g}) -> {row['verdict']}"
+            f"  vs {escape(row.other)} on {row.metric}: {row.difference:+.3f} "
+            f"({row.test} p {row.p_value:.3g}, Holm {row.p_holm:.3g}) -> {row.verdict}"
         )
     console.print(
         f"{result.ran} runs now, {result.skipped} reused; {result.seconds:.0f} s. "
@@ -405,7 +403,7 @@ def run(
             )
             + ")."
         )
-    _report_checks(console, result.summary.get("checks"), config.name, junit)
+    _report_checks(console, result.summary.checks, config.name, junit)
 
 
 @app.command()

@@ -1,14 +1,13 @@
-"""One run = one protocol, one seed, on one task: fit, evaluate, time. Plain values in and out."""
+"""One run = one protocol, one seed, on one task: fit, evaluate, time; a typed
+:class:`~safeadapt.results.RunRecord` out."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import platform
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,36 +20,8 @@ from safeadapt.data.task import Task
 from safeadapt.evaluation import score, split_logits
 from safeadapt.metrics.cost import CostMeter, trainable_parameters
 from safeadapt.protocols import FitContext, FitResult, Protocol
+from safeadapt.results import Cost, CostPart, RunRecord, SplitMetrics
 from safeadapt.safety import SafetyConfig, evaluate_safety
-
-
-@dataclass
-class RunRecord:
-    """What a finished run reports (JSON-able)."""
-
-    protocol: str
-    seed: int
-    metrics: dict[str, dict[str, float]]  # report splits: test, ood:* (scored once)
-    selection: dict[str, dict[str, float]]  # choice splits: val, ood-val:*
-    fit_seconds: float
-    eval_seconds: float
-    config: dict[str, Any]
-    info: dict[str, Any] = field(default_factory=dict)
-    safety: dict[str, Any] = field(default_factory=dict)
-    cost: dict[str, Any] = field(default_factory=dict)
-    predictions: Any = field(default=None, repr=False)  # pandas frame, stored beside the record
-
-    @property
-    def wall_seconds(self) -> float:
-        return self.fit_seconds + self.eval_seconds
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {
-            f.name: copy.deepcopy(getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if f.name != "predictions"
-        }
-        return {**out, "wall_seconds": self.wall_seconds}
 
 
 def seed_everything(seed: int) -> None:
@@ -135,18 +106,18 @@ def run_protocol(
     record = RunRecord(
         protocol=protocol.name,
         seed=seed,
-        metrics=scores,
-        selection=selection,
+        metrics={k: SplitMetrics(v) for k, v in scores.items()},
+        selection={k: SplitMetrics(v) for k, v in selection.items()},
         fit_seconds=fit_cost.seconds,
         eval_seconds=eval_cost.seconds,
         config=dataclasses.asdict(protocol.config),
         info=result.info,
         safety=safety_out,
-        cost={
-            "fit": fit_cost.result(len(task.train)),
-            "eval": eval_cost.result(n_eval),
-            "trainable_parameters": trainable,
-        },
+        cost=Cost(
+            CostPart(fit_cost.result(len(task.train))),
+            CostPart(eval_cost.result(n_eval)),
+            int(trainable),
+        ),
         predictions=predictions_table(task, logits, per_example),
     )
     return record, result

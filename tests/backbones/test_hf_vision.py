@@ -84,11 +84,11 @@ def test_a_study_on_a_hub_style_vit_with_lora(tiny_vit, tmp_path, feature_cache)
         }
     )
     result = run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
-    by = {r["run"]["variant"]: r for r in result.runs}
-    assert by["lp-ft"]["info"]["tuning"]["lora_targets"] in (
+    by = {r.variant: r for r in result.runs}
+    assert by["lp-ft"].info["tuning"]["lora_targets"] in (
         ["query", "value"],
         ["q_proj", "v_proj"],
     )
-    assert by["lp"]["safety"]["distortion"]["test"]["l2"] == 0.0
-    assert by["lp-ft"]["safety"]["distortion"]["test"]["l2"] > 0  # LoRA moved the features
+    assert by["lp"].safety["distortion"]["test"]["l2"] == 0.0
+    assert by["lp-ft"].safety["distortion"]["test"]["l2"] > 0  # LoRA moved the features
     assert result.report_path.is_file()

@@ -32,11 +32,17 @@ def test_the_start_is_kept_only_when_fine_tuning_is_significantly_worse(
     assert decision["only_tuned_right"] == only_tuned
 
 
+def _record(info):
+    from safeadapt.results import RunRecord
+
+    return RunRecord("lp-ft", 0, {}, {}, fit_seconds=1.0, eval_seconds=1.0, config={}, info=info)
+
+
 def test_the_kept_start_is_said_where_the_model_is_described():
-    lpft = {"info": {"best_epoch": 0, "lp_C": 1.0, "history": [{"epoch": 0}]}}
+    lpft = _record({"best_epoch": 0, "lp_C": 1.0, "history": [{"epoch": 0}]})
     assert "the LP start was kept" in kept_start_note(lpft)
-    assert kept_start_note({"info": {"best_epoch": 2, "lp_C": 1.0}}) is None
-    assert kept_start_note({"info": {}}) is None
+    assert kept_start_note(_record({"best_epoch": 2, "lp_C": 1.0})) is None
+    assert kept_start_note(_record({})) is None
     tested = {"only_start_right": 30, "only_tuned_right": 2, "p_value": 1.5e-7}
-    note = kept_start_note({"info": {"best_epoch": 0, "lp_C": 1.0, "start_test": tested}})
+    note = kept_start_note(_record({"best_epoch": 0, "lp_C": 1.0, "start_test": tested}))
     assert "significantly worse" in note and "right on 30 examples" in note and "1.5e-07" in note

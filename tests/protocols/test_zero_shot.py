@@ -88,17 +88,20 @@ def test_a_yaml_study_on_a_clip_pair_with_zero_shot_init_and_lora(tiny_clip, tmp
     path.write_text(yaml.safe_dump(study))
     out = CliRunner().invoke(app, ["run", str(path), "--no-progress"])
     assert out.exit_code == 0, out.output
+    from safeadapt.results import RunRecord
+
     records = {
-        r["run"]["variant"]: r
+        r.variant: r
         for r in (
-            json.loads(p.read_text()) for p in (tmp_path / "out" / "runs").glob("*/record.json")
+            RunRecord.from_json(json.loads(p.read_text()))
+            for p in (tmp_path / "out" / "runs").glob("*/record.json")
         )
     }
     assert set(records) == {"zero-shot", "lp", "lp-ft"}
-    assert records["lp-ft"]["info"]["head_init"] == "zero-shot"
-    assert records["lp-ft"]["info"]["tuning"]["lora_targets"] == ["q_proj", "v_proj"]
+    assert records["lp-ft"].info["head_init"] == "zero-shot"
+    assert records["lp-ft"].info["tuning"]["lora_targets"] == ["q_proj", "v_proj"]
     for record in records.values():
-        assert set(record["safety"]) >= {"calibration", "adversarial", "distortion", "detection"}
-    assert records["zero-shot"]["safety"]["distortion"]["test"]["l2"] == 0.0
+        assert set(record.safety) >= {"calibration", "adversarial", "distortion", "detection"}
+    assert records["zero-shot"].safety["distortion"]["test"]["l2"] == 0.0
     report = (tmp_path / "out" / "report.html").read_text()
     assert "zero-shot head, from 1 prompt(s) per class" in report  # what the start was

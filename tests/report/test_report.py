@@ -35,8 +35,8 @@ def test_every_figure_of_a_safety_study_is_drawn(study_result):
 def test_table_marks_the_best_and_the_recommendation(study_result):
     html = study_result.report_path.read_text()
     assert "<b>" in html and "Pareto front" in html
-    rec = study_result.summary["recommendation"]
-    assert f"Recommended: {rec['variant']}" in html
+    rec = study_result.summary.recommendation
+    assert f"Recommended: {rec.variant}" in html
     assert "embedding-space" not in html  # an image study: pixel-space attack
     assert "pixel [0,1]" in html
 
@@ -70,15 +70,12 @@ def test_the_report_shows_what_each_knob_did(study_result):
 def test_safety_families_carry_intervals_from_per_example_outputs(study_result):
     """Distortion, forgetting and effective robustness get intervals like the accuracies; LP's
     forgetting is exactly 0 with a zero-width interval (same features, same probe)."""
-    for v in study_result.summary["variants"]:
+    for v in study_result.summary.variants:
         for key in ("distortion_id", "forgetting", "effective_robustness"):
-            score = v["scores"][key]
-            assert score["ci_low"] <= score["mean"] + 1e-9 <= score["ci_high"] + 2e-9, (v, key)
-        if v["protocol"] == "lp":
-            assert (v["scores"]["forgetting"]["ci_low"], v["scores"]["forgetting"]["ci_high"]) == (
-                0.0,
-                0.0,
-            )
+            score = v.scores[key]
+            assert score.ci_low <= score.mean + 1e-9 <= score.ci_high + 2e-9, (v, key)
+        if v.protocol == "lp":
+            assert (v.scores["forgetting"].ci_low, v.scores["forgetting"].ci_high) == (0.0, 0.0)
 
 
 def test_registered_families_reach_the_record_table_csv_and_figures(study_result):
@@ -91,9 +88,9 @@ def test_registered_families_reach_the_record_table_csv_and_figures(study_result
     html = study_result.report_path.read_text()
     csv = pd.read_csv(study_result.report_path.parent / "results.csv")
     for r in study_result.runs:
-        assert set(FAMILIES.names()) <= set(r["safety"])
-        assert all(n == 1 for n in r["safety"]["backbone_passes"].values())
-    measured = {k for v in study_result.summary["variants"] for k in v["scores"]}
+        assert set(FAMILIES.names()) <= set(r.safety)
+        assert all(n == 1 for n in r.safety["backbone_passes"].values())
+    measured = {k for v in study_result.summary.variants for k in v.scores}
     for key, label, _, _ in score_columns():
         if key in measured:
             assert label in html
@@ -104,9 +101,11 @@ def test_registered_families_reach_the_record_table_csv_and_figures(study_result
 
 
 def test_figures_skip_what_was_not_measured(study_result):
+    from dataclasses import replace
+
     from safeadapt.report.plots import FIGURES
 
-    bare = [{**r, "safety": {}} for r in study_result.runs]
+    bare = [replace(r, safety={}) for r in study_result.runs]
     drawn = {k for k, (_, fn) in FIGURES.items() if fn(bare, study_result.summary)}
     assert drawn == {"cost", "wise_curve"}  # the last one reads the fit's info
 
@@ -155,7 +154,7 @@ def test_report_renders_in_headless_chromium(study_result, tmp_path):
 
 def test_a_study_result_renders_in_a_notebook(study_result):
     notebook = study_result._repr_html_()
-    pick = study_result.summary["recommendation"]["variant"]
+    pick = study_result.summary.recommendation.variant
     assert f"Recommended: {pick}" in notebook and "<table>" in notebook
     assert "report.html" in notebook
 
@@ -167,7 +166,7 @@ def test_run_scores_are_the_builtin_ones_per_ood_split_and_the_families(study_re
     from safeadapt.study.recommend import BUILTIN_SCORES, run_scores
 
     for r in study_result.runs:
-        keys = set(run_scores(r)) - set(family_scores(r["safety"]))
+        keys = set(run_scores(r)) - set(family_scores(r.safety))
         assert {k for k in keys if not k.startswith("accuracy:ood:")} == set(BUILTIN_SCORES)
 
 

@@ -48,7 +48,7 @@ def test_suite_on_a_fine_tuned_image_model(image_task, effnet_factory, feature_c
         proto, task, effnet_factory, 0, cache=feature_cache, safety=CHEAP, show_progress=False
     )
     s = record.safety
-    assert set(record.metrics["test"]) == {"accuracy", "ece", "ece_adaptive", "nll", "brier"}
+    assert set(record.metrics["test"].values) == {"accuracy", "ece", "ece_adaptive", "nll", "brier"}
     cal = s["calibration"]
     assert cal["temperature"] > 0 and set(cal["splits"]["test"]) == {
         "ece",
@@ -62,8 +62,8 @@ def test_suite_on_a_fine_tuned_image_model(image_task, effnet_factory, feature_c
     assert "ood:digits" in s["distortion"] and s["distortion"]["ood:digits"]["l2_ratio_to_id"] > 0
     adv = s["adversarial"]
     assert adv["n"] == 16 and adv["accuracy"]["0.0313725"] <= adv["accuracy"]["0"]
-    assert record.cost["trainable_parameters"] == result.info["trainable_parameters"]
-    assert record.cost["fit"]["peak_rss_mb"] > 100 and record.cost["eval"]["seconds"] > 0
+    assert record.cost.trainable_parameters == result.info["trainable_parameters"]
+    assert record.cost.fit.peak_rss_mb > 100 and record.cost.eval.seconds > 0
     assert sum(cal["reliability"]["test"]["count"]) == 64
     corr = s["corruption"]
     assert corr["n"] == 32 and set(corr["accuracy"]) == {"gaussian_noise", "contrast"}
@@ -78,7 +78,7 @@ def test_suite_on_a_fine_tuned_image_model(image_task, effnet_factory, feature_c
     assert set(s["groups"]["test"]["by_group"]) == {"thin", "thick"}
     er = s["effective_robustness"]
     assert set(er["values"]) == {"ood:digits", "ood:rotated"} and len(er["trend"]["points"]) == 2
-    assert er["id_accuracy"] == pytest.approx(record.metrics["test"]["accuracy"])
+    assert er["id_accuracy"] == pytest.approx(record.test.accuracy)
     rows = record.predictions["split"].unique()
     assert {"reference:digits", "reference-before:digits"} <= set(rows)
 
@@ -148,7 +148,7 @@ def test_lp_text_suite_far_ood_groups_and_zero_forgetting(text_task, minilm_fact
         assert row["delta"] == 0.0 and row["before"] > 0.3  # LP keeps the backbone: nothing lost
     groups = s["groups"]["test"]
     assert set(groups["by_group"]) == {"short", "long"}
-    assert groups["worst_group_accuracy"] <= record.metrics["test"]["accuracy"] + 1e-9
+    assert groups["worst_group_accuracy"] <= record.test.accuracy + 1e-9
     sizes = sum(g["n"] for g in groups["by_group"].values())
     assert sizes == len(text_task.test)
 

@@ -9,52 +9,57 @@ from typer.testing import CliRunner
 
 from safeadapt.cli import app
 from safeadapt.errors import InvalidConfig
+from safeadapt.results import ScoreSummary, StudySummary, VariantSummary, Verdict
 from safeadapt.study.checks import ChecksSpec, evaluate_checks, junit_xml
 
 
-def _summary(shift=None):
+def _summary(shift=None) -> StudySummary:
     def score(mean, lo, hi):
-        return {"mean": mean, "ci_low": lo, "ci_high": hi}
+        return ScoreSummary(mean, 0.0, 1, lo, hi, "wilson")
 
-    return {
-        "recommendation": {"variant": "lp"},
-        "variants": [
-            {
-                "variant": "lp",
-                "scores": {"ece": score(0.08, 0.05, 0.12), "id_accuracy": score(0.8, 0.75, 0.85)},
-            },
-            {"variant": "ft", "scores": {"ece": score(0.2, 0.15, 0.25)}},
-        ],
-        "preflight": {} if shift is None else {"shift": {"comparisons": shift}},
-    }
+    variants = (
+        VariantSummary(
+            "lp",
+            "lp",
+            (0,),
+            {"ece": score(0.08, 0.05, 0.12), "id_accuracy": score(0.8, 0.75, 0.85)},
+        ),
+        VariantSummary("ft", "ft", (0,), {"ece": score(0.2, 0.15, 0.25)}),
+    )
+    return StudySummary(
+        study="tiny", task="t", modality="text", backbone="b", label_names=("no", "yes"),
+        notes=(), sizes={}, seeds=(0,), splits=("test",), selection_splits=("val",),
+        variants=variants, recommendation=Verdict("lp", "id-val", {}, "", "", ""),
+        preflight={} if shift is None else {"shift": {"comparisons": shift}},
+    )  # fmt: skip
 
 
 def test_bounds_on_the_pick_the_mean_or_the_interval_end():
     spec = ChecksSpec.from_raw({"max_ece": 0.1, "min_id_accuracy": 0.78})
     out = evaluate_checks(_summary(), spec)
-    assert out["variant"] == "lp" and out["passed"]
+    assert out.variant == "lp" and out.passed
     strict = ChecksSpec.from_raw({"max_ece": 0.1, "min_id_accuracy": 0.78, "use": "interval"})
-    rows = {r["name"]: r for r in evaluate_checks(_summary(), strict)["checks"]}
-    assert rows["max_ece"]["value"] == 0.12 and not rows["max_ece"]["passed"]
-    assert rows["min_id_accuracy"]["value"] == 0.75 and not rows["min_id_accuracy"]["passed"]
+    rows = {r.name: r for r in evaluate_checks(_summary(), strict).checks}
+    assert rows["max_ece"].value == 0.12 and not rows["max_ece"].passed
+    assert rows["min_id_accuracy"].value == 0.75 and not rows["min_id_accuracy"].passed
     ft = evaluate_checks(_summary(), ChecksSpec.from_raw({"variant": "ft", "max_ece": 0.1}))
-    assert not ft["passed"] and ft["checks"][0]["value"] == 0.2
+    assert not ft.passed and ft.checks[0].value == 0.2
 
 
 def test_an_unmeasured_score_fails_and_says_so():
     out = evaluate_checks(_summary(), ChecksSpec.from_raw({"min_forgetting": -0.02}))
-    (row,) = out["checks"]
-    assert not out["passed"] and row["value"] is None and "not measured" in row["note"]
+    (row,) = out.checks
+    assert not out.passed and row.value is None and "not measured" in row.note
 
 
 def test_shift_gate_fails_or_warns():
     shifted = {"test": {"shift_detected": False}, "ood:tweets": {"shift_detected": True}}
     fail = evaluate_checks(_summary(shifted), ChecksSpec.from_raw({"shift": "fail"}))
-    assert not fail["passed"] and fail["checks"][0]["value"] == "ood:tweets"
+    assert not fail.passed and fail.checks[0].value == "ood:tweets"
     warn = evaluate_checks(_summary(shifted), ChecksSpec.from_raw({"shift": "warn"}))
-    assert warn["passed"] and warn["checks"][0]["note"] == "warn only"
+    assert warn.passed and warn.checks[0].note == "warn only"
     calm = evaluate_checks(_summary({"test": {"shift_detected": False}}), ChecksSpec(shift="fail"))
-    assert calm["passed"]
+    assert calm.passed
 
 
 @pytest.mark.parametrize(

@@ -74,17 +74,17 @@ def test_two_processes_give_the_single_process_records_and_one_writer(tmp_path):
         log=lambda m: None,
     )
     for record in single.runs:
-        run_id = record["run"]["run_id"]
+        run_id = record.run_id
         two = json.loads((tmp_path / "two" / "runs" / run_id / "record.json").read_text())
         assert two["environment"]["world_size"] == 2
-        for split, metrics in record["metrics"].items():
-            for key, value in metrics.items():
+        for split, metrics in record.metrics.items():
+            for key, value in metrics.values.items():
                 assert two["metrics"][split][key] == pytest.approx(value, abs=TOLERANCE), (
                     run_id, split, key)  # fmt: skip
-        history = record["info"].get("history")
+        history = record.info.get("history")
         if history:  # data-parallel steps equal one process's (the global batch is split)
             assert two["info"]["history"][-1]["train_loss"] == pytest.approx(
                 history[-1]["train_loss"], abs=TOLERANCE
             )
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
-    assert summary["recommendation"]["variant"] == single.summary["recommendation"]["variant"]
+    assert summary["recommendation"]["variant"] == single.summary.recommendation.variant

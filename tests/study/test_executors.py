@@ -40,7 +40,7 @@ def _study(tmp_path, name, **changes):
 
 
 def _records(result):
-    return {r["run"]["run_id"]: r for r in result.runs}
+    return {r.run_id: r for r in result.runs}
 
 
 def test_ray_gives_the_sequential_records(cluster, tmp_path, feature_cache):
@@ -51,14 +51,11 @@ def test_ray_gives_the_sequential_records(cluster, tmp_path, feature_cache):
     a, b = _records(sequential), _records(on_ray)
     assert list(a) == list(b)  # the same content keys, in plan order
     for run_id in a:
-        for split, metrics in a[run_id]["metrics"].items():
-            for key, value in metrics.items():  # 1 vs 2 threads: float sums in another order
-                assert b[run_id]["metrics"][split][key] == pytest.approx(value, abs=1e-6)
-        assert b[run_id]["environment"]["pid"] != a[run_id]["environment"]["pid"]
-    assert (
-        on_ray.summary["recommendation"]["variant"]
-        == sequential.summary["recommendation"]["variant"]
-    )
+        for split, metrics in a[run_id].metrics.items():
+            for key, value in metrics.values.items():  # 1 vs 2 threads: sums in another order
+                assert b[run_id].metrics[split].get(key) == pytest.approx(value, abs=1e-6)
+        assert b[run_id].environment["pid"] != a[run_id].environment["pid"]
+    assert on_ray.summary.recommendation.variant == sequential.summary.recommendation.variant
     again = run_study(_study(tmp_path, "ray", executor="ray"), **quiet)
     assert again.ran == 0 and again.skipped == 4  # finished runs are reused, not resubmitted
 
@@ -83,11 +80,11 @@ def test_a_killed_worker_is_retried_and_the_run_recorded_once(
     assert result.ran == 2 and len(result.runs) == 2
     runs = config.output_dir / "runs"
     for record in result.runs:
-        folder = runs / record["run"]["run_id"]
-        assert json.loads((folder / "record.json").read_text())["run"] == record["run"]
+        folder = runs / record.run_id
+        assert json.loads((folder / "record.json").read_text())["run"] == record.run.to_json()
         leftovers = [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
         assert leftovers == []  # nothing half-written
-    assert sorted(p.name for p in runs.iterdir()) == sorted(r["run"]["run_id"] for r in result.runs)
+    assert sorted(p.name for p in runs.iterdir()) == sorted(r.run_id for r in result.runs)
 
 
 def test_without_retries_a_killed_worker_fails_the_run_and_keeps_the_rest(

@@ -40,9 +40,11 @@ def test_export_reloads_to_the_same_logits_with_a_model_card(saved_study, tmp_pa
     config, result = saved_study
     folder = export_model(config, tmp_path / "export", variant="ft")
     manifest = json.loads((folder / "safeadapt.json").read_text())
-    assert manifest["variant"] == "ft" and manifest["label_names"] == result.summary["label_names"]
+    assert manifest["variant"] == "ft" and manifest["label_names"] == list(
+        result.summary.label_names
+    )
     model = load_exported(folder)
-    run_id = next(r["run"]["run_id"] for r in result.runs if r["run"]["variant"] == "ft")
+    run_id = next(r.run_id for r in result.runs if r.variant == "ft")
     task = config.task.load()
     batch = model.backbone.preprocess(task.test.inputs[:8])
     with torch.no_grad():
@@ -174,19 +176,21 @@ def test_a_bert_with_its_pooler_reloads_in_transformers_and_mean_pooling_is_refu
 def test_the_model_card_escapes_every_data_and_user_string(saved_study, tmp_path):
     """Class names, variant and OOD names, notes (the leakage note quotes training text) reach
     the card as inert text: no HTML, no links, no line that starts a '---' block."""
-    import copy
+    from dataclasses import replace
 
     from safeadapt.study.export import model_card
 
     config, result = saved_study
-    summary = copy.deepcopy(result.summary)
     hostile = "<script>alert(1)</script> <img src=x onerror=alert(2)> [x](javascript:alert(3))"
-    summary["study"] = "s\n---\ninjected: true"
-    summary["notes"] = [f"leakage: 'train text {hostile}' also in test"]
-    summary["recommendation"]["reason"] = hostile
-    entry = copy.deepcopy(summary["variants"][0])
+    summary = replace(
+        result.summary,
+        study="s\n---\ninjected: true",
+        notes=(f"leakage: 'train text {hostile}' also in test",),
+        recommendation=replace(result.summary.recommendation, reason=hostile),
+    )
+    entry = summary.variants[0]
     manifest = {
-        "variant": summary["recommendation"]["variant"],
+        "variant": summary.recommendation.variant,
         "protocol": "lp",
         "backbone": {"name": "efficientnet-lite0`) <b>"},
         "label_names": [hostile, "ok\n---"],
@@ -195,7 +199,8 @@ def test_the_model_card_escapes_every_data_and_user_string(saved_study, tmp_path
         "settings": {"c": hostile},
         "transformers": {"skipped": "x"},
     }
-    card = model_card(summary, manifest, entry, {"info": {"best_epoch": 0, "lp_C": 1.0}})
+    kept = replace(result.runs[0], info={"best_epoch": 0, "lp_C": 1.0})
+    card = model_card(summary, manifest, entry, kept)
     body = card.split("\n---\n", 1)[1]  # after the front matter
     for raw in ("<script>", "<img", "](javascript:", "<b>"):
         assert raw not in body, raw

@@ -26,14 +26,14 @@ def test_study_runs_reports_and_resumes(tiny_study, feature_cache):
     assert first.ran == 4 and first.skipped == 0
     assert sorted(_records(config.output_dir)) == sorted(s.run_id for s in specs)
     summary = first.summary
-    assert [v["variant"] for v in summary["variants"]] == ["lp", "ft"]
-    lp = summary["variants"][0]["scores"]
-    assert lp["id_accuracy"]["n"] == 2 and lp["forgetting"]["mean"] == 0.0
-    assert summary["recommendation"]["variant"] in {"lp", "ft"}
-    assert summary["recommendation"]["variant"] in summary["recommendation"]["pareto_front"]
+    assert [v.variant for v in summary.variants] == ["lp", "ft"]
+    lp = summary.variants[0].scores
+    assert lp["id_accuracy"].n == 2 and lp["forgetting"].mean == 0.0
+    assert summary.recommendation.variant in {"lp", "ft"}
+    assert summary.recommendation.variant in summary.recommendation.pareto_front
     html = first.report_path.read_text()
     assert "Recommended:" in html and html.count('<img class="plot"') >= 6
-    pre = summary["preflight"]
+    pre = summary.preflight
     assert set(pre["shift"]["comparisons"]) == {"test", "ood:digits", "ood:rotated"}
     assert set(pre["audit"]["groups"]) == {"thin", "thick"}
     assert 'id="fig-shift"' in html and "Pre-flight checks" in html
@@ -49,7 +49,7 @@ def test_study_runs_reports_and_resumes(tiny_study, feature_cache):
 
     again = run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
     assert again.ran == 0 and again.skipped == 4
-    assert [r["metrics"] for r in again.runs] == [r["metrics"] for r in first.runs]
+    assert [r.metrics for r in again.runs] == [r.metrics for r in first.runs]
 
 
 def test_a_corrupt_record_is_redone(tiny_study, feature_cache):
@@ -65,7 +65,7 @@ def test_a_corrupt_record_is_redone(tiny_study, feature_cache):
     again = run_study(
         config, cache=feature_cache, show_progress=False, log=lambda m: None, report=False
     )
-    assert again.ran == 1 and again.runs[0]["metrics"] == first.runs[0]["metrics"]
+    assert again.ran == 1 and again.runs[0].metrics == first.runs[0].metrics
     assert len(list(record.parent.glob("record.json.corrupt-*"))) == 1  # kept for a look
 
 
@@ -129,13 +129,13 @@ def test_the_estimate_separates_fixed_from_per_example_costs():
 
 
 def test_a_safety_family_on_a_capped_sample_stops_growing_at_its_cap():
+    from safeadapt.results import RunRecord
     from safeadapt.study.estimate import cost_parts
 
-    record = {
-        "fit_seconds": 10.0,
-        "eval_seconds": 6.0,
-        "safety": {"family_seconds": {"adversarial": 4.0, "calibration": 1.0}},
-    }
+    record = RunRecord(
+        protocol="lp", seed=0, metrics={}, selection={}, fit_seconds=10.0, eval_seconds=6.0,
+        config={}, safety={"family_seconds": {"adversarial": 4.0, "calibration": 1.0}},
+    )  # fmt: skip
     caps = {"adversarial": 200, "calibration": None}
     assert cost_parts(record, (200, 300, 100), caps) == {
         "fit": (200, 10.0),

@@ -24,7 +24,7 @@ def test_the_readme_study_from_python_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     study, verdict, model = namespace["study"], namespace["verdict"], namespace["model"]
     assert study.output_dir == Path("safeadapt-out/from-python")
-    assert verdict["variant"] in {"lp", "lp-strong"} and "checks passed:" in out
+    assert verdict.variant in {"lp", "lp-strong"} and "checks passed:" in out
     assert (tmp_path / "exported-model" / "model.safetensors").is_file()
     assert model.num_classes == 2
     assert repr(study) == "<Study 'from-python': lp, lp-strong x seeds [0]>"

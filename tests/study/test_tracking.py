@@ -23,11 +23,9 @@ def test_every_run_and_the_summary_are_logged(tiny_study, tmp_path, feature_cach
     exp = client.get_experiment_by_name("tiny-test")
     runs = client.search_runs([exp.experiment_id])
     names = sorted(r.info.run_name for r in runs)
-    assert names == sorted([*(r["run"]["run_id"] for r in result.runs), "tiny-summary"])
-    lp0 = next(r for r in runs if r.info.run_name == result.runs[0]["run"]["run_id"])
-    assert lp0.data.metrics["id_accuracy"] == pytest.approx(
-        result.runs[0]["metrics"]["test"]["accuracy"]
-    )
+    assert names == sorted([*(r.run_id for r in result.runs), "tiny-summary"])
+    lp0 = next(r for r in runs if r.info.run_name == result.runs[0].run_id)
+    assert lp0.data.metrics["id_accuracy"] == pytest.approx(result.runs[0].test.accuracy)
     assert lp0.data.params["protocol"] == "lp"
     summary = next(r for r in runs if r.info.run_name == "tiny-summary")
     assert summary.data.tags["recommended"] == "lp"
@@ -70,10 +68,10 @@ def test_weights_and_biases_offline_logs_every_run_and_the_summary(
     assert len(runs) == 3  # two runs and the summary
     logs = [next(r.glob("run-*.wandb")).read_bytes() for r in runs]
     for record in result.runs:
-        run_id = record["run"]["run_id"]
+        run_id = record.run_id
         (log,) = [b for b in logs if run_id.encode() in b]  # the offline protobuf log
         assert b"id_accuracy" in log and b"tiny-wb" in log
-        accuracy = record["metrics"]["test"]["accuracy"]
+        accuracy = record.test.accuracy
         assert repr(accuracy).encode() in log  # the value, as W&B stores it (JSON)
         saved = [r for r in runs if (r / "files" / "record.json").is_file()]
         assert saved  # the run's record is kept with it

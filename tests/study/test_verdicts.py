@@ -63,14 +63,14 @@ def _run(config, cache):
 def _choices(result):
     """Everything a choice produced: per run the protocol's picks, and the recommendation."""
     runs = {
-        r["run"]["variant"]: {
-            "info": {k: v for k, v in r["info"].items() if k not in ("train_seconds",)},
-            "selection": r["selection"],
+        r.variant: {
+            "info": {k: v for k, v in r.info.items() if k not in ("train_seconds",)},
+            "selection": {k: m.values for k, m in r.selection.items()},
         }
         for r in result.runs
     }
-    rec = result.summary["recommendation"]
-    return runs, rec["variant"], {k: v["variant"] for k, v in rec["rules"].items()}
+    rec = result.summary.recommendation
+    return runs, rec.variant, {k: v.variant for k, v in rec.rules.items()}
 
 
 def test_flipping_the_test_labels_changes_no_choice(csv_sources, tmp_path, feature_cache):
@@ -93,8 +93,8 @@ def test_flipping_the_test_labels_changes_no_choice(csv_sources, tmp_path, featu
             assert metrics == pytest.approx(b[0][variant]["selection"][split], abs=1e-6)
     assert a[1:] == b[1:]
     # the reported test numbers did move: the flip reached the report, not the choices
-    acc = {r["run"]["variant"]: r["metrics"]["test"]["accuracy"] for r in first.runs}
-    acc_flipped = {r["run"]["variant"]: r["metrics"]["test"]["accuracy"] for r in flipped.runs}
+    acc = {r.variant: r.test.accuracy for r in first.runs}
+    acc_flipped = {r.variant: r.test.accuracy for r in flipped.runs}
     for v in acc:
         assert acc_flipped[v] == pytest.approx(1 - acc[v], abs=1e-6)
 
@@ -108,27 +108,27 @@ def test_flipping_the_test_labels_changes_no_choice(csv_sources, tmp_path, featu
     variants = pd.read_csv(out / "variants.csv")
     assert {"value", "ci_low", "ci_high"} <= set(variants.columns)
     for r in first.runs:
-        folder = out / "runs" / r["run"]["run_id"]
+        folder = out / "runs" / r.run_id
         pred = pd.read_parquet(folder / "predictions.parquet")
         assert set(pred["split"]) == {"val", "test", "ood:tweets", "ood-val:tweets"}
-        for split, metrics in {**r["metrics"], **r["selection"]}.items():
+        for split, metrics in {**r.metrics, **r.selection}.items():
             rows = pred[pred["split"] == split]
-            assert (rows["pred"] == rows["label"]).mean() == pytest.approx(metrics["accuracy"])
+            assert (rows["pred"] == rows["label"]).mean() == pytest.approx(metrics.accuracy)
             probs = np.stack(rows["probs"].to_numpy())
             np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
     combined = pd.read_parquet(out / "predictions.parquet")
-    assert set(combined["run_id"]) == {r["run"]["run_id"] for r in first.runs}
-    rec = first.summary["recommendation"]
-    assert rec["selection"] == "ood-val" and set(rec["rules"]) == {"ood-val", "id-val"}
-    assert {p["other"] for p in rec["pairwise"]} == {
-        v["variant"] for v in first.summary["variants"]
-    } - {rec["variant"]}
-    assert all(p["verdict"] in ("better", "worse", "not distinguishable") for p in rec["pairwise"])
+    assert set(combined["run_id"]) == {r.run_id for r in first.runs}
+    rec = first.summary.recommendation
+    assert rec.selection == "ood-val" and set(rec.rules) == {"ood-val", "id-val"}
+    assert {p.other for p in rec.pairwise} == {v.variant for v in first.summary.variants} - {
+        rec.variant
+    }
+    assert all(p.verdict in ("better", "worse", "not distinguishable") for p in rec.pairwise)
     html = (out / "report.html").read_text()
     assert 'id="splits-seen"' in html and "id='pairwise'" in html
     assert "Where they disagree" in html
     summary = json.loads((out / "summary.json").read_text())
-    pick = next(v for v in summary["variants"] if v["variant"] == rec["variant"])
+    pick = next(v for v in summary["variants"] if v["variant"] == rec.variant)
     s = pick["scores"]["id_accuracy"]
     assert s["ci_low"] <= s["mean"] <= s["ci_high"] and s["ci_method"] == "wilson"
 
@@ -157,8 +157,8 @@ def test_an_edited_data_file_is_not_served_from_old_runs(csv_sources, tmp_path, 
     os.utime(sources["test"], ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime
     second = _run(config, feature_cache)
     assert second.skipped == 0 and second.ran == 1
-    acc = first.runs[0]["metrics"]["test"]["accuracy"]
-    assert second.runs[0]["metrics"]["test"]["accuracy"] == pytest.approx(1 - acc, abs=1e-6)
+    acc = first.runs[0].test.accuracy
+    assert second.runs[0].test.accuracy == pytest.approx(1 - acc, abs=1e-6)
 
 
 def test_a_summary_without_per_example_outputs_still_recommends(tiny_study, feature_cache):
@@ -172,6 +172,6 @@ def test_a_summary_without_per_example_outputs_still_recommends(tiny_study, feat
     config = StudyConfig.from_dict(tiny_study)
     result = run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
     summary = summarize(result.runs, config, config.task.load(), None)
-    assert summary["recommendation"]["variant"] in {"lp", "lp-c"}
-    assert summary["recommendation"]["pairwise"] == []
-    assert all("ci_low" not in s for v in summary["variants"] for s in v["scores"].values())
+    assert summary.recommendation.variant in {"lp", "lp-c"}
+    assert summary.recommendation.pairwise == ()
+    assert all(not s.has_interval for v in summary.variants for s in v.scores.values())

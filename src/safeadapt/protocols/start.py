@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from safeadapt.metrics.intervals import mcnemar_exact
+from safeadapt.results import RunRecord
 
 # The level of the start-versus-fine-tuned test: the verdicts' level (safeadapt.study.recommend).
 START_ALPHA = 0.05
@@ -46,9 +47,9 @@ def keep_start_decision(
     }
 
 
-def kept_start_note(record: dict[str, Any]) -> str | None:
+def kept_start_note(record: RunRecord) -> str | None:
     """What a run whose early stopping kept its start (epoch 0) really is, or None."""
-    info = record.get("info") or {}
+    info = record.info
     if info.get("best_epoch") != 0:
         return None
     start = "LP" if "lp_C" in info else "zero-shot" if info.get("head_init") else "pretrained"

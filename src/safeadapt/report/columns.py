@@ -1,31 +1,38 @@
-"""The study table's columns, for the HTML report and the console: the built-in scores, one
-column per OOD split, then every registered safety family's scores (``safeadapt.safety``)."""
+"""The study table's columns, for the HTML report and the console: the built-in scores that
+have a column (``safeadapt.results.SCORES``), one column per OOD split, then every registered
+safety family's scores (``safeadapt.safety``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
+from safeadapt.results import SCORES, StudySummary
 from safeadapt.safety import score_columns
 
-# column key -> (header, higher is better or None for "no best", format)
-COLUMNS: list[tuple[str, str, bool | None, str]] = [
-    ("val_accuracy", "ID-val acc (selection)", True, ".3f"),
-    ("ood_val_accuracy", "OOD-val acc (selection)", True, ".3f"),
-    ("id_accuracy", "ID acc", True, ".3f"),
-    ("ood_accuracy", "OOD acc (mean)", True, ".3f"),
-    ("ece", "ECE", False, ".3f"),
-    ("nll", "NLL", False, ".3f"),
-    ("fit_seconds", "fit s", False, ".1f"),
-    ("trainable_parameters", "trainable params", None, ",.0f"),
+
+class Column(NamedTuple):
+    key: str
+    header: str
+    higher_is_better: bool | None  # None: no best (a description, not a goal)
+    fmt: str
+
+
+# the built-in columns, in table order, from the scores' own metadata
+COLUMNS: list[Column] = [
+    Column(key, spec.header, spec.higher_is_better, spec.fmt)
+    for key, spec in SCORES.items()
+    if spec.header is not None
 ]
+_FIRST = 4  # selection and test accuracies come before the OOD splits' columns
+_LAST = 2  # cost columns come after the safety families'
 
 
-def table_columns(summary: dict[str, Any]) -> list[tuple[str, str, bool | None, str]]:
-    """``(key, header, higher is better, format)`` of the columns some variant has a score for."""
+def table_columns(summary: StudySummary) -> list[Column]:
+    """The columns some variant of ``summary`` has a score for."""
     ood_cols = [
-        (f"accuracy:{s}", f"{s.removeprefix('ood:')} acc", True, ".3f")
-        for s in summary["splits"]
-        if s.startswith("ood:")
+        Column(f"accuracy:{s}", f"{s.removeprefix('ood:')} acc", True, ".3f")
+        for s in summary.ood_splits()
     ]
-    cols = COLUMNS[:4] + ood_cols + COLUMNS[4:-2] + score_columns() + COLUMNS[-2:]
-    return [c for c in cols if any(c[0] in v["scores"] for v in summary["variants"])]
+    families = [Column(*c) for c in score_columns()]
+    cols = COLUMNS[:_FIRST] + ood_cols + COLUMNS[_FIRST:-_LAST] + families + COLUMNS[-_LAST:]
+    return [c for c in cols if any(c.key in v.scores for v in summary.variants)]

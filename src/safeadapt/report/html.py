@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from safeadapt.files import write_atomic
 from safeadapt.report.columns import table_columns
 from safeadapt.report.plots import FIGURES
+from safeadapt.results import RunRecord, StudySummary, Verdict
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;
@@ -47,41 +49,41 @@ def _fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def _table(summary: dict[str, Any]) -> str:
-    variants = summary["variants"]
-    front = set(summary["recommendation"]["pareto_front"])
+def _table(summary: StudySummary) -> str:
+    variants = summary.variants
+    front = set(summary.recommendation.pareto_front)
     cols = table_columns(summary)
     best: dict[str, float] = {}
-    for key, _, higher, _ in cols:
-        vals = [v["scores"][key]["mean"] for v in variants if key in v["scores"]]
-        if higher is not None and len(vals) > 1:
-            best[key] = max(vals) if higher else min(vals)
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _, _ in cols)
+    for c in cols:
+        vals = [v.scores[c.key].mean for v in variants if c.key in v.scores]
+        if c.higher_is_better is not None and len(vals) > 1:
+            best[c.key] = max(vals) if c.higher_is_better else min(vals)
+    head = "".join(f"<th>{html.escape(c.header)}</th>" for c in cols)
     rows = []
     for v in variants:
         cells = []
-        for key, _, _, spec in cols:
-            s = v["scores"].get(key)
+        for c in cols:
+            s = v.scores.get(c.key)
             if s is None:
                 cells.append("<td>–</td>")
                 continue
-            text = _fmt(s["mean"], spec)
-            if "ci_low" in s:
-                plain = spec.lstrip("+")
-                how = html.escape(str(s.get("ci_method", "")), quote=True)
+            text = _fmt(s.mean, c.fmt)
+            if s.has_interval:
+                plain = c.fmt.lstrip("+")
+                how = html.escape(str(s.ci_method or ""), quote=True)
                 text += (
-                    f' <small title="{how}">[{_fmt(s["ci_low"], plain)}, '
-                    f"{_fmt(s['ci_high'], plain)}]</small>"
+                    f' <small title="{how}">[{_fmt(s.ci_low, plain)}, '
+                    f"{_fmt(s.ci_high, plain)}]</small>"
                 )
-            if s["n"] > 1 and key != "trainable_parameters":
-                text += f" ± {_fmt(s['std'], spec.lstrip('+'))}"
-            if key in best and abs(s["mean"] - best[key]) < 1e-12:
+            if s.n > 1 and c.key != "trainable_parameters":
+                text += f" ± {_fmt(s.std, c.fmt.lstrip('+'))}"
+            if c.key in best and abs(s.mean - best[c.key]) < 1e-12:
                 text = f"<b>{text}</b>"
             cells.append(f"<td>{text}</td>")
-        cls = ' class="front"' if v["variant"] in front else ""
+        cls = ' class="front"' if v.variant in front else ""
         rows.append(
-            f"<tr{cls}><td>{html.escape(v['variant'])} "
-            f"<small>({len(v['seeds'])} seed{'s' if len(v['seeds']) != 1 else ''})</small></td>"
+            f"<tr{cls}><td>{html.escape(v.variant)} "
+            f"<small>({len(v.seeds)} seed{'s' if len(v.seeds) != 1 else ''})</small></td>"
             + "".join(cells)
             + "</tr>"
         )
@@ -98,40 +100,39 @@ def _table(summary: dict[str, Any]) -> str:
     )
 
 
-def _checks_html(summary: dict[str, Any]) -> str:
-    checks = summary.get("checks")
+def _checks_html(summary: StudySummary) -> str:
+    checks = summary.checks
     if not checks:
         return ""
     rows = "".join(
-        f"<tr><td>{html.escape(c['name'])}</td><td>{html.escape(str(c['value']))}</td>"
-        f"<td>{html.escape(str(c['bound']))}</td>"
-        f"<td><b>{'pass' if c['passed'] else 'FAIL'}</b></td>"
-        f"<td>{html.escape(c.get('note') or '')}</td></tr>"
-        for c in checks["checks"]
+        f"<tr><td>{html.escape(c.name)}</td><td>{html.escape(str(c.value))}</td>"
+        f"<td>{html.escape(str(c.bound))}</td>"
+        f"<td><b>{'pass' if c.passed else 'FAIL'}</b></td>"
+        f"<td>{html.escape(c.note or '')}</td></tr>"
+        for c in checks.checks
     )
-    verdict = "all checks pass" if checks["passed"] else "checks FAILED"
+    verdict = "all checks pass" if checks.passed else "checks FAILED"
     return (
-        f"<h2 id='checks'>Checks on {html.escape(checks['variant'])}: {verdict}</h2>"
+        f"<h2 id='checks'>Checks on {html.escape(checks.variant)}: {verdict}</h2>"
         "<table><thead><tr><th>check</th><th>value</th><th>bound</th><th></th><th>note</th>"
         f"</tr></thead><tbody>{rows}</tbody></table><p class='notes'>From the study's "
-        f"<code>checks:</code>, on the {html.escape(checks['use'])} of each score.</p>"
+        f"<code>checks:</code>, on the {html.escape(checks.use)} of each score.</p>"
     )
 
 
-def _pairwise_html(rec: dict[str, Any]) -> str:
-    rows = rec.get("pairwise") or []
-    if not rows:
+def _pairwise_html(rec: Verdict) -> str:
+    if not rec.pairwise:
         return ""
     body = "".join(
-        f"<tr><td>{html.escape(r['metric'])}</td><td>{html.escape(r['other'])}</td>"
-        f"<td>{r['difference']:+.3f}</td><td>{r['only_pick']} / {r['only_other']}</td>"
-        f"<td>{r['p_value']:.3g} <small>({html.escape(r['test'])})</small></td>"
-        f"<td>{r['p_holm']:.3g}</td>"
-        f"<td><b>{html.escape(r['verdict'])}</b></td></tr>"
-        for r in rows
+        f"<tr><td>{html.escape(r.metric)}</td><td>{html.escape(r.other)}</td>"
+        f"<td>{r.difference:+.3f}</td><td>{r.only_pick} / {r.only_other}</td>"
+        f"<td>{r.p_value:.3g} <small>({html.escape(r.test)})</small></td>"
+        f"<td>{r.p_holm:.3g}</td>"
+        f"<td><b>{html.escape(r.verdict)}</b></td></tr>"
+        for r in rec.pairwise
     )
     return (
-        f"<h2>Is the pick really different? ({html.escape(rec['variant'])} vs each other)</h2>"
+        f"<h2>Is the pick really different? ({html.escape(rec.variant)} vs each other)</h2>"
         "<table id='pairwise'><thead><tr><th>metric (test)</th><th>other</th><th>difference</th>"
         "<th>only pick right / only other right</th><th>p</th><th>p (Holm)</th>"
         f"<th>pick is</th></tr></thead><tbody>{body}</tbody></table><p class='notes'>Paired on "
@@ -141,11 +142,11 @@ def _pairwise_html(rec: dict[str, Any]) -> str:
     )
 
 
-def _disagreements_html(rec: dict[str, Any]) -> str:
-    dis = rec.get("disagreements") or {}
+def _disagreements_html(rec: Verdict) -> str:
+    dis = rec.disagreements
     if not dis.get("splits"):
         return ""
-    pick, runner = html.escape(rec["variant"]), html.escape(dis["runner_up"])
+    pick, runner = html.escape(rec.variant), html.escape(dis["runner_up"])
     parts = [f"<h2>Where they disagree: {pick} vs {runner}</h2><ul class='notes'>"]
     for split, entry in dis["splits"].items():
         for side, title in (
@@ -213,29 +214,28 @@ def _knob_notes(info: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _kept_start_html(rec: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+def _kept_start_html(rec: Verdict, runs: Sequence[RunRecord]) -> str:
     """Say so when a run of the recommended variant is its start point, not what its protocol
     name promises (LP-FT whose early stopping kept the LP model)."""
     from safeadapt.protocols.start import kept_start_note
 
     notes = [
-        f"seed {r['run']['seed']}: {kept_start_note(r)}"
+        f"seed {r.seed}: {kept_start_note(r)}"
         for r in runs
-        if r["run"]["variant"] == rec["variant"] and kept_start_note(r)
+        if r.variant == rec.variant and kept_start_note(r)
     ]
     if not notes:
         return ""
     return '<p class="warn" id="kept-start"><b>Note:</b> ' + html.escape("; ".join(notes)) + ".</p>"
 
 
-def _knobs_html(runs: list[dict[str, Any]]) -> str:
+def _knobs_html(runs: Sequence[RunRecord]) -> str:
     rows = []
     for r in runs:
-        notes = _knob_notes(r.get("info") or {})
+        notes = _knob_notes(r.info)
         if notes:
             rows.append(
-                f"<tr><td>{html.escape(r['run']['run_id'])}</td>"
-                f"<td>{html.escape('; '.join(notes))}</td></tr>"
+                f"<tr><td>{html.escape(r.run_id)}</td><td>{html.escape('; '.join(notes))}</td></tr>"
             )
     if not rows:
         return ""
@@ -253,8 +253,8 @@ def _probe_cell(probe: dict[str, float] | None) -> str:
     return "–" if not probe else f"{probe['transfer']:.3f} / {probe['own']:.3f}"
 
 
-def _preflight_html(summary: dict[str, Any], figures: dict[str, bytes]) -> str:
-    pre = summary.get("preflight") or {}
+def _preflight_html(summary: StudySummary, figures: dict[str, bytes]) -> str:
+    pre = summary.preflight
     if not pre:
         return ""
     parts = ["<h2>Pre-flight checks (before training)</h2>"]
@@ -323,9 +323,9 @@ def _preflight_html(summary: dict[str, Any], figures: dict[str, bytes]) -> str:
 
 
 def render_report(
-    summary: dict[str, Any], runs: list[dict[str, Any]], figures: dict[str, bytes] | None = None
+    summary: StudySummary, runs: Sequence[RunRecord], figures: dict[str, bytes] | None = None
 ) -> str:
-    rec = summary["recommendation"]
+    rec = summary.recommendation
     blocks = []
     for key, (caption, fn) in FIGURES.items():
         try:
@@ -353,35 +353,35 @@ def render_report(
             f'<div class="notes">{html.escape(doc)}</div></figure>'
         )
     facts = [
-        f"Task <code>{html.escape(summary['task'])}</code> ({summary['modality']}), backbone "
-        f"<code>{html.escape(str(summary['backbone']))}</code>, seeds {summary['seeds']}.",
+        f"Task <code>{html.escape(summary.task)}</code> ({summary.modality}), backbone "
+        f"<code>{html.escape(str(summary.backbone))}</code>, seeds {list(summary.seeds)}.",
         "Split sizes: "
-        + ", ".join(f"{html.escape(k)} {v}" for k, v in summary["sizes"].items())
+        + ", ".join(f"{html.escape(k)} {v}" for k, v in summary.sizes.items())
         + ".",
-        "Classes: " + ", ".join(html.escape(str(n)) for n in summary.get("label_names", [])) + ".",
+        "Classes: " + ", ".join(html.escape(str(n)) for n in summary.label_names) + ".",
     ]
-    facts += [html.escape(f) for f in summary.get("safety") or []]
-    facts += [html.escape(n) for n in summary.get("notes", [])]
+    facts += [html.escape(f) for f in summary.safety or ()]
+    facts += [html.escape(n) for n in summary.notes]
     runs_list = "".join(
-        f"<li><code>{html.escape(r['run']['run_id'])}</code>: ID "
-        f"{r['metrics']['test']['accuracy']:.3f}, fit {r['fit_seconds']:.1f} s</li>"
+        f"<li><code>{html.escape(r.run_id)}</code>: ID "
+        f"{r.test.accuracy:.3f}, fit {r.fit_seconds:.1f} s</li>"
         for r in runs
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>safeadapt report: {html.escape(summary["study"])}</title><style>{STYLE}</style></head>
+<title>safeadapt report: {html.escape(summary.study)}</title><style>{STYLE}</style></head>
 <body>
-<h1>{html.escape(summary["study"])}</h1>
-<p class="sub">{html.escape(summary["task"])} · {html.escape(str(summary["backbone"]))} ·
-{len(runs)} runs · {len(summary["variants"])} variants</p>
-<div class="pick" id="recommendation"><b>Recommended: {html.escape(rec["variant"])}</b>
-<small>({html.escape(rec["rules"][rec["selection"]]["title"])})</small><br>
-{html.escape(rec["reason"])}</div>
+<h1>{html.escape(summary.study)}</h1>
+<p class="sub">{html.escape(summary.task)} · {html.escape(str(summary.backbone))} ·
+{len(runs)} runs · {len(summary.variants)} variants</p>
+<div class="pick" id="recommendation"><b>Recommended: {html.escape(rec.variant)}</b>
+<small>({html.escape(rec.chosen.title)})</small><br>
+{html.escape(rec.reason)}</div>
 {_kept_start_html(rec, runs)}
-<p class="notes" id="splits-seen">{html.escape(rec["splits_seen"])}</p>
+<p class="notes" id="splits-seen">{html.escape(rec.splits_seen)}</p>
 <details><summary>How the recommendation is made</summary>
-<div class="rule">{html.escape(rec["rule"])}</div></details>
+<div class="rule">{html.escape(rec.rule)}</div></details>
 {_checks_html(summary)}
 {_preflight_html(summary, figures or {})}
 <h2>Protocols × metrics</h2>
@@ -400,8 +400,8 @@ def render_report(
 
 
 def write_report(
-    summary: dict[str, Any],
-    runs: list[dict[str, Any]],
+    summary: StudySummary,
+    runs: Sequence[RunRecord],
     path: str | Path,
     figures: dict[str, bytes] | None = None,
 ) -> Path:

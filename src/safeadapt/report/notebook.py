@@ -13,7 +13,7 @@ def study_html(result: Any) -> str:
     from safeadapt.report.html import STYLE, _checks_html, _table
 
     summary = result.summary
-    rec = summary["recommendation"]
+    rec = summary.recommendation
     link = (
         f" · <a href='{html.escape(str(result.report_path))}'>report.html</a>"
         if result.report_path
@@ -21,8 +21,8 @@ def study_html(result: Any) -> str:
     )
     return (
         f"<div class='safeadapt'><style>{STYLE}</style>"
-        f"<b>{html.escape(summary['study'])}</b> · {html.escape(summary['task'])} · "
+        f"<b>{html.escape(summary.study)}</b> · {html.escape(summary.task)} · "
         f"{len(result.runs)} runs ({result.ran} now, {result.skipped} reused){link}"
-        f"<div class='pick'><b>Recommended: {html.escape(rec['variant'])}</b><br>"
-        f"{html.escape(rec['reason'])}</div>{_table(summary)}{_checks_html(summary)}</div>"
+        f"<div class='pick'><b>Recommended: {html.escape(rec.variant)}</b><br>"
+        f"{html.escape(rec.reason)}</div>{_table(summary)}{_checks_html(summary)}</div>"
     )

@@ -6,41 +6,42 @@ The study's own figures (cost, WiSE-FT's curve) are here; every safety family dr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from safeadapt.results import RunRecord, StudySummary
 from safeadapt.safety.figures import colors as _colors
 from safeadapt.safety.figures import plt as _plt
 from safeadapt.safety.figures import png as _png
 
-Runs = list[dict[str, Any]]
+Runs = Sequence[RunRecord]
 
 
 def _variants(runs: Runs) -> list[str]:
-    return list(dict.fromkeys(r["run"]["variant"] for r in runs))
+    return list(dict.fromkeys(r.variant for r in runs))
 
 
-def _by_variant(runs: Runs) -> dict[str, Runs]:
-    out: dict[str, Runs] = {}
+def _by_variant(runs: Runs) -> dict[str, list[RunRecord]]:
+    out: dict[str, list[RunRecord]] = {}
     for r in runs:
-        out.setdefault(r["run"]["variant"], []).append(r)
+        out.setdefault(r.variant, []).append(r)
     return out
 
 
-def cost(runs: Runs, summary: dict[str, Any]) -> bytes | None:
+def cost(runs: Runs, summary: StudySummary) -> bytes | None:
     """Cost vs accuracy: fit seconds (log scale) vs ID accuracy; marker area ~ trainable params."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     colors = _colors(_variants(runs))
-    params = [max(1, r["cost"]["trainable_parameters"]) for r in runs]
+    params = [max(1, r.cost.trainable_parameters if r.cost else 0) for r in runs]
     scale = 300 / np.log10(max(params) + 10)
     for r, p in zip(runs, params, strict=True):
-        v = r["run"]["variant"]
+        v = r.variant
         ax.scatter(
-            r["fit_seconds"],
-            r["metrics"]["test"]["accuracy"],
+            r.fit_seconds,
+            r.test.accuracy,
             s=20 + scale * np.log10(p),
             color=colors[v],
             label=v,
@@ -58,14 +59,12 @@ def cost(runs: Runs, summary: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
-def wise_curve(runs: Runs, summary: dict[str, Any]) -> bytes | None:
+def wise_curve(runs: Runs, summary: StudySummary) -> bytes | None:
     """WiSE-FT's alpha curve (first seed of each WiSE-FT variant): ID-validation accuracy, on
     which alpha is chosen (marked), and OOD-validation accuracy at every alpha, shown beside it
     and never used for the choice. alpha = 0 is the pretrained backbone with its LP head,
     alpha = 1 the fine-tuned model."""
-    curves = {
-        v: rs[0]["info"] for v, rs in _by_variant(runs).items() if "alpha_curve" in rs[0]["info"]
-    }
+    curves = {v: rs[0].info for v, rs in _by_variant(runs).items() if "alpha_curve" in rs[0].info}
     if not curves:
         return None
     plt = _plt()
@@ -92,7 +91,7 @@ def wise_curve(runs: Runs, summary: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
-FIGURES: dict[str, tuple[str, Callable[[Runs, dict[str, Any]], bytes | None]]] = {
+FIGURES: dict[str, tuple[str, Callable[[Runs, StudySummary], bytes | None]]] = {
     "cost": ("Cost vs accuracy", cost),
     "wise_curve": (
         "WiSE-FT: accuracy along the interpolation (alpha chosen on ID val)",
@@ -101,16 +100,16 @@ FIGURES: dict[str, tuple[str, Callable[[Runs, dict[str, Any]], bytes | None]]] =
 }
 
 
-def _family_figure(name: str) -> Callable[[Runs, dict[str, Any]], bytes | None]:
+def _family_figure(name: str) -> Callable[[Runs, StudySummary], bytes | None]:
     """A registered safety family's figure over the study's variants (every seed's result)."""
     from safeadapt.safety import family
 
-    def draw(runs: Runs, summary: dict[str, Any]) -> bytes | None:
+    def draw(runs: Runs, summary: StudySummary) -> bytes | None:
         seen: dict[str, list[Any]] = {}
         for r in runs:
-            result = (r.get("safety") or {}).get(name)
+            result = r.safety.get(name)
             if result is not None:
-                seen.setdefault(r["run"]["variant"], []).append(result)
+                seen.setdefault(r.variant, []).append(result)
         return family(name).figure(seen, summary) if seen else None
 
     draw.__doc__ = family(name).figure.__doc__

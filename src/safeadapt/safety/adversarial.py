@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from safeadapt.config import at_most, positive_ints, require
+from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 SPACE = {"image": "pixel [0,1]", "text": "token embeddings (eps x embedding std)"}
@@ -108,7 +109,7 @@ class Adversarial(Family):
         ]
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Adversarial accuracy vs epsilon (mean over seeds) on the seeded ID-test sample."""
         from safeadapt.safety.figures import lines

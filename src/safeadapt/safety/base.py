@@ -32,6 +32,7 @@ from torch import Tensor
 from safeadapt._registry import Registry
 from safeadapt.config import build_config
 from safeadapt.errors import InvalidConfig
+from safeadapt.results import StudySummary
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Family:
         raise NotImplementedError
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         return None
 

@@ -16,6 +16,7 @@ import torch
 
 from safeadapt.config import at_most, require
 from safeadapt.metrics import METRICS
+from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 SCALED = ("ece", "ece_adaptive", "nll", "brier")
@@ -75,7 +76,7 @@ class Calibration(Family):
         return ["Temperature scaling: one T per run, fitted on ID val (NLL); T is in each record."]
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Reliability diagram (ID test, first seed of each variant): accuracy vs confidence per
         bin, before temperature scaling."""

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from safeadapt.config import require
+from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 METHODS = ("lac", "aps")
@@ -123,7 +124,7 @@ class Conformal(Family):
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Empirical coverage of the conformal sets per split (dashed: the target): ID test
         should sit at or above it; the drop on OOD splits is the guarantee breaking under shift."""

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from safeadapt.config import positive_ints, require
+from safeadapt.results import StudySummary
 from safeadapt.safety.adversarial import pooled_wilson
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
@@ -155,7 +156,7 @@ class Corruption(Family):
         return out
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Accuracy vs corruption severity, averaged over corruption kinds (severity 0 = clean;
         mean over seeds)."""

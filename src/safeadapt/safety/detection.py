@@ -35,6 +35,7 @@ from torch import Tensor
 
 from safeadapt.config import at_most, positive_ints, require
 from safeadapt.metrics.detection import auroc, energy_score, fpr_at_tpr, msp_score
+from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 DETECTORS = ("msp", "max_logit", "energy", "knn", "mahalanobis", "relative_mahalanobis", "vim")
@@ -224,7 +225,7 @@ class Detection(Family):
         others = {k: v for k, v in others.items() if v is not None}
         if test is None or not others:
             return {}
-        seeds = range(test[2].shape[0])
+        seeds = range(test.probs.shape[0])
 
         def mean_auroc(d) -> float:
             msp_id = d["test"][0]
@@ -234,12 +235,12 @@ class Detection(Family):
                 )
             )
 
-        parts = {"test": [test[2].max(-1)], **{k: [v[2].max(-1)] for k, v in others.items()}}
+        parts = {"test": [test.probs.max(-1)], **{k: [v.probs.max(-1)] for k, v in others.items()}}
         lo, hi = stratified_bootstrap(mean_auroc, parts)
         return {"ood_auroc": (lo, hi, "bootstrap (ID and OOD resampled separately)")}
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Each detector's AUROC, ID test vs each OOD split (mean over splits and seeds): the
         dashed line is chance."""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from safeadapt.metrics.distortion import distortion_report, per_example_l2
+from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 
@@ -85,7 +86,7 @@ class Distortion(Family):
         return out
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Feature distortion: mean L2 change of backbone features on ID test and each OOD
         split (mean over seeds)."""

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from safeadapt.config import positive, require
+from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 _TRENDS: dict[tuple, dict[str, Any]] = {}
@@ -136,8 +137,8 @@ class EffectiveRobustness(Family):
                 vals.append(d[k][0].mean(1) - pred)
             return float(np.mean(vals))
 
-        parts = {"test": [test[1].astype(float)]}
-        parts.update({k: [v[1].astype(float)] for k, v in ood.items()})
+        parts = {"test": [test.correct.astype(float)]}
+        parts.update({k: [v.correct.astype(float)] for k, v in ood.items()})
         lo, hi = stratified_bootstrap(er, parts)
         return {
             "effective_robustness": (
@@ -157,7 +158,7 @@ class EffectiveRobustness(Family):
         ]
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         """ID vs OOD test accuracy per run, one panel per OOD split, with the linear-probe trend
         (effective robustness = height above the dashed line); error bars: 95 % intervals of
@@ -188,22 +189,16 @@ class EffectiveRobustness(Family):
                     edgecolor="black",
                     linewidth=0.5,
                 )
-            for v in (summary or {}).get("variants", []):  # 95 % intervals of each mean
-                sx = v["scores"].get("id_accuracy", {})
-                sy = v["scores"].get(f"accuracy:{split}", {})
-                if "ci_low" in sx and "ci_low" in sy:
+            for v in summary.variants if summary else ():  # 95 % intervals of each mean
+                sx = v.scores.get("id_accuracy")
+                sy = v.scores.get(f"accuracy:{split}")
+                if sx and sy and sx.has_interval and sy.has_interval:
                     ax.errorbar(
-                        sx["mean"],
-                        sy["mean"],
-                        xerr=[
-                            [max(0.0, sx["mean"] - sx["ci_low"])],
-                            [max(0.0, sx["ci_high"] - sx["mean"])],
-                        ],
-                        yerr=[
-                            [max(0.0, sy["mean"] - sy["ci_low"])],
-                            [max(0.0, sy["ci_high"] - sy["mean"])],
-                        ],
-                        color=palette.get(v["variant"], "black"),
+                        sx.mean,
+                        sy.mean,
+                        xerr=[[max(0.0, sx.mean - sx.ci_low)], [max(0.0, sx.ci_high - sx.mean)]],
+                        yerr=[[max(0.0, sy.mean - sy.ci_low)], [max(0.0, sy.ci_high - sy.mean)]],
+                        color=palette.get(v.variant, "black"),
                         alpha=0.6,
                         capsize=2,
                         linewidth=1,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from safeadapt.config import at_most, require
+from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 
@@ -82,7 +83,7 @@ class Flips(Family):
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Against the pretrained linear probe, per split: the share of examples adaptation
         fixed (up) and broke (down, the negative flip rate)."""

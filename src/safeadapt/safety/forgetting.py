@@ -25,6 +25,7 @@ from torch import Tensor
 
 from safeadapt.config import positive_ints
 from safeadapt.errors import AssetMissing
+from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 REFERENCE_TASKS = {
@@ -145,7 +146,7 @@ class Forgetting(Family):
             before = outputs.split(f"reference-before:{name}")
             if after is None or before is None:
                 return {}
-            parts[name] = [after[1].astype(float), before[1].astype(float)]
+            parts[name] = [after.correct.astype(float), before.correct.astype(float)]
         if not parts:
             return {}
         lo, hi = stratified_bootstrap(
@@ -169,7 +170,7 @@ class Forgetting(Family):
         return out
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Concept forgetting per reference task: probe accuracy after minus before (0 = kept;
         mean over seeds)."""

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from safeadapt.metrics.groups import group_report
+from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 
@@ -98,7 +99,7 @@ class Groups(Family):
         return {k: (float(lo[i]), float(hi[i]), method) for i, k in enumerate(keys)}
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Accuracy per group on ID test (worst group = lowest bar; mean over seeds)."""
         from safeadapt.safety.figures import bars, mean_over_seeds

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from safeadapt.config import at_most, require
+from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 
@@ -105,7 +106,7 @@ class Selective(Family):
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: Mapping[str, Any] | None = None
+        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Risk-coverage curves (first seed) on ID test (solid) and the first OOD split (dashed):
         lower is better; a curve that stays low as coverage grows ranks its errors last."""

@@ -25,13 +25,13 @@ from typing import Any
 from safeadapt._registry import did_you_mean
 from safeadapt.config import require
 from safeadapt.errors import InvalidConfig
+from safeadapt.results import SCORES, CheckReport, CheckResult, StudySummary
 
 
 def known_scores() -> list[str]:
     from safeadapt.safety import score_columns
-    from safeadapt.study.recommend import BUILTIN_SCORES
 
-    return [*BUILTIN_SCORES, *(key for key, *_ in score_columns())]
+    return [*SCORES, *(key for key, *_ in score_columns())]
 
 
 @dataclass(frozen=True)
@@ -93,55 +93,50 @@ def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def evaluate_checks(summary: Mapping[str, Any], spec: ChecksSpec) -> dict[str, Any]:
-    """``{variant, use, checks: [{name, score, bound, value, passed, note}], passed}``."""
-    variants = {v["variant"]: v for v in summary["variants"]}
-    name = summary["recommendation"]["variant"] if spec.variant == "recommended" else spec.variant
-    if name not in variants:
+def evaluate_checks(summary: StudySummary, spec: ChecksSpec) -> CheckReport:
+    """Every bound of ``spec`` on the checked variant's scores, and the shift check."""
+    names = [v.variant for v in summary.variants]
+    name = summary.recommendation.variant if spec.variant == "recommended" else spec.variant
+    if name not in names:
         raise InvalidConfig(
-            f"study 'checks.variant': no variant {name!r}; the study has {', '.join(variants)}."
+            f"study 'checks.variant': no variant {name!r}; the study has {', '.join(names)}."
         )
-    scores = variants[name]["scores"]
+    scores = summary.variant(name).scores
     rows = []
     for bound_name, bound in spec.bounds.items():
         side, _, key = bound_name.partition("_")
         entry = scores.get(key)
-        row: dict[str, Any] = {"name": bound_name, "score": key, "bound": bound, "side": side}
         if entry is None:
-            row.update(value=None, passed=False, note="not measured in this study")
-        else:
-            value = entry["mean"]
-            edge = "ci_low" if side == "min" else "ci_high"
-            if spec.use == "interval" and edge in entry:
-                value, row["note"] = entry[edge], f"95 % interval {edge.split('_')[1]} end"
-            row["value"] = value
-            row["passed"] = bool(value >= bound if side == "min" else value <= bound)
-        rows.append(row)
+            rows.append(
+                CheckResult(bound_name, key, bound, None, False, side, "not measured in this study")
+            )
+            continue
+        value, note = entry.mean, None
+        edge = entry.ci_low if side == "min" else entry.ci_high
+        if spec.use == "interval" and edge is not None:
+            value, note = edge, f"95 % interval {'low' if side == 'min' else 'high'} end"
+        passed = bool(value >= bound if side == "min" else value <= bound)
+        rows.append(CheckResult(bound_name, key, bound, value, passed, side, note))
     if spec.shift != "off":
-        shift = ((summary.get("preflight") or {}).get("shift") or {}).get("comparisons")
+        shift = (summary.preflight.get("shift") or {}).get("comparisons")
         if shift is None:
             rows.append(
-                {"name": "shift", "score": "preflight shift", "bound": None, "value": None,
-                 "passed": spec.shift == "warn", "note": "the shift pre-flight did not run"}
+                CheckResult("shift", "preflight shift", None, None, spec.shift == "warn",
+                            note="the shift pre-flight did not run")
             )  # fmt: skip
         else:
             found = sorted(k for k, c in shift.items() if c.get("shift_detected"))
             rows.append(
-                {
-                    "name": "shift",
-                    "score": "preflight shift",
-                    "bound": "none detected",
-                    "value": ", ".join(found) or "none",
-                    "passed": not found or spec.shift == "warn",
-                    "note": "warn only" if found and spec.shift == "warn" else "",
-                }
+                CheckResult(
+                    "shift",
+                    "preflight shift",
+                    "none detected",
+                    ", ".join(found) or "none",
+                    passed=not found or spec.shift == "warn",
+                    note="warn only" if found and spec.shift == "warn" else "",
+                )
             )
-    return {
-        "variant": name,
-        "use": spec.use,
-        "checks": rows,
-        "passed": all(r["passed"] for r in rows),
-    }
+    return CheckReport(name, spec.use, all(r.passed for r in rows), tuple(rows))
 
 
 JUNIT_MARK = "<!-- written by safeadapt -->"
@@ -178,29 +173,24 @@ def junit_error_xml(study: str, kind: str, message: str) -> str:
     )
 
 
-def junit_xml(result: Mapping[str, Any], study: str) -> str:
+def junit_xml(result: CheckReport, study: str) -> str:
     """The checks as JUnit XML: one test case per check, a failure element when it fails."""
     from xml.sax.saxutils import escape, quoteattr
 
     study = _xml_text(study)
 
     cases = []
-    for r in result["checks"]:
-        detail = _xml_text(
-            f"{r['score']}: value {r['value']!r}, bound {r['side'] if 'side' in r else ''} "
-            f"{r['bound']!r}"
-        )
+    for r in result.checks:
+        detail = _xml_text(f"{r.score}: value {r.value!r}, bound {r.side or ''} {r.bound!r}")
         body = (
-            ""
-            if r["passed"]
-            else f"<failure message={quoteattr(detail)}>{escape(detail)}</failure>"
+            "" if r.passed else f"<failure message={quoteattr(detail)}>{escape(detail)}</failure>"
         )
         cases.append(
             f"<testcase classname={quoteattr('safeadapt.' + study)} "
-            f"name={quoteattr(_xml_text(r['name']))}>"
+            f"name={quoteattr(_xml_text(r.name))}>"
             f"{body}</testcase>"
         )
-    failures = sum(not r["passed"] for r in result["checks"])
+    failures = sum(not r.passed for r in result.checks)
     return (
         f'<?xml version="1.0" encoding="utf-8"?>\n{JUNIT_MARK}\n'
         f'<testsuite name={quoteattr("safeadapt checks: " + study)} tests="{len(cases)}" '

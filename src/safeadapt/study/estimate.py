@@ -9,6 +9,7 @@ import dataclasses
 from typing import Any
 
 from safeadapt.errors import SafeAdaptError
+from safeadapt.results import RunRecord
 from safeadapt.study.config import StudyConfig
 from safeadapt.study.plan import expand_runs
 
@@ -55,15 +56,15 @@ def _sizes(task) -> tuple[int, int, int]:
 
 
 def cost_parts(
-    record: dict[str, Any], sizes: tuple[int, int, int], caps: dict[str, int | None]
+    record: RunRecord, sizes: tuple[int, int, int], caps: dict[str, int | None]
 ) -> dict[str, tuple[float, float]]:
     """``{part: (examples it scales with, seconds)}`` of one run: the fit (training examples),
     each safety family (its own sample: the ID test capped at the family's ``max_examples``, or
     the evaluation examples) and the rest of the evaluation (evaluation examples)."""
     n_train, n_eval, n_test = sizes
-    families = (record.get("safety") or {}).get("family_seconds") or {}
-    rest = max(0.0, record["eval_seconds"] - sum(families.values()))
-    parts = {"fit": (float(n_train), record["fit_seconds"]), "eval": (float(n_eval), rest)}
+    families = record.safety.get("family_seconds") or {}
+    rest = max(0.0, record.eval_seconds - sum(families.values()))
+    parts = {"fit": (float(n_train), record.fit_seconds), "eval": (float(n_eval), rest)}
     for name, seconds in families.items():
         cap = caps.get(name)
         parts[f"family:{name}"] = (float(min(n_test, cap) if cap else n_eval), seconds)
@@ -87,12 +88,12 @@ def estimate_full(config: StudyConfig, quick: Any, smaller: Any = None) -> dict[
     s_sizes = _sizes(smaller.config.task.load()) if smaller else q_sizes
     families = config.safety.families if config.safety is not None else {}
     caps = {name: getattr(cfg, "max_examples", None) for name, cfg in families.items()}
-    small = {r["run"]["variant"]: r for r in smaller.runs} if smaller else {}
+    small = {r.variant: r for r in smaller.runs} if smaller else {}
     seconds, fixed = 0.0, 0.0
     for r in quick.runs:
         parts = cost_parts(r, q_sizes, caps)
-        twin = r["run"]["variant"] in small
-        twin_parts = cost_parts(small[r["run"]["variant"]], s_sizes, caps) if twin else parts
+        twin = r.variant in small
+        twin_parts = cost_parts(small[r.variant], s_sizes, caps) if twin else parts
         target = cost_parts(r, full, caps)  # the sizes each part scales with, at full size
         for part, (x, y) in parts.items():
             x2, y2 = twin_parts.get(part, (x, y))
@@ -102,7 +103,7 @@ def estimate_full(config: StudyConfig, quick: Any, smaller: Any = None) -> dict[
     if smaller is not None and quick.ran and smaller.ran:  # the study's time outside its runs
 
         def outside(result: Any) -> float:
-            inside = sum(r["fit_seconds"] + r["eval_seconds"] for r in result.runs)
+            inside = sum(r.wall_seconds for r in result.runs)
             return max(0.0, result.seconds - inside)
 
         a, b = fit_line(q_sizes[0], outside(quick), s_sizes[0], outside(smaller))

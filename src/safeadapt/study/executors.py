@@ -23,19 +23,19 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlparse
 
 from safeadapt import distributed
 from safeadapt._registry import Registry
 from safeadapt.errors import InvalidConfig, SafeAdaptError
+from safeadapt.results import RunRecord
 from safeadapt.study.store import RunStore
 
 EXECUTORS: Registry[Callable[..., None]] = Registry("executor")
 CONNECT_SECONDS = 5.0
 
 
-def finished(config, store: RunStore, spec) -> dict[str, Any] | None:
+def finished(config, store: RunStore, spec) -> RunRecord | None:
     """The stored record of ``spec``, unless ``save_models`` asks for a model the run did not
     keep (then it is redone)."""
     record = store.load(spec)
@@ -44,7 +44,7 @@ def finished(config, store: RunStore, spec) -> dict[str, Any] | None:
     return record
 
 
-def compute_run(config, spec, task, cache, show_progress: bool = False) -> dict[str, Any]:
+def compute_run(config, spec, task, cache, show_progress: bool = False) -> RunRecord:
     """Fit and evaluate one run and store it atomically; returns the stored record."""
     from safeadapt.protocols import make_protocol
     from safeadapt.run import environment, run_protocol
@@ -59,16 +59,15 @@ def compute_run(config, spec, task, cache, show_progress: bool = False) -> dict[
         safety=config.safety,
         show_progress=show_progress,
     )
-    payload = {**record.to_dict(), "environment": {**environment(), **distributed.describe()}}
+    record = record.stored(spec.run_key(), {**environment(), **distributed.describe()})
     if not distributed.is_main():  # under a launcher the main process stores the run
-        return payload
+        return record
     store.save(
-        spec,
-        payload,
+        record,
         model=result.model if config.save_models else None,
         predictions=record.predictions,
     )
-    return store.load(spec) or payload
+    return store.load(spec) or record
 
 
 @EXECUTORS.register("sequential")
@@ -181,7 +180,7 @@ def _raise_failures(failures: list[tuple[str, BaseException]]) -> None:
     ) from err
 
 
-def _ray_task(config, spec, task, cache_root: str) -> tuple[dict[str, Any], bool]:
+def _ray_task(config, spec, task, cache_root: str) -> tuple[RunRecord, bool]:
     """One run on a Ray worker: under the run's lock, the stored record when an earlier attempt
     finished it, else computed and stored."""
     from safeadapt.data.features import FeatureCache

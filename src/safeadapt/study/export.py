@@ -19,6 +19,7 @@ from its packaged / hub weights, then the exported tensors are loaded over it).
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -27,21 +28,24 @@ from pathlib import Path
 from typing import Any
 
 from safeadapt.errors import CheckpointError, InvalidConfig
+from safeadapt.results import RunRecord, ScoreSummary, StudySummary, VariantSummary
 
 MANIFEST = "safeadapt.json"
 
 
-def _find_run(config, summary: dict[str, Any], variant: str | None, seed: int | None, task):
+def _find_run(
+    config, summary: StudySummary, variant: str | None, seed: int | None, task
+) -> tuple[str, int, RunRecord, VariantSummary]:
     """The stored run of ``variant`` / ``seed``, found by its content-keyed id as the study
     plans it now (so a run made from other data or settings is never taken)."""
     from safeadapt.study.runner import planned_runs
     from safeadapt.study.store import RunStore
 
-    name = variant or summary["recommendation"]["variant"]
-    variants = {v["variant"]: v for v in summary["variants"]}
+    name = variant or summary.recommendation.variant
+    variants = {v.variant: v for v in summary.variants}
     if name not in variants:
         raise InvalidConfig(f"export: no variant {name!r}; the study has {', '.join(variants)}.")
-    seeds = variants[name]["seeds"]
+    seeds = list(variants[name].seeds)
     seed = seeds[0] if seed is None else seed
     if seed not in seeds:
         raise InvalidConfig(f"export: variant {name!r} ran seeds {seeds}, not {seed}.")
@@ -87,22 +91,22 @@ def export_model(
     summary, task = fresh_summary(config, "export", study_path or "study.yaml")
     name, seed, record, entry = _find_run(config, summary, variant, seed, task)
     out.mkdir(parents=True, exist_ok=True)
-    run_id = record["run"]["run_id"]
+    run_id = record.run_id
     shutil.copyfile(config.output_dir / "runs" / run_id / MODEL, out / MODEL)
-    backbone = config.backbone.resolve(summary["modality"])
+    backbone = config.backbone.resolve(summary.modality)
     manifest = {
         "safeadapt": safeadapt.__version__,
         "backbone": {"name": backbone.name, "options": dict(backbone.options)},
-        "num_classes": len(summary["label_names"]),
-        "label_names": summary["label_names"],
-        "modality": summary["modality"],
+        "num_classes": len(summary.label_names),
+        "label_names": list(summary.label_names),
+        "modality": summary.modality,
         "variant": name,
-        "protocol": record["run"]["protocol"],
-        "settings": record.get("config", {}),
+        "protocol": record.run.protocol if record.run else record.protocol,
+        "settings": dict(record.config),
         "seed": seed,
         "run_id": run_id,
-        "study": summary["study"],
-        "task": summary["task"],
+        "study": summary.study,
+        "task": summary.task,
     }
     from safeadapt.study.hf_export import write_transformers
 
@@ -147,13 +151,13 @@ model = {hf["auto_class"]}.from_pretrained("path/to/this/folder/{hf["folder"]}")
 ```"""
 
 
-def _fmt(score: dict[str, Any] | None, spec: str = ".3f") -> str:
+def _fmt(score: ScoreSummary | None, spec: str = ".3f") -> str:
     if not score:
         return "–"
-    text = format(score["mean"], spec)
-    if "ci_low" in score:
+    text = format(score.mean, spec)
+    if score.has_interval:
         plain = spec.lstrip("+")
-        text += f" [{format(score['ci_low'], plain)}, {format(score['ci_high'], plain)}]"
+        text += f" [{format(score.ci_low, plain)}, {format(score.ci_high, plain)}]"
     return text
 
 
@@ -171,10 +175,10 @@ def md(value: Any) -> str:
 
 
 def model_card(
-    summary: dict[str, Any],
+    summary: StudySummary,
     manifest: dict[str, Any],
-    entry: dict[str, Any],
-    record: dict[str, Any] | None = None,
+    entry: VariantSummary,
+    record: RunRecord | None = None,
 ) -> str:
     """The model card (Markdown with the Hub's ``model-index`` front matter). Every string that
     comes from data or settings is escaped (:func:`md`); the front matter is YAML-quoted."""
@@ -182,10 +186,10 @@ def model_card(
 
     from safeadapt.report.columns import table_columns
 
-    scores = entry["scores"]
-    task_type = "text-classification" if summary["modality"] == "text" else "image-classification"
+    scores = entry.scores
+    task_type = "text-classification" if summary.modality == "text" else "image-classification"
     metrics = [
-        {"type": "accuracy", "name": "ID test accuracy", "value": round(scores[k]["mean"], 4)}
+        {"type": "accuracy", "name": "ID test accuracy", "value": round(scores[k].mean, 4)}
         for k in ("id_accuracy",)
         if k in scores
     ]
@@ -196,48 +200,48 @@ def model_card(
         ("forgetting", "concept forgetting (probe accuracy after - before)", "forgetting"),
     ):
         if key in scores:
-            metrics.append({"type": kind, "name": name, "value": round(scores[key]["mean"], 4)})
+            metrics.append({"type": kind, "name": name, "value": round(scores[key].mean, 4)})
     front = {
         "library_name": "safeadapt",
-        "tags": ["safeadapt", summary["modality"], manifest["protocol"]],
+        "tags": ["safeadapt", summary.modality, manifest["protocol"]],
         "model-index": [
             {
-                "name": f"{summary['study']}-{manifest['variant']}",
+                "name": f"{summary.study}-{manifest['variant']}",
                 "results": [
                     {
                         "task": {"type": task_type},
-                        "dataset": {"name": summary["task"], "type": summary["task"]},
+                        "dataset": {"name": summary.task, "type": summary.task},
                         "metrics": metrics,
                     }
                 ],
             }
         ],
     }
+    only_this = dataclasses.replace(summary, variants=(entry,))
     rows = "\n".join(
-        f"| {md(label)} | {_fmt(scores.get(key), spec)} |"
-        for key, label, _, spec in table_columns({"splits": summary["splits"], "variants": [entry]})
+        f"| {md(c.header)} | {_fmt(scores.get(c.key), c.fmt)} |" for c in table_columns(only_this)
     )
-    rec = summary["recommendation"]
+    rec = summary.recommendation
     picked = (
-        f"It is the study's recommendation: {md(rec['reason'])}"
-        if rec["variant"] == manifest["variant"]
-        else f"It is not the study's recommendation ({md(rec['variant'])})."
+        f"It is the study's recommendation: {md(rec.reason)}"
+        if rec.variant == manifest["variant"]
+        else f"It is not the study's recommendation ({md(rec.variant)})."
     )
     preflight = []
-    shift = (summary.get("preflight") or {}).get("shift")
+    shift = summary.preflight.get("shift")
     if shift:
         preflight.append(f"- Shift: {md(shift.get('advice', ''))}")
-    audit = (summary.get("preflight") or {}).get("audit")
+    audit = summary.preflight.get("audit")
     if audit:
         preflight += [f"- Audit: {md(flag)}" for flag in audit.get("flags", [])] or [
             "- Audit: no flags."
         ]
-    checks = summary.get("checks")
+    checks = summary.checks
     check_lines = (
         [
-            f"- {md(c['name'])}: {md(c['value'])} (bound {md(c['bound'])}) -> "
-            f"{'pass' if c['passed'] else 'FAIL'}"
-            for c in checks["checks"]
+            f"- {md(c.name)}: {md(c.value)} (bound {md(c.bound)}) -> "
+            f"{'pass' if c.passed else 'FAIL'}"
+            for c in checks.checks
         ]  # fmt: skip
         if checks
         else ["- none configured"]
@@ -251,12 +255,12 @@ def model_card(
 {yaml.safe_dump(front, sort_keys=False).strip()}
 ---
 
-# {md(summary["study"])}: {md(manifest["variant"])}
+# {md(summary.study)}: {md(manifest["variant"])}
 
-A {md(summary["modality"])} classifier adapted from {md(manifest["backbone"]["name"])} with
+A {md(summary.modality)} classifier adapted from {md(manifest["backbone"]["name"])} with
 **{md(manifest["protocol"])}** by [safeadapt](https://pypi.org/project/safeadapt/) {md(manifest["safeadapt"])},
-on {md(summary["task"])} (classes: {", ".join(md(n) for n in manifest["label_names"])}); seed
-{md(manifest["seed"])} of {len(entry["seeds"])}. {picked}{kept_line}
+on {md(summary.task)} (classes: {", ".join(md(n) for n in manifest["label_names"])}); seed
+{md(manifest["seed"])} of {len(entry.seeds)}. {picked}{kept_line}
 
 ## How to load
 ```python
@@ -272,7 +276,7 @@ logits = model(model.backbone.preprocess(inputs))
 {rows}
 
 Selection used validation data only; test numbers were scored once. Split sizes:
-{", ".join(f"{md(k)} {md(v)}" for k, v in summary["sizes"].items())}.
+{", ".join(f"{md(k)} {md(v)}" for k, v in summary.sizes.items())}.
 
 ## Pre-flight findings
 {chr(10).join(preflight) or "- none run"}
@@ -284,5 +288,5 @@ Selection used validation data only; test numbers were scored once. Split sizes:
 - Measured on the splits above; other data may behave differently. OOD splits are the study's,
   not every shift the model will meet.
 - Settings: {settings}.
-{chr(10).join(f"- {md(note)}" for note in summary.get("notes", []))}
+{chr(10).join(f"- {md(note)}" for note in summary.notes)}
 """

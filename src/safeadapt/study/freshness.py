@@ -16,6 +16,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from safeadapt.results import StudySummary
+
 
 def _hash(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -57,14 +59,14 @@ WHAT = {
 }
 
 
-def ensure_fresh(config, summary: Mapping[str, Any], command: str, study_path: str) -> Any:
+def ensure_fresh(config, summary: StudySummary, command: str, study_path: str) -> Any:
     """Raise :class:`StaleStudy` unless ``summary`` was made from the study's current inputs;
     returns the loaded task."""
     from safeadapt.errors import StaleStudy
 
-    recorded = summary.get("inputs")
+    recorded = summary.inputs
     fix = f"run `safeadapt run {study_path}` first (finished runs whose inputs did not change are reused)"
-    if not isinstance(recorded, Mapping):
+    if not recorded:
         raise StaleStudy(
             f"{command}: {config.output_dir / 'summary.json'} does not record the inputs it was "
             f"made from (an older safeadapt wrote it); {fix}."
@@ -79,7 +81,7 @@ def ensure_fresh(config, summary: Mapping[str, Any], command: str, study_path: s
     return task
 
 
-def fresh_summary(config, command: str, study_path: str) -> tuple[dict[str, Any], Any]:
+def fresh_summary(config, command: str, study_path: str) -> tuple[StudySummary, Any]:
     """The finished study's ``summary.json`` and its loaded task -- only when the summary was
     made from the study's current inputs (``ensure_fresh``); otherwise a one-line error with
     the fix."""
@@ -90,10 +92,11 @@ def fresh_summary(config, command: str, study_path: str) -> tuple[dict[str, Any]
     if not path.is_file():
         raise InvalidConfig(f"{command}: {path} does not exist: run the study first {fix}.")
     try:
-        summary = json.loads(path.read_text())
-        if not isinstance(summary, dict):
+        raw = json.loads(path.read_text())
+        if not isinstance(raw, dict):
             raise ValueError("not a mapping")
-    except (ValueError, OSError):
+        summary = StudySummary.from_json(raw)
+    except (ValueError, OSError, KeyError, TypeError, AttributeError):
         raise InvalidConfig(
             f"{command}: {path} is not a readable summary: run the study again {fix}."
         ) from None

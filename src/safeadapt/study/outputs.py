@@ -7,11 +7,20 @@ example indices for every seed). Pure NumPy on the stored probabilities;
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from safeadapt.metrics.intervals import percentile_interval, resampled_means, wilson_interval
+
+
+class SplitOutputs(NamedTuple):
+    """One split's outputs over a variant's seeds (sorted): ``labels (N,)``, ``correct (S, N)``
+    and ``probs (S, N, K)``."""
+
+    labels: np.ndarray
+    correct: np.ndarray
+    probs: np.ndarray
 
 
 class Outputs:
@@ -24,9 +33,15 @@ class Outputs:
     def __bool__(self) -> bool:
         return bool(self.frames)
 
-    def split(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """``labels (N,)``, ``correct (S, N)`` and ``probs (S, N, K)`` of one split, seeds sorted
-        (``None`` without outputs for that split)."""
+    def split_names(self) -> list[str]:
+        """The splits with outputs (first seed's), sorted."""
+        if not self.frames:
+            return []
+        return sorted(self.frames[min(self.frames)]["split"].unique())
+
+    def split(self, name: str) -> SplitOutputs | None:
+        """One split's labels, correctness and probabilities, seeds sorted (``None`` without
+        outputs for that split)."""
         if not self.frames:
             return None
         parts = []
@@ -41,7 +56,7 @@ class Outputs:
             return None
         correct = np.stack([(p["pred"].to_numpy() == labels) for p in parts])
         probs = np.stack([np.stack(p["probs"].to_numpy()) for p in parts])
-        return labels, correct, probs
+        return SplitOutputs(labels, correct, probs)
 
     def labels_of(self, split: str, name: str) -> np.ndarray | None:
         """A per-example column of any type (e.g. ``group``) of one split, in index order; the
@@ -163,15 +178,15 @@ def example_intervals(outputs: Outputs, splits: Sequence[str]) -> dict[str, tupl
         for key in PROB_METRICS:
             out[key] = (*_seed_mean_interval(probs, labels, key), "bootstrap")
     if "val" in data:
-        out["val_accuracy"] = _accuracy_interval(data["val"][1])
+        out["val_accuracy"] = _accuracy_interval(data["val"].correct)
         labels, _, probs = data["val"]
         out["val_ece"] = (*_seed_mean_interval(probs, labels, "ece"), "bootstrap")
     ood = [k for k in data if k.startswith("ood:")]
     for k in ood:
-        out[f"accuracy:{k}"] = _accuracy_interval(data[k][1])
+        out[f"accuracy:{k}"] = _accuracy_interval(data[k].correct)
     if ood:
-        out["ood_accuracy"] = _mean_accuracy_interval([data[k][1] for k in ood])
+        out["ood_accuracy"] = _mean_accuracy_interval([data[k].correct for k in ood])
     ood_val = [k for k in data if k.startswith("ood-val:")]
     if ood_val:
-        out["ood_val_accuracy"] = _mean_accuracy_interval([data[k][1] for k in ood_val])
+        out["ood_val_accuracy"] = _mean_accuracy_interval([data[k].correct for k in ood_val])
     return out

@@ -14,6 +14,7 @@ from typing import Any
 
 from safeadapt.config import require
 from safeadapt.errors import InvalidConfig
+from safeadapt.results import RunKey
 from safeadapt.study.specs import MAX_RUNS, ProtocolEntry, printable_name
 
 
@@ -130,6 +131,13 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         return f"{self.folder_name}-seed{self.seed}-{self.key[:10]}"
+
+    def run_key(self) -> RunKey:
+        """How a stored record names this run."""
+        return RunKey(
+            self.run_id, self.variant, self.label, self.protocol, self.settings, self.seed,
+            self.key,
+        )  # fmt: skip
 
 
 def _hash(payload: Any) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,17 @@ from safeadapt.metrics.intervals import (
     t_interval,
     verdict,
 )
+from safeadapt.results import (
+    SCORES,
+    Comparison,
+    PairedTest,
+    RuleChoice,
+    RunRecord,
+    ScoreSummary,
+    StudySummary,
+    VariantSummary,
+    Verdict,
+)
 from safeadapt.safety import run_facts
 from safeadapt.safety import run_intervals as family_intervals
 from safeadapt.safety import run_scores as family_scores
@@ -27,11 +39,10 @@ from safeadapt.study.outputs import Outputs, example_intervals
 
 # selection criterion -> (label, higher is better); all measured without test data
 CRITERIA: dict[str, tuple[str, bool]] = {
-    "val_accuracy": ("ID-val accuracy", True),
-    "ood_val_accuracy": ("OOD-val accuracy (mean)", True),
-    "val_ece": ("ID-val ECE", False),
+    **{k: (SCORES[k].label, bool(SCORES[k].higher_is_better)) for k in
+       ("val_accuracy", "ood_val_accuracy", "val_ece")},
     "forgetting": ("forgetting on reference tasks (after - before)", True),
-}
+}  # fmt: skip
 RULES = {
     "ood-val": ("ood_val_accuracy", "OOD-validation selection"),
     "id-val": ("val_accuracy", "ID-validation selection"),
@@ -76,107 +87,103 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 # the run-level scores every study has, besides accuracy:ood:<split> and the safety families'
 # (the names ``checks:`` may bound; run_scores returns exactly these, tested)
-BUILTIN_SCORES = (
-    "val_accuracy",
-    "ood_val_accuracy",
-    "val_ece",
-    "id_accuracy",
-    "ood_accuracy",
-    "ece",
-    "nll",
-    "brier",
-    "fit_seconds",
-    "eval_seconds",
-    "trainable_parameters",
-    "peak_rss_mb",
-)
+BUILTIN_SCORES = tuple(SCORES)
 
 
-def run_scores(run: dict[str, Any]) -> dict[str, float | None]:
+def run_scores(run: RunRecord) -> dict[str, float | None]:
     """One run's flat scores (``None`` where not measured): selection scores (``val_*``,
     ``ood_val_*``) and the reported test-side scores."""
-    m = run["metrics"]
-    sel = run.get("selection") or {}
-    s = run.get("safety") or {}
-    ood = [k for k in m if k.startswith("ood:")]
-    ood_val = [k for k in sel if k.startswith("ood-val:")]
+    val = run.selection.get("val")
+    test = run.test
+    ood = run.ood_splits()
+    cost = run.cost
     scores: dict[str, float | None] = {
-        "val_accuracy": sel.get("val", {}).get("accuracy"),
-        "ood_val_accuracy": _mean([sel[k]["accuracy"] for k in ood_val]),
-        "val_ece": sel.get("val", {}).get("ece"),
-        "id_accuracy": m["test"]["accuracy"],
-        "ood_accuracy": _mean([m[k]["accuracy"] for k in ood]),
-        "ece": m["test"].get("ece"),
-        "nll": m["test"].get("nll"),
-        "brier": m["test"].get("brier"),
-        "fit_seconds": run["fit_seconds"],
-        "eval_seconds": run["eval_seconds"],
-        "trainable_parameters": float(run["cost"]["trainable_parameters"]),
-        "peak_rss_mb": max(run["cost"]["fit"]["peak_rss_mb"], run["cost"]["eval"]["peak_rss_mb"]),
+        "val_accuracy": val.accuracy if val else None,
+        "ood_val_accuracy": _mean([run.selection[k].accuracy for k in run.ood_val_splits()]),
+        "val_ece": val.ece if val else None,
+        "id_accuracy": test.accuracy,
+        "ood_accuracy": _mean([run.metrics[k].accuracy for k in ood]),
+        "ece": test.ece,
+        "nll": test.nll,
+        "brier": test.brier,
+        "fit_seconds": run.fit_seconds,
+        "eval_seconds": run.eval_seconds,
+        "trainable_parameters": float(cost.trainable_parameters) if cost else None,
+        "peak_rss_mb": cost.peak_rss_mb if cost else None,
     }
     for k in ood:
-        scores[f"accuracy:{k}"] = m[k]["accuracy"]
-    scores.update(family_scores(s))  # registered safety families own their scores
+        scores[f"accuracy:{k}"] = run.metrics[k].accuracy
+    scores.update(family_scores(run.safety))  # registered safety families own their scores
     return scores
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A variant's summary with its per-example outputs, while the verdict is made."""
+
+    summary: VariantSummary
+    outputs: Outputs
+
+    @property
+    def name(self) -> str:
+        return self.summary.variant
+
+    def mean(self, key: str, default: float = 0.0) -> float:
+        value = self.summary.mean(key)
+        return default if value is None else value
+
+
+def _score_summary(key: str, vals: list[float], interval: tuple | None) -> ScoreSummary:
+    mean = float(np.mean(vals))
+    ci: dict[str, Any] = {}
+    if interval is not None:  # every interval contains its estimate (the mean over seeds)
+        lo, hi, ci["ci_method"] = interval
+        ci["ci_low"], ci["ci_high"] = contain(lo, hi, mean)
+    seed_ci = t_interval(vals)
+    if seed_ci is not None and key != "trainable_parameters":
+        ci["seed_ci_low"], ci["seed_ci_high"] = seed_ci
+    std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    return ScoreSummary(mean, std, len(vals), **ci)
+
+
 def aggregate(
-    runs: list[dict[str, Any]], predictions: dict[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    """Per variant, in first-seen order: ``{variant, protocol, seeds, scores}`` where each score
-    is ``{mean, std, n, ci_low, ci_high, ci_method[, seed_ci_low, seed_ci_high]}``: the interval
-    from per-example outputs (Wilson / bootstrap over examples; each safety family's own), and
-    with >= 2 seeds the t-interval across seeds."""
+    runs: Sequence[RunRecord], predictions: dict[str, Any] | None = None
+) -> list[Candidate]:
+    """Per variant, in first-seen order: its scores over seeds, each with its interval from
+    per-example outputs (Wilson / bootstrap over examples; each safety family's own) and with
+    >= 2 seeds the t-interval across seeds; and its outputs."""
     predictions = predictions or {}
-    by_variant: dict[str, list[dict[str, Any]]] = {}
+    by_variant: dict[str, list[RunRecord]] = {}
     for r in runs:
-        by_variant.setdefault(r["run"]["variant"], []).append(r)
+        by_variant.setdefault(r.variant, []).append(r)
     out = []
     for variant, group in by_variant.items():
         per_run = [run_scores(r) for r in group]
-        outputs = Outputs({r["run"]["seed"]: predictions.get(r["run"]["run_id"]) for r in group})
-        splits = ["val", "test", *[k for k in group[0]["metrics"] if k != "test"]]
-        splits += list(group[0].get("selection") or {})
+        outputs = Outputs({r.seed: predictions.get(r.run_id) for r in group})
+        splits = ["val", "test", *[k for k in group[0].metrics if k != "test"]]
+        splits += list(group[0].selection)
         intervals = example_intervals(outputs, list(dict.fromkeys(splits))) if outputs else {}
-        intervals.update(family_intervals([r.get("safety") or {} for r in group], outputs))
+        intervals.update(family_intervals([r.safety for r in group], outputs))
         keys = list(dict.fromkeys(k for s in per_run for k in s))
         scores = {}
         for k in keys:
             vals = [s.get(k) for s in per_run if s.get(k) is not None]
             vals = [v for v in vals if not math.isnan(v)]
-            if not vals:
-                continue
-            entry: dict[str, Any] = {
-                "mean": float(np.mean(vals)),
-                "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
-                "n": len(vals),
-            }
-            if k in intervals:  # every interval contains its estimate (the mean over seeds)
-                lo, hi, entry["ci_method"] = intervals[k]
-                entry["ci_low"], entry["ci_high"] = contain(lo, hi, entry["mean"])
-            seed_ci = t_interval(vals)
-            if seed_ci is not None and k not in ("trainable_parameters",):
-                entry["seed_ci_low"], entry["seed_ci_high"] = seed_ci
-            scores[k] = entry
-        out.append(
-            {
-                "variant": variant,
-                "protocol": group[0]["run"]["protocol"],
-                "seeds": [r["run"]["seed"] for r in group],
-                "scores": scores,
-                "outputs": outputs,
-            }
-        )
+            if vals:
+                scores[k] = _score_summary(k, vals, intervals.get(k))
+        protocol = group[0].run.protocol if group[0].run else group[0].protocol
+        summary = VariantSummary(variant, protocol, tuple(r.seed for r in group), scores)
+        out.append(Candidate(summary, outputs))
     return out
 
 
-def pareto_front(variants: list[dict[str, Any]], criteria: Sequence[str]) -> list[str]:
+def pareto_front(variants: Sequence[VariantSummary], criteria: Sequence[str]) -> list[str]:
     """Names of the variants no other variant dominates on ``criteria`` (means over seeds)."""
 
-    def vec(v: dict[str, Any]) -> list[float]:
-        return [v["scores"][c]["mean"] * (1 if CRITERIA[c][1] else -1) for c in criteria]
+    def vec(v: VariantSummary) -> list[float]:
+        return [v.scores[c].mean * (1 if CRITERIA[c][1] else -1) for c in criteria]
 
-    vecs = {v["variant"]: vec(v) for v in variants}
+    vecs = {v.variant: vec(v) for v in variants}
     front = []
     for name, a in vecs.items():
         dominated = any(
@@ -199,54 +206,55 @@ def _paired_correct(
     xs, ys = [], []
     for name in splits:
         da, db = a.split(name), b.split(name)
-        if da is None or db is None or len(da[0]) != len(db[0]):
+        if da is None or db is None or len(da.labels) != len(db.labels):
             continue
         if common:
-            xs.append(da[1][[sorted(a.frames).index(s) for s in common]])
-            ys.append(db[1][[sorted(b.frames).index(s) for s in common]])
+            xs.append(da.correct[[sorted(a.frames).index(s) for s in common]])
+            ys.append(db.correct[[sorted(b.frames).index(s) for s in common]])
         else:
-            xs.append(da[1][:1])
-            ys.append(db[1][:1])
+            xs.append(da.correct[:1])
+            ys.append(db.correct[:1])
     if not xs:
         return None
     return np.concatenate(xs, axis=1), np.concatenate(ys, axis=1)
 
 
-def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+def paired_test(a: np.ndarray, b: np.ndarray) -> PairedTest:
     """Accuracy difference A - B on the same examples: McNemar's exact test for one seed; with
     several seeds (the same examples each time, so pooling them would count an example twice) a
     paired bootstrap over examples of the seed-mean accuracy difference."""
     if a.shape[0] == 1:
-        return {**mcnemar_exact(a[0], b[0]), "test": "McNemar exact"}
-    out = paired_bootstrap(lambda x: x.mean(), [a.T], [b.T])
-    return {
-        "difference": out["difference"],
-        "only_a": int((a & ~b).sum()),
-        "only_b": int((~a & b).sum()),
-        "p_value": out["p_value"],
-        "test": f"paired bootstrap over examples ({a.shape[0]} seeds)",
-    }
+        out = mcnemar_exact(a[0], b[0])
+        return PairedTest(
+            out["difference"], out["only_a"], out["only_b"], out["p_value"], "McNemar exact"
+        )
+    boot = paired_bootstrap(lambda x: x.mean(), [a.T], [b.T])
+    return PairedTest(
+        difference=boot["difference"],
+        only_a=int((a & ~b).sum()),
+        only_b=int((~a & b).sum()),
+        p_value=boot["p_value"],
+        test=f"paired bootstrap over examples ({a.shape[0]} seeds)",
+    )
 
 
-def _select(
-    variants: list[dict[str, Any]], rule: str, id_tolerance: float
-) -> dict[str, Any] | None:
+def _select(variants: list[Candidate], rule: str, id_tolerance: float) -> RuleChoice | None:
     """Apply one selection rule (``ood-val`` or ``id-val``); ``None`` when its target is not
     measured (no OOD validation data)."""
     target, title = RULES[rule]
-    if not all(target in v["scores"] for v in variants):
+    if not all(target in v.summary.scores for v in variants):
         return None
     keep = ["val_accuracy", "val_ece", "forgetting"]
     if rule == "ood-val":
         keep.insert(1, "ood_val_accuracy")
-    criteria = [c for c in keep if all(c in v["scores"] for v in variants)]
-    front = pareto_front(variants, criteria)
-    by_name = {v["variant"]: v for v in variants}
+    criteria = [c for c in keep if all(c in v.summary.scores for v in variants)]
+    front = pareto_front([v.summary for v in variants], criteria)
+    by_name = {v.name: v for v in variants}
 
     def mean(name: str, key: str, default: float = 0.0) -> float:
-        return by_name[name]["scores"].get(key, {"mean": default})["mean"]
+        return by_name[name].mean(key, default)
 
-    best_val = max(mean(v["variant"], "val_accuracy") for v in variants)
+    best_val = max(v.mean("val_accuracy") for v in variants)
     candidates = [n for n in front if mean(n, "val_accuracy") >= best_val - id_tolerance]
     candidates = candidates or front
     top = max(candidates, key=lambda n: mean(n, target))
@@ -255,11 +263,11 @@ def _select(
     for n in candidates:
         if n == top:
             continue
-        pair = _paired_correct(by_name[top]["outputs"], by_name[n]["outputs"], split_names)
+        pair = _paired_correct(by_name[top].outputs, by_name[n].outputs, split_names)
         if pair is not None:
             test = paired_test(*pair)
             tests[n] = test
-            if test["p_value"] >= ALPHA:
+            if test.p_value >= ALPHA:
                 tied.append(n)
         elif mean(n, target) >= mean(top, target) - TIE:
             tied.append(n)
@@ -267,11 +275,10 @@ def _select(
         tied,
         key=lambda n: (mean(n, "val_ece", 1.0), -mean(n, "forgetting"), mean(n, "fit_seconds")),
     )[0]
-    s = by_name[pick]["scores"]
     words = [
         f"{title}: {pick} is on the Pareto front of {len(front)} of {len(variants)} variants "
         f"({', '.join(CRITERIA[c][0] for c in criteria)})",
-        f"its ID-val accuracy {s['val_accuracy']['mean']:.3f} is within {id_tolerance:.3f} of "
+        f"its ID-val accuracy {mean(pick, 'val_accuracy'):.3f} is within {id_tolerance:.3f} of "
         f"the best ({best_val:.3f})",
     ]
     if len(tied) > 1:
@@ -282,137 +289,127 @@ def _select(
             f"ID-val ECE, then least forgetting, then cheapest training"
         )
     else:
-        words.append(f"it has the best {CRITERIA[target][0]} ({s[target]['mean']:.3f})")
-    return {
-        "rule": rule,
-        "title": title,
-        "variant": pick,
-        "criteria": criteria,
-        "pareto_front": front,
-        "candidates": candidates,
-        "tied": tied,
-        "tie_tests": tests,
-        "reason": "; ".join(words) + ".",
-    }
+        words.append(f"it has the best {CRITERIA[target][0]} ({mean(pick, target):.3f})")
+    return RuleChoice(
+        rule=rule,
+        title=title,
+        variant=pick,
+        criteria=tuple(criteria),
+        pareto_front=tuple(front),
+        candidates=tuple(candidates),
+        tied=tuple(tied),
+        tie_tests=tests,
+        reason="; ".join(words) + ".",
+    )
 
 
-def _ood_val_names(variant: dict[str, Any]) -> list[str]:
-    outputs: Outputs = variant["outputs"]
-    if not outputs:
-        return []
-    frame = next(iter(outputs.frames.values()))
-    return sorted({s for s in frame["split"].unique() if s.startswith("ood-val:")})
+def _ood_val_names(variant: Candidate) -> list[str]:
+    return [s for s in variant.outputs.split_names() if s.startswith("ood-val:")]
 
 
-def pairwise(
-    variants: list[dict[str, Any]], pick: str, splits: Sequence[str]
-) -> list[dict[str, Any]]:
+def pairwise(variants: list[Candidate], pick: str, splits: Sequence[str]) -> list[Comparison]:
     """The pick against every other variant on the test splits: McNemar's exact test on ID test
     accuracy and on OOD test accuracy (all OOD splits pooled), Holm-corrected per metric."""
-    by_name = {v["variant"]: v for v in variants}
+    by_name = {v.name: v for v in variants}
     rows = []
     for metric, names in (("ID test accuracy", ["test"]), ("OOD test accuracy", list(splits))):
         if not names:
             continue
         tests = []
         for v in variants:
-            if v["variant"] == pick:
+            if v.name == pick:
                 continue
-            pair = _paired_correct(by_name[pick]["outputs"], v["outputs"], names)
+            pair = _paired_correct(by_name[pick].outputs, v.outputs, names)
             if pair is not None:
-                tests.append((v["variant"], paired_test(*pair)))
-        adjusted = holm([t["p_value"] for _, t in tests]) if tests else []
+                tests.append((v.name, paired_test(*pair)))
+        adjusted = holm([t.p_value for _, t in tests]) if tests else []
         for (other, t), p_adj in zip(tests, adjusted, strict=True):
             rows.append(
-                {
-                    "metric": metric,
-                    "other": other,
-                    "difference": t["difference"],
-                    "only_pick": t["only_a"],
-                    "only_other": t["only_b"],
-                    "p_value": t["p_value"],
-                    "test": t["test"],
-                    "p_holm": p_adj,
-                    "verdict": verdict(t["difference"], p_adj, ALPHA),
-                }
+                Comparison(
+                    metric=metric,
+                    other=other,
+                    difference=t.difference,
+                    only_pick=t.only_a,
+                    only_other=t.only_b,
+                    p_value=t.p_value,
+                    test=t.test,
+                    p_holm=p_adj,
+                    verdict=verdict(t.difference, p_adj, ALPHA),
+                )
             )
     return rows
 
 
-def recommend(variants: list[dict[str, Any]], id_tolerance: float = 0.01) -> dict[str, Any]:
+def recommend(variants: list[Candidate], id_tolerance: float = 0.01) -> Verdict:
     """Run both selection rules; the OOD-val rule decides when OOD validation data exist."""
     rules = {r: _select(variants, r, id_tolerance) for r in RULES}
-    rules = {k: v for k, v in rules.items() if v is not None}
-    used = "ood-val" if "ood-val" in rules else "id-val"
-    chosen = rules[used]
+    chosen_rules = {k: v for k, v in rules.items() if v is not None}
+    used = "ood-val" if "ood-val" in chosen_rules else "id-val"
+    chosen = chosen_rules[used]
     why = (
         "OOD validation data exist, so the pick uses them (target-domain evidence); the ID-val "
         "rule's pick is shown beside it"
         if used == "ood-val"
         else "the task has no OOD validation data, so the pick uses ID validation only"
     )
-    other = [r for r in rules if r != used]
-    reason = chosen["reason"]
+    other = [r for r in chosen_rules if r != used]
+    reason = chosen.reason
     if other:
-        alt = rules[other[0]]["variant"]
+        alt = chosen_rules[other[0]].variant
         reason += f" ({why}: the {RULES[other[0]][1]} would pick {alt}.)"
     else:
         reason += f" ({why}.)"
-    return {
-        "variant": chosen["variant"],
-        "selection": used,
-        "rules": {k: {kk: vv for kk, vv in v.items()} for k, v in rules.items()},
-        "criteria": chosen["criteria"],
-        "pareto_front": chosen["pareto_front"],
-        "candidates": chosen["candidates"],
-        "reason": reason,
-        "splits_seen": SPLITS_SEEN,
-        "rule": RULE.strip(),
-    }
+    return Verdict(
+        variant=chosen.variant,
+        selection=used,
+        rules=chosen_rules,
+        reason=reason,
+        splits_seen=SPLITS_SEEN,
+        rule=RULE.strip(),
+    )
 
 
 def summarize(
-    runs: list[dict[str, Any]], config, task, predictions: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    runs: Sequence[RunRecord], config, task, predictions: dict[str, Any] | None = None
+) -> StudySummary:
     variants = aggregate(runs, predictions)
     rec = recommend(variants, config.recommend.id_tolerance)
-    rec["pairwise"] = pairwise(variants, rec["variant"], [f"ood:{k}" for k in task.ood])
-    rec["disagreements"] = disagreements(variants, rec, task)
-    for v in variants:
-        v.pop("outputs")
-    return {
-        "study": config.name,
-        "task": task.name,
-        "modality": task.modality,
-        "backbone": config.backbone.resolve(task.modality).name,
-        "label_names": list(task.label_names),
-        "notes": list(task.notes),
-        "sizes": {k: len(v) for k, v in task.splits(far=True).items()},
-        "seeds": list(config.seeds),
-        "splits": list(task.eval_splits()),
-        "selection_splits": list(task.selection_splits()),
-        "variants": variants,
-        "recommendation": rec,
-        "safety": None if config.safety is None else _safety_facts(runs),
-    }
+    rec = replace(
+        rec,
+        pairwise=tuple(pairwise(variants, rec.variant, [f"ood:{k}" for k in task.ood])),
+    )
+    rec = replace(rec, disagreements=disagreements(variants, rec, task))
+    return StudySummary(
+        study=config.name,
+        task=task.name,
+        modality=task.modality,
+        backbone=config.backbone.resolve(task.modality).name,
+        label_names=tuple(task.label_names),
+        notes=tuple(task.notes),
+        sizes={k: len(v) for k, v in task.splits(far=True).items()},
+        seeds=tuple(config.seeds),
+        splits=tuple(task.eval_splits()),
+        selection_splits=tuple(task.selection_splits()),
+        variants=tuple(v.summary for v in variants),
+        recommendation=rec,
+        safety=None if config.safety is None else tuple(_safety_facts(runs)),
+    )
 
 
-def disagreements(
-    variants: list[dict[str, Any]], rec: dict[str, Any], task, limit: int = 5
-) -> dict[str, Any]:
+def disagreements(variants: list[Candidate], rec: Verdict, task, limit: int = 5) -> dict[str, Any]:
     """Where the pick and the runner-up (the other rule's pick, else the best other variant on
     the target) disagree, per test split: examples only one of them gets right (first seed)."""
-    by_name = {v["variant"]: v for v in variants}
-    pick = rec["variant"]
-    others = [r["variant"] for r in rec["rules"].values() if r["variant"] != pick]
+    by_name = {v.name: v for v in variants}
+    pick = rec.variant
+    others = [r.variant for r in rec.rules.values() if r.variant != pick]
     if not others:
-        target = RULES[rec["selection"]][0]
-        rest = [v for v in variants if v["variant"] != pick and target in v["scores"]]
+        target = RULES[rec.selection][0]
+        rest = [v for v in variants if v.name != pick and target in v.summary.scores]
         if not rest:
             return {}
-        others = [max(rest, key=lambda v: v["scores"][target]["mean"])["variant"]]
+        others = [max(rest, key=lambda v: v.mean(target)).name]
     runner = others[0]
-    a, b = by_name[pick]["outputs"], by_name[runner]["outputs"]
+    a, b = by_name[pick].outputs, by_name[runner].outputs
     if not a or not b:
         return {}
     fa, fb = a.frames[min(a.frames)], b.frames[min(b.frames)]
@@ -455,9 +452,9 @@ def _describe(inputs, i: int) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _safety_facts(runs: list[dict[str, Any]]) -> list[str]:
+def _safety_facts(runs: Sequence[RunRecord]) -> list[str]:
     """What the safety numbers were measured on (from the first run that has them)."""
     for r in runs:
-        if r.get("safety"):
-            return run_facts(r["safety"])
+        if r.safety:
+            return run_facts(r.safety)
     return []

@@ -22,6 +22,7 @@ from typing import Any
 from safeadapt.data.features import FeatureCache
 from safeadapt.errors import InvalidConfig, SafeAdaptError
 from safeadapt.files import write_atomic
+from safeadapt.results import RunRecord, StudySummary
 from safeadapt.study.config import StudyConfig
 from safeadapt.study.estimate import estimate_full, quick_config
 from safeadapt.study.freshness import content_fingerprints, study_inputs
@@ -34,8 +35,8 @@ from safeadapt.study.writers import write_predictions, write_results_csv, write_
 @dataclasses.dataclass
 class StudyResult:
     config: StudyConfig
-    runs: list[dict[str, Any]]
-    summary: dict[str, Any]
+    runs: list[RunRecord]
+    summary: StudySummary | None  # None on a non-main process under a launcher
     output_dir: Any
     report_path: Any
     skipped: int
@@ -136,7 +137,7 @@ def _run(
         if note.startswith("leakage:"):
             log(f"warning: {note}")
     preflight = stored_preflight(config, task, factory, cache, out, log, content)
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, RunRecord] = {}
     todo = []
     for spec in specs if main else ():  # under a launcher only the main process reads the store
         stored = finished(config, store, spec)
@@ -151,7 +152,7 @@ def _run(
         todo = [planned[i] for i in distributed.broadcast([spec.run_id for spec in todo])]
     skipped, ran = len(specs) - len(todo), 0
 
-    def on_done(spec: RunSpec, record: dict[str, Any], computed: bool) -> None:
+    def on_done(spec: RunSpec, record: RunRecord, computed: bool) -> None:
         nonlocal ran, skipped
         records[spec.run_id] = record
         if not computed:  # another process stored it meanwhile
@@ -165,25 +166,27 @@ def _run(
     execute(config, todo, task, cache, on_done=on_done, log=log, show_progress=show_progress)
     if not main:  # the main process summarises and writes
         seconds = time.perf_counter() - started
-        return StudyResult(config, [], {}, out, None, skipped, ran, seconds)
+        return StudyResult(config, [], None, out, None, skipped, ran, seconds)
     runs = [records[s.run_id] for s in specs]
     if skipped:
         log(f"resumed: {skipped} finished runs reused, {ran} run now")
 
     predictions = {s.run_id: store.load_predictions(s) for s in specs}
-    summary = summarize(runs, config, task, predictions)
-    summary["preflight"] = {k: v["result"] for k, v in preflight.items()}
-    summary["inputs"] = study_inputs(config, task.modality, content)
+    summary = dataclasses.replace(
+        summarize(runs, config, task, predictions),
+        preflight={k: v["result"] for k, v in preflight.items()},
+        inputs=study_inputs(config, task.modality, content),
+    )
     if config.checks is not None:
         from safeadapt.study.checks import evaluate_checks
 
-        summary["checks"] = evaluate_checks(summary, config.checks)
-        failed = [c["name"] for c in summary["checks"]["checks"] if not c["passed"]]
+        checks = evaluate_checks(summary, config.checks)
+        summary = dataclasses.replace(summary, checks=checks)
         log(
-            f"checks on {summary['checks']['variant']}: "
-            + (f"FAILED {', '.join(failed)}" if failed else "all passed")
+            f"checks on {checks.variant}: "
+            + (f"FAILED {', '.join(checks.failed)}" if checks.failed else "all passed")
         )
-    write_atomic(out / "summary.json", json.dumps(summary, indent=1, default=float))
+    write_atomic(out / "summary.json", json.dumps(summary.to_json(), indent=1, default=float))
     write_results_csv(runs, out / "results.csv", predictions)
     write_variants_csv(summary, out / "variants.csv")
     write_predictions(specs, predictions, out / "predictions.parquet")

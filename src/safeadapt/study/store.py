@@ -19,11 +19,12 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from safeadapt.files import write_atomic, write_parquet_atomic
+from safeadapt.results import RunRecord
 from safeadapt.study.plan import RunSpec
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ MODEL = "model.safetensors"
 PREDICTIONS = "predictions.parquet"
 
 
-def record_checksum(record: dict[str, Any]) -> str:
+def record_checksum(record: Mapping[str, Any]) -> str:
     """SHA-256 of a record's canonical JSON (sorted keys), without its own ``checksum``."""
     body = {k: v for k, v in record.items() if k != "checksum"}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
@@ -118,10 +119,10 @@ class RunStore:
     def has_model(self, spec: RunSpec) -> bool:
         return (self.folder(spec) / MODEL).is_file()
 
-    def load(self, spec: RunSpec) -> dict[str, Any] | None:
+    def load(self, spec: RunSpec) -> RunRecord | None:
         """The stored record of ``spec``, or ``None`` if it has not finished. A record that does
-        not parse, is not a mapping, belongs to another run or fails its checksum is moved aside
-        (every such copy is kept) and the run is redone."""
+        not parse, is not a mapping, belongs to another run, fails its checksum or does not
+        read as a record is moved aside (every such copy is kept) and the run is redone."""
         path = self.folder(spec) / RECORD
         if not path.is_file():
             return None
@@ -134,8 +135,15 @@ class RunStore:
             stored = record.pop("checksum", None)
             if stored is not None and stored != record_checksum(record):
                 raise ValueError("checksum mismatch")
-            return record
-        except (ValueError, OSError, AttributeError, UnicodeDecodeError) as err:
+            return RunRecord.from_json(record)
+        except (
+            ValueError,
+            OSError,
+            AttributeError,
+            UnicodeDecodeError,
+            KeyError,
+            TypeError,
+        ) as err:
             stamp = f"{RECORD}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
             aside, n = path.with_name(stamp), 1
             while aside.exists():  # keep every corrupt copy
@@ -162,26 +170,18 @@ class RunStore:
             log.warning("predictions %s are unreadable (%s); ignored", path, err)
             return None
 
-    def save(self, spec: RunSpec, record: dict[str, Any], model=None, predictions=None) -> Path:
-        folder = self.folder(spec)
+    def save(self, record: RunRecord, model=None, predictions=None) -> Path:
+        """Store a finished run (``record.run`` names it): predictions and model first, the
+        record last, each atomically."""
+        if record.run is None:
+            raise ValueError("a record is stored under its run: use RunRecord.stored(run) first")
+        folder = self.runs_dir / record.run.run_id
         folder.mkdir(parents=True, exist_ok=True)
         if predictions is not None:
             write_parquet_atomic(folder / PREDICTIONS, predictions)
         if model is not None:
-            model.save(folder / MODEL, metadata={"run_id": spec.run_id, "key": spec.key})
-        payload = {
-            **record,
-            "run": {
-                "run_id": spec.run_id,
-                "variant": spec.variant,
-                "label": spec.label,
-                "protocol": spec.protocol,
-                "settings": spec.settings,
-                "seed": spec.seed,
-                "key": spec.key,
-            },
-        }
-        payload = json.loads(json.dumps(payload, default=float))  # what a reader will see
+            model.save(folder / MODEL, metadata={"run_id": record.run_id, "key": record.run.key})
+        payload = json.loads(json.dumps(record.to_json(), default=float))  # what a reader sees
         payload["checksum"] = record_checksum(payload)
         write_atomic(folder / RECORD, json.dumps(payload, indent=1))
         return folder

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from safeadapt.results import CheckReport
 from safeadapt.study.config import StudyConfig, load_study
 from safeadapt.study.specs import MAX_RUNS
 
@@ -58,9 +59,9 @@ class Study:
             self.config, quick=quick, force=force, show_progress=show_progress, log=log
         )
 
-    def check(self) -> dict[str, Any]:
+    def check(self) -> CheckReport:
         """The study's ``checks:`` evaluated on its current summary (``safeadapt check``):
-        ``{"variant", "passed", "checks": [...]}``."""
+        ``.passed``, ``.failed`` and every check's row in ``.checks``."""
         from safeadapt.errors import InvalidConfig
         from safeadapt.study.checks import evaluate_checks
         from safeadapt.study.freshness import fresh_summary

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from safeadapt.errors import InvalidConfig
+from safeadapt.results import RunRecord, StudySummary
 
 
 def _flat(prefix: str, value: Any, out: dict[str, float]) -> None:
@@ -40,35 +41,37 @@ class MLflowTracker:
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(experiment)
 
-    def log_run(self, spec, record: dict[str, Any], folder: Path) -> None:
+    def log_run(self, spec, record: RunRecord, folder: Path) -> None:
         mlflow = self.mlflow
         with mlflow.start_run(run_name=spec.run_id):
             mlflow.set_tags({"variant": spec.variant, "protocol": spec.protocol, "key": spec.key})
             mlflow.log_params({k: str(v)[:500] for k, v in _params(spec, record).items()})
             mlflow.log_metrics(_metrics(record))
-            mlflow.log_dict(json.loads(json.dumps(record, default=float)), "record.json")
+            mlflow.log_dict(json.loads(json.dumps(record.to_json(), default=float)), "record.json")
 
-    def log_study(self, summary: dict[str, Any], report_path: Path | None) -> None:
+    def log_study(self, summary: StudySummary, report_path: Path | None) -> None:
         mlflow = self.mlflow
-        with mlflow.start_run(run_name=f"{summary['study']}-summary"):
-            mlflow.set_tags({"recommended": summary["recommendation"]["variant"]})
-            mlflow.log_dict(json.loads(json.dumps(summary, default=float)), "summary.json")
+        with mlflow.start_run(run_name=f"{summary.study}-summary"):
+            mlflow.set_tags({"recommended": summary.recommendation.variant})
+            mlflow.log_dict(
+                json.loads(json.dumps(summary.to_json(), default=float)), "summary.json"
+            )
             if report_path is not None:
                 mlflow.log_artifact(str(report_path))
 
 
-def _params(spec, record: dict[str, Any]) -> dict[str, Any]:
+def _params(spec, record: RunRecord) -> dict[str, Any]:
     params = {"seed": spec.seed, "protocol": spec.protocol}
-    params.update({f"config.{k}": v for k, v in record.get("config", {}).items()})
+    params.update({f"config.{k}": v for k, v in record.config.items()})
     return params
 
 
-def _metrics(record: dict[str, Any]) -> dict[str, float]:
+def _metrics(record: RunRecord) -> dict[str, float]:
     from safeadapt.study.recommend import run_scores
 
     metrics: dict[str, float] = {}
     _flat("", {k: v for k, v in run_scores(record).items() if v is not None}, metrics)
-    _flat("metrics", record["metrics"], metrics)
+    _flat("metrics", {k: m.to_json() for k, m in record.metrics.items()}, metrics)
     return metrics
 
 
@@ -106,7 +109,7 @@ class WandbTracker:
             **self.settings,
         )
 
-    def log_run(self, spec, record: dict[str, Any], folder: Path) -> None:
+    def log_run(self, spec, record: RunRecord, folder: Path) -> None:
         run = self._run(
             spec.run_id,
             sorted({spec.variant[:64], spec.protocol}),
@@ -119,8 +122,8 @@ class WandbTracker:
         finally:
             run.finish()
 
-    def log_study(self, summary: dict[str, Any], report_path: Path | None) -> None:
-        rec = summary["recommendation"]["variant"]
+    def log_study(self, summary: StudySummary, report_path: Path | None) -> None:
+        rec = summary.recommendation.variant
         run = self._run(f"{self.study}-summary", ["summary", f"recommended:{rec}"[:64]])
         try:
             run.summary.update({"recommended": rec})
@@ -136,11 +139,11 @@ class Trackers:
     def __init__(self, trackers: list[Any]) -> None:
         self.trackers = trackers
 
-    def log_run(self, spec, record: dict[str, Any], folder: Path) -> None:
+    def log_run(self, spec, record: RunRecord, folder: Path) -> None:
         for tracker in self.trackers:
             tracker.log_run(spec, record, folder)
 
-    def log_study(self, summary: dict[str, Any], report_path: Path | None) -> None:
+    def log_study(self, summary: StudySummary, report_path: Path | None) -> None:
         for tracker in self.trackers:
             tracker.log_study(summary, report_path)
 

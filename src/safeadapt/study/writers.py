@@ -4,13 +4,15 @@ their intervals) and ``predictions.parquet`` (every run's per-example outputs)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from safeadapt.files import write_atomic, write_parquet_atomic
+from safeadapt.results import RunRecord, StudySummary
 from safeadapt.study.plan import RunSpec
 
 
-def write_results_csv(runs: list[dict[str, Any]], path, predictions=None) -> None:
+def write_results_csv(runs: Sequence[RunRecord], path, predictions=None) -> None:
     """One row per run and split (report and selection splits): accuracy with its Wilson 95 %
     interval (``accuracy_ci_low`` / ``accuracy_ci_high``, from the per-example outputs) and
     calibration, plus every safety family's run-level scores (``safeadapt.safety``)."""
@@ -22,26 +24,26 @@ def write_results_csv(runs: list[dict[str, Any]], path, predictions=None) -> Non
     predictions = predictions or {}
     rows = []
     for r in runs:
-        run = r["run"]
+        run = r.run
         base = {
-            "run_id": run["run_id"],
-            "variant": run["variant"],
-            "protocol": run["protocol"],
-            "seed": run["seed"],
-            "fit_seconds": r["fit_seconds"],
-            "eval_seconds": r["eval_seconds"],
-            "trainable_parameters": r["cost"]["trainable_parameters"],
-            **family_scores(r.get("safety") or {}),
+            "run_id": r.run_id,
+            "variant": r.variant,
+            "protocol": run.protocol if run else r.protocol,
+            "seed": r.seed,
+            "fit_seconds": r.fit_seconds,
+            "eval_seconds": r.eval_seconds,
+            "trainable_parameters": r.cost.trainable_parameters if r.cost else None,
+            **family_scores(r.safety),
         }
-        frame = predictions.get(run["run_id"])
-        splits = {**r["metrics"], **(r.get("selection") or {})}
+        frame = predictions.get(r.run_id)
+        splits = {**r.metrics, **r.selection}
         for split, metrics in splits.items():
             row = {
                 **base,
                 "split": split,
-                "role": "selection" if split in (r.get("selection") or {}) else "report",
+                "role": "selection" if split in r.selection else "report",
             }
-            row.update(metrics)
+            row.update(metrics.values)
             if frame is not None:
                 rows_ = frame[frame["split"] == split]
                 if len(rows_):
@@ -66,26 +68,26 @@ def write_predictions(specs: list[RunSpec], predictions: dict[str, Any], path) -
         write_parquet_atomic(path, pd.concat(frames, ignore_index=True))
 
 
-def write_variants_csv(summary: dict[str, Any], path) -> None:
+def write_variants_csv(summary: StudySummary, path) -> None:
     """Long table of every variant's scores: ``variant, score, value, ci_low, ci_high, ci_method,
     std, seeds, seed_ci_low, seed_ci_high``."""
     import pandas as pd
 
     rows = [
         {
-            "variant": v["variant"],
-            "protocol": v["protocol"],
+            "variant": v.variant,
+            "protocol": v.protocol,
             "score": key,
-            "value": s["mean"],
-            "ci_low": s.get("ci_low"),
-            "ci_high": s.get("ci_high"),
-            "ci_method": s.get("ci_method"),
-            "std": s["std"],
-            "seeds": s["n"],
-            "seed_ci_low": s.get("seed_ci_low"),
-            "seed_ci_high": s.get("seed_ci_high"),
+            "value": s.mean,
+            "ci_low": s.ci_low,
+            "ci_high": s.ci_high,
+            "ci_method": s.ci_method,
+            "std": s.std,
+            "seeds": s.n,
+            "seed_ci_low": s.seed_ci_low,
+            "seed_ci_high": s.seed_ci_high,
         }
-        for v in summary["variants"]
-        for key, s in v["scores"].items()
+        for v in summary.variants
+        for key, s in v.scores.items()
     ]
     write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
