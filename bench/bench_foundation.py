@@ -22,7 +22,8 @@ def bench_modality(modality: str, n_train: int, n_eval: int, ft_train: int) -> d
     from safeadapt.data.features import FeatureCache
     from safeadapt.model import Classifier
     from safeadapt.protocols.lp import LPConfig, fit_linear_probe
-    from safeadapt.protocols.train_loop import TrainConfig, finetune
+    from safeadapt.protocols.train_config import TrainConfig
+    from safeadapt.protocols.train_loop import finetune
 
     if modality == "text":
         task = load_builtin_task("vader-sentiment").subsample(n_train, n_eval)

@@ -173,7 +173,7 @@ def lp_family(repeats: int) -> None:
 
 
 def vat(repeats: int) -> None:
-    from safeadapt.protocols.hardened_lp import HardenedLPConfig, fit_hardened_head
+    from safeadapt.protocols.hardening import HardenedLPConfig, fit_hardened_head
     from safeadapt.threads import use_threads
 
     g = torch.Generator().manual_seed(0)

@@ -37,7 +37,8 @@ def bench(modality: str, steps: int, epochs: int = 1) -> list[dict]:
     from safeadapt.model import Classifier
     from safeadapt.protocols import FitContext
     from safeadapt.protocols.regularizers import build_regularizers
-    from safeadapt.protocols.train_loop import TrainConfig, make_loader, param_groups
+    from safeadapt.protocols.train_config import TrainConfig
+    from safeadapt.protocols.train_loop import make_loader, param_groups
     from safeadapt.protocols.tuning import apply_tuning
 
     if modality == "text":

@@ -1,5 +1,5 @@
 """Overwriting pretrained bias with finetuning data (Wang & Russakovsky, ICCV 2023), on CPU, as
-ordinary safeadapt studies of the built-in ``coloured`` task (``safeadapt.data.coloured``).
+ordinary safeadapt studies of the built-in ``coloured`` task (``safeadapt.data.builtin.coloured``).
 
 1. **A biased backbone**: a study fine-tunes the packaged EfficientNet-Lite0 on the ``bias`` pool
    at label-colour correlation 1 (red means label 1) and saves its model; that file is the biased

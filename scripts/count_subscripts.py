@@ -6,7 +6,7 @@ code hands untyped dicts to other code (issue 24's redesign tracks it falling).
 
 Counted in ``src/safeadapt``: ``x["key"]`` reads and writes, and apart ``x.get("key")`` calls.
 The second line counts what the acceptance bounds: subscripts outside the store boundary
-(``results.py``, where JSON becomes typed objects) and the safety families' own ``measure()``.
+(``results/``, where JSON becomes typed objects) and the safety families' own ``measure()``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "safeadapt"
-BOUNDARY = "safeadapt/results.py"
+BOUNDARY = "safeadapt/results/"
 
 
 def in_measure(tree: ast.AST) -> int:
@@ -58,7 +58,7 @@ def main() -> None:
         name = str(path.relative_to(ROOT.parent))
         tree = ast.parse(path.read_text())
         subs[name], gets[name] = count(tree)
-        exempt += subs[name] if name == BOUNDARY else in_measure(tree)
+        exempt += subs[name] if name.startswith(BOUNDARY) else in_measure(tree)
     files = sum(1 for v in subs.values() if v)
     total = sum(subs.values())
     print(

@@ -38,6 +38,7 @@ FLOORS = {
     "evaluation": 6,
     "safety": 7,
     "run": 8,
+    "catalog": 8,
     "report": 8,
     "study": 9,
     "demo": 10,

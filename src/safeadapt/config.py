@@ -1,5 +1,9 @@
 """Typed configs: dataclasses built from plain dicts and checked where they enter.
 
+Settings can declare what they may be as data (``setting(default, doc, rule)``): the rule is
+enforced in one place (``check_settings``, called by the config's ``__post_init__``) and shown,
+with the doc, by ``safeadapt list <name>`` (``describe_settings``) -- the two cannot disagree.
+
 ``build_config(LPConfig, {"c_grid": [0.1, 1]}, where="protocol 'lp'")`` rejects unknown keys with a
 "did you mean", converts lists to tuples, and runs the dataclass's own ``__post_init__`` checks.
 """
@@ -11,7 +15,8 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from safeadapt._registry import did_you_mean
@@ -158,3 +163,209 @@ def non_negative(name: str, value: float, owner: str) -> None:
 
 def as_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+# --- settings declared as data: one rule per field, checked in one place, shown by `list` ---
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a setting may be: ``words`` finish "must be ..." in the error and describe the range
+    in ``safeadapt list``; ``test`` accepts a value; ``limit`` is an upper bound on a size,
+    refused before anything of that size is allocated (its own message)."""
+
+    words: str | Callable[[], str]  # a function where the words are known late (registries)
+    test: Callable[[Any], bool]
+    limit: float | None = None
+    hint: Callable[[Any], str] | None = None  # e.g. "Did you mean ...?" for a near miss
+
+    @property
+    def text(self) -> str:
+        return self.words() if callable(self.words) else self.words
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def positive_number() -> Rule:
+    return Rule("a positive finite number", lambda v: _number(v) and v > 0)
+
+
+def non_negative_number() -> Rule:
+    return Rule(">= 0", lambda v: _number(v) and v >= 0)
+
+
+def count(least: int = 1, limit: int | None = None) -> Rule:
+    """An integer >= ``least`` (at most ``limit``, a size bound)."""
+    ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= least  # noqa: E731
+    return Rule(f"an integer >= {least}", ok, limit)
+
+
+def interval(low: float, high: float, closed_high: bool = False) -> Rule:
+    """A number in ``[low, high)`` (``[low, high]`` with ``closed_high``)."""
+    bracket = "]" if closed_high else ")"
+    return Rule(
+        f"in [{low:g}, {high:g}{bracket}",
+        lambda v: _number(v) and low <= v and (v <= high if closed_high else v < high),
+    )
+
+
+def one_of(names: Callable[[], Sequence[str]] | Sequence[str]) -> Rule:
+    """One of ``names`` (a list, or a function giving a registry's names when asked)."""
+    listed = names if callable(names) else (lambda: tuple(names))
+    return Rule(
+        lambda: "one of " + ", ".join(listed()),
+        lambda v: isinstance(v, str) and v in listed(),
+        hint=lambda v: did_you_mean(str(v), listed()),
+    )
+
+
+def flag() -> Rule:
+    return Rule("true or false", lambda v: isinstance(v, bool))
+
+
+def setting(default: Any = dataclasses.MISSING, doc: str = "", rule: Rule | None = None, *,
+            factory: Callable[[], Any] | None = None) -> Any:  # fmt: skip
+    """A config field with its one line of meaning and its rule (``check_settings`` enforces
+    the rule; ``describe_settings`` shows both)."""
+    meta = {"doc": doc, "rule": rule}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def check_settings(config: Any, owner: str) -> None:
+    """Every declared rule of ``config``'s fields (``None`` passes where the field allows it):
+    the size bounds first, before anything is allocated."""
+    declared = _declared(type(config))
+    for f in dataclasses.fields(config):
+        rule = declared.get(f.name, (None, ""))[0]
+        value = getattr(config, f.name)
+        if rule is None or (value is None and _allows_none(type(config), f.name)):
+            continue
+        if rule.limit is not None and _number(value) and value > rule.limit:
+            raise InvalidConfig(
+                f"{owner} '{f.name}' is {value!r}, above the limit of {rule.limit:g}; {f.name} "
+                f"must be <= {rule.limit:g}."
+            )
+        if not rule.test(value):
+            hint = rule.hint(value) if rule.hint else ""
+            raise InvalidConfig(f"{owner} '{f.name}' must be {rule.text}; got {value!r}.{hint}")
+
+
+def _declared(cls: type) -> dict[str, tuple[Rule | None, str]]:
+    """``{field: (rule, doc)}`` as declared with ``setting``, the most derived declaration
+    first: a subclass that only changes a default keeps its base's rule and doc."""
+    out: dict[str, tuple[Rule | None, str]] = {}
+    for klass in cls.__mro__:
+        if not dataclasses.is_dataclass(klass):
+            continue
+        for f in dataclasses.fields(klass):
+            rule, doc = f.metadata.get("rule"), f.metadata.get("doc", "")
+            old_rule, old_doc = out.get(f.name, (None, ""))
+            out[f.name] = (old_rule or rule, old_doc or doc)
+    return out
+
+
+def _allows_none(cls: type, name: str) -> bool:
+    try:
+        hint = typing.get_type_hints(cls)[name]
+    except Exception:
+        return True
+    return type(None) in typing.get_args(hint) or hint is Any
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One setting as ``safeadapt list`` shows it: name, type, default, allowed values, meaning."""
+
+    name: str
+    type: str
+    default: Any
+    allowed: str
+    doc: str
+
+    def to_json(self) -> dict[str, Any]:
+        default = list(self.default) if isinstance(self.default, tuple) else self.default
+        if dataclasses.is_dataclass(default):
+            default = dataclasses.asdict(default)
+        return {**dataclasses.asdict(self), "default": default}
+
+
+def describe_settings(cls: type) -> list[SettingInfo]:
+    """Every field of the config dataclass ``cls``: its type, default, rule (the one
+    ``check_settings`` enforces) and meaning -- the field's declared doc, else its entry in the
+    class docstring (``name``: ...), else its source comment."""
+    hints = typing.get_type_hints(cls)
+    comments = _field_comments(cls)
+    declared = _declared(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        rule, doc = declared.get(f.name, (None, ""))
+        doc = doc or docstring_entry(cls, f.name) or comments.get(f.name, "")
+        out.append(
+            SettingInfo(f.name, type_name(hints.get(f.name, Any)), default,
+                        rule.text + (f", at most {rule.limit:,.0f}" if rule.limit else "")
+                        if rule else "", doc)
+        )  # fmt: skip
+    return out
+
+
+def type_name(hint: Any) -> str:
+    if hint is Any:
+        return "any"
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in typing.get_args(hint))
+    if origin is tuple:
+        (inner, *_) = typing.get_args(hint) or (Any,)
+        return f"list of {type_name(inner)}"
+    if origin in (dict, Mapping):
+        return "mapping"
+    if hint is type(None):
+        return "null"
+    return getattr(hint, "__name__", str(hint))
+
+
+def docstring_entry(obj: Any, name: str) -> str:
+    """``name``'s entry in the docstring of ``obj`` (or of its bases): the text after
+    ````name``: `` up to the next ``;`` or the next entry."""
+    for klass in getattr(obj, "__mro__", (obj,)):
+        doc = " ".join((klass.__doc__ or "").split())
+        pattern = rf"``{re.escape(name)}``(?: / ``\w+``)*: (.+?)(?:;|(?= ``\w+``)|$)"
+        match = re.search(pattern, doc)
+        if match:
+            return match.group(1).strip().rstrip(".")
+    return ""
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """The source comments of each field of ``cls`` (and its bases): a trailing ``# ...`` on
+    the field's line, else the comment block right above it."""
+    import inspect
+
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            lines = inspect.getsource(klass).splitlines()
+        except (OSError, TypeError):
+            continue
+        above: list[str] = []
+        for line in lines:
+            text = line.strip()
+            if text.startswith("#"):
+                above.append(text.lstrip("# ").strip())
+                continue
+            field_match = re.match(r"(\w+)\s*:\s*[^=]+(?:=.*)?$", text)
+            if field_match and not text.startswith(("def ", "class ", "return", "@")):
+                trailing = text.split("  # ", 1)[1].strip() if "  # " in text else ""
+                out[field_match.group(1)] = trailing or " ".join(above)
+            above = []
+    return out

@@ -17,11 +17,13 @@ from torch import Tensor
 from safeadapt.backbones.base import Backbone
 from safeadapt.data.features import FeatureCache
 from safeadapt.data.task import Task
-from safeadapt.evaluation import score, split_logits
+from safeadapt.evaluation import EvalContext, score_splits
 from safeadapt.metrics.cost import CostMeter, trainable_parameters
 from safeadapt.protocols import FitContext, FitResult, Protocol
 from safeadapt.results import Cost, CostPart, RunRecord, SplitMetrics
-from safeadapt.safety import SafetyConfig, evaluate_safety
+from safeadapt.safety import SafetyConfig
+from safeadapt.safety.suite import per_example as suite_per_example
+from safeadapt.safety.suite import run_families
 
 
 def seed_everything(seed: int) -> None:
@@ -75,31 +77,21 @@ def run_protocol(
     safety_out: dict[str, Any] = {}
     per_example: dict[str, Any] = {}
     with CostMeter() as eval_cost:
-        if safety is None:
-            logits = split_logits(
-                result.model,
-                task,
-                [*task.selection_splits(), *task.eval_splits()],
-                cache=cache,
-                frozen_backbone=result.frozen_backbone,
-                show_progress=show_progress,
-            )
-            scores = score({k: logits[k] for k in task.eval_splits()}, task, metrics)
-            selection = score({k: logits[k] for k in task.selection_splits()}, task, metrics)
-        else:
-            safety_out = evaluate_safety(
-                result.model,
-                task,
-                backbone_factory,
-                cache=cache,
-                frozen_backbone=result.frozen_backbone,
-                config=safety,
-                show_progress=show_progress,
-            )
-            scores = safety_out.pop("splits")
-            selection = safety_out.pop("selection")
-            logits = safety_out.pop("logits")
-            per_example = safety_out.pop("per_example")
+        engine = EvalContext(
+            result.model,
+            task,
+            pretrained=backbone_factory,
+            cache=cache,
+            frozen_backbone=result.frozen_backbone,
+            seed=safety.seed if safety is not None else 0,
+            show_progress=show_progress,
+        )
+        logits, scores, selection = score_splits(
+            engine, safety.metrics if safety is not None else metrics
+        )
+        if safety is not None:
+            safety_out = run_families(engine, safety)
+            per_example = suite_per_example(engine)
     _check_finite(logits, protocol)
     n_eval = sum(len(s) for s in task.eval_splits().values())
     trainable = result.info.get("trainable_parameters", trainable_parameters(result.model))

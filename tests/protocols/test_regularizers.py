@@ -6,7 +6,7 @@ import torch
 from safeadapt.model import Classifier
 from safeadapt.protocols import FitContext
 from safeadapt.protocols.regularizers import L2SP, build_regularizers
-from safeadapt.protocols.train_loop import TrainConfig
+from safeadapt.protocols.train_config import TrainConfig
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import torch
 from safeadapt.errors import InvalidConfig
 from safeadapt.model import Classifier
 from safeadapt.protocols import FitContext
-from safeadapt.protocols.train_loop import TrainConfig, finetune_in_context
+from safeadapt.protocols.train_config import TrainConfig
+from safeadapt.protocols.train_loop import finetune_in_context
 from safeadapt.protocols.tuning import apply_tuning, lora_targets
 
 # keep_start off: these tests check what moves, not whether two steps beat the start

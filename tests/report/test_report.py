@@ -163,7 +163,7 @@ def test_run_scores_are_the_builtin_ones_per_ood_split_and_the_families(study_re
     """``checks:`` may bound the names BUILTIN_SCORES lists: run_scores must return exactly
     them besides ``accuracy:ood:<split>`` and the registered families' scores."""
     from safeadapt.safety import run_scores as family_scores
-    from safeadapt.study.recommend import BUILTIN_SCORES, run_scores
+    from safeadapt.study.variants import BUILTIN_SCORES, run_scores
 
     for r in study_result.runs:
         keys = set(run_scores(r)) - set(family_scores(r.safety))

@@ -25,6 +25,8 @@ DEFAULT_BACKBONE = {"text": "minilm", "image": "efficientnet-lite0"}
 
 @BACKBONES.register("minilm")
 def _minilm(max_length: int = 128, pooling: str = "mean") -> Backbone:
+    """all-MiniLM-L6-v2, shipped in the package (text). ``max_length``: tokens kept per text;
+    ``pooling``: 'mean' over tokens, 'cls' or 'pooler'."""
     from safeadapt.backbones.huggingface import load_minilm
 
     return load_minilm(max_length=max_length, pooling=pooling)
@@ -32,6 +34,8 @@ def _minilm(max_length: int = 128, pooling: str = "mean") -> Backbone:
 
 @BACKBONES.register("efficientnet-lite0")
 def _efficientnet_lite0(image_size: int = 224) -> Backbone:
+    """EfficientNet-Lite0 with ImageNet weights, shipped in the package (images).
+    ``image_size``: the side images are resized to (32 to 1024)."""
     from safeadapt.backbones.efficientnet import load_efficientnet_lite0
 
     return load_efficientnet_lite0(image_size=image_size)

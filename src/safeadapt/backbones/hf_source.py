@@ -22,6 +22,13 @@ def _load(spec: str, options: dict[str, Any]) -> Backbone:
     return loader(model_id, **options)
 
 
+def _loaders() -> tuple:
+    from safeadapt.backbones.hf_vision import load_hf_vision
+    from safeadapt.backbones.huggingface import load_hf_text
+
+    return (load_hf_text, load_hf_vision)
+
+
 def _runs_code(spec: str, options: dict[str, Any]) -> str | None:
     if options.get("trust_remote_code"):
         return f"backbone {spec!r} with 'trust_remote_code: true' runs the model's own Python code"
@@ -39,5 +46,6 @@ register_source(
         load=_load,
         runs_code=_runs_code,
         check=_check,
+        loaders=_loaders,
     )
 )

@@ -25,6 +25,8 @@ class Source:
     load: Callable[[str, dict[str, Any]], Backbone]
     runs_code: Callable[[str, dict[str, Any]], str | None]
     check: Callable[[str, dict[str, Any]], bool]
+    # the loaders whose keyword parameters are the source's options (``safeadapt list hf:``)
+    loaders: Callable[[], tuple[Callable[..., Any], ...]] = lambda: ()
 
 
 SOURCES: Registry[Source] = Registry("backbone source")

@@ -12,7 +12,7 @@ group shares (label mix kept within each group). Seeded; the original split is n
 the report says what was dropped or duplicated.
 
 Wang & Russakovsky's experiment end to end is ``examples/overwriting_bias.py``: ordinary studies
-of the built-in ``coloured`` task (``safeadapt.data.coloured``), which curates with ``curate``
+of the built-in ``coloured`` task (``safeadapt.data.builtin.coloured``), which curates with ``curate``
 (``safeadapt.data.curation``, re-exported here).
 """
 

@@ -1,6 +1,5 @@
 """Tasks, splits, built-in datasets, data sources and the frozen-feature cache."""
 
-from safeadapt.data import coloured  # noqa: F401  (registers the 'coloured' task)
 from safeadapt.data.builtin import DEFAULT_TASK, TASKS, load_builtin_task
 from safeadapt.data.sources import load_task
 from safeadapt.data.task import Split, Task

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
-from safeadapt.protocols.train_loop import TrainConfig, finetune_in_context
+from safeadapt.protocols.train_config import TrainConfig
+from safeadapt.protocols.train_loop import finetune_in_context
 
 
 @dataclass(frozen=True)

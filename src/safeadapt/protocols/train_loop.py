@@ -13,7 +13,6 @@ import copy
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,113 +21,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from safeadapt.config import at_most, non_negative, positive, positive_ints, require
 from safeadapt.data.task import Split
 from safeadapt.errors import InvalidConfig, TrainingDiverged
 from safeadapt.model import Classifier
 from safeadapt.progress import progress
 from safeadapt.protocols.regularizers import Regularizer
 from safeadapt.protocols.start import keep_start_decision
+from safeadapt.protocols.train_config import TrainConfig
 
 if TYPE_CHECKING:
     from safeadapt.protocols.base import FitContext
-
-
-# Sizes a study may ask for, bounded before anything is allocated (a LoRA rank beyond the
-# backbone's width is also refused when the adapters are made: safeadapt.protocols.tuning).
-TRAIN_LIMITS = {
-    "epochs": 10_000,
-    "batch_size": 65_536,
-    "eval_batch_size": 65_536,
-    "patience": 10_000,
-    "last_k": 1_000,
-    "lora_r": 4_096,
-    "lora_alpha": 1_000_000,
-    "max_steps": 100_000_000,
-}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    lr: float = 2e-5
-    head_lr: float | None = None  # default: lr (set larger for a randomly initialised head)
-    epochs: int = 3
-    batch_size: int = 32
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    grad_clip: float = 1.0
-    patience: int = 2
-    eval_batch_size: int = 128
-    mixed_precision: str = "no"  # "no" | "fp16" | "bf16" (GPU)
-    max_steps: int | None = None  # cap on optimiser steps (quick runs)
-    # Keep BatchNorm running statistics at their pretrained values: small target batches would
-    # otherwise overwrite them and shift every feature (and break an LP head fitted on them).
-    freeze_norm_stats: bool = True
-    # Which parameters move (safeadapt.protocols.tuning): all | bitfit | last-k | lora
-    tune: str = "all"
-    last_k: int = 2
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    lora_targets: tuple[str, ...] | None = None  # default: chosen per backbone
-    merge_lora: bool = True
-    # A penalty toward the pretrained model (safeadapt.protocols.regularizers): ldifs | l2-sp
-    regularizer: str | None = None
-    reg_weight: float | None = None  # default per regulariser (regularizers.DEFAULT_WEIGHT)
-    reg_layers: tuple[str, ...] | None = None  # LDIFS taps; default: backbone.default_layers
-    # Dropout and stochastic depth during fine-tuning. Off by default: the LP head of LP-FT was
-    # fitted on eval-mode features and LDIFS compares with eval-mode originals; with them on,
-    # the head starts on different features (EfficientNet: 0.98 -> 0.85 train accuracy) and the
-    # penalty measures noise (MiniLM: 1.3e-3 at the pretrained weights instead of 0).
-    dropout: bool = False
-    # The starting point (epoch 0) is kept instead of the best fine-tuned epoch when that epoch is
-    # significantly worse on validation (keep_start_decision), so fine-tuning never ends clearly
-    # below where it began (LP-FT: below its LP head).
-    keep_start: bool = True
-
-    def __post_init__(self) -> None:
-        from safeadapt.protocols.regularizers import REGULARIZERS
-        from safeadapt.protocols.tuning import TUNING
-
-        owner = "training"
-        require(
-            self.tune in TUNING,
-            f"{owner} 'tune' must be one of {', '.join(TUNING)}; got {self.tune!r}.",
-        )
-        positive_ints(self, ("last_k", "lora_r", "lora_alpha"), owner)
-        for key in ("freeze_norm_stats", "merge_lora", "dropout", "keep_start"):
-            require(
-                isinstance(getattr(self, key), bool),
-                f"{owner} {key!r} must be true or false; got {getattr(self, key)!r}.",
-            )
-        require(
-            0 <= self.lora_dropout < 1,
-            f"{owner} 'lora_dropout' must be in [0, 1); got {self.lora_dropout!r}.",
-        )
-        if self.regularizer is not None:
-            REGULARIZERS.get(self.regularizer)
-        if self.reg_weight is not None:
-            non_negative("reg_weight", self.reg_weight, owner)
-        positive("lr", self.lr, owner)
-        if self.head_lr is not None:
-            positive("head_lr", self.head_lr, owner)
-        positive_ints(self, ("epochs", "batch_size", "eval_batch_size", "patience"), owner)
-        at_most(self, TRAIN_LIMITS, owner)
-        non_negative("weight_decay", self.weight_decay, owner)
-        non_negative("grad_clip", self.grad_clip, owner)
-        require(
-            0 <= self.warmup_ratio < 1,
-            f"{owner} 'warmup_ratio' must be in [0, 1); got {self.warmup_ratio!r}.",
-        )
-        require(
-            self.mixed_precision in ("no", "fp16", "bf16"),
-            f"{owner} 'mixed_precision' must be 'no', 'fp16' or 'bf16'; got {self.mixed_precision!r}.",
-        )
-        if self.max_steps is not None:
-            require(
-                isinstance(self.max_steps, int) and self.max_steps >= 1,
-                f"{owner} 'max_steps' must be an integer >= 1 or null; got {self.max_steps!r}.",
-            )
 
 
 class _Indexed(torch.utils.data.Dataset):

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from safeadapt.evaluation import score
+from safeadapt.evaluation import EvalContext, score_splits
 from safeadapt.metrics import METRICS
-from safeadapt.safety.base import EvalContext, measure_families, resolve_families
+from safeadapt.safety.base import measure_families, resolve_families
 
 CALIBRATION = ("ece", "ece_adaptive", "nll", "brier")
 
@@ -58,15 +58,22 @@ def evaluate_safety(
         seed=config.seed,
         show_progress=show_progress,
     )
-    selection, evaluation = list(task.selection_splits()), list(task.eval_splits())
-    logits = {n: ctx.logits(n) for n in [*selection, *evaluation]}
-    out: dict[str, Any] = {
-        "splits": score({k: logits[k] for k in evaluation}, task, config.metrics),
-        "selection": score({k: logits[k] for k in selection}, task, config.metrics),
-        "logits": logits,
-    }
-    out.update(measure_families(ctx, config.families))
-    out["per_example"] = {"columns": ctx.columns, "rows": ctx.rows}
-    out["backbone_passes"] = dict(ctx.passes)  # per split: 1 for an adapted model, 0 when cached
+    logits, report, selection = score_splits(ctx, config.metrics)
+    out: dict[str, Any] = {"splits": report, "selection": selection, "logits": logits}
+    out.update(run_families(ctx, config))
+    out["per_example"] = per_example(ctx)
+    return out
+
+
+def run_families(ctx: EvalContext, config: SafetyConfig) -> dict[str, Any]:
+    """Every configured family's result on ``ctx``, the backbone passes per split (1 for an
+    adapted model, 0 when its features were cached) and each family's wall time."""
+    out: dict[str, Any] = dict(measure_families(ctx, config.families))
+    out["backbone_passes"] = dict(ctx.passes)
     out["family_seconds"] = dict(ctx.seconds)
     return out
+
+
+def per_example(ctx: EvalContext) -> dict[str, Any]:
+    """The families' per-example columns and extra rows (for ``predictions.parquet``)."""
+    return {"columns": ctx.columns, "rows": ctx.rows}

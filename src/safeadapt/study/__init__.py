@@ -1,5 +1,6 @@
 """Studies: a YAML/Python config of protocols x seeds, a resumable runner, the recommendation."""
 
+from safeadapt.study import executors as _executors  # noqa: F401  (registers the executors)
 from safeadapt.study.config import EXAMPLE_YAML, StudyConfig, load_study
 from safeadapt.study.plan import expand_runs
 from safeadapt.study.runner import StudyResult, run_study

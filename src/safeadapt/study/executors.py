@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Callable
 from urllib.parse import urlparse
 
 from safeadapt import distributed
-from safeadapt._registry import Registry
 from safeadapt.errors import InvalidConfig, SafeAdaptError
 from safeadapt.results import RunRecord
+from safeadapt.study.specs import EXECUTORS
 from safeadapt.study.store import RunStore
 
-EXECUTORS: Registry[Callable[..., None]] = Registry("executor")
 CONNECT_SECONDS = 5.0
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from safeadapt._registry import Registry
 from safeadapt.config import at_most, build_config, require
 from safeadapt.errors import InvalidConfig
 
@@ -295,7 +296,9 @@ class RecommendSpec:
         )
 
 
-EXECUTORS = ("sequential", "ray")
+# executor name -> the function that runs a study's runs; filled by safeadapt.study.executors
+# (imported with the safeadapt.study package), read here to validate 'executor.name'
+EXECUTORS: Registry[Callable[..., None]] = Registry("executor")
 
 
 @dataclass(frozen=True)
@@ -316,7 +319,8 @@ class ExecutorSpec:
     def __post_init__(self) -> None:
         require(
             self.name in EXECUTORS,
-            f"study 'executor.name' must be one of {', '.join(EXECUTORS)}; got {self.name!r}.",
+            f"study 'executor.name' must be one of {', '.join(EXECUTORS.in_order())}; got "
+            f"{self.name!r}.",
         )
         for key in ("num_cpus", "num_gpus"):
             require(

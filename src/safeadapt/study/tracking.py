@@ -67,7 +67,7 @@ def _params(spec, record: RunRecord) -> dict[str, Any]:
 
 
 def _metrics(record: RunRecord) -> dict[str, float]:
-    from safeadapt.study.recommend import run_scores
+    from safeadapt.study.variants import run_scores
 
     metrics: dict[str, float] = {}
     _flat("", {k: v for k, v in run_scores(record).items() if v is not None}, metrics)

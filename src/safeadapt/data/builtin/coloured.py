@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from safeadapt.data.builtin import TASKS
+from safeadapt.data.builtin.base import TASKS
 from safeadapt.data.curation import curate
 from safeadapt.data.task import Split, Task
 from safeadapt.errors import InvalidConfig
@@ -61,7 +61,7 @@ def _grey(name: str, images: np.ndarray, classes: np.ndarray, seed: int) -> Spli
 def pools(source: str, seed: int) -> dict[str, Split]:
     """Disjoint grey pools with their colours: a third for ``bias``, then 4/5 of the rest for
     ``finetune`` and the remainder for ``val``; ``test`` from the source's test part."""
-    from safeadapt.data.builtin import read_fashion_mnist, read_mnist
+    from safeadapt.data.builtin.vision import read_fashion_mnist, read_mnist
 
     rng = np.random.default_rng(seed)
     if source == "fashion-mnist":

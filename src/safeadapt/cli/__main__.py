@@ -1,0 +1,5 @@
+"""``python -m safeadapt.cli`` (e.g. under ``accelerate launch``)."""
+
+from safeadapt.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""What a study can name and every setting of it (`safeadapt list <name>`, `init --full`), read
+from the configs that validation uses, so the two cannot disagree (issue 25, item 1)."""
+
+import dataclasses
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from safeadapt.catalog import describe, registries
+from safeadapt.cli import app
+from safeadapt.errors import InvalidConfig
+
+runner = CliRunner()
+
+
+def test_every_protocol_and_family_lists_exactly_its_config_fields():
+    from safeadapt.protocols import PROTOCOLS
+    from safeadapt.safety import FAMILIES
+
+    for name in PROTOCOLS.names():
+        fields = [f.name for f in dataclasses.fields(PROTOCOLS.get(name).Config)]
+        assert [s.name for s in describe(name).settings] == fields, name
+    for name in FAMILIES.names():
+        fields = [f.name for f in dataclasses.fields(FAMILIES.get(name).Config)]
+        assert [s.name for s in describe(name).settings] == fields, name
+    assert {"hf:", "module:"} <= set(registries()["backbone sources"][0])
+
+
+def test_the_range_shown_is_the_range_enforced(tmp_path):
+    out = runner.invoke(app, ["list", "ft", "--json"])
+    assert out.exit_code == 0, out.output
+    settings = {s["name"]: s for s in json.loads(out.output)["settings"]}
+    assert settings["epochs"]["allowed"] == "an integer >= 1, at most 10,000"
+    assert settings["tune"]["allowed"] == "one of all, bitfit, last-k, lora"
+    assert settings["lr"]["default"] == 2e-5 and settings["lr"]["type"] == "float"
+    assert all(s["doc"] for s in settings.values())  # every training setting says what it does
+    from safeadapt.protocols import make_protocol
+
+    with pytest.raises(InvalidConfig, match="above the limit of 10000"):
+        make_protocol("ft", epochs=10_001)
+    make_protocol("ft", epochs=10_000)  # the bound shown is allowed
+    with pytest.raises(InvalidConfig, match="'tune' must be one of all, bitfit, last-k, lora"):
+        make_protocol("ft", tune="prefix")
+    # a subclass that only changes a default keeps its base's rule (FT's own lr default)
+    with pytest.raises(InvalidConfig, match="'lr' must be a positive finite number"):
+        make_protocol("ft", lr=0.0)
+
+
+def test_list_names_a_near_miss_and_exits_2():
+    out = runner.invoke(app, ["list", "ldfis"])
+    assert out.exit_code == 2 and "Did you mean 'ldifs'" in out.output
+    with pytest.raises(InvalidConfig, match="nothing named"):
+        describe("nothing-like-it")
+
+
+def test_list_shows_backbone_sources_and_their_options():
+    out = runner.invoke(app, ["list", "hf:"])
+    assert out.exit_code == 0, out.output
+    for option in ("revision", "trust_remote_code", "pooling", "max_length", "image_size"):
+        assert f"  {option} (" in out.output
+
+
+def test_init_full_writes_every_setting_commented_out_and_each_default_builds(tmp_path):
+    from safeadapt.protocols import PROTOCOLS, make_protocol
+    from safeadapt.safety import FAMILIES, resolve_families
+    from safeadapt.study.config import load_study
+
+    plain, full = tmp_path / "plain.yaml", tmp_path / "full.yaml"
+    assert runner.invoke(app, ["init", str(plain)]).exit_code == 0
+    assert runner.invoke(app, ["init", str(full), "--full"]).exit_code == 0
+    assert load_study(full) == load_study(plain)  # the additions are comments only
+    text = full.read_text()
+    block = text[text.index("# protocols:") :]
+    raw = yaml.safe_load("\n".join(line[2:] for line in block.splitlines()))
+    assert set(raw["protocols"]) == set(PROTOCOLS.names())
+    assert set(raw["safety"]) == set(FAMILIES.names())
+    for name, settings in raw["protocols"].items():
+        written = {k: v for k, v in settings.items() if not (k == "method" and v is None)}
+        assert make_protocol(name, **written).config == make_protocol(name).config, name
+    families = resolve_families({k: v or {} for k, v in raw["safety"].items()})
+    assert families == resolve_families({})  # the written defaults are the defaults
