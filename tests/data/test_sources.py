@@ -173,3 +173,50 @@ def test_hub_sources_pass_config_split_and_revision_and_keep_class_names(monkeyp
         hub_source("hub:imdb?conf=plain")
     with pytest.raises(InvalidConfig, match="names no dataset"):
         hub_source("hub::train")
+
+
+def _saved(tmp_path):
+    """A `datasets` save_to_disk folder: a DatasetDict with train, test and an OOD 'shop' split,
+    and a single-Dataset folder."""
+    import datasets
+
+    frame = pd.DataFrame(TRAIN)
+    shop = pd.DataFrame({"review": ["fine", "broken"] * 10, "stars": ["pos", "neg"] * 10})
+    whole = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_pandas(frame),
+            "test": datasets.Dataset.from_pandas(frame.iloc[:20]),
+            "shop": datasets.Dataset.from_pandas(shop),
+        }
+    )
+    whole.save_to_disk(str(tmp_path / "reviews"))
+    datasets.Dataset.from_pandas(shop).save_to_disk(str(tmp_path / "shop-only"))
+    return tmp_path / "reviews", tmp_path / "shop-only"
+
+
+def test_save_to_disk_folders_load_by_path_and_name_their_splits(tmp_path):
+    folder, single = _saved(tmp_path)
+    columns = {"text_column": "review", "label_column": "stars"}
+    task = load_task(str(folder), str(folder), ood={"shop": f"{folder}:shop"}, **columns)
+    assert len(task.test) == 20 and len(task.ood["shop"]) == 20
+    via_hub = load_task(f"hub:{folder}", f"hub:{folder}:test", ood={"shop": str(single)}, **columns)
+    assert len(via_hub.test) == 20 and task.label_names == via_hub.label_names
+    with pytest.raises(DataError, match="no split 'shops'; its splits are train, test, shop"):
+        load_task(str(folder), str(folder), ood={"shop": f"hub:{folder}:shops"}, **columns)
+    with pytest.raises(DataError, match="no split named for 'ood:shop'.*Name one as"):
+        load_task(str(folder), str(folder), ood={"shop": str(folder)}, **columns)
+    with pytest.raises(DataError, match="holds one dataset without splits"):
+        load_task(str(folder), f"{single}:test", **columns)
+
+
+def test_image_folders_cache_under_safeadapt_home(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("SAFEADAPT_HOME", str(tmp_path / "home"))
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(3):
+                Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp_path / split / cls / f"{i}.png")
+    load_task(str(tmp_path / "train"), str(tmp_path / "test"), image_column="image", image_size=32)
+    assert any((tmp_path / "home" / "datasets").rglob("*.arrow"))  # not ~/.cache/huggingface

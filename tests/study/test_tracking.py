@@ -29,6 +29,32 @@ def test_every_run_and_the_summary_are_logged(tiny_study, tmp_path, feature_cach
     assert lp0.data.params["protocol"] == "lp"
     summary = next(r for r in runs if r.info.run_name == "tiny-summary")
     assert summary.data.tags["recommended"] == "lp"
+    assert "pick.id_accuracy" in summary.data.metrics  # the summary's scores on the study's run
+    children = [r for r in runs if r.info.run_name != "tiny-summary"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {summary.info.run_id}
+    out = result.output_dir.resolve()
+    assert exp.artifact_location == (out / "mlflow-artifacts").as_uri()  # not ./mlruns
+
+
+def test_reused_runs_are_logged_once_and_the_nested_spelling_works(
+    tiny_study, tmp_path, feature_cache
+):
+    mlflow = pytest.importorskip("mlflow", reason="pip install mlflow (the dev extra has it)")
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    tiny_study["protocols"] = {"lp": {}}
+    tiny_study["seeds"] = [0, 1]
+    tiny_study["safety"] = False
+    tiny_study["preflight"] = {"checks": []}
+    quiet = {"cache": feature_cache, "show_progress": False, "log": lambda m: None}
+    first = run_study(StudyConfig.from_dict(tiny_study), **quiet)  # no tracking yet
+    tiny_study["tracking"] = {"mlflow": {"uri": uri, "experiment": "later"}}
+    for _ in range(2):  # every run is reused; the second call logs nothing twice
+        again = run_study(StudyConfig.from_dict(tiny_study), **quiet)
+        assert again.ran == 0
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("later").experiment_id])
+    names = sorted(r.info.run_name for r in runs)
+    assert names == sorted([*(r.run_id for r in first.runs), "tiny-summary"])
 
 
 def test_tracking_without_mlflow_says_what_to_install(tiny_study, monkeypatch):
@@ -81,6 +107,13 @@ def test_weights_and_biases_offline_logs_every_run_and_the_summary(
 
 def test_wandb_settings_are_checked():
     from safeadapt.study.specs import TrackingSpec, WandbSpec
+
+    nested = TrackingSpec(mlflow={"uri": "sqlite:///x.db", "experiment": "e"})
+    assert (nested.mlflow_uri, nested.experiment) == ("sqlite:///x.db", "e")
+    with pytest.raises(InvalidConfig, match="different values"):
+        TrackingSpec(mlflow_uri="sqlite:///a.db", mlflow={"uri": "sqlite:///b.db"})
+    with pytest.raises(InvalidConfig, match="'tracking.mlflow' must be a mapping"):
+        TrackingSpec(mlflow={"url": "x"})
 
     assert TrackingSpec(wandb={"project": "p"}).wandb == WandbSpec(project="p")
     with pytest.raises(InvalidConfig, match="'mode' must be offline, online or disabled"):

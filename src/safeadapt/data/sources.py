@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from safeadapt.data.disk import from_disk, saved_folder
 from safeadapt.data.images import images_to_array
 from safeadapt.data.task import Split, Task, stratified_holdout
 from safeadapt.errors import DataError, InvalidConfig
+from safeadapt.paths import home
 
 _BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
@@ -32,6 +34,9 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
     """
     import datasets
 
+    folder, disk_split = saved_folder(source)
+    if folder is not None:  # a `datasets` save_to_disk folder, by path or as hub:<folder>
+        return from_disk(folder, disk_split, split_name)
     path = Path(source)
     if source.startswith("hub:"):
         import os
@@ -44,10 +49,11 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
                 os.environ.get("HF_HUB_OFFLINE") == "1"
                 or os.environ.get("HF_DATASETS_OFFLINE") == "1"
             )
+            about_split = "split" in str(err).lower()  # the dataset loaded; its split did not
             hint = (
                 " Offline mode is on (HF_HUB_OFFLINE=1): only datasets already in the Hugging "
                 "Face cache load; download it once online, or export it to a local file."
-                if offline
+                if offline and not about_split
                 else ""
             )
             first = (
@@ -61,8 +67,9 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
         # Images are stored by path and decoded on access, so their bytes are read fresh.
         try:
             return datasets.load_dataset(
-                "imagefolder", data_dir=str(path), split="train", drop_labels=False
-            )
+                "imagefolder", data_dir=str(path), split="train", drop_labels=False,
+                cache_dir=str(home() / "datasets"),  # safeadapt's home, not ~/.cache/huggingface
+            )  # fmt: skip
         except Exception as err:  # empty folder, no images, unreadable files
             raise DataError(
                 f"Source {source!r} for split {split_name!r} is a folder but not a readable image "
@@ -76,7 +83,8 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
     if not path.is_file():
         raise DataError(
             f"Source for split {split_name!r} not found: {source!r}. Give a CSV / JSON / parquet "
-            "file, an image folder, or 'hub:<dataset id>[:split][?config=...&revision=...]'."
+            "file, an image folder, a datasets save_to_disk folder ([:split]), or "
+            "'hub:<dataset id>[:split][?config=...&revision=...]'."
         )
     builder = _BUILDERS.get(path.suffix.lower())
     if builder is None:

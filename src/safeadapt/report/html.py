@@ -45,6 +45,24 @@ window.addEventListener('load', function () {
 """
 
 
+def scoped_style(root: str, style: str = STYLE) -> str:
+    """``style`` with every rule confined to elements under ``root`` (a selector such as
+    ``.safeadapt``); ``body`` rules apply to ``root`` itself. For HTML embedded in a page that is
+    not ours (a Jupyter notebook), which the report's page-wide rules would otherwise restyle."""
+    rules = []
+    for chunk in style.split("}"):
+        if "{" not in chunk:
+            continue
+        selectors, body = chunk.split("{", 1)
+        scoped = [
+            root if s.strip() == "body" else f"{root} {s.strip()}"
+            for s in selectors.split(",")
+            if s.strip()
+        ]
+        rules.append(f"{','.join(scoped)}{{{body.strip()}}}")
+    return "\n".join(rules)
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 

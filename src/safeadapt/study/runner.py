@@ -49,6 +49,18 @@ class StudyResult:
 
         return study_html(self)
 
+    def figure(self, key: str) -> bytes | None:
+        """One of the report's figures as PNG bytes (``safeadapt.report.plots.FIGURES``: e.g.
+        ``cost``, ``wise_curve``, ``family_calibration``), or None when the study did not
+        measure what it shows."""
+        from safeadapt.report.plots import FIGURES
+
+        if key not in FIGURES:
+            raise KeyError(f"no figure {key!r}; figures: {', '.join(FIGURES)}")
+        if self.summary is None:
+            return None
+        return FIGURES[key][1](self.runs, self.summary)
+
 
 def run_study(
     config: StudyConfig,
@@ -168,6 +180,9 @@ def _run(
         seconds = time.perf_counter() - started
         return StudyResult(config, [], None, out, None, skipped, ran, seconds)
     runs = [records[s.run_id] for s in specs]
+    if tracker is not None:  # the reused runs too: each tracker logs a run once (by its key)
+        for spec in specs:
+            tracker.log_run(spec, records[spec.run_id], store.folder(spec))
     if skipped:
         log(f"resumed: {skipped} finished runs reused, {ran} run now")
 

@@ -245,11 +245,31 @@ class WandbSpec:
 
 @dataclass(frozen=True)
 class TrackingSpec:
+    """``tracking:``: MLflow (``mlflow: {uri, experiment}``, or the flat ``mlflow_uri`` /
+    ``experiment``) and / or Weights & Biases (``wandb: {...}``)."""
+
     mlflow_uri: str | None = None  # e.g. "sqlite:///mlruns.db" or an http tracking server
     experiment: str | None = None  # default: the study name
     wandb: WandbSpec | None = None
+    mlflow: dict[str, Any] | None = None  # {uri, experiment}: the nested spelling of the two above
 
     def __post_init__(self) -> None:
+        if self.mlflow is not None:
+            if not isinstance(self.mlflow, Mapping) or set(self.mlflow) - {"uri", "experiment"}:
+                raise InvalidConfig(
+                    "study 'tracking.mlflow' must be a mapping of 'uri' and 'experiment'; got "
+                    f"{self.mlflow!r}."
+                )
+            for flat, nested in (("mlflow_uri", "uri"), ("experiment", "experiment")):
+                value = self.mlflow.get(nested)
+                if value is not None and getattr(self, flat) not in (None, value):
+                    raise InvalidConfig(
+                        f"study 'tracking' gives '{flat}' and 'mlflow.{nested}' different values; "
+                        "keep one."
+                    )
+                if value is not None:
+                    object.__setattr__(self, flat, str(value))
+            object.__setattr__(self, "mlflow", None)  # one spelling from here on
         if self.wandb is not None and not isinstance(self.wandb, WandbSpec):
             wandb = {} if self.wandb is True else self.wandb
             object.__setattr__(
