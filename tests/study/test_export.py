@@ -1,7 +1,9 @@
 """Export: the recommended (or a named) variant's model, a manifest that rebuilds it, and a model
 card with the Hub's model-index; reloading gives the same logits."""
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -142,7 +144,13 @@ def test_a_vit_study_exports_a_transformers_folder_with_the_same_logits(
     assert reloaded.config.id2label[3] == "3"
     processor = AutoImageProcessor.from_pretrained(folder / hf["folder"])
     assert processor.image_mean == pytest.approx(ours.backbone.mean.flatten().tolist())
-    assert "AutoModelForImageClassification.from_pretrained" in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text()
+    assert "AutoModelForImageClassification.from_pretrained" in card
+    assert "tolerance 0.0001" in card  # the tolerance actually used, beside the measured difference
+    from huggingface_hub import ModelCard
+
+    meta = ModelCard.load(folder / "README.md").data
+    assert meta.library_name == "transformers" and meta.base_model is None  # a local folder
 
 
 def test_a_bert_with_its_pooler_reloads_in_transformers_and_mean_pooling_is_refused(
@@ -207,3 +215,49 @@ def test_the_model_card_escapes_every_data_and_user_string(saved_study, tmp_path
     assert "&lt;script&gt;" in body and "\\[x\\]\\(javascript:alert\\(3\\)\\)" in body
     assert not any(line.strip() == "---" for line in body.splitlines())
     assert "the LP start was kept" in body
+
+
+def test_the_card_carries_the_hubs_metadata_one_result_per_split(saved_study, tmp_path):
+    """base_model / pipeline_tag / library_name and one model-index result per evaluated split,
+    each with its own dataset entry, read back with huggingface_hub; only the settings that
+    acted are listed."""
+    from huggingface_hub import ModelCard
+
+    config, result = saved_study
+    folder = export_model(config, tmp_path / "export", variant="ft")
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.pipeline_tag == "image-classification"
+    assert card.data.library_name == "safeadapt"  # no transformers folder for this backbone
+    assert card.data.base_model is None  # EfficientNet-Lite0's weights are no Hub model
+    splits = {(r.dataset_name, r.dataset_split) for r in card.data.eval_results}
+    assert splits == {("mnist", "test"), *(("mnist", s) for s in ("digits", "rotated"))}
+    ood = {
+        r.dataset_split: r.metric_value for r in card.data.eval_results if r.dataset_split != "test"
+    }
+    entry = result.summary.variant("ft")
+    assert ood["digits"] == round(entry.scores["accuracy:ood:digits"].mean, 4)
+    text = (folder / "README.md").read_text()
+    assert "lora_r" not in text and "prompts" not in text  # tune: all; no zero-shot head
+
+
+def test_card_datasets_name_each_split_by_its_own_source():
+    from types import SimpleNamespace
+
+    from safeadapt.results import StudySummary
+    from safeadapt.study.export import applicable_settings, base_model, card_datasets
+
+    summary = StudySummary.from_json(
+        json.loads((Path(__file__).parent / "golden" / "v0" / "summary.json").read_text())
+    )
+    summary = dataclasses.replace(summary, splits=("test", "ood:shop"))
+    task = SimpleNamespace(builtin=None, test="data/test.csv", ood={"shop": "hub:me/shop:test"})
+    datasets = card_datasets(SimpleNamespace(task=task), summary)
+    assert datasets == {
+        "test": {"name": "test.csv", "type": "test.csv", "split": "test"},
+        "ood:shop": {"name": "me/shop", "type": "me/shop", "split": "shop"},
+    }
+    assert base_model("minilm") == "sentence-transformers/all-MiniLM-L6-v2"
+    assert base_model("hf:google/vit-base-patch16-224") == "google/vit-base-patch16-224"
+    assert base_model("efficientnet-lite0") is None
+    lora = {"tune": "lora", "lora_r": 8, "last_k": 2, "regularizer": "ldifs", "reg_weight": 10}
+    assert applicable_settings(lora) == {k: v for k, v in lora.items() if k != "last_k"}

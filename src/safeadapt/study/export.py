@@ -113,7 +113,7 @@ def export_model(
     model = _classifier(manifest, out / MODEL)
     manifest["transformers"] = write_transformers(model, manifest["label_names"], out)
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
-    write_atomic(out / "README.md", model_card(summary, manifest, entry, record))
+    write_atomic(out / "README.md", model_card(summary, manifest, entry, record, config))
     return out
 
 
@@ -144,7 +144,11 @@ def _transformers_note(manifest: dict[str, Any]) -> str:
     hf = manifest.get("transformers") or {}
     if "folder" not in hf:
         return f"No `transformers` folder: {hf.get('skipped', 'not a Hugging Face backbone')}."
-    return f"""With `transformers` alone (logits checked equal to within {hf["max_abs_diff"]:.1g}):
+    checked = (
+        f"logits checked against the run's on a probe batch: largest difference "
+        f"{hf['max_abs_diff']:.2g}, tolerance {hf.get('tolerance', 1e-4):g}"
+    )
+    return f"""With `transformers` alone ({checked}):
 ```python
 from transformers import {hf["auto_class"]}
 model = {hf["auto_class"]}.from_pretrained("path/to/this/folder/{hf["folder"]}")
@@ -174,49 +178,128 @@ def md(value: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+# built-in backbones whose weights are a Hugging Face Hub model (the card's ``base_model``)
+HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
+# settings that apply only when another setting has a value (``None``: when it is set at all)
+APPLIES_WHEN = {
+    "last_k": ("tune", "last-k"),
+    "lora_r": ("tune", "lora"),
+    "lora_alpha": ("tune", "lora"),
+    "lora_dropout": ("tune", "lora"),
+    "lora_targets": ("tune", "lora"),
+    "merge_lora": ("tune", "lora"),
+    "reg_weight": ("regularizer", None),
+    "reg_layers": ("regularizer", None),
+    "prompts": ("head_init", "zero-shot"),
+}
+
+
+def applicable_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that acted: those tied to another setting's value only when it has it."""
+    out = {}
+    for key, value in settings.items():
+        owner, wanted = APPLIES_WHEN.get(key, (None, None))
+        if owner is not None and owner in settings:
+            have = settings[owner]
+            if (wanted is None and have is None) or (wanted is not None and have != wanted):
+                continue
+        out[key] = value
+    return out
+
+
+def base_model(backbone: str) -> str | None:
+    """The Hub id of the model the backbone started from, when there is one."""
+    if backbone in HUB_IDS:
+        return HUB_IDS[backbone]
+    if backbone.startswith("hf:"):
+        ident = backbone.removeprefix("hf:")
+        return None if Path(ident).expanduser().exists() else ident
+    return None
+
+
+def card_datasets(config, summary: StudySummary) -> dict[str, dict[str, str]]:
+    """Each evaluated split's dataset entry (``name``, ``type``, ``split``): a built-in task by
+    its name, a file by its file name, a hub source by its id."""
+    spec = config.task if config is not None else None
+
+    def named(source: str | None, fallback: str) -> str:
+        if not source:
+            return fallback
+        if source.startswith("hub:"):
+            return source.removeprefix("hub:").split(":")[0].split("?")[0]
+        return Path(source.split("::")[0]).name or fallback
+
+    out = {}
+    for split in summary.splits:
+        source = None
+        if spec is not None and not spec.builtin:
+            source = spec.test if split == "test" else spec.ood.get(split.removeprefix("ood:"))
+        base = spec.builtin if spec is not None and spec.builtin else summary.task
+        name = named(source, base)
+        out[split] = {"name": name, "type": name, "split": split.removeprefix("ood:")}
+    return out
+
+
+def card_metadata(summary: StudySummary, manifest: dict[str, Any], entry: VariantSummary,
+                  task_type: str, config=None):  # fmt: skip
+    """The Hub's card metadata (``huggingface_hub.ModelCardData``): ``base_model``,
+    ``pipeline_tag``, ``library_name`` (``transformers`` when the export has a folder that
+    loads with it) and one ``model-index`` result per evaluated split with its own dataset."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    scores = entry.scores
+    datasets = card_datasets(config, summary)
+    results = []
+
+    def add(split: str, key: str, kind: str, name: str) -> None:
+        if key in scores and split in datasets:
+            ds = datasets[split]
+            results.append(
+                EvalResult(
+                    task_type=task_type, dataset_type=ds["type"], dataset_name=ds["name"],
+                    dataset_split=ds["split"], metric_type=kind, metric_name=name,
+                    metric_value=round(scores[key].mean, 4),
+                )
+            )  # fmt: skip
+
+    add("test", "id_accuracy", "accuracy", "ID test accuracy")
+    add("test", "ece", "ece", "ID test expected calibration error")
+    add("test", "worst_group_accuracy", "accuracy", "worst-group accuracy (ID test)")
+    add("test", "forgetting", "forgetting", "concept forgetting (probe accuracy after - before)")
+    for split in summary.ood_splits():
+        add(
+            split,
+            f"accuracy:{split}",
+            "accuracy",
+            f"OOD test accuracy ({split.removeprefix('ood:')})",
+        )
+    loads = "folder" in (manifest.get("transformers") or {})
+    return ModelCardData(
+        model_name=f"{summary.study}-{manifest['variant']}",
+        base_model=base_model(manifest["backbone"]["name"]),
+        library_name="transformers" if loads else "safeadapt",
+        pipeline_tag=task_type,
+        tags=["safeadapt", summary.modality, manifest["protocol"]],
+        eval_results=results or None,
+    )
+
+
 def model_card(
     summary: StudySummary,
     manifest: dict[str, Any],
     entry: VariantSummary,
     record: RunRecord | None = None,
+    config=None,
 ) -> str:
-    """The model card (Markdown with the Hub's ``model-index`` front matter). Every string that
-    comes from data or settings is escaped (:func:`md`); the front matter is YAML-quoted."""
-    import yaml
+    """The model card (Markdown with the Hub's metadata and ``model-index`` front matter, see
+    :func:`card_metadata`). Every string that comes from data or settings is escaped
+    (:func:`md`); the front matter is written by ``huggingface_hub`` (YAML-quoted)."""
 
     from safeadapt.report.columns import table_columns
 
     scores = entry.scores
     task_type = "text-classification" if summary.modality == "text" else "image-classification"
-    metrics = [
-        {"type": "accuracy", "name": "ID test accuracy", "value": round(scores[k].mean, 4)}
-        for k in ("id_accuracy",)
-        if k in scores
-    ]
-    for key, name, kind in (
-        ("ood_accuracy", "OOD test accuracy (mean over OOD splits)", "accuracy"),
-        ("ece", "ID test expected calibration error", "ece"),
-        ("worst_group_accuracy", "worst-group accuracy (ID test)", "accuracy"),
-        ("forgetting", "concept forgetting (probe accuracy after - before)", "forgetting"),
-    ):
-        if key in scores:
-            metrics.append({"type": kind, "name": name, "value": round(scores[key].mean, 4)})
-    front = {
-        "library_name": "safeadapt",
-        "tags": ["safeadapt", summary.modality, manifest["protocol"]],
-        "model-index": [
-            {
-                "name": f"{summary.study}-{manifest['variant']}",
-                "results": [
-                    {
-                        "task": {"type": task_type},
-                        "dataset": {"name": summary.task, "type": summary.task},
-                        "metrics": metrics,
-                    }
-                ],
-            }
-        ],
-    }
+    front = card_metadata(summary, manifest, entry, task_type, config).to_yaml()
     only_this = dataclasses.replace(summary, variants=(entry,))
     rows = "\n".join(
         f"| {md(c.header)} | {_fmt(scores.get(c.key), c.fmt)} |" for c in table_columns(only_this)
@@ -246,13 +329,14 @@ def model_card(
         if checks
         else ["- none configured"]
     )
-    settings = ", ".join(f"{md(k)}={md(v)}" for k, v in manifest["settings"].items()) or "defaults"
+    applied = applicable_settings(manifest["settings"])
+    settings = ", ".join(f"{md(k)}={md(v)}" for k, v in applied.items()) or "defaults"
     from safeadapt.protocols.start import kept_start_note
 
     kept = kept_start_note(record) if record else None
     kept_line = f"\n\n**Note: {md(kept)}.**" if kept else ""
     return f"""---
-{yaml.safe_dump(front, sort_keys=False).strip()}
+{front.strip()}
 ---
 
 # {md(summary.study)}: {md(manifest["variant"])}

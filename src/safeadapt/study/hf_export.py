@@ -56,7 +56,7 @@ def write_transformers(model, label_names: list[str], out: Path) -> dict[str, An
     folder = out / SUBFOLDER
     hf.save_pretrained(folder, safe_serialization=True)
     _save_preprocessing(backbone, folder)
-    return {"folder": SUBFOLDER, "auto_class": auto, "max_abs_diff": diff}
+    return {"folder": SUBFOLDER, "auto_class": auto, "max_abs_diff": diff, "tolerance": TOLERANCE}
 
 
 def _build(auto: str, base, head, label_names):
