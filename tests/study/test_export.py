@@ -240,7 +240,7 @@ def test_the_card_carries_the_hubs_metadata_one_result_per_split(saved_study, tm
     assert "lora_r" not in text and "prompts" not in text  # tune: all; no zero-shot head
 
 
-def test_card_datasets_name_each_split_by_its_own_source():
+def test_card_datasets_name_each_split_by_its_own_source(tmp_path):
     from types import SimpleNamespace
 
     from safeadapt.results import StudySummary
@@ -256,6 +256,12 @@ def test_card_datasets_name_each_split_by_its_own_source():
         "test": {"name": "test.csv", "type": "test.csv", "split": "test"},
         "ood:shop": {"name": "me/shop", "type": "me/shop", "split": "shop"},
     }
+    saved = tmp_path / "reviews"  # a save_to_disk folder is named by the folder, not "reviews:x"
+    saved.mkdir()
+    (saved / "dataset_dict.json").write_text('{"splits": ["test"]}')
+    task = SimpleNamespace(builtin=None, test=f"{saved}:test", ood={"shop": f"hub:{saved}:test"})
+    named = card_datasets(SimpleNamespace(task=task), summary)
+    assert named["test"]["name"] == named["ood:shop"]["name"] == "reviews"
     assert base_model("minilm") == "sentence-transformers/all-MiniLM-L6-v2"
     assert base_model("hf:google/vit-base-patch16-224") == "google/vit-base-patch16-224"
     assert base_model("efficientnet-lite0") is None

@@ -223,11 +223,16 @@ def card_datasets(config, summary: StudySummary) -> dict[str, dict[str, str]]:
     spec = config.task if config is not None else None
 
     def named(source: str | None, fallback: str) -> str:
+        from safeadapt.data.disk import saved_folder
+
         if not source:
             return fallback
+        folder, _ = saved_folder(source)  # a save_to_disk folder, with or without :<split>
+        if folder is not None:
+            return folder.name or fallback
         if source.startswith("hub:"):
             return source.removeprefix("hub:").split(":")[0].split("?")[0]
-        return Path(source.split("::")[0]).name or fallback
+        return Path(source).name or fallback
 
     out = {}
     for split in summary.splits:
