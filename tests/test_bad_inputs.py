@@ -55,8 +55,11 @@ def _study(tmp_path, **changes):
         ({"protocols": {"ft": [1, 2]}}, "the settings of 'ft' must be a mapping"),
         ({"safety": {"adversarial": {"eps": "0.1"}}}, "'eps' must be a list or null"),
         ({"preflight": {"n_permutations": -5}}, "'preflight.n_permutations' must be an integer"),
-        ({"safety": {"corruption": {"kinds": ["fog"]}}}, "unknown corruption 'fog'"),
-        ({"safety": {"corruption_severities": [9]}}, "'severities' must be integers"),  # old form
+        ({"safety": {"corruption": {"kinds": ["fog"]}}}, "'kinds' entry 0 must be one of"),
+        (
+            {"safety": {"corruption_severities": [9]}},
+            "'severities' entry 0 must be an integer in 1..5",
+        ),  # old form
         ({"backbone": {"name": "efficientnet-lite0", "options": {"size": 3}}}, "no option 'size'"),
         ({"backbone": {"name": "minilm", "options": {"max_length": 100000}}}, "exceeds"),
     ],

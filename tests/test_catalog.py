@@ -81,3 +81,74 @@ def test_init_full_writes_every_setting_commented_out_and_each_default_builds(tm
         assert make_protocol(name, **written).config == make_protocol(name).config, name
     families = resolve_families({k: v or {} for k, v in raw["safety"].items()})
     assert families == resolve_families({})  # the written defaults are the defaults
+
+
+# Settings that take free-form values (module names, feature taps, nested configs with their own
+# rules, the families mapping): everything else must declare its range.
+FREE_FORM = {"lora_targets", "reg_layers", "lp", "head", "families"}
+NEAR_MISSES = (-1, 0, 1.5, 10**12, True, "not-a-name", (), ("not-a-name",), (-1.0,), (10**12,))
+
+
+def _configs():
+    from safeadapt.protocols import PROTOCOLS
+    from safeadapt.safety import FAMILIES
+
+    out = {f"protocol {n}": PROTOCOLS.get(n).Config for n in PROTOCOLS.names()}
+    out |= {f"family {n}": FAMILIES.get(n).Config for n in FAMILIES.names()}
+    from safeadapt.safety.suite import SafetyConfig
+
+    return out | {"safety": SafetyConfig}
+
+
+def test_every_setting_says_what_it_does_and_declares_its_range():
+    from safeadapt.config import describe_settings
+
+    for owner, cls in _configs().items():
+        for s in describe_settings(cls):
+            assert s.doc, f"{owner} {s.name}: no doc"
+            assert s.allowed or s.name in FREE_FORM, f"{owner} {s.name}: no declared range"
+
+
+def test_every_declared_range_is_enforced_with_the_settings_name():
+    """For every setting with a rule, each near miss the rule refuses is refused by building the
+    config (the path a study's YAML takes), and the error names the setting; the default passes."""
+    from safeadapt.config import _declared, build_config
+
+    for owner, cls in _configs().items():
+        build_config(cls, {}, owner)
+        for name, (rule, _) in _declared(cls).items():
+            if rule is None:
+                continue
+            outside = [v for v in NEAR_MISSES if rule.problem(v) is not None]
+            assert outside, f"{owner} {name}: no near miss is outside its range"
+            for value in outside:
+                with pytest.raises(InvalidConfig, match=f"'{name}"):
+                    build_config(cls, {name: value}, owner)
+
+
+def test_a_list_setting_points_at_the_entry_and_bounds_its_length():
+    from safeadapt.safety import resolve_families
+
+    with pytest.raises(
+        InvalidConfig, match=r"'detectors' entry 1 must be one of .*Did you mean 'knn'"
+    ):
+        resolve_families({"detection": {"detectors": ["msp", "knnn"]}})
+    with pytest.raises(InvalidConfig, match=r"'c_grid' lists 101 entries, above the limit of 100"):
+        resolve_families({"effective_robustness": {"c_grid": [1.0] * 101}})
+    out = runner.invoke(app, ["list", "wise-ft", "--json"])
+    alphas = {s["name"]: s for s in json.loads(out.output)["settings"]}["alphas"]
+    assert alphas["allowed"] == "a list of at least 1 entry, each in [0, 1], at most 1,000 entries"
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("safeadapt")
+    out = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"'{exe}' list ft | head -1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.stdout.startswith("protocol ft:") and out.stderr == "", out.stderr
+    assert out.returncode == 141  # SIGPIPE's code, never 0: a piped gate is not read as passed

@@ -24,6 +24,9 @@ from safeadapt.errors import InvalidConfig
 
 C = TypeVar("C")
 
+# The largest sample a setting may ask to draw (attack, corruption, reference-task samples).
+MAX_SAMPLE = 10_000_000
+
 
 def build_config(cls: type[C], values: Mapping[str, Any] | C | None, where: str) -> C:
     """An instance of the dataclass ``cls`` from ``values`` (a mapping, an instance, or None)."""
@@ -116,16 +119,6 @@ def require(ok: bool, message: str) -> None:
         raise InvalidConfig(message)
 
 
-def positive(name: str, value: float, owner: str) -> None:
-    require(
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0,
-        f"{owner} '{name}' must be a positive finite number; got {value!r}.",
-    )
-
-
 def at_most(config: Any, limits: Mapping[str, float], owner: str) -> None:
     """Upper bounds on sizes, checked before anything of that size is allocated: each named
     attribute of ``config`` (when set) must be <= its limit."""
@@ -141,26 +134,6 @@ def at_most(config: Any, limits: Mapping[str, float], owner: str) -> None:
         )
 
 
-def positive_ints(config: Any, names: tuple[str, ...], owner: str) -> None:
-    """Each named attribute of ``config`` must be an integer >= 1."""
-    for name in names:
-        value = getattr(config, name)
-        require(
-            isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-            f"{owner} '{name}' must be an integer >= 1; got {value!r}.",
-        )
-
-
-def non_negative(name: str, value: float, owner: str) -> None:
-    require(
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0,
-        f"{owner} '{name}' must be >= 0; got {value!r}.",
-    )
-
-
 def as_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
@@ -171,17 +144,48 @@ def as_dict(config: Any) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Rule:
     """What a setting may be: ``words`` finish "must be ..." in the error and describe the range
-    in ``safeadapt list``; ``test`` accepts a value; ``limit`` is an upper bound on a size,
-    refused before anything of that size is allocated (its own message)."""
+    in ``safeadapt list``; ``test`` accepts a value; ``limit`` is an upper bound on a size (a
+    number, or a list's length), refused before anything of that size is allocated (its own
+    message). A list rule (``each``) names the rule of its ``entry`` and its ``least`` length,
+    so the error can point at the entry that is wrong."""
 
     words: str | Callable[[], str]  # a function where the words are known late (registries)
     test: Callable[[Any], bool]
     limit: float | None = None
     hint: Callable[[Any], str] | None = None  # e.g. "Did you mean ...?" for a near miss
+    entry: Rule | None = None
+    least: int = 0
 
     @property
     def text(self) -> str:
         return self.words() if callable(self.words) else self.words
+
+    @property
+    def allowed(self) -> str:
+        """The range as ``safeadapt list`` shows it (the words and the size bound)."""
+        if self.limit is None:
+            return self.text
+        unit = " entries" if self.entry is not None else ""
+        return f"{self.text}, at most {self.limit:,.0f}{unit}"
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` breaks the rule ("'x' must be ..." without the owner), or None."""
+        if self.entry is not None:
+            if not isinstance(value, tuple | list) or len(value) < self.least:
+                return f"must be {self.text}; got {value!r}."
+            if self.limit is not None and len(value) > self.limit:
+                return (f"lists {len(value)} entries, above the limit of {self.limit:g}; give "
+                        f"at most {self.limit:g}.")  # fmt: skip
+            for i, item in enumerate(value):
+                bad = self.entry.problem(item)
+                if bad is not None:
+                    return f"entry {i} {bad}"
+            return None
+        if self.limit is not None and _number(value) and value > self.limit:
+            return f"is {value!r}, above the limit of {self.limit:g}; it must be <= {self.limit:g}."
+        if not self.test(value):
+            return f"must be {self.text}; got {value!r}." + (self.hint(value) if self.hint else "")
+        return None
 
 
 def _number(value: Any) -> bool:
@@ -202,12 +206,35 @@ def count(least: int = 1, limit: int | None = None) -> Rule:
     return Rule(f"an integer >= {least}", ok, limit)
 
 
-def interval(low: float, high: float, closed_high: bool = False) -> Rule:
-    """A number in ``[low, high)`` (``[low, high]`` with ``closed_high``)."""
-    bracket = "]" if closed_high else ")"
+def interval(low: float, high: float, closed_high: bool = False, closed_low: bool = True) -> Rule:
+    """A number in ``[low, high)``; ``closed_high`` / ``closed_low`` choose the brackets."""
+    left, right = "[" if closed_low else "(", "]" if closed_high else ")"
+
+    def inside(v: Any) -> bool:
+        return (_number(v) and (low <= v if closed_low else low < v)
+                and (v <= high if closed_high else v < high))  # fmt: skip
+
+    return Rule(f"in {left}{low:g}, {high:g}{right}", inside)
+
+
+def each(entry: Rule, least: int = 1, limit: int | None = None) -> Rule:
+    """A list of at least ``least`` (at most ``limit``) entries, each passing ``entry``."""
+    many = "entry" if least == 1 else "entries"
+
+    def words() -> str:
+        return f"a list of at least {least} {many}, each {entry.text}"
+
+    def ok(value: Any) -> bool:
+        return (isinstance(value, tuple | list) and len(value) >= least
+                and all(entry.problem(v) is None for v in value))  # fmt: skip
+
+    return Rule(words, ok, limit, entry=entry, least=least)
+
+
+def template(slot: str = "{}") -> Rule:
+    """A text with ``slot`` in it (prompt templates: ``{}`` for the class name)."""
     return Rule(
-        f"in [{low:g}, {high:g}{bracket}",
-        lambda v: _number(v) and low <= v and (v <= high if closed_high else v < high),
+        f"a text with '{slot}' for the class name", lambda v: isinstance(v, str) and slot in v
     )
 
 
@@ -244,14 +271,9 @@ def check_settings(config: Any, owner: str) -> None:
         value = getattr(config, f.name)
         if rule is None or (value is None and _allows_none(type(config), f.name)):
             continue
-        if rule.limit is not None and _number(value) and value > rule.limit:
-            raise InvalidConfig(
-                f"{owner} '{f.name}' is {value!r}, above the limit of {rule.limit:g}; {f.name} "
-                f"must be <= {rule.limit:g}."
-            )
-        if not rule.test(value):
-            hint = rule.hint(value) if rule.hint else ""
-            raise InvalidConfig(f"{owner} '{f.name}' must be {rule.text}; got {value!r}.{hint}")
+        problem = rule.problem(value)
+        if problem is not None:
+            raise InvalidConfig(f"{owner} '{f.name}' {problem}")
 
 
 def _declared(cls: type) -> dict[str, tuple[Rule | None, str]]:
@@ -312,8 +334,7 @@ def describe_settings(cls: type) -> list[SettingInfo]:
         doc = doc or docstring_entry(cls, f.name) or comments.get(f.name, "")
         out.append(
             SettingInfo(f.name, type_name(hints.get(f.name, Any)), default,
-                        rule.text + (f", at most {rule.limit:,.0f}" if rule.limit else "")
-                        if rule else "", doc)
+                        rule.allowed if rule else "", doc)
         )  # fmt: skip
     return out
 

@@ -26,29 +26,33 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import Tensor
 
-from safeadapt.config import positive, positive_ints, require
+from safeadapt.config import check_settings, count, each, flag, positive_number, setting
+
+# Sizes bounded before anything is allocated: C values tried, lbfgs iterations per C.
+PROBE_LIMITS = {"c_grid": 100, "max_iter": 100_000}
 
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    """``c_grid``: the inverse regularisation strengths tried (best on validation);
-    ``max_iter``: lbfgs iterations per C; ``tol``: lbfgs's gradient tolerance on the objective
-    (a mean, so independent of N: 1e-5 ends within 1e-6 of the optimum's objective, tested);
-    ``standardize``: train-statistics scaling."""
+    """The linear probe: L2-regularised multinomial logistic regression on frozen features,
+    its C chosen on validation."""
 
-    c_grid: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
-    max_iter: int = 300
-    standardize: bool = True
-    tol: float = 1e-5
+    c_grid: tuple[float, ...] = setting(
+        (0.001, 0.01, 0.1, 1.0, 10.0),
+        "the inverse L2 strengths tried; the best on validation is kept",
+        each(positive_number(), limit=PROBE_LIMITS["c_grid"]),
+    )
+    max_iter: int = setting(300, "lbfgs iterations per C", count(1, PROBE_LIMITS["max_iter"]))
+    standardize: bool = setting(True, "scale features by the training set's statistics", flag())
+    # A mean objective, so independent of N: 1e-5 ends within 1e-6 of the optimum's objective
+    # (tested).
+    tol: float = setting(1e-5, "lbfgs's gradient tolerance on the mean objective",
+                         positive_number())  # fmt: skip
 
     WHERE: ClassVar[str] = "linear probe"
 
     def __post_init__(self) -> None:
-        require(len(self.c_grid) > 0, f"{self.WHERE} 'c_grid' must list at least one C value.")
-        for c in self.c_grid:
-            positive("c_grid entry", c, self.WHERE)
-        positive_ints(self, ("max_iter",), self.WHERE)
-        positive("tol", self.tol, self.WHERE)
+        check_settings(self, self.WHERE)
 
 
 @dataclass

@@ -55,7 +55,7 @@ def test_zero_shot_needs_a_pair(digits, effnet_factory, feature_cache, tmp_path)
     ctx = FitContext(digits, effnet_factory, 0, feature_cache, show_progress=False)
     with pytest.raises(InvalidConfig, match="CLIP / SigLIP"):
         make_protocol("zero-shot").fit(ctx)
-    with pytest.raises(InvalidConfig, match="'prompts' must each contain"):
+    with pytest.raises(InvalidConfig, match="'prompts' entry 0 must be a text with '{}'"):
         make_protocol("zero-shot", {"prompts": ["no slot"]})
     with pytest.raises(InvalidConfig, match="'head_init' must stay 'lp'"):
         make_protocol("lp-vat-ft", {"head_init": "zero-shot"})

@@ -113,7 +113,7 @@ def test_accuracy_from_the_suite_equals_plain_evaluation(text_task, minilm_facto
         ({"families": {"adversarial": {"method": "cw"}}}, "'method'"),
         ({"families": {"corruption": {"max_examples": 0}}}, "'max_examples'"),
         ({"families": {"forgetting": {"reference_tasks": ("mnsit",)}}}, "Did you mean 'mnist'"),
-        ({"families": {"effective_robustness": {"c_grid": (1.0,)}}}, "at least two C"),
+        ({"families": {"effective_robustness": {"c_grid": (1.0,)}}}, "at least 2 entries"),
         ({"families": {"calibraton": {}}}, "Did you mean 'calibration'"),
     ],
 )

@@ -68,11 +68,23 @@ def _crash_log() -> str:
     return path
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail a second time on
+    the closed pipe (the recipe of the ``signal`` module's documentation)."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def _guarded(command):
     """Exit codes for a command, whatever happens inside it: 0 ok, 1 a check failed (the
     command exits 1 itself), 2 a settings / data / usage error (``SafeAdaptError``, ``OSError``:
     one ``error:`` line), 3 an internal error (one line; the traceback goes to a log file whose
-    path is printed), 130 Ctrl-C (what was kept and how to resume). With ``--junit``, an error
+    path is printed), 130 Ctrl-C (what was kept and how to resume), 141 when the reader of the
+    output went away (``safeadapt list | head``: quietly, as any Unix tool killed by SIGPIPE --
+    never 0, so a gate piped into a pager is not read as passed). With ``--junit``, an error
     is written there as an ``<error>`` test case, so CI never reads a crash as a failed gate."""
     import functools
 
@@ -94,6 +106,9 @@ def _guarded(command):
                 err=True,
             )
             raise typer.Exit(code=130) from None
+        except BrokenPipeError:
+            _silence_stdout()
+            raise typer.Exit(code=141) from None
         except SafeAdaptError as err:
             _junit_error(kwargs, "error", str(err))
             _fail(err)

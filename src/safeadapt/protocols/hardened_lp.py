@@ -36,9 +36,9 @@ validation predictions that differ from LP's. Protocols: ``lp-vat``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from safeadapt.config import build_config, require
+from safeadapt.config import build_config, require, setting
 from safeadapt.linear import LinearHead
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
@@ -83,7 +83,12 @@ class HardenedLP(Protocol):
 
 @dataclass(frozen=True)
 class HardenedLPFTConfig(LPFTConfig):
-    head: HardenedLPConfig = field(default_factory=HardenedLPConfig)
+    """LP-FT from a hardened LP head (the training settings are LP-FT's)."""
+
+    head: HardenedLPConfig = setting(
+        doc="the hardened head's training and strengths (safeadapt list lp-vat)",
+        factory=HardenedLPConfig,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

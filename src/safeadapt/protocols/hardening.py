@@ -11,7 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from safeadapt.config import positive, positive_ints, require
+from safeadapt.config import (
+    Rule,
+    check_settings,
+    count,
+    flag,
+    interval,
+    non_negative_number,
+    one_of,
+    positive_number,
+    require,
+    setting,
+)
 from safeadapt.linear import LinearHead, fit_linear_probe
 from safeadapt.protocols.base import FitContext
 from safeadapt.protocols.lp import LPConfig, cached_split_features
@@ -19,61 +30,56 @@ from safeadapt.protocols.lp import LPConfig, cached_split_features
 METHODS = ("vat", "udp", "soup")
 
 
+# Sizes bounded before anything is allocated.
+HARDENED_LIMITS = {"epochs": 100_000, "batch_size": 65_536, "udp_steps": 1_000, "soup_heads": 1_000}
+
+
+def _size(name: str) -> Rule:
+    return count(1, HARDENED_LIMITS[name])
+
+
 @dataclass(frozen=True)
 class HardenedLPConfig:
-    method: str | None = None  # set by the protocol (lp-vat, lp-udp-ft, ...)
-    epochs: int = 60
-    batch_size: int = 128
-    lr: float = 5e-2  # SGD; 1e-2 left soups from random block starts unconverged
-    momentum: float = 0.9  # SGD with Nesterov momentum, as the paper
-    # L2 strength in scikit-learn's C (LP's objective). None: the C plain LP picks on validation,
-    # so the head differs from LP by the hardening term only. (AdamW with weight decay 1e-3 let
-    # the heads' weights grow without bound: norms 6.7e3-8.1e4 on raw features vs 14 for LP.)
-    C: float | None = None
-    vat_xi: float = 10.0
-    vat_eps: float = 1.0
+    """The hardened LP head's training (SGD with Nesterov momentum on cached, standardised
+    features) and the hardening method's strengths."""
+
+    method: str | None = setting(None, "vat, udp or soup; set by the protocol (lp-vat, ...)",
+                                 one_of(METHODS))  # fmt: skip
+    epochs: int = setting(60, "passes over the cached training features", _size("epochs"))
+    batch_size: int = setting(128, "training examples per SGD step", _size("batch_size"))
+    # 1e-2 left soups from random block starts unconverged.
+    lr: float = setting(5e-2, "SGD learning rate", positive_number())
+    momentum: float = setting(0.9, "SGD Nesterov momentum, as the paper", interval(0, 1))
+    # In scikit-learn's C (LP's objective). None: the C plain LP picks on validation, so the head
+    # differs from LP by the hardening term only. (AdamW with weight decay 1e-3 let the heads'
+    # weights grow without bound: norms 6.7e3-8.1e4 on raw features vs 14 for LP.)
+    C: float | None = setting(None, "L2 strength as LP's C; null: the C plain LP picks on val",
+                              positive_number())  # fmt: skip
+    vat_xi: float = setting(10.0, "VAT: the finite-difference step of the power iteration",
+                            positive_number())  # fmt: skip
+    vat_eps: float = setting(1.0, "VAT: the adversarial perturbation's norm", positive_number())
     # The paper's 0.1 moved 1 of 400 validation predictions off plain LP's at LP's C (term / CE
     # 0.006, VADER / MiniLM, 1,200 snippets): an L2-regularised head is already smooth. 1.0:
     # term / CE 0.06, 1.5 % of predictions differ.
-    vat_alpha: float = 1.0
-    udp_eps: float = 0.05
-    udp_steps: int = 10
+    vat_alpha: float = setting(1.0, "VAT: the smoothness term's weight", non_negative_number())
+    udp_eps: float = setting(0.05, "UDP: the perturbation's step size", positive_number())
+    udp_steps: int = setting(10, "UDP: ascent steps on the predictive entropy", _size("udp_steps"))
     # The paper's 0.01 weighs 2 % of the loss on our standardised features (term / CE 0.018 on
     # VADER, MiniLM, 1,200 snippets): the head is then a plain AdamW probe. 1.0 weighs ~1.2x CE.
-    udp_beta: float = 1.0
-    soup_heads: int = 20
-    # Keep each soup head on its own block of feature dimensions while training (a random-
-    # subspace ensemble). Without the mask, the heads of a convex problem converge to one head
-    # (measured: mean pairwise cosine 0.986 after 60 epochs) and the soup averages copies.
-    soup_mask: bool = True
-    # With the mask, each head sees its own block plus this share of the dimensions drawn at
-    # random (a random-subspace ensemble, Ho 1998). 0 = its block alone: on VADER / MiniLM (1,200
+    udp_beta: float = setting(1.0, "UDP: the perturbed loss's weight", non_negative_number())
+    soup_heads: int = setting(20, "soup: heads averaged", _size("soup_heads"))
+    # Without the mask, the heads of a convex problem converge to one head (measured: mean
+    # pairwise cosine 0.986 after 60 epochs) and the soup averages copies.
+    soup_mask: bool = setting(True, "soup: keep each head on its own block of feature dimensions",
+                              flag())  # fmt: skip
+    # A random-subspace ensemble (Ho 1998). 0 = its block alone: on VADER / MiniLM (1,200
     # snippets) 20 heads of 19 dimensions each gave val 0.743 vs LP 0.782; 0.5 gave 0.775 with
     # 4 % of predictions differing from LP and head cosine 0.51.
-    soup_share: float = 0.5
+    soup_share: float = setting(0.5, "soup: share of the other dimensions each head also sees",
+                                interval(0, 1))  # fmt: skip
 
     def __post_init__(self) -> None:
-        owner = "hardened LP"
-        require(
-            self.method is None or self.method in METHODS,
-            f"{owner} 'method' must be one of {METHODS}; got {self.method!r}.",
-        )
-        positive_ints(self, ("epochs", "batch_size", "udp_steps", "soup_heads"), owner)
-        require(isinstance(self.soup_mask, bool), f"{owner} 'soup_mask' must be true or false.")
-        require(
-            0 <= self.soup_share < 1,
-            f"{owner} 'soup_share' must be in [0, 1); got {self.soup_share!r}.",
-        )
-        for name in ("lr", "vat_xi", "vat_eps", "udp_eps"):
-            positive(name, getattr(self, name), owner)
-        if self.C is not None:
-            positive("C", self.C, owner)
-        require(
-            0 <= self.momentum < 1, f"{owner} 'momentum' must be in [0, 1); got {self.momentum!r}."
-        )
-        for name in ("vat_alpha", "udp_beta"):
-            value = getattr(self, name)
-            require(value >= 0, f"{owner} '{name}' must be >= 0; got {value!r}.")
+        check_settings(self, "hardened LP")
 
 
 def _kl(p_logits: Tensor, q_logits: Tensor) -> Tensor:

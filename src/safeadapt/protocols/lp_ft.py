@@ -4,38 +4,44 @@ starting from that head with a smaller learning rate, so the backbone's features
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from safeadapt.config import build_config, require
+from safeadapt.config import build_config, check_settings, each, one_of, setting, template
 from safeadapt.linear import LinearHead
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
 from safeadapt.protocols.lp import LPConfig, linear_probe_head
 from safeadapt.protocols.train_config import TrainConfig
 from safeadapt.protocols.train_loop import finetune_in_context
+from safeadapt.protocols.zero_shot import PROMPT_LIMIT
+
+HEAD_INITS = ("lp", "zero-shot")
 
 
 @dataclass(frozen=True)
 class LPFTConfig(TrainConfig):
+    """LP-FT (Kumar et al., ICLR 2022): a head fitted first, then fine-tuning from it at a smaller
+    learning rate (the training settings are FT's)."""
+
     lr: float = 1e-5
     head_lr: float | None = None  # same as lr: the head starts good
-    lp: LPConfig = field(default_factory=LPConfig)
-    # the starting head: "lp" (a linear probe) or "zero-shot" (a CLIP / SigLIP pair's text head)
-    head_init: str = "lp"
-    prompts: tuple[str, ...] = ("a photo of a {}.",)  # zero-shot prompt templates
+    lp: LPConfig = setting(
+        doc="the first stage's linear probe (c_grid, max_iter, standardize, tol)",
+        factory=LPConfig,
+    )
+    head_init: str = setting(
+        "lp", "the starting head: lp (a linear probe) or zero-shot (a CLIP / SigLIP text head)",
+        one_of(HEAD_INITS),
+    )  # fmt: skip
+    prompts: tuple[str, ...] = setting(
+        ("a photo of a {}.",), "head_init zero-shot: the prompt templates, averaged per class",
+        each(template(), limit=PROMPT_LIMIT),
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if not isinstance(self.lp, LPConfig):
             object.__setattr__(self, "lp", build_config(LPConfig, self.lp, "protocol 'lp-ft' 'lp'"))
-        require(
-            self.head_init in ("lp", "zero-shot"),
-            f"'head_init' must be 'lp' or 'zero-shot'; got {self.head_init!r}.",
-        )
-        require(
-            len(self.prompts) > 0 and all("{}" in p for p in self.prompts),
-            "'prompts' must each contain '{}' for the class name.",
-        )
+        check_settings(self, "training")
 
 
 @register_protocol("lp-ft")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from safeadapt.config import positive, positive_ints, require
+from safeadapt.config import count, each, positive_number, require, setting
 from safeadapt.merge import greedy_soup, uniform_soup
 from safeadapt.protocols.base import FitContext, FitResult, register_protocol
 from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
@@ -23,15 +23,16 @@ from safeadapt.protocols.wise_ft import split_accuracy
 
 @dataclass(frozen=True)
 class SoupConfig(LPFTConfig):
-    lrs: tuple[float, ...] = (1e-5, 3e-5)
-    members_per_lr: int = 1
+    """A uniform model soup (Wortsman et al., ICML 2022): LP-FT members at several learning
+    rates, their weights averaged (the training settings are LP-FT's)."""
+
+    lrs: tuple[float, ...] = setting(
+        (1e-5, 3e-5), "the members' learning rates", each(positive_number(), limit=100)
+    )
+    members_per_lr: int = setting(1, "members per learning rate (seeds)", count(1, 100))
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(len(self.lrs) > 0, "protocol 'soup-ft' 'lrs' must list at least one rate.")
-        for lr in self.lrs:
-            positive("lrs entry", lr, "protocol 'soup-ft'")
-        positive_ints(self, ("members_per_lr",), "protocol 'soup-ft'")
         require(
             self.tune != "lora" or self.merge_lora,
             "protocol 'soup-ft' averages whole models: with tune 'lora' keep 'merge_lora: true'.",

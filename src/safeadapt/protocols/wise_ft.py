@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from safeadapt.config import require
+from safeadapt.config import each, interval, require, setting
 from safeadapt.data.task import Split
 from safeadapt.merge import interpolate
 from safeadapt.model import Classifier
@@ -26,14 +26,17 @@ from safeadapt.protocols.train_loop import finetune_in_context, predict_logits
 
 @dataclass(frozen=True)
 class WiSEFTConfig(LPFTConfig):
-    alphas: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    """WiSE-FT (Wortsman et al., CVPR 2022): the fine-tuned weights interpolated with the start's,
+    the mixing alpha chosen on validation (the training settings are LP-FT's)."""
+
+    alphas: tuple[float, ...] = setting(
+        (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+        "the mixing weights tried (0: the start, 1: the fine-tuned model); best on validation",
+        each(interval(0, 1, closed_high=True), limit=1_000),
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(
-            len(self.alphas) > 0 and all(0 <= a <= 1 for a in self.alphas),
-            f"protocol 'wise-ft' 'alphas' must be values in [0, 1]; got {self.alphas!r}.",
-        )
         require(
             self.tune in ("all", "bitfit", "last-k") or self.merge_lora,
             "protocol 'wise-ft' needs the fine-tuned model in the pretrained model's shape: "

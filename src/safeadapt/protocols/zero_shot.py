@@ -10,26 +10,27 @@ from dataclasses import dataclass
 
 import torch
 
-from safeadapt.config import require
+from safeadapt.config import check_settings, each, setting, template
 from safeadapt.errors import InvalidConfig
 from safeadapt.linear import LinearHead
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
 
 PROMPTS = ("a photo of a {}.",)
+PROMPT_LIMIT = 1_000  # templates per class, bounded before any is encoded
 
 
 @dataclass(frozen=True)
 class ZeroShotConfig:
-    """``prompts``: templates with ``{}`` for the class name (averaged per class)."""
+    """A CLIP / SigLIP text head: each class's prompts encoded and averaged."""
 
-    prompts: tuple[str, ...] = PROMPTS
+    prompts: tuple[str, ...] = setting(
+        PROMPTS, "templates with '{}' for the class name, averaged per class",
+        each(template(), limit=PROMPT_LIMIT),
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
-        require(
-            len(self.prompts) > 0 and all("{}" in p for p in self.prompts),
-            "protocol 'zero-shot' 'prompts' must each contain '{}' for the class name.",
-        )
+        check_settings(self, "protocol 'zero-shot'")
 
 
 def zero_shot_linear_head(ctx: FitContext, backbone, prompts) -> LinearHead:

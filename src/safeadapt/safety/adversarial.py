@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.config import at_most, positive_ints, require
+from safeadapt.config import (
+    MAX_SAMPLE,
+    check_settings,
+    count,
+    each,
+    non_negative_number,
+    one_of,
+    setting,
+)
 from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
@@ -24,26 +32,19 @@ SPACE = {"image": "pixel [0,1]", "text": "token embeddings (eps x embedding std)
 
 @dataclass(frozen=True)
 class AdversarialConfig:
-    """``method``: 'pgd' or 'fgsm'; ``eps``: the epsilons (default per modality: image
-    0..8/255, text 0..0.1); ``steps``: PGD steps; ``max_examples``: the ID-test sample."""
+    """Adversarial robustness: accuracy under an L-inf attack on the ID-test sample (text: on
+    the token embeddings)."""
 
-    method: str = "pgd"
-    eps: tuple[float, ...] | None = None
-    steps: int = 10
-    max_examples: int = 200
+    method: str = setting("pgd", "the attack", one_of(("pgd", "fgsm")))
+    eps: tuple[float, ...] | None = setting(
+        None, "the attack budgets; null: per modality (image 0..8/255, text 0..0.1)",
+        each(non_negative_number(), limit=100),
+    )  # fmt: skip
+    steps: int = setting(10, "PGD steps", count(1, 10_000))
+    max_examples: int = setting(200, "the ID-test sample attacked", count(1, MAX_SAMPLE))
 
     def __post_init__(self) -> None:
-        positive_ints(self, ("steps", "max_examples"), "safety 'adversarial'")
-        at_most(self, {"steps": 10_000}, "safety 'adversarial'")
-        require(
-            self.method in ("pgd", "fgsm"),
-            f"safety 'adversarial' 'method' must be 'pgd' or 'fgsm'; got {self.method!r}.",
-        )
-        if self.eps is not None:
-            require(
-                len(self.eps) > 0 and all(e >= 0 for e in self.eps),
-                "safety 'adversarial' 'eps' must list values >= 0.",
-            )
+        check_settings(self, "safety 'adversarial'")
 
 
 def pooled_wilson(results: list[Mapping[str, Any]], value: str) -> tuple | None:

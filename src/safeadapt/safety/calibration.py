@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from safeadapt.config import at_most, require
+from safeadapt.config import check_settings, count, flag, setting
 from safeadapt.metrics import METRICS
 from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
@@ -24,18 +24,17 @@ SCALED = ("ece", "ece_adaptive", "nll", "brier")
 
 @dataclass(frozen=True)
 class CalibrationConfig:
-    """``temperature_scaling``: fit T on ID val and score the scaled predictions;
-    ``bins``: equal-width bins of the reliability diagram."""
+    """Calibration: expected calibration error and the reliability diagram, before and after
+    temperature scaling."""
 
-    temperature_scaling: bool = True
-    bins: int = 15
+    temperature_scaling: bool = setting(
+        True, "fit a temperature on ID val and score the scaled predictions too", flag()
+    )
+    bins: int = setting(15, "equal-width bins of ECE and the reliability diagram",
+                        count(2, 10_000))  # fmt: skip
 
     def __post_init__(self) -> None:
-        at_most(self, {"bins": 10_000}, "safety 'calibration'")
-        require(
-            isinstance(self.bins, int) and self.bins >= 2,
-            f"safety 'calibration' 'bins' must be an integer >= 2; got {self.bins!r}.",
-        )
+        check_settings(self, "safety 'calibration'")
 
 
 @register_family("calibration", order=20)

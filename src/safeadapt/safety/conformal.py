@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.config import require
+from safeadapt.config import check_settings, interval, one_of, setting
 from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
@@ -66,18 +66,14 @@ def prediction_sets(probs: np.ndarray, threshold: float, method: str) -> np.ndar
 
 @dataclass(frozen=True)
 class ConformalConfig:
-    coverage: float = 0.9
-    method: str = "lac"
+    """Split-conformal prediction sets calibrated on ID val."""
+
+    coverage: float = setting(0.9, "the target coverage (1 - alpha)",
+                              interval(0, 1, closed_low=False))  # fmt: skip
+    method: str = setting("lac", "the nonconformity score: lac or aps", one_of(METHODS))
 
     def __post_init__(self) -> None:
-        require(
-            0 < self.coverage < 1,
-            f"safety 'conformal' 'coverage' must be in (0, 1); got {self.coverage!r}.",
-        )
-        require(
-            self.method in METHODS,
-            f"safety 'conformal' 'method' must be one of {METHODS}; got {self.method!r}.",
-        )
+        check_settings(self, "safety 'conformal'")
 
 
 @register_family("conformal", order=100)

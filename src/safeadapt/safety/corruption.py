@@ -17,38 +17,37 @@ from typing import Any
 import numpy as np
 import torch
 
-from safeadapt.config import positive_ints, require
+from safeadapt.config import MAX_SAMPLE, Rule, check_settings, count, each, one_of, setting
 from safeadapt.results import StudySummary
 from safeadapt.safety.adversarial import pooled_wilson
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
 
+def _corruption_names() -> tuple[str, ...]:
+    from safeadapt.perturb import IMAGE_CORRUPTIONS, TEXT_CORRUPTIONS
+
+    return tuple(sorted({*IMAGE_CORRUPTIONS.names(), *TEXT_CORRUPTIONS.names()}))
+
+
+_SEVERITY = Rule("an integer in 1..5 (text: 1..3)", lambda v: type(v) is int and 1 <= v <= 5)
+
+
 @dataclass(frozen=True)
 class CorruptionConfig:
-    """``kinds``: the corruptions (default: every kind of the modality); ``severities``
-    (default: all, image 1-5, text 1-3); ``max_examples``: the ID-test sample."""
+    """Common corruptions of the ID-test inputs (Hendrycks & Dietterich 2019; text: typos and
+    word edits), each at several severities."""
 
-    kinds: tuple[str, ...] | None = None
-    severities: tuple[int, ...] | None = None
-    max_examples: int = 200
+    kinds: tuple[str, ...] | None = setting(
+        None, "the corruptions; null: every kind of the task's modality",
+        each(one_of(_corruption_names), limit=100),
+    )  # fmt: skip
+    severities: tuple[int, ...] | None = setting(
+        None, "the severities; null: all (image 1-5, text 1-3)", each(_SEVERITY, limit=5)
+    )
+    max_examples: int = setting(200, "the ID-test sample corrupted", count(1, MAX_SAMPLE))
 
     def __post_init__(self) -> None:
-        from safeadapt.perturb import IMAGE_CORRUPTIONS, SEVERITIES, TEXT_CORRUPTIONS
-
-        positive_ints(self, ("max_examples",), "safety 'corruption'")
-        known = sorted({*IMAGE_CORRUPTIONS.names(), *TEXT_CORRUPTIONS.names()})
-        for kind in self.kinds or ():
-            require(
-                kind in known,
-                f"safety 'corruption' 'kinds': unknown corruption {kind!r}; known: "
-                f"{', '.join(known)}.",
-            )
-        for sev in self.severities or ():
-            require(
-                sev in SEVERITIES["image"],
-                f"safety 'corruption' 'severities' must be integers in 1..5 (text: 1..3); "
-                f"got {sev!r}.",
-            )
+        check_settings(self, "safety 'corruption'")
 
 
 def _unchanged(corrupted, clean) -> bool:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from safeadapt.config import at_most, positive_ints, require
+from safeadapt.config import check_settings, count, each, one_of, setting
 from safeadapt.metrics.detection import auroc, energy_score, fpr_at_tpr, msp_score
 from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
@@ -43,19 +43,18 @@ DETECTORS = ("msp", "max_logit", "energy", "knn", "mahalanobis", "relative_mahal
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    detectors: tuple[str, ...] = DETECTORS
-    knn_k: int = 50
-    vim_dim: int | None = None  # principal dimensions; None: the paper's rule (see vim_scorer)
+    """Out-of-distribution detection: each detector scores ID test against every OOD split."""
+
+    detectors: tuple[str, ...] = setting(
+        DETECTORS, "the detectors scored", each(one_of(DETECTORS), limit=len(DETECTORS))
+    )
+    knn_k: int = setting(50, "knn: the neighbour whose distance is the score", count(1, 100_000))
+    vim_dim: int | None = setting(
+        None, "vim: principal dimensions kept; null: the paper's rule", count(1, 100_000)
+    )
 
     def __post_init__(self) -> None:
-        owner = "safety 'detection'"
-        at_most(self, {"knn_k": 100_000, "vim_dim": 100_000}, owner)
-        for d in self.detectors:
-            require(d in DETECTORS, f"{owner} 'detectors': unknown {d!r}; known: {DETECTORS}.")
-        require(len(self.detectors) > 0, f"{owner} 'detectors' must list at least one.")
-        positive_ints(self, ("knn_k",), owner)
-        if self.vim_dim is not None:
-            positive_ints(self, ("vim_dim",), owner)
+        check_settings(self, "safety 'detection'")
 
 
 # --- scorers: fit on ID features (and labels), return f(features, logits) -> (N,) scores ---

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from safeadapt.config import positive, require
+from safeadapt.config import check_settings, each, positive_number, setting
 from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
@@ -28,17 +28,16 @@ _TRENDS: dict[tuple, dict[str, Any]] = {}
 
 @dataclass(frozen=True)
 class EffectiveRobustnessConfig:
-    """``c_grid``: the linear probes' C values that make the baseline trend."""
+    """Effective robustness (Taori et al. 2020): OOD accuracy above the trend of linear probes."""
 
-    c_grid: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 1.0)
+    c_grid: tuple[float, ...] = setting(
+        (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 1.0),
+        "the linear probes' C values that make the baseline trend (two or more)",
+        each(positive_number(), least=2, limit=100),
+    )
 
     def __post_init__(self) -> None:
-        require(
-            len(self.c_grid) >= 2,
-            "safety 'effective_robustness' 'c_grid' needs at least two C values for a trend.",
-        )
-        for c in self.c_grid:
-            positive("c_grid entry", c, "safety 'effective_robustness'")
+        check_settings(self, "safety 'effective_robustness'")
 
 
 def lp_trend(ctx: EvalContext, c_grid: tuple[float, ...]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.config import at_most, require
+from safeadapt.config import check_settings, count, setting
 from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
@@ -39,14 +39,15 @@ def flip_rates(reference_pred, new_pred, labels) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class FlipsConfig:
-    examples: int = 5  # negative-flip examples kept per split (indices; text too for text tasks)
+    """Negative flips: examples the pretrained model's LP got right and the adapted model wrong."""
+
+    examples: int = setting(
+        5, "negative-flip examples kept per split (indices; the text too for text tasks)",
+        count(0, 10_000),
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
-        at_most(self, {"examples": 10_000}, "safety 'flips'")
-        require(
-            isinstance(self.examples, int) and self.examples >= 0,
-            f"safety 'flips' 'examples' must be an integer >= 0; got {self.examples!r}.",
-        )
+        check_settings(self, "safety 'flips'")
 
 
 @register_family("flips", order=110)

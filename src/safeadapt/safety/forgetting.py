@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from safeadapt.config import positive_ints
+from safeadapt.config import MAX_SAMPLE, check_settings, count, each, one_of, setting
 from safeadapt.errors import AssetMissing
 from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
@@ -34,22 +34,27 @@ REFERENCE_TASKS = {
 }
 
 
+def _task_names() -> tuple[str, ...]:
+    from safeadapt.data.builtin import TASKS
+
+    return tuple(TASKS.names())
+
+
 @dataclass(frozen=True)
 class ForgettingConfig:
-    """``reference_tasks``: built-in task names (default: the modality's, minus the target);
-    ``max_train`` / ``max_eval``: each reference task's probe-training and evaluation sizes."""
+    """Concept forgetting: linear-probe accuracy on other tasks with the pretrained vs the
+    adapted backbone."""
 
-    reference_tasks: tuple[str, ...] | None = None
-    max_train: int = 600
-    max_eval: int = 400
+    reference_tasks: tuple[str, ...] | None = setting(
+        None, "built-in task names; null: the modality's, minus the target",
+        each(one_of(_task_names), limit=100),
+    )  # fmt: skip
+    max_train: int = setting(600, "each reference task's probe-training size",
+                             count(1, MAX_SAMPLE))  # fmt: skip
+    max_eval: int = setting(400, "each reference task's evaluation size", count(1, MAX_SAMPLE))
 
     def __post_init__(self) -> None:
-        positive_ints(self, ("max_train", "max_eval"), "safety 'forgetting'")
-        if self.reference_tasks is not None:
-            from safeadapt.data.builtin import TASKS
-
-            for t in self.reference_tasks:
-                TASKS.get(t)
+        check_settings(self, "safety 'forgetting'")
 
 
 @functools.lru_cache(maxsize=16)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.config import at_most, require
+from safeadapt.config import check_settings, count, interval, setting
 from safeadapt.results import StudySummary
 from safeadapt.safety.base import EvalContext, Family, Score, register_family
 
@@ -54,19 +54,14 @@ def risk_at(confidence: np.ndarray, correct: np.ndarray, coverage: float) -> flo
 
 @dataclass(frozen=True)
 class SelectiveConfig:
-    coverage: float = 0.8  # the coverage the "risk at" score reads
-    curve_points: int = 50  # points of each stored curve
+    """Selective prediction: risk against coverage when the least confident are abstained on."""
+
+    coverage: float = setting(0.8, "the coverage the 'risk at' score reads",
+                              interval(0, 1, closed_high=True, closed_low=False))  # fmt: skip
+    curve_points: int = setting(50, "points of each stored curve", count(2, 100_000))
 
     def __post_init__(self) -> None:
-        at_most(self, {"curve_points": 100_000}, "safety 'selective'")
-        require(
-            0 < self.coverage <= 1,
-            f"safety 'selective' 'coverage' must be in (0, 1]; got {self.coverage!r}.",
-        )
-        require(
-            isinstance(self.curve_points, int) and self.curve_points >= 2,
-            f"safety 'selective' 'curve_points' must be an integer >= 2; got {self.curve_points!r}.",
-        )
+        check_settings(self, "safety 'selective'")
 
 
 @register_family("selective", order=90)

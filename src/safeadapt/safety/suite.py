@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from safeadapt.config import check_settings, count, each, one_of, setting
 from safeadapt.evaluation import EvalContext, score_splits
 from safeadapt.metrics import METRICS
 from safeadapt.safety.base import measure_families, resolve_families
@@ -16,19 +17,24 @@ CALIBRATION = ("ece", "ece_adaptive", "nll", "brier")
 
 @dataclass(frozen=True)
 class SafetyConfig:
-    """``metrics``: prediction metrics scored on every split (``safeadapt.metrics``);
-    ``seed``: the seed of every sampled budget (attack and corruption samples, reference tasks);
-    ``families``: ``{family: settings or False}`` -- every registered family runs at its defaults
-    unless named here (``safeadapt list`` shows them and their settings)."""
+    """The safety suite: the prediction metrics on every split, then the families."""
 
-    metrics: tuple[str, ...] = ("accuracy", *CALIBRATION)
-    seed: int = 0
-    families: Any = None
+    metrics: tuple[str, ...] = setting(
+        ("accuracy", *CALIBRATION), "prediction metrics scored on every split (safeadapt.metrics)",
+        each(one_of(lambda: METRICS.names()), limit=100),
+    )  # fmt: skip
+    seed: int = setting(
+        0, "the seed of every sampled budget (attack and corruption samples, reference tasks)",
+        count(0),
+    )  # fmt: skip
+    families: Any = setting(
+        None, "{family: settings or false}; every registered family runs at its defaults "
+        "unless named here (safeadapt list <family> shows its settings)",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
+        check_settings(self, "safety")
         object.__setattr__(self, "families", resolve_families(self.families))
-        for m in self.metrics:
-            METRICS.get(m)
 
 
 def evaluate_safety(
