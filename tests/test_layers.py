@@ -40,6 +40,7 @@ FLOORS = {
     "run": 8,
     "catalog": 8,
     "report": 8,
+    "monitor": 8,
     "study": 9,
     "demo": 10,
     "cli": 11,

@@ -29,6 +29,8 @@ _EXPORTS = {
     "UntrustedCode": "safeadapt.errors",
     "evaluate": "safeadapt.evaluation",
     "Classifier": "safeadapt.model",
+    "Monitor": "safeadapt.monitor",
+    "MonitorResult": "safeadapt.monitor",
     "PROTOCOLS": "safeadapt.protocols",
     "FitResult": "safeadapt.protocols",
     "make_protocol": "safeadapt.protocols",

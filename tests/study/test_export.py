@@ -267,3 +267,33 @@ def test_card_datasets_name_each_split_by_its_own_source(tmp_path):
     assert base_model("efficientnet-lite0") is None
     lora = {"tune": "lora", "lora_r": 8, "last_k": 2, "regularizer": "ldifs", "reg_weight": 10}
     assert applicable_settings(lora) == {k: v for k, v in lora.items() if k != "last_k"}
+
+
+def test_an_export_carries_its_monitoring_reference_and_monitors_an_image_folder(
+    saved_study, tmp_path
+):
+    """The export writes the reference ``safeadapt monitor`` compares with (ID-validation
+    features, logits, fitted thresholds); an image folder of incoming digits, labels by class
+    folder, is monitored with it."""
+    from PIL import Image
+
+    from safeadapt.monitor import Monitor, Reference
+
+    config, result = saved_study
+    folder = export_model(config, tmp_path / "export", variant="ft")
+    manifest = json.loads((folder / "safeadapt.json").read_text())
+    task = config.task.load()
+    reference = Reference.load(folder)
+    assert manifest["monitor"]["rows"] == len(reference.labels) == len(task.val)
+    assert not reference.same_backbone  # FT moved the backbone: both feature sets are kept
+    assert not torch.equal(reference.pretrained, reference.adapted)
+    assert {c.split for c in reference.checks} >= {"test"}
+    incoming = tmp_path / "incoming"
+    for i in range(len(task.test)):
+        label = task.label_names[task.test.labels[i]]
+        (incoming / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(task.test.inputs[i]).save(incoming / label / f"{i}.png")
+    monitored = Monitor(folder, tmp_path / "watch", window=20, label_column="label")
+    done = monitored.update([incoming])
+    assert len(done.windows) == len(task.test) // 20
+    assert all(w.accuracy and w.accuracy.labelled == 20 for w in done.windows)

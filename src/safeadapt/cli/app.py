@@ -20,8 +20,9 @@ app = typer.Typer(
 
 
 EXIT_CODES = (
-    "Exit codes: 0 ok, 1 a check failed (checks: / --fail-on-shift), 2 usage, settings or data "
-    "error, 3 internal error (a bug: the traceback is saved to a log file), 130 interrupted."
+    "Exit codes: 0 ok, 1 a check failed (checks: / --fail-on-shift / a monitor alert), 2 usage, "
+    "settings or data error, 3 internal error (a bug: the traceback is saved to a log file), 130 "
+    "interrupted, 141 the output's reader went away (| head)."
 )
 
 TrustCode = Annotated[

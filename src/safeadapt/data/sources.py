@@ -429,3 +429,41 @@ def _label_set(labels: list) -> tuple:
         return tuple(sorted(keys))
     except TypeError:
         return tuple(sorted(keys, key=str))
+
+
+def read_rows(
+    source: str, *, modality: str, input_column: str, columns: dict[str, str] | None = None
+) -> tuple[Any, dict[str, list]]:
+    """The inputs of one source (texts as a list, images as one ``(N, H, W, 3)`` array) and the
+    ``columns`` (``{column: the option that named it}``) as lists -- a ``ClassLabel`` column, as
+    in image folders, by class name -- with the same reading and checks as a task's splits, for
+    data that comes without a task (production inputs to monitor)."""
+    name = f"input {source}"
+    ds = _load_source(source, name)
+    if len(ds) == 0:
+        raise DataError(f"{name} is empty.")
+    wanted = {input_column: "--input-column", **(columns or {})}
+    for column, option in wanted.items():
+        if column not in ds.column_names:
+            raise DataError(
+                f"{name} has no column {column!r} (named by {option}); its columns are "
+                f"{ds.column_names}."
+            )
+    if modality == "image" and _is_image_feature(ds, input_column):
+        import datasets
+
+        ds = ds.cast_column(input_column, datasets.Image(decode=False))
+    extra = {}
+    for column in columns or {}:
+        values = list(ds[column])
+        names = _class_names(ds, column)
+        if names is not None:
+            values = [names[v] if v is not None and v >= 0 else None for v in values]
+        extra[column] = values
+    inputs = ds[input_column]
+    if modality == "image":
+        root = Path(source).parent if Path(source).is_file() else None
+        return images_to_array(list(inputs), name, None, root), extra
+    inputs = list(inputs)
+    _check_texts(inputs, name)
+    return inputs, extra

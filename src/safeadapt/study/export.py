@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from safeadapt.errors import CheckpointError, InvalidConfig
+from safeadapt.monitor.exported import MANIFEST, classifier, load_exported  # noqa: F401
 from safeadapt.results import RunRecord, ScoreSummary, StudySummary, VariantSummary
-
-MANIFEST = "safeadapt.json"
 
 
 def _find_run(
@@ -110,34 +109,33 @@ def export_model(
     }
     from safeadapt.study.hf_export import write_transformers
 
-    model = _classifier(manifest, out / MODEL)
+    model = classifier(manifest, out / MODEL)
     manifest["transformers"] = write_transformers(model, manifest["label_names"], out)
+    manifest["monitor"] = write_reference(model, manifest, task, config, out)
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
     write_atomic(out / "README.md", model_card(summary, manifest, entry, record, config))
     return out
 
 
-def load_exported(folder: str | Path):
-    """The exported :class:`~safeadapt.model.Classifier`, weights loaded and in eval mode."""
-    from safeadapt.study.store import MODEL
+def write_reference(model, manifest: dict[str, Any], task, config, out: Path) -> dict[str, Any]:
+    """The monitoring reference (``safeadapt.monitor.reference``) under ``out/monitor``, and
+    what ``safeadapt monitor`` needs to read production inputs as the study read its data."""
+    from safeadapt.monitor import build_reference
+    from safeadapt.monitor.exported import pretrained_backbone
+    from safeadapt.monitor.reference import REFERENCE_DIR
 
-    folder = Path(folder)
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise CheckpointError(f"{folder} is not a safeadapt export: no {MANIFEST}.")
-    return _classifier(json.loads(path.read_text()), folder / MODEL)
-
-
-def _classifier(manifest: dict[str, Any], weights: Path):
-    """The classifier a manifest describes (backbone from its packaged / hub weights, then the
-    exported tensors loaded over it)."""
-    from safeadapt.backbones import load_backbone
-    from safeadapt.model import Classifier
-
-    spec = manifest["backbone"]
-    options = {k: v for k, v in spec["options"].items() if k != "weights"}  # the tensors follow
-    model = Classifier(load_backbone(spec["name"], **options), manifest["num_classes"])
-    return model.load(weights).eval()
+    reference = build_reference(model, pretrained_backbone(manifest), task, seed=manifest["seed"])
+    reference.save(out)
+    spec = config.task
+    column = "image" if task.modality == "image" else "text"  # built-in tasks: the usual names
+    if spec.builtin is None:
+        column = spec.image_column or spec.text_column or column
+    return {
+        "reference": REFERENCE_DIR,
+        "rows": len(reference.labels),
+        "input_column": column,
+        "label_column": spec.label_column,
+    }
 
 
 def _transformers_note(manifest: dict[str, Any]) -> str:

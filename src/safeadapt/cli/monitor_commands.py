@@ -1,0 +1,81 @@
+"""The deployment command: monitor an exported model on incoming inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from safeadapt.cli.app import _check_junit, _console, _guarded, app
+
+
+@app.command()
+@_guarded
+def monitor(
+    export_dir: Annotated[Path, typer.Argument(help="A folder written by 'safeadapt export'.")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="Production inputs: CSV / Parquet / JSON lines files, image folders."),
+    ],
+    window: Annotated[int, typer.Option(help="Inputs per window.")] = 500,
+    out: Annotated[
+        Path, typer.Option(help="The monitor's folder: its state, monitor.csv, monitor.html.")
+    ] = Path("safeadapt-monitor"),
+    labels: Annotated[
+        str | None, typer.Option(help="Column of labels that came back (empty: not yet).")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option(help="Order the rows by this column before windowing.")
+    ] = None,
+    input_column: Annotated[
+        str | None, typer.Option(help="Column of the inputs (default: text, or image).")
+    ] = None,
+    alpha: Annotated[
+        float, typer.Option(help="False-alarm rate allowed over each horizon of windows.")
+    ] = 0.05,
+    horizon: Annotated[int, typer.Option(help="Windows the false-alarm rate covers.")] = 50,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML to this file.")] = None,
+) -> None:
+    """Compare windows of incoming inputs with the export's reference: embedding drift
+    (pretrained and adapted features), prediction drift, the OOD rate, accuracy estimated
+    without labels (ATC, DoC), accuracy where labels came back. Exits 1 when a new window
+    raised an alert."""
+    from rich.markup import escape
+
+    from safeadapt.monitor import Monitor
+
+    _check_junit(junit)
+    console = _console()
+    mon = Monitor(export_dir, out, window=window, alpha=alpha, horizon=horizon,
+                  input_column=input_column, label_column=labels, time_column=time_column)  # fmt: skip
+    result = mon.update(list(inputs))
+    console.print(escape(result.summary()))
+    console.print(f"windows: {escape(str(out / 'monitor.csv'))}")
+    if junit is not None:
+        junit.write_text(monitor_junit(result, str(export_dir)))
+        console.print(f"JUnit XML: {escape(str(junit))}")
+    if result.new_alerts:
+        raise typer.Exit(code=1)
+
+
+def monitor_junit(result, name: str) -> str:
+    """One test case per window this update measured; a failure where it raised an alert."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    from safeadapt.study.checks import JUNIT_MARK
+
+    cases = []
+    for w in result.windows:
+        if w.index not in result.new:
+            continue
+        detail = ", ".join(f"{a} p {w.tests[a].p_value:.3g} <= {w.level:.3g}" for a in w.alerts)
+        body = (
+            f"<failure message={quoteattr(detail)}>{escape(detail)}</failure>" if w.alerts else ""
+        )
+        cases.append(f"<testcase classname={quoteattr('safeadapt.monitor')} "
+                     f"name={quoteattr(f'window {w.index}')}>{body}</testcase>")  # fmt: skip
+    failures = len(result.new_alerts)
+    return (f'<?xml version="1.0" encoding="utf-8"?>\n{JUNIT_MARK}\n'
+            f'<testsuite name={quoteattr("safeadapt monitor: " + name)} tests="{len(cases)}" '
+            f'failures="{failures}" errors="0">' + "".join(cases) + "</testsuite>\n")  # fmt: skip

@@ -1,0 +1,130 @@
+"""Production inputs for monitoring: read in the task's own forms (CSV / Parquet / JSON lines /
+image folders / ``datasets`` folders, through ``safeadapt.data.sources.read_rows``), each row
+keyed on its content, so that the same inputs never count twice."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from safeadapt.errors import DataError
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows to monitor: inputs (texts, or an image array), labels (-1: not come back), the
+    time column's values (or None), and each row's content key."""
+
+    inputs: Any
+    labels: np.ndarray
+    times: list | None
+    keys: list[str]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def take(self, index: np.ndarray) -> Rows:
+        index = np.asarray(index, dtype=np.int64)
+        inputs = (self.inputs[index] if isinstance(self.inputs, np.ndarray)
+                  else [self.inputs[i] for i in index])  # fmt: skip
+        times = None if self.times is None else [self.times[i] for i in index]
+        return Rows(inputs, self.labels[index], times, [self.keys[i] for i in index])
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, str) and not value.strip())  # fmt: skip
+
+
+def encode_labels(values: list, label_names: tuple[str, ...], where: str) -> np.ndarray:
+    """Class indices of label values (by name, as the study's task named them); a missing label
+    is -1 (it has not come back yet); a label outside the model's classes is an error."""
+    index = {name: i for i, name in enumerate(label_names)}
+    out = np.full(len(values), -1, dtype=np.int64)
+    for row, value in enumerate(values):
+        if _missing(value):
+            continue
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        name = str(value).strip()
+        if name not in index:
+            raise DataError(
+                f"{where}, data row {row + 1}: label {value!r} is not one of the model's classes "
+                f"{list(label_names)}; leave it empty if it has not come back."
+            )
+        out[row] = index[name]
+    return out
+
+
+def row_key(value: Any, label: int, time: Any) -> str:
+    h = hashlib.sha256()
+    if isinstance(value, np.ndarray):
+        h.update(f"{value.shape}|{value.dtype}|".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    else:
+        h.update(str(value).encode("utf-8"))
+    h.update(f"|{label}|{time}".encode())
+    return h.hexdigest()[:32]
+
+
+def read_inputs(
+    sources: list[str | Path],
+    *,
+    modality: str,
+    input_column: str,
+    label_names: tuple[str, ...],
+    label_column: str | None = None,
+    time_column: str | None = None,
+) -> Rows:
+    """Every row of ``sources``, in order (files in the order given, rows in file order)."""
+    from safeadapt.data.sources import read_rows
+
+    if not sources:
+        raise DataError("monitor: give at least one input (a file or an image folder).")
+    parts = []
+    for source in sources:
+        columns = {c: o for c, o in ((label_column, "--labels"), (time_column, "--time-column"))
+                   if c}  # fmt: skip
+        inputs, extra = read_rows(str(source), modality=modality, input_column=input_column,
+                                  columns=columns)  # fmt: skip
+        labels = (encode_labels(extra[label_column], label_names, f"input {source}")
+                  if label_column else np.full(len(inputs), -1, dtype=np.int64))  # fmt: skip
+        times = list(extra[time_column]) if time_column else None
+        parts.append((inputs, labels, times))
+    if modality == "image":
+        shapes = {p[0].shape[1:] for p in parts}
+        if len(shapes) > 1:
+            raise DataError(f"monitor: the inputs' images differ in size ({sorted(shapes)}).")
+        inputs = np.concatenate([p[0] for p in parts])
+    else:
+        inputs = [text for p in parts for text in p[0]]
+    labels = np.concatenate([p[1] for p in parts])
+    times = [t for p in parts for t in p[2]] if time_column else None
+    keys = [row_key(inputs[i], int(labels[i]), times[i] if times else None)
+            for i in range(len(labels))]  # fmt: skip
+    return Rows(inputs, labels, times, keys)
+
+
+def time_order(times: list, column: str) -> np.ndarray:
+    """A stable order of the rows by their time values (numbers, or texts such as ISO dates,
+    which sort as they read); missing or mixed values are an error."""
+    for row, value in enumerate(times):
+        if _missing(value):
+            raise DataError(f"monitor: time column {column!r} is empty at row {row + 1}.")
+    kinds = {isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in times}
+    if len(kinds) > 1:
+        raise DataError(
+            f"monitor: time column {column!r} mixes numbers and texts; write every time the "
+            "same way (e.g. ISO 8601, 2026-12-03T17:00:00)."
+        )
+    values = [str(v) if not kinds or kinds == {False} else float(v) for v in times]
+    return np.asarray(sorted(range(len(values)), key=values.__getitem__), dtype=np.int64)
+
+
+def source_names(sources: list[str | Path]) -> list[str]:
+    return [str(Path(s)) for s in sources]

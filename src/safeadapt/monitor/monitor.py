@@ -1,0 +1,232 @@
+"""``Monitor``: watch an exported model on incoming inputs, window by window.
+
+State (the ``out`` folder, ``safeadapt-monitor.json``): the export it watches (keyed on the
+content of its model and reference), the window settings, how many times each row content has
+been counted, and every window's result. It is written after each window, so a killed run keeps
+its finished windows; running again with the same inputs processes nothing, and with one more
+file only that file's rows. Rows that do not fill a window wait for the next run (give the same
+files again; rows already counted are skipped by content, each occurrence once).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from safeadapt.errors import DataError, InvalidConfig
+from safeadapt.monitor.exported import MODEL, content_key, read_manifest
+from safeadapt.monitor.inputs import Rows, read_inputs, time_order
+from safeadapt.monitor.reference import REFERENCE_DIR, TENSORS, Reference
+from safeadapt.monitor.window import AlertPolicy, WindowResult, measure_window
+
+STATE = "safeadapt-monitor.json"
+STATE_SCHEMA = 1
+MIN_WINDOW = 20  # the smallest window the tests are meaningful on (the kernel test needs 10)
+MAX_WINDOW = 1_000_000
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """Every window of the state, which of them this update measured, and the rows waiting."""
+
+    windows: tuple[WindowResult, ...]
+    new: tuple[int, ...]
+    pending: int
+    skipped: int  # rows already counted in an earlier update
+    policy: AlertPolicy
+    estimate_error: dict[str, float | None]
+
+    @property
+    def new_alerts(self) -> tuple[WindowResult, ...]:
+        return tuple(w for w in self.windows if w.index in self.new and w.alerts)
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([w.row() for w in self.windows])
+
+    def _repr_html_(self) -> str:
+        """The windows' table and the alert status, styled under one root class (a notebook
+        page keeps its own styles)."""
+        from safeadapt.monitor.html import fragment
+
+        return fragment(self)
+
+    def summary(self) -> str:
+        lines = [f"{len(self.new)} new window(s), {len(self.windows)} in all; {self.skipped} "
+                 f"row(s) counted before were skipped; {self.pending} row(s) wait for the next "
+                 f"window. Alerts: {self.policy.describe()}."]  # fmt: skip
+        err = self.estimate_error
+        track = ", ".join(
+            f"{k.upper()} off by up to {v:.3f}" for k, v in err.items() if v is not None
+        )
+        for w in self.windows:
+            if w.index not in self.new:
+                continue
+            acc = (f"; accuracy {w.accuracy.accuracy:.3f} [{w.accuracy.ci_low:.3f}, "
+                   f"{w.accuracy.ci_high:.3f}] on {w.accuracy.labelled} labelled"
+                   if w.accuracy else "")  # fmt: skip
+            flag = f"ALERT ({', '.join(w.alerts)})" if w.alerts else "ok"
+            lines.append(
+                f"  window {w.index} ({w.rows} rows): {flag}; estimated accuracy ATC "
+                f"{w.atc:.3f}, DoC {w.doc:.3f}; OOD rate {w.ood.rate:.3f} (reference "
+                f"{w.ood.reference_rate:.3f}){acc}"
+            )
+        if track:
+            lines.append(f"On the study's labelled shifted splits the estimates were {track}.")
+        return "\n".join(lines)
+
+
+class Monitor:
+    """Watches the export in ``export_dir``; its state lives in ``out``."""
+
+    def __init__(
+        self,
+        export_dir: str | Path,
+        out: str | Path = "safeadapt-monitor",
+        *,
+        window: int = 500,
+        alpha: float = 0.05,
+        horizon: int = 50,
+        input_column: str | None = None,
+        label_column: str | None = None,
+        time_column: str | None = None,
+    ) -> None:
+        if not isinstance(window, int) or not MIN_WINDOW <= window <= MAX_WINDOW:
+            raise InvalidConfig(
+                f"monitor: --window must be an integer from {MIN_WINDOW} to {MAX_WINDOW:,}; got "
+                f"{window!r} (the drift tests need at least {MIN_WINDOW} inputs per window)."
+            )
+        if not 0 < alpha < 1:
+            raise InvalidConfig(f"monitor: --alpha must be in (0, 1); got {alpha!r}.")
+        if not isinstance(horizon, int) or not 1 <= horizon <= 1_000_000:
+            raise InvalidConfig(f"monitor: --horizon must be an integer >= 1; got {horizon!r}.")
+        self.export_dir, self.out = Path(export_dir), Path(out)
+        self.manifest = read_manifest(self.export_dir)
+        self.reference = Reference.load(self.export_dir)
+        self.policy = AlertPolicy(alpha, horizon)
+        self.window = window
+        modality = self.manifest["modality"]
+        written = self.manifest.get("monitor") or {}  # the study's own column names
+        self.input_column = (input_column or written.get("input_column")
+                             or ("image" if modality == "image" else "text"))  # fmt: skip
+        self.label_column, self.time_column = label_column, time_column
+        self.settings = {"window": window, "alpha": alpha, "horizon": horizon,
+                         "time_column": time_column}  # fmt: skip
+        self.export_key = content_key(self.export_dir, (MODEL, f"{REFERENCE_DIR}/{TENSORS}"))
+        self._models: tuple[Any, Any] | None = None
+
+    # --- state ---
+
+    def _state(self) -> dict[str, Any]:
+        path = self.out / STATE
+        if self.out.exists() and not self.out.is_dir():
+            raise InvalidConfig(f"monitor: --out {self.out} is a file; give a folder.")
+        if not path.is_file():
+            if self.out.is_dir() and any(self.out.iterdir()):
+                raise InvalidConfig(
+                    f"monitor: {self.out} exists, is not empty and holds no {STATE}: it is not "
+                    "a monitor's folder; give a new --out."
+                )
+            return {"schema": STATE_SCHEMA, "export": self.export_key,
+                    "settings": self.settings, "consumed": {}, "windows": []}  # fmt: skip
+        try:
+            state = json.loads(path.read_text())
+        except ValueError as err:
+            raise DataError(f"monitor: {path} is not readable JSON ({err}).") from None
+        if state.get("export") != self.export_key:
+            raise InvalidConfig(
+                f"monitor: {self.out} watches another export (or this one changed since); give "
+                "a new --out for this export."
+            )
+        if state.get("settings") != self.settings:
+            raise InvalidConfig(
+                f"monitor: {self.out} was made with {state.get('settings')}; run with the same "
+                "settings, or give a new --out."
+            )
+        return state
+
+    def _save(self, state: dict[str, Any]) -> None:
+        from safeadapt.files import write_atomic
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.out / STATE, json.dumps(state))
+
+    # --- models ---
+
+    def _models_loaded(self):
+        if self._models is None:
+            from safeadapt.monitor.exported import classifier, pretrained_backbone
+
+            model = classifier(self.manifest, self.export_dir / MODEL)
+            base = None if self.reference.same_backbone else pretrained_backbone(self.manifest)
+            self._models = (model, base)
+        return self._models
+
+    # --- the work ---
+
+    def update(self, sources: list[str | Path]) -> MonitorResult:
+        """Read ``sources``, measure every full window of rows not counted before, keep state."""
+        rows = read_inputs(
+            list(sources), modality=self.manifest["modality"], input_column=self.input_column,
+            label_names=self.reference.label_names, label_column=self.label_column,
+            time_column=self.time_column,
+        )  # fmt: skip
+        state = self._state()
+        consumed = Counter(state["consumed"])
+        seen: Counter = Counter()
+        fresh = []
+        for i, key in enumerate(rows.keys):
+            seen[key] += 1
+            if seen[key] > consumed[key]:
+                fresh.append(i)
+        skipped = len(rows) - len(fresh)
+        new_rows = rows.take(np.asarray(fresh, dtype=np.int64))
+        if self.time_column:
+            new_rows = new_rows.take(time_order(new_rows.times, self.time_column))
+        full = len(new_rows) // self.window
+        windows = [WindowResult.from_json(w) for w in state["windows"]]
+        new = []
+        for w in range(full):
+            part = new_rows.take(np.arange(w * self.window, (w + 1) * self.window))
+            result = self._measure(part, index=len(windows))
+            windows.append(result)
+            new.append(result.index)
+            for key in part.keys:
+                consumed[key] += 1
+            state["consumed"] = dict(consumed)
+            state["windows"] = [x.to_json() for x in windows]
+            self._save(state)  # after every window: a killed run keeps what it finished
+        if not full and not (self.out / STATE).exists():
+            self._save(state)
+        result = MonitorResult(tuple(windows), tuple(new), len(new_rows) - full * self.window,
+                               skipped, self.policy, self.reference.estimate_error())  # fmt: skip
+        self._write_outputs(result)
+        return result
+
+    def _measure(self, rows: Rows, index: int) -> WindowResult:
+        import hashlib
+
+        from safeadapt.data.task import Split
+        from safeadapt.monitor.reference import window_outputs
+
+        model, base = self._models_loaded()
+        split = Split(f"window {index}", rows.inputs, rows.labels)
+        pre, adapted, logits = window_outputs(model, base, split, self.reference.same_backbone)
+        key = hashlib.sha256("|".join(rows.keys).encode()).hexdigest()
+        span = (str(rows.times[0]), str(rows.times[-1])) if rows.times else (None, None)
+        return measure_window(self.reference, pre, adapted, logits, rows.labels, self.policy,
+                              index=index, key=key, span=span)  # fmt: skip
+
+    def _write_outputs(self, result: MonitorResult) -> None:
+        from safeadapt.files import write_atomic
+        from safeadapt.monitor import html
+
+        if result.windows:
+            write_atomic(self.out / "monitor.csv", result.frame().to_csv(index=False))
+        html.write(result, self.out / "monitor.html", str(self.export_dir))

@@ -1,0 +1,186 @@
+"""The monitoring reference an export carries: what "like the data the model was adapted on"
+looks like, so that a window of production inputs can be compared with it without the study.
+
+Built from a seeded, class-stratified sample of the ID-*validation* split (at most
+``REFERENCE_SIZE`` examples). Validation, not training data: the adapted model was fitted on its
+training set, whose features and confidences are not what new in-distribution inputs give (an
+overfit model is surer there); validation inputs are new to the model, as production inputs are.
+
+Stored as ``monitor/reference.safetensors`` (checksummed; never pickle) -- the pretrained and
+the adapted backbone's features, the logits and the labels -- and ``monitor/reference.json``:
+the temperature, the ATC threshold, the OOD detector's threshold and its reference rate, and how
+wrong the accuracy estimates were on the study's own labelled shifted splits (OOD-validation,
+ID test), so an estimate in production comes with its track record.
+Size: ``REFERENCE_SIZE x (2 x feature dim + classes) x 4`` bytes (1,000 MiniLM rows: 3.1 MB).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from safeadapt.errors import CheckpointError
+from safeadapt.monitor import signals
+
+REFERENCE_DIR = "monitor"
+TENSORS, META = "reference.safetensors", "reference.json"
+REFERENCE_SIZE = 1_000
+REFERENCE_SCHEMA = 1
+OOD_FPR = 0.05  # the detector's threshold flags this share of ID validation
+
+
+@dataclass(frozen=True)
+class EstimateCheck:
+    """How one accuracy estimate did on a labelled split of the study (never used to choose)."""
+
+    split: str
+    n: int
+    accuracy: float
+    atc: float
+    doc: float
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference sample's tensors and what was fitted on it (see the module docstring)."""
+
+    pretrained: Tensor  # (N, D) pretrained backbone features
+    adapted: Tensor  # (N, D) adapted backbone features
+    logits: Tensor  # (N, K) adapted model
+    labels: np.ndarray  # (N,)
+    label_names: tuple[str, ...]
+    temperature: float
+    accuracy: float
+    confidence_mean: float  # temperature-scaled, over the reference
+    atc_threshold: float
+    ood_detector: str
+    ood_threshold: float  # fitted on one half of the reference ...
+    ood_reference_flagged: int  # ... and the rate counted on the other half
+    ood_reference_n: int
+    same_backbone: bool  # the adaptation left the backbone as it was (LP): one feature pass
+    checks: tuple[EstimateCheck, ...] = ()
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.logits.argmax(1).numpy()
+
+    def estimate_error(self) -> dict[str, float | None]:
+        """The largest absolute error of each estimate on the study's shifted splits."""
+        out: dict[str, float | None] = {}
+        for name in ("atc", "doc"):
+            errors = [abs(getattr(c, name) - c.accuracy) for c in self.checks]
+            out[name] = max(errors) if errors else None
+        return out
+
+    def save(self, folder: Path) -> None:
+        from safeadapt.files import save_verified, write_atomic
+
+        folder = Path(folder) / REFERENCE_DIR
+        tensors = {"pretrained": self.pretrained.float().contiguous(),
+                   "logits": self.logits.float().contiguous(),
+                   "labels": torch.as_tensor(self.labels, dtype=torch.int64)}  # fmt: skip
+        if not self.same_backbone:  # an LP export: one set of features serves as both
+            tensors["adapted"] = self.adapted.float().contiguous()
+        save_verified(tensors, folder / TENSORS)
+        meta = {k: v for k, v in asdict(self).items()
+                if k not in ("pretrained", "adapted", "logits", "labels")}  # fmt: skip
+        meta["label_names"] = list(self.label_names)
+        write_atomic(folder / META, json.dumps({"schema": REFERENCE_SCHEMA, **meta}, indent=1))
+
+    @classmethod
+    def load(cls, export_dir: Path) -> Reference:
+        from safeadapt.files import read_safetensors
+
+        folder = Path(export_dir) / REFERENCE_DIR
+        if not (folder / META).is_file() or not (folder / TENSORS).is_file():
+            raise CheckpointError(
+                f"{export_dir} has no monitoring reference ({REFERENCE_DIR}/{META}): it was "
+                "exported by a safeadapt that did not write one. Export the model again "
+                "(safeadapt export STUDY --out NEW_FOLDER) and monitor the new folder."
+            )
+        try:
+            meta = json.loads((folder / META).read_text())
+        except (OSError, ValueError) as err:
+            raise CheckpointError(f"{folder / META} is not readable JSON ({err}).") from None
+        if meta.get("schema", 0) > REFERENCE_SCHEMA:
+            raise CheckpointError(
+                f"{folder / META} has schema {meta['schema']}, newer than this safeadapt reads "
+                f"({REFERENCE_SCHEMA}); upgrade safeadapt."
+            )
+        tensors, _ = read_safetensors(folder / TENSORS)
+        meta.pop("schema", None)
+        checks = tuple(EstimateCheck(**c) for c in meta.pop("checks", ()))
+        return cls(
+            pretrained=tensors["pretrained"],
+            adapted=tensors.get("adapted", tensors["pretrained"]),
+            logits=tensors["logits"], labels=tensors["labels"].numpy(),
+            label_names=tuple(meta.pop("label_names")), checks=checks, **meta,
+        )  # fmt: skip
+
+
+def window_outputs(model, pretrained, split, same_backbone: bool, batch_size: int = 64):
+    """``(pretrained features, adapted features, logits)`` of a split: one pass through the
+    adapted model (its features, then its head), and one through the pretrained backbone unless
+    the adaptation left the backbone as it was."""
+    from safeadapt.data.features import extract_features
+
+    adapted = extract_features(model.backbone, split, batch_size, show_progress=False)["features"]
+    with torch.inference_mode():
+        logits = model.head(adapted.to(model.head.weight.dtype)).float()
+    if same_backbone:
+        return adapted, adapted, logits
+    base = extract_features(pretrained, split, batch_size, show_progress=False)["features"]
+    return base, adapted, logits
+
+
+def build_reference(
+    model, pretrained, task, seed: int = 0, size: int = REFERENCE_SIZE
+) -> Reference:
+    """The reference of ``model`` (an adapted ``Classifier``) whose backbone started as
+    ``pretrained``, from ``task``'s ID-validation split; the estimates are checked on the
+    task's OOD-validation splits and its ID test split (labelled, never used to fit anything
+    here)."""
+    from safeadapt.metrics.calibration import fit_temperature
+
+    split = task.val.sample(size, seed)
+    probe = split.subset(np.arange(min(len(split), 64)))
+    base, adapted, _ = window_outputs(model, pretrained, probe, same_backbone=False)
+    same = bool(torch.allclose(base, adapted, atol=1e-5, rtol=1e-4))
+    base, adapted, logits = window_outputs(model, pretrained, split, same)
+    labels = np.asarray(split.labels)
+    temperature = fit_temperature(logits, torch.as_tensor(labels))
+    acc = float((logits.argmax(1).numpy() == labels).mean())
+    conf = signals.confidence(logits, temperature)
+    threshold = signals.atc_threshold(signals.negative_entropy(logits, temperature), acc)
+    # the detector: the energy score (Liu et al., NeurIPS 2020) of the adapted model's logits;
+    # its threshold on a seeded half of the reference, its ID rate counted on the other half
+    scores = signals.energy(logits)
+    order = np.random.default_rng(seed).permutation(len(scores))
+    fit, count = order[: len(order) // 2], order[len(order) // 2 :]
+    ood_threshold = float(np.quantile(scores[fit], OOD_FPR))
+    checks = []
+    for name, other in {**{f"ood-val:{k}": v for k, v in task.ood_val.items()},
+                        "test": task.test}.items():  # fmt: skip
+        sample = other.sample(size, seed)
+        _, _, out = window_outputs(model, pretrained, sample, same_backbone=True)
+        truth = float((out.argmax(1).numpy() == np.asarray(sample.labels)).mean())
+        checks.append(EstimateCheck(
+            name, len(sample), truth,
+            signals.atc_estimate(signals.negative_entropy(out, temperature), threshold),
+            signals.doc_estimate(signals.confidence(out, temperature), float(conf.mean()), acc),
+        ))  # fmt: skip
+    return Reference(
+        pretrained=base, adapted=adapted, logits=logits, labels=labels,
+        label_names=tuple(task.label_names), temperature=temperature, accuracy=acc,
+        confidence_mean=float(conf.mean()), atc_threshold=threshold, ood_detector="energy",
+        ood_threshold=ood_threshold, ood_reference_flagged=int((scores[count] < ood_threshold).sum()),
+        ood_reference_n=len(count), same_backbone=same, checks=tuple(checks), seed=seed,
+    )  # fmt: skip

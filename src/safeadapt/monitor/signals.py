@@ -1,0 +1,144 @@
+"""The signals of one monitoring window, as pure functions of arrays (no model, no files).
+
+Each test returns a p-value of "this window comes from the reference distribution"; the alert
+policy (``safeadapt.monitor.alerts``) decides at what level a p-value raises an alert.
+
+- :func:`embedding_drift` -- MMD^2 between the reference's and the window's features with a
+  permutation p-value (``safeadapt.shift.tests.mmd_test``), in two stages: a cheap first pass
+  (``FIRST_PERMUTATIONS``) ends the test when the window is clearly like the reference; only the
+  others get the permutations the alert level needs. The decision is valid: an alert needs the
+  second, independent pass to reach the level.
+- :func:`prediction_drift` -- black-box shift detection (Lipton et al., ICML 2018): the
+  predicted-class counts of the window against the reference's, a chi-square test of
+  homogeneity on the 2 x K table (classes whose expected count is below 5 pooled).
+- :func:`ood_rate` -- the share of the window an ID-validation threshold flags, against the
+  share it flags on reference examples the threshold was *not* fitted on (one-sided Fisher
+  exact test), with a Wilson interval.
+- :func:`atc_threshold` / :func:`atc_estimate` -- Average Thresholded Confidence (Garg et al.,
+  ICLR 2022): the negative entropy above which the share of ID-validation examples equals their
+  accuracy; the window's estimated accuracy is the share of its examples above it.
+- :func:`doc_estimate` -- difference of confidences (Guillory et al., ICCV 2021): validation
+  accuracy moved by the change of the temperature-scaled mean confidence.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from safeadapt.metrics.intervals import wilson_interval
+from safeadapt.shift.tests import mmd_test
+
+FIRST_PERMUTATIONS = 200
+# A window whose first-pass p-value is at least this is not tested further (no alert level a
+# horizon of windows needs is this lax).
+CLEARLY_ALIKE = 0.05
+MMD_PER_SIDE = 500  # reference and window subsampled (seeded) to this for the kernel test
+
+
+def permutations_for(level: float) -> int:
+    """Permutations that resolve p-values well below ``level`` (the smallest is 1 / (P + 1))."""
+    return int(min(200_000, max(FIRST_PERMUTATIONS, math.ceil(2 / level))))
+
+
+def embedding_drift(reference: Tensor, window: Tensor, level: float, seed: int) -> dict[str, Any]:
+    """MMD^2 of ``window`` against ``reference`` features, p-value and how many permutations
+    were run (see the module docstring: a second pass only where the first is not clearly
+    alike)."""
+    first = mmd_test(reference, window, FIRST_PERMUTATIONS, seed=seed, max_per_side=MMD_PER_SIDE)
+    out = {"mmd2": first["mmd2"], "p_value": first["p_value"], "permutations": FIRST_PERMUTATIONS}
+    if first["p_value"] >= CLEARLY_ALIKE or permutations_for(level) <= FIRST_PERMUTATIONS:
+        return out
+    n = permutations_for(level)
+    second = mmd_test(reference, window, n, seed=seed + 1, max_per_side=MMD_PER_SIDE)
+    return {"mmd2": second["mmd2"], "p_value": second["p_value"], "permutations": n}
+
+
+def prediction_drift(reference_pred: np.ndarray, window_pred: np.ndarray, classes: int) -> dict:
+    """Chi-square test that the window's predicted classes follow the reference's distribution
+    (both are samples: a test of homogeneity). Classes with an expected count below 5 in either
+    row are pooled into one column, so the chi-square approximation holds; with one column left
+    there is nothing to test (p = 1)."""
+    from scipy.stats import chi2_contingency
+
+    ref = np.bincount(np.asarray(reference_pred, dtype=np.int64), minlength=classes)
+    win = np.bincount(np.asarray(window_pred, dtype=np.int64), minlength=classes)
+    table = np.stack([ref, win]).astype(float)
+    total = table.sum()
+    expected = np.outer(table.sum(1), table.sum(0)) / total
+    small = (expected < 5).any(0)
+    columns = [table[:, ~small]]
+    if small.any():
+        columns.append(table[:, small].sum(1, keepdims=True))
+    table = np.concatenate(columns, axis=1)
+    table = table[:, table.sum(0) > 0]
+    share = (win / max(win.sum(), 1)).tolist()
+    if table.shape[1] < 2:
+        return {"chi2": 0.0, "p_value": 1.0, "window_share": share}
+    chi2, p, _, _ = chi2_contingency(table, correction=False)
+    return {"chi2": float(chi2), "p_value": float(p), "window_share": share}
+
+
+def ood_rate(
+    window_scores: np.ndarray, threshold: float, reference_flagged: int, reference_n: int
+) -> dict[str, Any]:
+    """The share of the window scored below ``threshold`` (flagged as out of distribution), its
+    Wilson interval, and a one-sided Fisher exact p-value against the reference rate
+    ``reference_flagged / reference_n`` (counted on examples the threshold was not fitted on)."""
+    from scipy.stats import fisher_exact
+
+    flagged = int((np.asarray(window_scores) < threshold).sum())
+    n = len(window_scores)
+    table = [[flagged, n - flagged], [reference_flagged, reference_n - reference_flagged]]
+    _, p = fisher_exact(table, alternative="greater")
+    low, high = wilson_interval(flagged, n)
+    return {"rate": flagged / n, "ci_low": low, "ci_high": high, "p_value": float(p),
+            "reference_rate": reference_flagged / reference_n}  # fmt: skip
+
+
+def energy(logits: Tensor) -> np.ndarray:
+    """The energy score ``logsumexp(logits)`` (Liu et al., NeurIPS 2020): low = unlike ID."""
+    return torch.logsumexp(logits.double(), 1).numpy()
+
+
+def negative_entropy(logits: Tensor, temperature: float) -> np.ndarray:
+    probs = (logits.double() / temperature).softmax(1)
+    return (probs * probs.clamp_min(1e-300).log()).sum(1).numpy()
+
+
+def confidence(logits: Tensor, temperature: float) -> np.ndarray:
+    return (logits.double() / temperature).softmax(1).max(1).values.numpy()
+
+
+def atc_threshold(scores: np.ndarray, accuracy: float) -> float:
+    """The threshold ``t`` with ``mean(scores > t) == accuracy`` (to one example): the
+    ``(1 - accuracy)`` quantile of the validation scores."""
+    ordered = np.sort(np.asarray(scores, dtype=np.float64))
+    below = int(round((1 - accuracy) * len(ordered)))
+    if below <= 0:
+        return float(ordered[0] - 1.0)  # every example above: a perfect validation accuracy
+    return float(ordered[min(below, len(ordered)) - 1])
+
+
+def atc_estimate(scores: np.ndarray, threshold: float) -> float:
+    return float((np.asarray(scores) > threshold).mean())
+
+
+def doc_estimate(conf: np.ndarray, reference_conf_mean: float, reference_accuracy: float) -> float:
+    """Validation accuracy moved by the change of mean confidence, clipped to [0, 1]."""
+    return float(np.clip(reference_accuracy + float(np.mean(conf)) - reference_conf_mean, 0, 1))
+
+
+def accuracy(pred: np.ndarray, labels: np.ndarray) -> dict[str, Any] | None:
+    """Accuracy on the labelled rows (label >= 0) with its Wilson interval; None without any."""
+    known = np.asarray(labels) >= 0
+    n = int(known.sum())
+    if n == 0:
+        return None
+    right = int((np.asarray(pred)[known] == np.asarray(labels)[known]).sum())
+    low, high = wilson_interval(right, n)
+    return {"accuracy": right / n, "ci_low": low, "ci_high": high, "labelled": n}

@@ -1,0 +1,162 @@
+"""One window of production inputs measured against the export's reference: typed results and
+the alert policy.
+
+The alert policy is Bonferroni over a declared horizon: with ``alpha`` the family-wise false
+alarm rate a user accepts over ``horizon`` windows, each of the window's tests runs at
+``alpha / (horizon x tests)``. Past the horizon, each further block of ``horizon`` windows has
+the same guarantee. Why Bonferroni and not a calibrated expected run time (alibi-detect): it
+holds under any dependence -- the windows share one reference sample, and a window's tests share
+its inputs -- and needs no simulation of the null stream at export time; the price is that it
+is conservative, which shows as a longer detection delay (``bench/bench_monitor.py`` measures
+it) rather than as false alarms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from safeadapt.monitor import signals
+from safeadapt.monitor.reference import Reference
+
+# the tests a window runs that can raise an alert (the embedding test of the adapted backbone
+# only when the adaptation changed the backbone)
+TESTS = ("embedding_pretrained", "embedding_adapted", "prediction", "ood_rate")
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    alpha: float = 0.05
+    horizon: int = 50
+
+    def level(self, tests: int) -> float:
+        """The level each of a window's ``tests`` runs at."""
+        return self.alpha / (self.horizon * tests)
+
+    def describe(self) -> str:
+        return (f"Bonferroni: false alarms at most {self.alpha:g} over each {self.horizon} "
+                "windows, under any dependence between windows and tests")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Test:
+    """One test of a window: its statistic, p-value, and whether it raised an alert."""
+
+    statistic: float
+    p_value: float
+    alert: bool
+
+
+@dataclass(frozen=True)
+class Rate:
+    """The OOD detector's flag rate: the share, its Wilson interval, the reference rate."""
+
+    rate: float
+    ci_low: float
+    ci_high: float
+    reference_rate: float
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    labelled: int
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    index: int
+    key: str  # content key of the window's rows
+    rows: int
+    start: str | None  # the time column's first and last value, when windows follow it
+    end: str | None
+    level: float
+    tests: dict[str, Test]
+    ood: Rate
+    atc: float  # estimated accuracy without labels
+    doc: float
+    accuracy: Accuracy | None  # when labels came back for some rows
+    class_share: tuple[float, ...]
+
+    @property
+    def alerts(self) -> tuple[str, ...]:
+        return tuple(name for name, t in self.tests.items() if t.alert)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WindowResult:
+        data = dict(data)
+        data["tests"] = {k: Test(**v) for k, v in data["tests"].items()}
+        data["ood"] = Rate(**data["ood"])
+        data["accuracy"] = Accuracy(**data["accuracy"]) if data.get("accuracy") else None
+        data["class_share"] = tuple(data["class_share"])
+        return cls(**data)
+
+    def row(self) -> dict[str, Any]:
+        """One flat row of ``monitor.csv``."""
+        out: dict[str, Any] = {"window": self.index, "rows": self.rows, "start": self.start,
+                               "end": self.end, "level": self.level}  # fmt: skip
+        for name, t in self.tests.items():
+            out[f"{name}_stat"], out[f"{name}_p"] = t.statistic, t.p_value
+            out[f"{name}_alert"] = t.alert
+        out.update({"ood_rate": self.ood.rate, "ood_rate_low": self.ood.ci_low,
+                    "ood_rate_high": self.ood.ci_high, "atc": self.atc, "doc": self.doc})  # fmt: skip
+        acc = self.accuracy
+        out.update({"accuracy": acc.accuracy if acc else None,
+                    "accuracy_low": acc.ci_low if acc else None,
+                    "accuracy_high": acc.ci_high if acc else None,
+                    "labelled": acc.labelled if acc else 0,
+                    "alerts": " ".join(self.alerts)})  # fmt: skip
+        return out
+
+
+def measure_window(
+    reference: Reference,
+    pretrained: Tensor,
+    adapted: Tensor,
+    logits: Tensor,
+    labels: np.ndarray,
+    policy: AlertPolicy,
+    *,
+    index: int,
+    key: str,
+    span: tuple[str | None, str | None] = (None, None),
+) -> WindowResult:
+    """Every signal of one window (features and logits already computed) against ``reference``;
+    ``labels`` holds -1 for the rows whose label has not come back."""
+    names = [t for t in TESTS if not (t == "embedding_adapted" and reference.same_backbone)]
+    level = policy.level(len(names))
+    seed = reference.seed + index
+    tests: dict[str, Test] = {}
+    for name, ref, win in (("embedding_pretrained", reference.pretrained, pretrained),
+                           ("embedding_adapted", reference.adapted, adapted)):  # fmt: skip
+        if name in names:
+            r = signals.embedding_drift(ref, win, level, seed)
+            tests[name] = Test(r["mmd2"], r["p_value"], r["p_value"] <= level)
+    pred = logits.argmax(1).numpy()
+    drift = signals.prediction_drift(reference.predictions, pred, len(reference.label_names))
+    tests["prediction"] = Test(drift["chi2"], drift["p_value"], drift["p_value"] <= level)
+    energy = signals.energy(logits)
+    rate = signals.ood_rate(energy, reference.ood_threshold, reference.ood_reference_flagged,
+                            reference.ood_reference_n)  # fmt: skip
+    tests["ood_rate"] = Test(rate["rate"], rate["p_value"], rate["p_value"] <= level)
+    atc = signals.atc_estimate(signals.negative_entropy(logits, reference.temperature),
+                               reference.atc_threshold)  # fmt: skip
+    doc = signals.doc_estimate(signals.confidence(logits, reference.temperature),
+                               reference.confidence_mean, reference.accuracy)  # fmt: skip
+    acc = signals.accuracy(pred, labels)
+    return WindowResult(
+        index=index, key=key, rows=len(pred), start=span[0], end=span[1], level=level,
+        tests=tests, ood=Rate(rate["rate"], rate["ci_low"], rate["ci_high"],
+                              rate["reference_rate"]),
+        atc=atc, doc=doc, accuracy=Accuracy(**acc) if acc else None,
+        class_share=tuple(drift["window_share"]),
+    )  # fmt: skip
