@@ -14,6 +14,7 @@ import pytest
 
 from safeadapt.errors import CheckpointError, DataError, InvalidConfig
 from safeadapt.monitor import Monitor, build_reference
+from safeadapt.monitor.suggest import study_record
 from safeadapt.protocols import FitContext, make_protocol
 
 
@@ -25,6 +26,11 @@ def _export(folder, model, pretrained, task, backbone):
                 "label_names": list(task.label_names), "modality": task.modality}  # fmt: skip
     (folder / "safeadapt.json").write_text(json.dumps(manifest))
     build_reference(model, pretrained, task, seed=0).save(folder)
+    # the study it came from: tweets are not among its OOD domains (they arrive in production)
+    study = {"name": "watched", "task": {"builtin": "vader-sentiment", "max_train": 60,
+                                         "options": {"ood_domains": ["amazon"]}},
+             "backbone": backbone, "protocols": {"lp": {}}}  # fmt: skip
+    (folder / "monitor" / "study.json").write_text(study_record(study, str(folder.parent)))
     return folder
 
 
@@ -81,13 +87,19 @@ def test_a_sudden_shift_alerts_and_new_files_add_only_their_rows(text_export, tm
 
     folder, task = text_export
     movies = _csv(tmp_path / "movies.csv", task.test.inputs)
-    tweets = _csv(tmp_path / "tweets.csv", task.ood["tweets"].inputs[:300])
+    names = np.asarray(task.label_names)
+    tweets = task.ood["tweets"]
+    tweets = _csv(tmp_path / "tweets.csv", tweets.inputs[:300], names[tweets.labels[:300]])
     out, junit = tmp_path / "state", tmp_path / "monitor.xml"
     args = ["monitor", str(folder), "--window", "100", "--out", str(out), "--junit", str(junit)]
     before = CliRunner().invoke(app, [*args, str(movies)])
     assert before.exit_code == 0, before.output
     assert "3 new window(s)" in before.output and 'failures="0"' in junit.read_text()
-    after = CliRunner().invoke(app, [*args, str(movies), str(tweets)])
+    suggested = tmp_path / "next.yaml"
+    after = CliRunner().invoke(
+        app,
+        [*args, "--labels", "label", "--suggest-study", str(suggested), str(movies), str(tweets)],
+    )
     assert after.exit_code == 1, after.output
     assert "300 row(s) counted before were skipped" in after.output
     result = Monitor(folder, out, window=100).update([movies, tweets])  # nothing new: all kept
@@ -97,6 +109,17 @@ def test_a_sudden_shift_alerts_and_new_files_add_only_their_rows(text_export, tm
     xml = junit.read_text()
     assert xml.count("<testcase") == 3 and 'failures="0"' not in xml and "window 3" in xml
     assert (out / "monitor.html").read_text().count('<img class="plot"') == 2
+    # the next study: the same one, with the labelled rows of the alerted windows as an OOD
+    # source that is divided into OOD-validation (the next verdict's choice) and OOD test
+    from safeadapt.study.config import load_study
+
+    config = load_study(suggested)
+    assert config.name == "watched-monitored" and config.output.endswith("-monitored")
+    kept = sum(w.rows for w in result.windows if w.alerts)
+    new = config.task.load()
+    assert len(new.ood["monitored"]) + len(new.ood_val["monitored"]) == kept
+    again = CliRunner().invoke(app, [*args, "--suggest-study", str(suggested), str(movies)])
+    assert again.exit_code == 2 and "exists; give a new file name" in again.output
 
 
 def test_label_shift_moves_predictions_not_embeddings(text_export, tmp_path):
@@ -124,6 +147,8 @@ def test_bad_monitoring_inputs_are_one_line_errors(text_export, tmp_path):
         Monitor(folder, tmp_path / "a", window=5)
     with pytest.raises(DataError, match=r"no column 'body' \(named by --input-column\)"):
         Monitor(folder, tmp_path / "a", window=20, input_column="body").update([good])
+    with pytest.raises(DataError, match="no input has the label column 'labels'"):
+        Monitor(folder, tmp_path / "a", window=20, label_column="labels").update([good])
     with pytest.raises(DataError, match="label 'maybe' is not one of the model's classes"):
         Monitor(folder, tmp_path / "a", window=20, label_column="label").update([good])
     foreign = tmp_path / "theirs"

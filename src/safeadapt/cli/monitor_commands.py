@@ -36,6 +36,13 @@ def monitor(
     ] = 0.05,
     horizon: Annotated[int, typer.Option(help="Windows the false-alarm rate covers.")] = 50,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML to this file.")] = None,
+    suggest_study: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the study to run next, with the drifted windows' labelled rows "
+            "as an OOD source (the next verdict is chosen on them)."
+        ),
+    ] = None,
 ) -> None:
     """Compare windows of incoming inputs with the export's reference: embedding drift
     (pretrained and adapted features), prediction drift, the OOD rate, accuracy estimated
@@ -43,9 +50,12 @@ def monitor(
     raised an alert."""
     from rich.markup import escape
 
+    from safeadapt.errors import InvalidConfig
     from safeadapt.monitor import Monitor
 
     _check_junit(junit)
+    if suggest_study is not None and suggest_study.exists():  # before any work
+        raise InvalidConfig(f"--suggest-study {suggest_study} exists; give a new file name.")
     console = _console()
     mon = Monitor(export_dir, out, window=window, alpha=alpha, horizon=horizon,
                   input_column=input_column, label_column=labels, time_column=time_column)  # fmt: skip
@@ -55,6 +65,12 @@ def monitor(
     if junit is not None:
         junit.write_text(monitor_junit(result, str(export_dir)))
         console.print(f"JUnit XML: {escape(str(junit))}")
+    if suggest_study is not None:
+        from safeadapt.study.config import load_study
+
+        written = mon.suggest_study(suggest_study)
+        load_study(written)  # the suggestion is a valid study
+        console.print(f"next study: {escape(str(written))} (safeadapt run {escape(str(written))})")
     if result.new_alerts:
         raise typer.Exit(code=1)
 

@@ -432,19 +432,25 @@ def _label_set(labels: list) -> tuple:
 
 
 def read_rows(
-    source: str, *, modality: str, input_column: str, columns: dict[str, str] | None = None
+    source: str,
+    *,
+    modality: str,
+    input_column: str,
+    columns: dict[str, str] | None = None,
+    optional: tuple[str, ...] = (),
 ) -> tuple[Any, dict[str, list]]:
     """The inputs of one source (texts as a list, images as one ``(N, H, W, 3)`` array) and the
     ``columns`` (``{column: the option that named it}``) as lists -- a ``ClassLabel`` column, as
     in image folders, by class name -- with the same reading and checks as a task's splits, for
-    data that comes without a task (production inputs to monitor)."""
+    data that comes without a task (production inputs to monitor). A column named in
+    ``optional`` that the source lacks reads as all ``None``."""
     name = f"input {source}"
     ds = _load_source(source, name)
     if len(ds) == 0:
         raise DataError(f"{name} is empty.")
     wanted = {input_column: "--input-column", **(columns or {})}
     for column, option in wanted.items():
-        if column not in ds.column_names:
+        if column not in ds.column_names and column not in optional:
             raise DataError(
                 f"{name} has no column {column!r} (named by {option}); its columns are "
                 f"{ds.column_names}."
@@ -455,6 +461,9 @@ def read_rows(
         ds = ds.cast_column(input_column, datasets.Image(decode=False))
     extra = {}
     for column in columns or {}:
+        if column not in ds.column_names:
+            extra[column] = [None] * len(ds)
+            continue
         values = list(ds[column])
         names = _class_names(ds, column)
         if names is not None:
@@ -467,3 +476,29 @@ def read_rows(
     inputs = list(inputs)
     _check_texts(inputs, name)
     return inputs, extra
+
+
+def load_split(
+    source: str,
+    name: str,
+    *,
+    modality: str,
+    input_column: str,
+    label_column: str,
+    label_names: tuple[str, ...],
+) -> Split:
+    """One labelled split from a source, its labels read by the names of ``label_names`` (an
+    OOD source added to a built-in task, the windows a monitor saw drift in)."""
+    inputs, extra = read_rows(source, modality=modality, input_column=input_column,
+                              columns={label_column: "label_column"})  # fmt: skip
+    index = {str(n): i for i, n in enumerate(label_names)}
+    labels = []
+    for row, value in enumerate(_clean_labels(extra[label_column], f"Split {name!r} ({source})")):
+        key = _label_key(value, name, row)
+        if str(key) not in index:
+            raise DataError(
+                f"Split {name!r} ({source}), data row {row + 1}: label {value!r} is not one of "
+                f"the task's classes {list(label_names)}."
+            )
+        labels.append(index[str(key)])
+    return Split(name, inputs, np.asarray(labels, dtype=np.int64))

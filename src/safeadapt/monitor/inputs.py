@@ -61,14 +61,14 @@ def encode_labels(values: list, label_names: tuple[str, ...], where: str) -> np.
     return out
 
 
-def row_key(value: Any, label: int, time: Any) -> str:
+def row_key(value: Any, time: Any) -> str:
     h = hashlib.sha256()
     if isinstance(value, np.ndarray):
         h.update(f"{value.shape}|{value.dtype}|".encode())
         h.update(np.ascontiguousarray(value).tobytes())
     else:
         h.update(str(value).encode("utf-8"))
-    h.update(f"|{label}|{time}".encode())
+    h.update(f"|{time}".encode())
     return h.hexdigest()[:32]
 
 
@@ -86,16 +86,24 @@ def read_inputs(
 
     if not sources:
         raise DataError("monitor: give at least one input (a file or an image folder).")
-    parts = []
+    parts, found_labels = [], False
     for source in sources:
         columns = {c: o for c, o in ((label_column, "--labels"), (time_column, "--time-column"))
                    if c}  # fmt: skip
+        # labels come back for some inputs only: a file without the column has none yet
         inputs, extra = read_rows(str(source), modality=modality, input_column=input_column,
-                                  columns=columns)  # fmt: skip
+                                  columns=columns, optional=(label_column,))  # fmt: skip
+        if label_column and any(v is not None for v in extra[label_column]):
+            found_labels = True
         labels = (encode_labels(extra[label_column], label_names, f"input {source}")
                   if label_column else np.full(len(inputs), -1, dtype=np.int64))  # fmt: skip
         times = list(extra[time_column]) if time_column else None
         parts.append((inputs, labels, times))
+    if label_column and not found_labels:
+        raise DataError(
+            f"monitor: no input has the label column {label_column!r} (--labels) or a label in "
+            "it; name the column that holds the labels that came back, or leave --labels out."
+        )
     if modality == "image":
         shapes = {p[0].shape[1:] for p in parts}
         if len(shapes) > 1:
@@ -105,8 +113,9 @@ def read_inputs(
         inputs = [text for p in parts for text in p[0]]
     labels = np.concatenate([p[1] for p in parts])
     times = [t for p in parts for t in p[2]] if time_column else None
-    keys = [row_key(inputs[i], int(labels[i]), times[i] if times else None)
-            for i in range(len(labels))]  # fmt: skip
+    # keyed on the input and its time, not its label: a label that comes back later does not
+    # make a counted input new (it stays in the window it was measured in)
+    keys = [row_key(inputs[i], times[i] if times else None) for i in range(len(labels))]
     return Rows(inputs, labels, times, keys)
 
 

@@ -22,6 +22,7 @@ from safeadapt.errors import DataError, InvalidConfig
 from safeadapt.monitor.exported import MODEL, content_key, read_manifest
 from safeadapt.monitor.inputs import Rows, read_inputs, time_order
 from safeadapt.monitor.reference import REFERENCE_DIR, TENSORS, Reference
+from safeadapt.monitor.suggest import keep_window, suggest_study
 from safeadapt.monitor.window import AlertPolicy, WindowResult, measure_window
 
 STATE = "safeadapt-monitor.json"
@@ -195,6 +196,8 @@ class Monitor:
         for w in range(full):
             part = new_rows.take(np.arange(w * self.window, (w + 1) * self.window))
             result = self._measure(part, index=len(windows))
+            if result.alerts:  # its labelled rows are what a suggested study chooses on
+                keep_window(self.out, result.index, part, self.reference.label_names)
             windows.append(result)
             new.append(result.index)
             for key in part.keys:
@@ -208,6 +211,11 @@ class Monitor:
                                skipped, self.policy, self.reference.estimate_error())  # fmt: skip
         self._write_outputs(result)
         return result
+
+    def suggest_study(self, path: str | Path) -> Path:
+        """Write the study to run next: the export's study with the labelled rows of the windows
+        that raised an alert as an OOD source (``safeadapt.monitor.suggest``)."""
+        return suggest_study(self.export_dir, self.out, Path(path), self.manifest["modality"])
 
     def _measure(self, rows: Rows, index: int) -> WindowResult:
         import hashlib

@@ -72,6 +72,7 @@ def export_model(
     variant: str | None = None,
     seed: int | None = None,
     study_path: str | None = None,
+    study_raw: dict[str, Any] | None = None,
 ):
     """Write the export folder (see the module docstring); returns its path. The study's summary
     must have been made from its current inputs (``safeadapt.study.freshness``)."""
@@ -112,6 +113,7 @@ def export_model(
     model = classifier(manifest, out / MODEL)
     manifest["transformers"] = write_transformers(model, manifest["label_names"], out)
     manifest["monitor"] = write_reference(model, manifest, task, config, out)
+    _write_study_record(out, study_path, study_raw)
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
     write_atomic(out / "README.md", model_card(summary, manifest, entry, record, config))
     return out
@@ -136,6 +138,24 @@ def write_reference(model, manifest: dict[str, Any], task, config, out: Path) ->
         "input_column": column,
         "label_column": spec.label_column,
     }
+
+
+def _write_study_record(out: Path, study_path: str | None, raw: dict[str, Any] | None) -> None:
+    """The study's settings and the folder its paths are relative to, for the study a monitor
+    suggests after drift (``safeadapt.monitor.suggest``). The file is read as safe YAML: it was
+    validated by the study's loader already."""
+    import os
+
+    import yaml
+
+    from safeadapt.files import write_atomic
+    from safeadapt.monitor.reference import REFERENCE_DIR
+    from safeadapt.monitor.suggest import STUDY, study_record
+
+    if raw is None and study_path and Path(study_path).is_file():
+        raw = yaml.safe_load(Path(study_path).read_text(encoding="utf-8"))
+    if isinstance(raw, dict):
+        write_atomic(out / REFERENCE_DIR / STUDY, study_record(raw, os.getcwd()))
 
 
 def _transformers_note(manifest: dict[str, Any]) -> str:

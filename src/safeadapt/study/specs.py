@@ -146,12 +146,35 @@ class TaskSpec:
             return None
         return "image" if self.image_column else "text"
 
+    def _with_ood_sources(self, task):
+        """A built-in task with the study's own OOD sources added (e.g. the windows in which a
+        monitor saw drift), their labels read by the task's class names."""
+        import dataclasses
+
+        from safeadapt.data.sources import load_split
+
+        column = self.image_column or ("image" if task.modality == "image" else self.text_column)
+        extra = {}
+        for name, source in self.ood.items():
+            require(
+                name not in task.ood,
+                f"study 'task.ood': {name!r} is already an OOD split of the built-in task "
+                f"{self.builtin!r}; give your source another name.",
+            )
+            extra[name] = load_split(source, f"ood:{name}", modality=task.modality,
+                                     input_column=column or "text", label_column=self.label_column,
+                                     label_names=task.label_names)  # fmt: skip
+        return dataclasses.replace(task, ood={**task.ood, **extra})
+
     def load(self):
-        """The :class:`Task` (subsampled when ``max_train`` / ``max_eval`` are set)."""
+        """The :class:`Task` (subsampled when ``max_train`` / ``max_eval`` are set); a built-in
+        task gains the OOD sources the study names."""
         if self.builtin is not None:
             from safeadapt.data.builtin import load_builtin_task
 
             task = load_builtin_task(self.builtin, seed=self.seed, **self.options)
+            if self.ood:
+                task = self._with_ood_sources(task)
         else:
             from safeadapt.data.sources import load_task
 

@@ -26,9 +26,12 @@ class Study:
     """One study: its settings (:attr:`config`, a validated :class:`StudyConfig`) and the folder
     its results go to (:attr:`output_dir`)."""
 
-    def __init__(self, config: StudyConfig, source: str | None = None) -> None:
+    def __init__(
+        self, config: StudyConfig, source: str | None = None, raw: Mapping[str, Any] | None = None
+    ) -> None:
         self.config = config
         self._source = source or f"{config.name}.yaml"
+        self._raw = dict(raw) if raw is not None else None  # what export stores for a monitor
 
     @classmethod
     def load(cls, path: str | Path, max_runs: int = MAX_RUNS) -> Study:
@@ -38,7 +41,7 @@ class Study:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], max_runs: int = MAX_RUNS) -> Study:
         """A study from the same mapping a YAML file holds."""
-        return cls(StudyConfig.from_dict(raw, max_runs=max_runs))
+        return cls(StudyConfig.from_dict(raw, max_runs=max_runs), raw=raw)
 
     @property
     def output_dir(self) -> Path:
@@ -76,7 +79,7 @@ class Study:
         first seed); the study must have been run with ``save_models: true``."""
         from safeadapt.study.export import export_model
 
-        return export_model(self.config, out, variant, seed, self._source)
+        return export_model(self.config, out, variant, seed, self._source, self._raw)
 
     def __repr__(self) -> str:
         entries = ", ".join(e.label for e in self.config.protocols)

@@ -1,0 +1,211 @@
+"""Monitoring benchmark (issue 27): seeded deployment streams from the built-in data, each
+watched by ``safeadapt.monitor`` against an LP export's reference.
+
+    .venv/bin/python bench/bench_monitor.py [--window 100] [--seeds 5] [--out bench-monitor.json]
+
+Streams (chosen before any result was seen):
+  (a) no drift: VADER movie snippets the model never saw, 30 windows (one stream per seed);
+  (b) gradual drift: movie snippets with a share of tweets growing 0 -> 100 % over 20 windows;
+  (c) sudden drift: MNIST, then rotated MNIST from window 10 (EfficientNet-Lite0, 64 px);
+  (d) label shift: movie snippets, the positive share 50 % in windows 0-9 and 80 % from 10.
+Per stream and signal: the windows that raised an alert (false alarms before the change), the
+delay of the first alert after the change, and the ATC / DoC estimates' mean absolute error
+against each window's true accuracy. Cost: one window of 1,000 inputs measured, against
+embedding those inputs once. Timings are single observations on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _export(folder: Path, task, factory, backbone: dict, seed: int = 0) -> Path:
+    """An LP model's export layout (what ``safeadapt export`` writes, reference included)."""
+    from safeadapt.data.features import FeatureCache
+    from safeadapt.monitor import build_reference
+    from safeadapt.protocols import FitContext, make_protocol
+
+    fit = make_protocol("lp").fit(FitContext(task, factory, seed, FeatureCache(folder.parent / "c"),
+                                             False))  # fmt: skip
+    folder.mkdir(parents=True)
+    fit.model.save(folder / "model.safetensors")
+    manifest = {"backbone": backbone, "num_classes": task.num_classes,
+                "label_names": list(task.label_names), "modality": task.modality}  # fmt: skip
+    (folder / "safeadapt.json").write_text(json.dumps(manifest))
+    build_reference(fit.model, factory(), task, seed=seed).save(folder)
+    return folder
+
+
+def _write(path: Path, inputs, labels, names) -> Path:
+    """Texts as a CSV file; images as an image folder by class."""
+    if isinstance(inputs, np.ndarray):
+        from PIL import Image
+
+        for i, (img, y) in enumerate(zip(inputs, labels, strict=True)):
+            (path / names[y]).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(path / names[y] / f"{i:06d}.png")
+        return path
+    import pandas as pd
+
+    pd.DataFrame({"text": list(inputs), "label": [names[y] for y in labels]}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def _watch(folder: Path, windows: list[tuple], work: Path, size: int, change: int | None) -> dict:
+    """Each window (inputs, labels) written as its own file and monitored in order (one update
+    per window, as a serving job would call it)."""
+    from safeadapt.monitor import Monitor
+
+    names = json.loads((folder / "safeadapt.json").read_text())["label_names"]
+    work.mkdir(parents=True, exist_ok=True)
+    mon = Monitor(folder, work / "state", window=size, label_column="label")
+    files = []
+    for i, (inputs, labels) in enumerate(windows):
+        suffix = "" if isinstance(inputs, np.ndarray) else ".csv"
+        files.append(_write(work / f"w{i:03d}{suffix}", inputs, labels, names))
+        result = mon.update([files[-1]])
+    rows = []
+    for w in result.windows:
+        rows.append({"window": w.index, "alerts": list(w.alerts), "atc": w.atc, "doc": w.doc,
+                     "accuracy": w.accuracy.accuracy if w.accuracy else None,
+                     "p": {k: t.p_value for k, t in w.tests.items()}})  # fmt: skip
+    return _score(rows, change) | {"windows": rows, "level": result.windows[0].level}
+
+
+def _score(rows: list[dict], change: int | None) -> dict:
+    signals = sorted({k for r in rows for k in r["p"]})
+    out: dict = {"signals": {}}
+    for s in signals:
+        hits = [r["window"] for r in rows if s in r["alerts"]]
+        before = [h for h in hits if change is None or h < change]
+        after = [h for h in hits if change is not None and h >= change]
+        out["signals"][s] = {"false_alarms": len(before),
+                             "delay": (after[0] - change) if after else None}  # fmt: skip
+    alerts = [r["window"] for r in rows if r["alerts"]]
+    out["false_alarm_windows"] = len([a for a in alerts if change is None or a < change])
+    out["delay"] = next((a - change for a in alerts if change is not None and a >= change), None)
+    for name in ("atc", "doc"):
+        out[f"{name}_mae"] = float(np.mean([abs(r[name] - r["accuracy"]) for r in rows]))
+    return out
+
+
+def text_streams(window: int, seeds: int, work: Path) -> dict:
+    from safeadapt.backbones import load_backbone
+    from safeadapt.data import load_builtin_task
+    from safeadapt.data.task import Task
+
+    full = load_builtin_task("vader-sentiment")
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(full.train))
+    task = Task(full.name, full.modality, full.label_names, full.train.subset(order[:1000]),
+                full.val, full.test, full.ood)  # fmt: skip
+    factory = lambda: load_backbone("minilm", max_length=64)  # noqa: E731
+    folder = _export(work / "text" / "export", task, factory,
+                     {"name": "minilm", "options": {"max_length": 64}})  # fmt: skip
+    pool = full.train.subset(order[1000:])  # movie snippets the model never saw
+    pool_x, pool_y = (
+        list(pool.inputs) + list(full.test.inputs),
+        np.concatenate([pool.labels, full.test.labels]),
+    )
+    tweets = full.ood["tweets"]
+    out: dict = {"no_drift": []}
+    for seed in range(seeds):
+        r = np.random.default_rng(100 + seed)
+        take = r.permutation(len(pool_x))[: 30 * window].reshape(30, window)
+        windows = [([pool_x[i] for i in row], pool_y[row]) for row in take]
+        out["no_drift"].append(_watch(folder, windows, work / f"a{seed}", window, None))
+    r = np.random.default_rng(7)
+    movies, tw = r.permutation(len(pool_x)), r.permutation(len(tweets))
+    windows, m, t = [], 0, 0
+    for i in range(20):
+        k = round(window * i / 19)  # tweets in window i
+        rows_m, rows_t = movies[m : m + window - k], tw[t : t + k]
+        m, t = m + window - k, t + k
+        x = [pool_x[j] for j in rows_m] + [tweets.inputs[j] for j in rows_t]
+        y = np.concatenate([pool_y[rows_m], tweets.labels[rows_t]])
+        windows.append((x, y))
+    out["gradual"] = _watch(folder, windows, work / "b", window, 1)
+    pos, neg = np.flatnonzero(pool_y == 1), np.flatnonzero(pool_y == 0)
+    r = np.random.default_rng(8)
+    pos, neg = r.permutation(pos), r.permutation(neg)
+    windows, p, n = [], 0, 0
+    for i in range(20):
+        k = round(window * (0.5 if i < 10 else 0.8))
+        rows = np.concatenate([pos[p : p + k], neg[n : n + window - k]])
+        p, n = p + k, n + window - k
+        windows.append(([pool_x[j] for j in rows], pool_y[rows]))
+    out["label_shift"] = _watch(folder, windows, work / "d", window, 10)
+    out["cost"] = _cost(folder, factory, [pool_x[i] for i in range(1000)], work / "cost")
+    return out
+
+
+def image_stream(window: int, work: Path) -> dict:
+    from safeadapt.backbones import load_backbone
+    from safeadapt.data import load_builtin_task
+
+    task = load_builtin_task("mnist")
+    factory = lambda: load_backbone("efficientnet-lite0", image_size=64)  # noqa: E731
+    folder = _export(work / "image" / "export", task, factory,
+                     {"name": "efficientnet-lite0", "options": {"image_size": 64}})  # fmt: skip
+    rotated = task.ood["rotated"]
+    windows = [(task.test.inputs[i * window : (i + 1) * window],
+                task.test.labels[i * window : (i + 1) * window]) for i in range(10)]  # fmt: skip
+    windows += [(rotated.inputs[i * window : (i + 1) * window],
+                 rotated.labels[i * window : (i + 1) * window]) for i in range(10)]  # fmt: skip
+    return {"sudden": _watch(folder, windows, work / "c", window, 10)}
+
+
+def _cost(folder: Path, factory, texts: list[str], work: Path) -> dict:
+    """Seconds to measure one window of the texts (features, logits, every test) against
+    seconds to embed them once with the same backbone."""
+    from safeadapt.data.features import extract_features
+    from safeadapt.data.task import Split
+    from safeadapt.monitor import Monitor
+
+    split = Split("cost", texts, np.zeros(len(texts), dtype=np.int64))
+    backbone = factory()
+    extract_features(backbone, split.subset(np.arange(64)), show_progress=False)  # warm up
+    t0 = time.perf_counter()
+    extract_features(backbone, split, show_progress=False)
+    embed = time.perf_counter() - t0
+    import pandas as pd
+
+    work.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"text": texts}).to_csv(work.with_suffix(".csv"), index=False)
+    mon = Monitor(folder, work, window=len(texts))
+    mon._models_loaded()
+    t0 = time.perf_counter()
+    mon.update([work.with_suffix(".csv")])
+    monitor = time.perf_counter() - t0
+    return {"rows": len(texts), "embed_s": embed, "monitor_s": monitor, "ratio": monitor / embed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--out", default="bench-monitor.json")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        result = {"window": args.window, **text_streams(args.window, args.seeds, work),
+                  **image_stream(args.window, work)}  # fmt: skip
+    result["seconds"] = time.perf_counter() - t0
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    brief = {k: {kk: vv for kk, vv in v.items() if kk != "windows"} if isinstance(v, dict) else v
+             for k, v in result.items() if k != "no_drift"}  # fmt: skip
+    brief["no_drift"] = [{k: v for k, v in s.items() if k != "windows"} for s in result["no_drift"]]
+    print(json.dumps(brief, indent=1))
+
+
+if __name__ == "__main__":
+    main()
