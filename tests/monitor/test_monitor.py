@@ -70,6 +70,11 @@ def test_no_drift_no_alert_and_no_row_counted_twice(text_export, tmp_path):
     assert abs(atc - truth) < 0.05, first.summary()
     for w in first.windows:
         assert w.accuracy.ci_low <= w.accuracy.accuracy <= w.accuracy.ci_high
+        assert w.coverage.ci_low <= w.coverage.accuracy <= w.coverage.ci_high
+        assert 1 <= w.set_size <= 2  # a binary task's sets: one class or both
+    # exchangeable with the reference: the 90 % sets cover about 90 % of the labelled rows
+    cover = np.mean([w.coverage.accuracy for w in first.windows])
+    assert 0.83 <= cover <= 0.97, first.summary()
     again = Monitor(folder, out, window=100, label_column="label").update([movies])
     assert again.new == () and again.skipped == 300 and len(again.windows) == 3
     with pytest.raises(InvalidConfig, match="same settings"):

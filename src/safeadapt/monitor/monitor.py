@@ -72,6 +72,9 @@ class MonitorResult:
             acc = (f"; accuracy {w.accuracy.accuracy:.3f} [{w.accuracy.ci_low:.3f}, "
                    f"{w.accuracy.ci_high:.3f}] on {w.accuracy.labelled} labelled"
                    if w.accuracy else "")  # fmt: skip
+            if w.coverage:
+                acc += (f", 90 % conformal sets cover {w.coverage.accuracy:.3f} "
+                        f"[{w.coverage.ci_low:.3f}, {w.coverage.ci_high:.3f}]")  # fmt: skip
             flag = f"ALERT ({', '.join(w.alerts)})" if w.alerts else "ok"
             lines.append(
                 f"  window {w.index} ({w.rows} rows): {flag}; estimated accuracy ATC "

@@ -133,6 +133,27 @@ def doc_estimate(conf: np.ndarray, reference_conf_mean: float, reference_accurac
     return float(np.clip(reference_accuracy + float(np.mean(conf)) - reference_conf_mean, 0, 1))
 
 
+def conformal(
+    ref_logits: Tensor, ref_labels: np.ndarray, logits: Tensor, labels: np.ndarray, coverage: float
+) -> tuple[float, dict[str, Any] | None]:
+    """Split-conformal sets (LAC; ``safeadapt.safety.conformal``) calibrated on the reference:
+    the window's mean set size, and their coverage of its labelled rows with a Wilson interval
+    (None without labels). Under exchangeability with the reference, coverage >= ``coverage``."""
+    from safeadapt.safety.conformal import calibrate, prediction_sets
+
+    ref = ref_logits.double().softmax(1).numpy()
+    threshold = calibrate(ref, np.asarray(ref_labels), 1 - coverage, "lac")
+    sets = prediction_sets(logits.double().softmax(1).numpy(), threshold, "lac")
+    known = np.asarray(labels) >= 0
+    n = int(known.sum())
+    if n == 0:
+        return float(sets.sum(1).mean()), None
+    covered = int(sets[known, np.asarray(labels)[known]].sum())
+    low, high = wilson_interval(covered, n)
+    return float(sets.sum(1).mean()), {"accuracy": covered / n, "ci_low": low, "ci_high": high,
+                                      "labelled": n}  # fmt: skip
+
+
 def accuracy(pred: np.ndarray, labels: np.ndarray) -> dict[str, Any] | None:
     """Accuracy on the labelled rows (label >= 0) with its Wilson interval; None without any."""
     known = np.asarray(labels) >= 0

@@ -26,6 +26,7 @@ from safeadapt.monitor.reference import Reference
 # the tests a window runs that can raise an alert (the embedding test of the adapted backbone
 # only when the adaptation changed the backbone)
 TESTS = ("embedding_pretrained", "embedding_adapted", "prediction", "ood_rate")
+COVERAGE = 0.9  # the conformal sets' target coverage (split conformal, LAC, on the reference)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ class WindowResult:
     doc: float
     accuracy: Accuracy | None  # when labels came back for some rows
     class_share: tuple[float, ...]
+    # conformal sets at COVERAGE, calibrated on the reference: their mean size needs no label;
+    # their coverage of the labelled rows (Wilson interval) says whether the guarantee holds
+    set_size: float | None = None
+    coverage: Accuracy | None = None
 
     @property
     def alerts(self) -> tuple[str, ...]:
@@ -98,6 +103,7 @@ class WindowResult:
         data["ood"] = Rate(**data["ood"])
         data["accuracy"] = Accuracy(**data["accuracy"]) if data.get("accuracy") else None
         data["class_share"] = tuple(data["class_share"])
+        data["coverage"] = Accuracy(**data["coverage"]) if data.get("coverage") else None
         return cls(**data)
 
     def row(self) -> dict[str, Any]:
@@ -114,6 +120,11 @@ class WindowResult:
                     "accuracy_low": acc.ci_low if acc else None,
                     "accuracy_high": acc.ci_high if acc else None,
                     "labelled": acc.labelled if acc else 0,
+                    "atc_error": self.atc - acc.accuracy if acc else None,
+                    "set_size": self.set_size,
+                    "coverage": self.coverage.accuracy if self.coverage else None,
+                    "coverage_low": self.coverage.ci_low if self.coverage else None,
+                    "coverage_high": self.coverage.ci_high if self.coverage else None,
                     "alerts": " ".join(self.alerts)})  # fmt: skip
         return out
 
@@ -153,10 +164,12 @@ def measure_window(
     doc = signals.doc_estimate(signals.confidence(logits, reference.temperature),
                                reference.confidence_mean, reference.accuracy)  # fmt: skip
     acc = signals.accuracy(pred, labels)
+    size, cover = signals.conformal(reference.logits, reference.labels, logits, labels, COVERAGE)
     return WindowResult(
         index=index, key=key, rows=len(pred), start=span[0], end=span[1], level=level,
         tests=tests, ood=Rate(rate["rate"], rate["ci_low"], rate["ci_high"],
                               rate["reference_rate"]),
         atc=atc, doc=doc, accuracy=Accuracy(**acc) if acc else None,
-        class_share=tuple(drift["window_share"]),
+        class_share=tuple(drift["window_share"]), set_size=size,
+        coverage=Accuracy(**cover) if cover else None,
     )  # fmt: skip
