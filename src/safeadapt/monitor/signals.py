@@ -24,7 +24,7 @@ policy (``safeadapt.monitor.alerts``) decides at what level a p-value raises an 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -40,29 +40,53 @@ CLEARLY_ALIKE = 0.05
 MMD_PER_SIDE = 500  # reference and window subsampled (seeded) to this for the kernel test
 
 
+class TestResult(NamedTuple):
+    """A two-sample test of one window: its statistic and p-value."""
+
+    statistic: float
+    p_value: float
+
+
+class FlagRate(NamedTuple):
+    rate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    reference_rate: float
+
+
+class Proportion(NamedTuple):
+    """A share of labelled rows (accuracy, conformal coverage) with its Wilson interval."""
+
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    labelled: int
+
+
 def permutations_for(level: float) -> int:
     """Permutations that resolve p-values well below ``level`` (the smallest is 1 / (P + 1))."""
     return int(min(200_000, max(FIRST_PERMUTATIONS, math.ceil(2 / level))))
 
 
-def embedding_drift(reference: Tensor, window: Tensor, level: float, seed: int) -> dict[str, Any]:
-    """MMD^2 of ``window`` against ``reference`` features, p-value and how many permutations
-    were run (see the module docstring: a second pass only where the first is not clearly
-    alike)."""
+def embedding_drift(reference: Tensor, window: Tensor, level: float, seed: int) -> TestResult:
+    """MMD^2 of ``window`` against ``reference`` features and its p-value (see the module
+    docstring: a second pass only where the first is not clearly alike)."""
     first = mmd_test(reference, window, FIRST_PERMUTATIONS, seed=seed, max_per_side=MMD_PER_SIDE)
-    out = {"mmd2": first["mmd2"], "p_value": first["p_value"], "permutations": FIRST_PERMUTATIONS}
     if first["p_value"] >= CLEARLY_ALIKE or permutations_for(level) <= FIRST_PERMUTATIONS:
-        return out
-    n = permutations_for(level)
-    second = mmd_test(reference, window, n, seed=seed + 1, max_per_side=MMD_PER_SIDE)
-    return {"mmd2": second["mmd2"], "p_value": second["p_value"], "permutations": n}
+        return TestResult(first["mmd2"], first["p_value"])
+    second = mmd_test(reference, window, permutations_for(level), seed=seed + 1,
+                      max_per_side=MMD_PER_SIDE)  # fmt: skip
+    return TestResult(second["mmd2"], second["p_value"])
 
 
-def prediction_drift(reference_pred: np.ndarray, window_pred: np.ndarray, classes: int) -> dict:
+def prediction_drift(
+    reference_pred: np.ndarray, window_pred: np.ndarray, classes: int
+) -> tuple[TestResult, tuple[float, ...]]:
     """Chi-square test that the window's predicted classes follow the reference's distribution
     (both are samples: a test of homogeneity). Classes with an expected count below 5 in either
     row are pooled into one column, so the chi-square approximation holds; with one column left
-    there is nothing to test (p = 1)."""
+    there is nothing to test (p = 1). Also the window's predicted-class shares."""
     from scipy.stats import chi2_contingency
 
     ref = np.bincount(np.asarray(reference_pred, dtype=np.int64), minlength=classes)
@@ -76,16 +100,16 @@ def prediction_drift(reference_pred: np.ndarray, window_pred: np.ndarray, classe
         columns.append(table[:, small].sum(1, keepdims=True))
     table = np.concatenate(columns, axis=1)
     table = table[:, table.sum(0) > 0]
-    share = (win / max(win.sum(), 1)).tolist()
+    share = tuple(float(x) for x in win / max(win.sum(), 1))
     if table.shape[1] < 2:
-        return {"chi2": 0.0, "p_value": 1.0, "window_share": share}
+        return TestResult(0.0, 1.0), share
     chi2, p, _, _ = chi2_contingency(table, correction=False)
-    return {"chi2": float(chi2), "p_value": float(p), "window_share": share}
+    return TestResult(float(chi2), float(p)), share
 
 
 def ood_rate(
     window_scores: np.ndarray, threshold: float, reference_flagged: int, reference_n: int
-) -> dict[str, Any]:
+) -> FlagRate:
     """The share of the window scored below ``threshold`` (flagged as out of distribution), its
     Wilson interval, and a one-sided Fisher exact p-value against the reference rate
     ``reference_flagged / reference_n`` (counted on examples the threshold was not fitted on)."""
@@ -96,8 +120,7 @@ def ood_rate(
     table = [[flagged, n - flagged], [reference_flagged, reference_n - reference_flagged]]
     _, p = fisher_exact(table, alternative="greater")
     low, high = wilson_interval(flagged, n)
-    return {"rate": flagged / n, "ci_low": low, "ci_high": high, "p_value": float(p),
-            "reference_rate": reference_flagged / reference_n}  # fmt: skip
+    return FlagRate(flagged / n, low, high, float(p), reference_flagged / reference_n)
 
 
 def energy(logits: Tensor) -> np.ndarray:
@@ -135,7 +158,7 @@ def doc_estimate(conf: np.ndarray, reference_conf_mean: float, reference_accurac
 
 def conformal(
     ref_logits: Tensor, ref_labels: np.ndarray, logits: Tensor, labels: np.ndarray, coverage: float
-) -> tuple[float, dict[str, Any] | None]:
+) -> tuple[float, Proportion | None]:
     """Split-conformal sets (LAC; ``safeadapt.safety.conformal``) calibrated on the reference:
     the window's mean set size, and their coverage of its labelled rows with a Wilson interval
     (None without labels). Under exchangeability with the reference, coverage >= ``coverage``."""
@@ -150,11 +173,10 @@ def conformal(
         return float(sets.sum(1).mean()), None
     covered = int(sets[known, np.asarray(labels)[known]].sum())
     low, high = wilson_interval(covered, n)
-    return float(sets.sum(1).mean()), {"accuracy": covered / n, "ci_low": low, "ci_high": high,
-                                      "labelled": n}  # fmt: skip
+    return float(sets.sum(1).mean()), Proportion(covered / n, low, high, n)
 
 
-def accuracy(pred: np.ndarray, labels: np.ndarray) -> dict[str, Any] | None:
+def accuracy(pred: np.ndarray, labels: np.ndarray) -> Proportion | None:
     """Accuracy on the labelled rows (label >= 0) with its Wilson interval; None without any."""
     known = np.asarray(labels) >= 0
     n = int(known.sum())
@@ -162,4 +184,4 @@ def accuracy(pred: np.ndarray, labels: np.ndarray) -> dict[str, Any] | None:
         return None
     right = int((np.asarray(pred)[known] == np.asarray(labels)[known]).sum())
     low, high = wilson_interval(right, n)
-    return {"accuracy": right / n, "ci_low": low, "ci_high": high, "labelled": n}
+    return Proportion(right / n, low, high, n)

@@ -151,14 +151,14 @@ def measure_window(
                            ("embedding_adapted", reference.adapted, adapted)):  # fmt: skip
         if name in names:
             r = signals.embedding_drift(ref, win, level, seed)
-            tests[name] = Test(r["mmd2"], r["p_value"], r["p_value"] <= level)
+            tests[name] = Test(r.statistic, r.p_value, r.p_value <= level)
     pred = logits.argmax(1).numpy()
-    drift = signals.prediction_drift(reference.predictions, pred, len(reference.label_names))
-    tests["prediction"] = Test(drift["chi2"], drift["p_value"], drift["p_value"] <= level)
-    energy = signals.energy(logits)
-    rate = signals.ood_rate(energy, reference.ood_threshold, reference.ood_reference_flagged,
-                            reference.ood_reference_n)  # fmt: skip
-    tests["ood_rate"] = Test(rate["rate"], rate["p_value"], rate["p_value"] <= level)
+    drift, share = signals.prediction_drift(reference.predictions, pred,
+                                            len(reference.label_names))  # fmt: skip
+    tests["prediction"] = Test(drift.statistic, drift.p_value, drift.p_value <= level)
+    rate = signals.ood_rate(signals.energy(logits), reference.ood_threshold,
+                            reference.ood_reference_flagged, reference.ood_reference_n)  # fmt: skip
+    tests["ood_rate"] = Test(rate.rate, rate.p_value, rate.p_value <= level)
     atc = signals.atc_estimate(signals.negative_entropy(logits, reference.temperature),
                                reference.atc_threshold)  # fmt: skip
     doc = signals.doc_estimate(signals.confidence(logits, reference.temperature),
@@ -167,9 +167,7 @@ def measure_window(
     size, cover = signals.conformal(reference.logits, reference.labels, logits, labels, COVERAGE)
     return WindowResult(
         index=index, key=key, rows=len(pred), start=span[0], end=span[1], level=level,
-        tests=tests, ood=Rate(rate["rate"], rate["ci_low"], rate["ci_high"],
-                              rate["reference_rate"]),
-        atc=atc, doc=doc, accuracy=Accuracy(**acc) if acc else None,
-        class_share=tuple(drift["window_share"]), set_size=size,
-        coverage=Accuracy(**cover) if cover else None,
+        tests=tests, ood=Rate(rate.rate, rate.ci_low, rate.ci_high, rate.reference_rate),
+        atc=atc, doc=doc, accuracy=Accuracy(*acc) if acc else None, class_share=share,
+        set_size=size, coverage=Accuracy(*cover) if cover else None,
     )  # fmt: skip
