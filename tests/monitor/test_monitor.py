@@ -189,3 +189,34 @@ def test_monitor_html_renders_in_headless_chromium(text_export, tmp_path):
     visible = int(dom.split('data-plots-visible="')[1].split('"')[0])
     assert total == 2 and visible == 2
     assert "Uncaught" not in run.stderr and "No alert." in dom
+
+
+def test_the_accuracy_estimate_on_rotated_digits_is_within_the_error_the_export_states(
+    image_task, effnet_factory, feature_cache, tmp_path
+):
+    """An LP export on MNIST whose study had rotated digits as OOD-validation: the reference
+    records how far ATC was off there; on a stream of other rotated digits, the estimate is off
+    by no more than that record plus the sampling error of the windows' accuracy. (Measured: ATC
+    0.70 against an accuracy of 0.44 on 50 rotated digits, a record of 0.26 on OOD-val: ATC is
+    as wrong as the export says it has been -- which is why it says so.)"""
+    from PIL import Image
+
+    task = image_task.with_ood_val(0.5, seed=0)
+    fit = make_protocol("lp").fit(FitContext(task, effnet_factory, 0, feature_cache, False))
+    folder = _export(tmp_path / "export", fit.model, effnet_factory(), task,
+                     {"name": "efficientnet-lite0", "options": {"image_size": 32}})  # fmt: skip
+    stated = Monitor(folder, tmp_path / "s", window=25).reference
+    (check,) = [c for c in stated.checks if c.split == "ood-val:rotated"]
+    record = abs(check.atc - check.accuracy)
+    rotated, incoming = task.ood["rotated"], tmp_path / "incoming"
+    for i in range(len(rotated)):
+        label = task.label_names[rotated.labels[i]]
+        (incoming / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rotated.inputs[i]).save(incoming / label / f"{i}.png")
+    result = Monitor(folder, tmp_path / "state", window=25, label_column="label").update([incoming])
+    assert len(result.windows) == len(rotated) // 25
+    atc = np.mean([w.atc for w in result.windows])
+    truth = np.mean([w.accuracy.accuracy for w in result.windows])
+    n = sum(w.rows for w in result.windows)
+    sampling = 2 * np.sqrt(truth * (1 - truth) / n)  # two standard errors of the pooled accuracy
+    assert abs(atc - truth) <= record + sampling, (atc, truth, record, sampling)
