@@ -78,7 +78,8 @@ class MonitorResult:
             flag = f"ALERT ({', '.join(w.alerts)})" if w.alerts else "ok"
             lines.append(
                 f"  window {w.index} ({w.rows} rows): {flag}; estimated accuracy ATC "
-                f"{w.atc:.3f}, DoC {w.doc:.3f}; OOD rate {w.ood.rate:.3f} (reference "
+                f"{w.atc:.3f}, DoC {w.doc:.3f}, under label shift (BBSE) {w.bbse:.3f}; OOD "
+                f"rate {w.ood.rate:.3f} (reference "
                 f"{w.ood.reference_rate:.3f}){acc}"
             )
         if track:

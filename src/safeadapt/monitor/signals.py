@@ -176,6 +176,26 @@ def conformal(
     return float(sets.sum(1).mean()), Proportion(covered / n, low, high, n)
 
 
+def label_shift(
+    ref_pred: np.ndarray, ref_labels: np.ndarray, window_share: np.ndarray, classes: int
+) -> tuple[tuple[float, ...], float]:
+    """Black-box shift estimation (Lipton et al., ICML 2018): with ``C[i, j] = P(pred i | label
+    j)`` on the reference, the window's label shares ``q`` solve ``C q = window_share`` (least
+    squares, clipped at 0 and renormalised); the accuracy under that label shift is
+    ``sum_j q_j C[j, j]`` -- the estimate that holds where ATC fails (a label shift with the
+    class-conditional inputs unchanged)."""
+    ref_pred, ref_labels = np.asarray(ref_pred), np.asarray(ref_labels)
+    confusion = np.zeros((classes, classes))
+    for j in range(classes):
+        mine = ref_labels == j
+        if mine.any():
+            confusion[:, j] = np.bincount(ref_pred[mine], minlength=classes) / mine.sum()
+    q, *_ = np.linalg.lstsq(confusion, np.asarray(window_share, dtype=float), rcond=None)
+    q = np.clip(q, 0, None)
+    q = q / q.sum() if q.sum() > 0 else np.full(classes, 1 / classes)
+    return tuple(float(x) for x in q), float(q @ np.diag(confusion))
+
+
 def accuracy(pred: np.ndarray, labels: np.ndarray) -> Proportion | None:
     """Accuracy on the labelled rows (label >= 0) with its Wilson interval; None without any."""
     known = np.asarray(labels) >= 0

@@ -88,6 +88,9 @@ class WindowResult:
     # their coverage of the labelled rows (Wilson interval) says whether the guarantee holds
     set_size: float | None = None
     coverage: Accuracy | None = None
+    # black-box shift estimation: the window's label shares and the accuracy they imply
+    label_share: tuple[float, ...] | None = None
+    bbse: float | None = None
 
     @property
     def alerts(self) -> tuple[str, ...]:
@@ -104,6 +107,8 @@ class WindowResult:
         data["accuracy"] = Accuracy(**data["accuracy"]) if data.get("accuracy") else None
         data["class_share"] = tuple(data["class_share"])
         data["coverage"] = Accuracy(**data["coverage"]) if data.get("coverage") else None
+        if data.get("label_share") is not None:
+            data["label_share"] = tuple(data["label_share"])
         return cls(**data)
 
     def row(self) -> dict[str, Any]:
@@ -121,6 +126,7 @@ class WindowResult:
                     "accuracy_high": acc.ci_high if acc else None,
                     "labelled": acc.labelled if acc else 0,
                     "atc_error": self.atc - acc.accuracy if acc else None,
+                    "bbse": self.bbse,
                     "set_size": self.set_size,
                     "coverage": self.coverage.accuracy if self.coverage else None,
                     "coverage_low": self.coverage.ci_low if self.coverage else None,
@@ -165,9 +171,12 @@ def measure_window(
                                reference.confidence_mean, reference.accuracy)  # fmt: skip
     acc = signals.accuracy(pred, labels)
     size, cover = signals.conformal(reference.logits, reference.labels, logits, labels, COVERAGE)
+    label_share, bbse = signals.label_shift(reference.predictions, reference.labels,
+                                            np.asarray(share), len(reference.label_names))  # fmt: skip
     return WindowResult(
         index=index, key=key, rows=len(pred), start=span[0], end=span[1], level=level,
         tests=tests, ood=Rate(rate.rate, rate.ci_low, rate.ci_high, rate.reference_rate),
         atc=atc, doc=doc, accuracy=Accuracy(*acc) if acc else None, class_share=share,
         set_size=size, coverage=Accuracy(*cover) if cover else None,
+        label_share=label_share, bbse=bbse,
     )  # fmt: skip
