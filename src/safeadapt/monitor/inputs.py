@@ -82,7 +82,7 @@ def read_inputs(
     time_column: str | None = None,
 ) -> Rows:
     """Every row of ``sources``, in order (files in the order given, rows in file order)."""
-    from safeadapt.data.sources import read_rows
+    from safeadapt.data.rows import read_rows
 
     if not sources:
         raise DataError("monitor: give at least one input (a file or an image folder).")

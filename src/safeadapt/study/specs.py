@@ -151,7 +151,7 @@ class TaskSpec:
         monitor saw drift), their labels read by the task's class names."""
         import dataclasses
 
-        from safeadapt.data.sources import load_split
+        from safeadapt.data.rows import load_split
 
         column = self.image_column or ("image" if task.modality == "image" else self.text_column)
         extra = {}
