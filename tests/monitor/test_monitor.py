@@ -81,6 +81,15 @@ def test_no_drift_no_alert_and_no_row_counted_twice(text_export, tmp_path):
         Monitor(folder, out, window=50).update([movies])
     frame = pd.read_csv(out / "monitor.csv")
     assert list(frame["window"]) == [0, 1, 2]
+    # a serving job passes its inputs in memory: the same texts are the same rows, and rows
+    # short of a window wait in the object for its next call
+    serving = Monitor(folder, out, window=100)
+    assert serving.observe(list(task.test.inputs[:150])).skipped == 150
+    tweets = list(task.ood["tweets"].inputs[:110])
+    waiting = serving.observe(tweets[:50])
+    assert waiting.new == () and waiting.pending == 50
+    done = serving.observe(tweets[50:])
+    assert done.new == (3,) and done.pending == 10 and done.windows[3].rows == 100
 
 
 def test_a_sudden_shift_alerts_and_new_files_add_only_their_rows(text_export, tmp_path):
@@ -172,6 +181,14 @@ def test_bad_monitoring_inputs_are_one_line_errors(text_export, tmp_path):
     for name in ("safeadapt.json", "model.safetensors"):
         (old / name).write_bytes((folder / name).read_bytes())
     with pytest.raises(CheckpointError, match="did not write one. Export the model again"):
+        Monitor(old, tmp_path / "b", window=20)
+    (old / "monitor").mkdir()
+    (old / "monitor" / "reference.json").write_bytes(
+        (folder / "monitor/reference.json").read_bytes()
+    )
+    data = (folder / "monitor" / "reference.safetensors").read_bytes()
+    (old / "monitor" / "reference.safetensors").write_bytes(data[: len(data) // 2])  # cut short
+    with pytest.raises(CheckpointError, match="is corrupt"):
         Monitor(old, tmp_path / "b", window=20)
 
 

@@ -35,6 +35,48 @@ class Rows:
         times = None if self.times is None else [self.times[i] for i in index]
         return Rows(inputs, self.labels[index], times, [self.keys[i] for i in index])
 
+    def extend(self, other: Rows) -> Rows:
+        """These rows, then ``other``'s."""
+        if isinstance(self.inputs, np.ndarray):
+            if self.inputs.shape[1:] != other.inputs.shape[1:]:
+                raise DataError(f"monitor: images of {self.inputs.shape[1:]} and "
+                                f"{other.inputs.shape[1:]} cannot share a window.")  # fmt: skip
+            inputs: Any = np.concatenate([self.inputs, other.inputs])
+        else:
+            inputs = list(self.inputs) + list(other.inputs)
+        if (self.times is None) != (other.times is None):
+            raise DataError("monitor: give times for every call or for none.")
+        times = None if self.times is None else list(self.times) + list(other.times)
+        return Rows(inputs, np.concatenate([self.labels, other.labels]), times,
+                    self.keys + other.keys)  # fmt: skip
+
+
+def rows_in_memory(inputs, modality: str, label_names: tuple[str, ...], labels=None, times=None):
+    """Rows from a serving job's inputs: texts (non-empty strings) or a uint8 image array."""
+    if modality == "image":
+        inputs = np.asarray(inputs)
+        if inputs.dtype != np.uint8 or inputs.ndim not in (3, 4) or len(inputs) == 0:
+            raise DataError(
+                "monitor: images must be one non-empty uint8 array (N, H, W) or (N, H, W, 3); "
+                f"got {inputs.dtype} {inputs.shape}."
+            )
+    else:
+        inputs = list(inputs)
+        for i, text in enumerate(inputs):
+            if not isinstance(text, str) or not text.strip():
+                raise DataError(f"monitor: input {i} is not a non-empty text: {text!r:.60}.")
+        if not inputs:
+            raise DataError("monitor: no inputs given.")
+    n = len(inputs)
+    for name, values in (("labels", labels), ("times", times)):
+        if values is not None and len(values) != n:
+            raise DataError(f"monitor: {n} inputs but {len(values)} {name}.")
+    encoded = (encode_labels(list(labels), label_names, "monitor labels") if labels is not None
+               else np.full(n, -1, dtype=np.int64))  # fmt: skip
+    times = None if times is None else list(times)
+    keys = [row_key(inputs[i], times[i] if times else None) for i in range(n)]
+    return Rows(inputs, encoded, times, keys)
+
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or (

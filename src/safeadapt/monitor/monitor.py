@@ -20,7 +20,7 @@ import numpy as np
 
 from safeadapt.errors import DataError, InvalidConfig
 from safeadapt.monitor.exported import MODEL, content_key, read_manifest
-from safeadapt.monitor.inputs import Rows, read_inputs, time_order
+from safeadapt.monitor.inputs import Rows, read_inputs, rows_in_memory, time_order
 from safeadapt.monitor.reference import REFERENCE_DIR, TENSORS, Reference
 from safeadapt.monitor.suggest import keep_window, suggest_study
 from safeadapt.monitor.window import AlertPolicy, WindowResult, measure_window
@@ -125,6 +125,7 @@ class Monitor:
                          "time_column": time_column}  # fmt: skip
         self.export_key = content_key(self.export_dir, (MODEL, f"{REFERENCE_DIR}/{TENSORS}"))
         self._models: tuple[Any, Any] | None = None
+        self._pending: Rows | None = None  # observe(): rows short of a window, for the next call
 
     # --- state ---
 
@@ -176,12 +177,28 @@ class Monitor:
     # --- the work ---
 
     def update(self, sources: list[str | Path]) -> MonitorResult:
-        """Read ``sources``, measure every full window of rows not counted before, keep state."""
+        """Read ``sources``, measure every full window of rows not counted before, keep state.
+        Rows short of a window wait: give the same files again next time."""
         rows = read_inputs(
             list(sources), modality=self.manifest["modality"], input_column=self.input_column,
             label_names=self.reference.label_names, label_column=self.label_column,
             time_column=self.time_column,
         )  # fmt: skip
+        return self._process(rows, by_time=self.time_column is not None)[0]
+
+    def observe(self, inputs, labels=None, times=None) -> MonitorResult:
+        """In-memory inputs, as a serving job has them: texts, or images as one uint8 array
+        ``(N, H, W[, 3])``; ``labels`` as class names (None where not come back); ``times``
+        to order them by. Rows short of a window stay in this object for the next call."""
+        rows = rows_in_memory(inputs, self.manifest["modality"], self.reference.label_names,
+                              labels, times)  # fmt: skip
+        if self._pending is not None:
+            rows = self._pending.extend(rows)
+        result, self._pending = self._process(rows, by_time=times is not None)
+        return result
+
+    def _process(self, rows: Rows, by_time: bool) -> tuple[MonitorResult, Rows]:
+        """Measure every full window of the rows not counted before; the rows left over."""
         state = self._state()
         consumed = Counter(state["consumed"])
         seen: Counter = Counter()
@@ -192,8 +209,8 @@ class Monitor:
                 fresh.append(i)
         skipped = len(rows) - len(fresh)
         new_rows = rows.take(np.asarray(fresh, dtype=np.int64))
-        if self.time_column:
-            new_rows = new_rows.take(time_order(new_rows.times, self.time_column))
+        if by_time:
+            new_rows = new_rows.take(time_order(new_rows.times, self.time_column or "times"))
         full = len(new_rows) // self.window
         windows = [WindowResult.from_json(w) for w in state["windows"]]
         new = []
@@ -211,10 +228,11 @@ class Monitor:
             self._save(state)  # after every window: a killed run keeps what it finished
         if not full and not (self.out / STATE).exists():
             self._save(state)
-        result = MonitorResult(tuple(windows), tuple(new), len(new_rows) - full * self.window,
-                               skipped, self.policy, self.reference.estimate_error())  # fmt: skip
+        left = new_rows.take(np.arange(full * self.window, len(new_rows)))
+        result = MonitorResult(tuple(windows), tuple(new), len(left), skipped, self.policy,
+                               self.reference.estimate_error())  # fmt: skip
         self._write_outputs(result)
-        return result
+        return result, left
 
     def suggest_study(self, path: str | Path) -> Path:
         """Write the study to run next: the export's study with the labelled rows of the windows

@@ -115,7 +115,19 @@ class Reference:
                 f"{folder / META} has schema {meta['schema']}, newer than this safeadapt reads "
                 f"({REFERENCE_SCHEMA}); upgrade safeadapt."
             )
-        tensors, _ = read_safetensors(folder / TENSORS)
+        try:
+            tensors, _ = read_safetensors(folder / TENSORS)
+        except CheckpointError:
+            raise
+        except Exception as err:  # truncated or not a safetensors file at all
+            raise CheckpointError(
+                f"{folder / TENSORS} is corrupt ({type(err).__name__}); export the model again."
+            ) from None
+        missing = {"pretrained", "logits", "labels"} - set(tensors)
+        if missing:
+            raise CheckpointError(
+                f"{folder / TENSORS} lacks {sorted(missing)}; export the model again."
+            )
         meta.pop("schema", None)
         checks = tuple(EstimateCheck(**c) for c in meta.pop("checks", ()))
         return cls(
