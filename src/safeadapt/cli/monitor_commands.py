@@ -77,21 +77,12 @@ def monitor(
 
 def monitor_junit(result, name: str) -> str:
     """One test case per window this update measured; a failure where it raised an alert."""
-    from xml.sax.saxutils import escape, quoteattr
+    from safeadapt.study.checks import junit_suite
 
-    from safeadapt.study.checks import JUNIT_MARK
-
-    cases = []
-    for w in result.windows:
-        if w.index not in result.new:
-            continue
-        detail = ", ".join(f"{a} p {w.tests[a].p_value:.3g} <= {w.level:.3g}" for a in w.alerts)
-        body = (
-            f"<failure message={quoteattr(detail)}>{escape(detail)}</failure>" if w.alerts else ""
-        )
-        cases.append(f"<testcase classname={quoteattr('safeadapt.monitor')} "
-                     f"name={quoteattr(f'window {w.index}')}>{body}</testcase>")  # fmt: skip
-    failures = len(result.new_alerts)
-    return (f'<?xml version="1.0" encoding="utf-8"?>\n{JUNIT_MARK}\n'
-            f'<testsuite name={quoteattr("safeadapt monitor: " + name)} tests="{len(cases)}" '
-            f'failures="{failures}" errors="0">' + "".join(cases) + "</testsuite>\n")  # fmt: skip
+    cases = [
+        (f"window {w.index}", ", ".join(f"{a} p {w.tests[a].p_value:.3g} <= {w.level:.3g}"
+                                        for a in w.alerts) or None)
+        for w in result.windows
+        if w.index in result.new
+    ]  # fmt: skip
+    return junit_suite(f"safeadapt monitor: {name}", "safeadapt.monitor", cases)

@@ -231,7 +231,8 @@ class Monitor:
         left = new_rows.take(np.arange(full * self.window, len(new_rows)))
         result = MonitorResult(tuple(windows), tuple(new), len(left), skipped, self.policy,
                                self.reference.estimate_error())  # fmt: skip
-        self._write_outputs(result)
+        if new or not (self.out / "monitor.html").exists():  # figures only when they change
+            self._write_outputs(result)
         return result, left
 
     def suggest_study(self, path: str | Path) -> Path:

@@ -17,7 +17,7 @@ Size: ``REFERENCE_SIZE x (2 x feature dim + classes) x 4`` bytes (1,000 MiniLM r
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +90,10 @@ class Reference:
         if not self.same_backbone:  # an LP export: one set of features serves as both
             tensors["adapted"] = self.adapted.float().contiguous()
         save_verified(tensors, folder / TENSORS)
-        meta = {k: v for k, v in asdict(self).items()
-                if k not in ("pretrained", "adapted", "logits", "labels")}  # fmt: skip
+        tensor_fields = ("pretrained", "adapted", "logits", "labels")  # stored above, not copied
+        meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in tensor_fields}
         meta["label_names"] = list(self.label_names)
+        meta["checks"] = [asdict(c) for c in self.checks]
         write_atomic(folder / META, json.dumps({"schema": REFERENCE_SCHEMA, **meta}, indent=1))
 
     @classmethod
@@ -153,6 +154,15 @@ def window_outputs(model, pretrained, split, same_backbone: bool, batch_size: in
     return base, adapted, logits
 
 
+def same_weights(adapted, pretrained) -> bool:
+    """Whether the adaptation left the backbone as it was (LP, hardened LP): the same tensors
+    under the same names, so one feature pass serves both."""
+    a, b = adapted.state_dict(), pretrained.state_dict()
+    return a.keys() == b.keys() and all(
+        a[k].shape == b[k].shape and torch.equal(a[k].cpu(), b[k].cpu()) for k in a
+    )
+
+
 def build_reference(
     model, pretrained, task, seed: int = 0, size: int = REFERENCE_SIZE
 ) -> Reference:
@@ -163,9 +173,7 @@ def build_reference(
     from safeadapt.metrics.calibration import fit_temperature
 
     split = task.val.sample(size, seed)
-    probe = split.subset(np.arange(min(len(split), 64)))
-    base, adapted, _ = window_outputs(model, pretrained, probe, same_backbone=False)
-    same = bool(torch.allclose(base, adapted, atol=1e-5, rtol=1e-4))
+    same = same_weights(model.backbone, pretrained)
     base, adapted, logits = window_outputs(model, pretrained, split, same)
     labels = np.asarray(split.labels)
     temperature = fit_temperature(logits, torch.as_tensor(labels))

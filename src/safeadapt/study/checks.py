@@ -175,24 +175,29 @@ def junit_error_xml(study: str, kind: str, message: str) -> str:
 
 def junit_xml(result: CheckReport, study: str) -> str:
     """The checks as JUnit XML: one test case per check, a failure element when it fails."""
+    cases = [
+        (r.name, None if r.passed else f"{r.score}: value {r.value!r}, bound {r.side or ''} "
+         f"{r.bound!r}")
+        for r in result.checks
+    ]  # fmt: skip
+    return junit_suite(f"safeadapt checks: {study}", f"safeadapt.{study}", cases)
+
+
+def junit_suite(suite: str, classname: str, cases: list[tuple[str, str | None]]) -> str:
+    """A JUnit document of ``(name, failure message or None)`` test cases, marked as written by
+    safeadapt (so ``--junit`` may replace it later), every text made safe for XML."""
     from xml.sax.saxutils import escape, quoteattr
 
-    study = _xml_text(study)
-
-    cases = []
-    for r in result.checks:
-        detail = _xml_text(f"{r.score}: value {r.value!r}, bound {r.side or ''} {r.bound!r}")
-        body = (
-            "" if r.passed else f"<failure message={quoteattr(detail)}>{escape(detail)}</failure>"
-        )
-        cases.append(
-            f"<testcase classname={quoteattr('safeadapt.' + study)} "
-            f"name={quoteattr(_xml_text(r.name))}>"
-            f"{body}</testcase>"
-        )
-    failures = sum(not r.passed for r in result.checks)
+    body = []
+    for name, failure in cases:
+        detail = None if failure is None else _xml_text(failure)
+        inner = "" if detail is None else (
+            f"<failure message={quoteattr(detail)}>{escape(detail)}</failure>")  # fmt: skip
+        body.append(f"<testcase classname={quoteattr(_xml_text(classname))} "
+                    f"name={quoteattr(_xml_text(name))}>{inner}</testcase>")  # fmt: skip
+    failures = sum(failure is not None for _, failure in cases)
     return (
         f'<?xml version="1.0" encoding="utf-8"?>\n{JUNIT_MARK}\n'
-        f'<testsuite name={quoteattr("safeadapt checks: " + study)} tests="{len(cases)}" '
-        f'failures="{failures}" errors="0">' + "".join(cases) + "</testsuite>\n"
+        f'<testsuite name={quoteattr(_xml_text(suite))} tests="{len(cases)}" '
+        f'failures="{failures}" errors="0">' + "".join(body) + "</testsuite>\n"
     )

@@ -255,6 +255,11 @@ def _dict_fields(raw: Any, names: tuple[str, ...]) -> Any:
 def load_study(path: str | Path, max_runs: int = MAX_RUNS) -> StudyConfig:
     """Read and validate a study YAML file (safe YAML, UTF-8, no aliases, no duplicate keys, at
     most ``MAX_STUDY_BYTES``; a study of more than ``max_runs`` runs is refused)."""
+    return StudyConfig.from_dict(read_study_file(path), max_runs=max_runs)
+
+
+def read_study_file(path: str | Path) -> dict[str, Any]:
+    """A study YAML file's mapping, read as ``load_study`` reads it (checked, not validated)."""
     import yaml
 
     path = Path(path)
@@ -290,7 +295,7 @@ def load_study(path: str | Path, max_runs: int = MAX_RUNS) -> StudyConfig:
         raise InvalidConfig(f"study file {str(path)!r} is not valid YAML: {what}.") from None
     except RecursionError:
         raise InvalidConfig(f"study file {str(path)!r} nests too deeply to be a study.") from None
-    return StudyConfig.from_dict(raw or {}, max_runs=max_runs)
+    return raw or {}
 
 
 def _study_loader():

@@ -142,18 +142,16 @@ def write_reference(model, manifest: dict[str, Any], task, config, out: Path) ->
 
 def _write_study_record(out: Path, study_path: str | None, raw: dict[str, Any] | None) -> None:
     """The study's settings and the folder its paths are relative to, for the study a monitor
-    suggests after drift (``safeadapt.monitor.suggest``). The file is read as safe YAML: it was
-    validated by the study's loader already."""
+    suggests after drift (``safeadapt.monitor.suggest``), read as the study's loader reads it."""
     import os
-
-    import yaml
 
     from safeadapt.files import write_atomic
     from safeadapt.monitor.reference import REFERENCE_DIR
     from safeadapt.monitor.suggest import STUDY, study_record
+    from safeadapt.study.config import read_study_file
 
     if raw is None and study_path and Path(study_path).is_file():
-        raw = yaml.safe_load(Path(study_path).read_text(encoding="utf-8"))
+        raw = read_study_file(study_path)
     if isinstance(raw, dict):
         write_atomic(out / REFERENCE_DIR / STUDY, study_record(raw, os.getcwd()))
 
