@@ -22,8 +22,11 @@ demo: $(STAMP)
 demo-vision: $(STAMP)
 	$(BIN)/safeadapt demo --modality vision
 
+# One test process per core of a 2-core CI machine (pytest-xdist; each with one math thread,
+# tests/conftest.py): about half the wall time of one process. TEST_WORKERS=0 runs in-process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist worksteal
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q

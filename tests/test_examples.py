@@ -31,6 +31,8 @@ TINY = {
 }
 
 
+# slow: twelve variants of real studies (the curation itself is tested in tests/bias/)
+@pytest.mark.slow
 def test_overwriting_bias_runs_as_studies_resumes_and_refuses_a_corrupt_backbone(tmp_path):
     from safeadapt.errors import CheckpointError
 

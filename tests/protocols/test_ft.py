@@ -112,6 +112,8 @@ def test_lp_ft_keeps_its_lp_start_when_fine_tuning_wrecks_it(
     assert _changed(wrecked.model.backbone, lp.model.backbone) == 0
 
 
+# slow: two fine-tunings of MiniLM; LDIFS's penalty is tested in test_regularizers.py
+@pytest.mark.slow
 def test_ldifs_at_its_default_weight_acts(text_task, minilm_factory, feature_cache):
     """LDIFS differs from LP-FT in weights and keeps features closer to the pretrained ones;
     the record says how hard the penalty pulled."""

@@ -48,7 +48,9 @@ def test_zero_shot_starts_lp_ft_and_wise_ft(tiny_clip, digits, feature_cache):
     assert lpft.info["start_val_accuracy"] == pytest.approx(zs.info["val_accuracy"])
     wise = make_protocol("wise-ft", {**train, "alphas": [0.0, 1.0]}).fit(ctx)
     curve = {p["alpha"]: p["val_accuracy"] for p in wise.info["alpha_curve"]}
-    assert curve[0.0] == pytest.approx(zs.info["val_accuracy"], abs=1e-6)  # theta_0 = zero-shot
+    # theta_0 = zero-shot: the same weights, evaluated in other batches; this random tiny CLIP's
+    # logits are nearly tied, so one example may flip with the thread count (not more)
+    assert abs(curve[0.0] - zs.info["val_accuracy"]) <= 1 / len(digits.val) + 1e-9
 
 
 def test_zero_shot_needs_a_pair(digits, effnet_factory, feature_cache, tmp_path):

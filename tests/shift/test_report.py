@@ -39,6 +39,8 @@ def test_one_set_is_an_error(vader, minilm, feature_cache):
         shift_report(minilm, {"a": vader.train}, feature_cache)
 
 
+# slow: 1,600 VADER embeddings at length 64; the probe check is tested on small data below
+@pytest.mark.slow
 def test_label_noise_is_caught_by_the_probe_not_the_input_tests(feature_cache):
     """Sentiment140-style: lexicon labels on train, human labels on test (same source)."""
     from safeadapt.backbones import load_backbone

@@ -87,6 +87,8 @@ def test_a_killed_worker_is_retried_and_the_run_recorded_once(
     assert sorted(p.name for p in runs.iterdir()) == sorted(r.run_id for r in result.runs)
 
 
+# slow: a second Ray cluster; the retried worker (the default) is tested above
+@pytest.mark.slow
 def test_without_retries_a_killed_worker_fails_the_run_and_keeps_the_rest(
     cluster, tmp_path, feature_cache, monkeypatch
 ):

@@ -94,6 +94,8 @@ def test_export_errors_name_the_fix(saved_study, tmp_path, feature_cache):
     assert out.exit_code == 2
 
 
+# slow: a second study; reuse by content is tested in tests/study/test_runner.py
+@pytest.mark.slow
 def test_a_run_stored_without_its_model_is_redone_when_models_are_asked_for(
     saved_study, feature_cache
 ):

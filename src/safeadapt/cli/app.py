@@ -84,8 +84,9 @@ def _guarded(command):
     command exits 1 itself), 2 a settings / data / usage error (``SafeAdaptError``, ``OSError``:
     one ``error:`` line), 3 an internal error (one line; the traceback goes to a log file whose
     path is printed), 130 Ctrl-C (what was kept and how to resume), 141 when the reader of the
-    output went away (``safeadapt list | head``: quietly, as any Unix tool killed by SIGPIPE --
-    never 0, so a gate piped into a pager is not read as passed). With ``--junit``, an error
+    output went away before it was written (``safeadapt list | head``: quietly, as any Unix tool
+    killed by SIGPIPE; output that fit in the pipe before the reader left ends 0, as for any
+    tool). With ``--junit``, an error
     is written there as an ``<error>`` test case, so CI never reads a crash as a failed gate."""
     import functools
 
