@@ -19,9 +19,10 @@ def test_every_protocol_and_family_lists_exactly_its_config_fields():
     from safeadapt.protocols import PROTOCOLS
     from safeadapt.safety import FAMILIES
 
-    for name in PROTOCOLS.names():
+    for name in PROTOCOLS.names():  # nested settings follow their field as field.setting
         fields = [f.name for f in dataclasses.fields(PROTOCOLS.get(name).Config)]
-        assert [s.name for s in describe(name).settings] == fields, name
+        tops = [s.name.split(".")[0] for s in describe(name).settings]
+        assert list(dict.fromkeys(tops)) == fields, name
     for name in FAMILIES.names():
         fields = [f.name for f in dataclasses.fields(FAMILIES.get(name).Config)]
         assert [s.name for s in describe(name).settings] == fields, name
@@ -33,7 +34,13 @@ def test_the_range_shown_is_the_range_enforced(tmp_path):
     assert out.exit_code == 0, out.output
     settings = {s["name"]: s for s in json.loads(out.output)["settings"]}
     assert settings["epochs"]["allowed"] == "an integer >= 1, at most 10,000"
-    assert settings["tune"]["allowed"] == "one of all, bitfit, last-k, lora"
+    assert settings["tune"]["allowed"].startswith("one of all, bitfit, last-k, lora; a name")
+    assert settings["tune.lora.r"]["allowed"] == "an integer >= 1, at most 4,096"
+    assert settings["optimizer.head_lr"]["default"] == 1e-3  # FT's own default, shown
+    ldifs = {s.name: s for s in describe("ldifs").settings}
+    assert (
+        ldifs["regularizer"].default == "ldifs" and ldifs["regularizer.ldifs.weight"].default == 10
+    )
     assert settings["lr"]["default"] == 2e-5 and settings["lr"]["type"] == "float"
     assert all(s["doc"] for s in settings.values())  # every training setting says what it does
     from safeadapt.protocols import make_protocol
@@ -85,16 +92,20 @@ def test_init_full_writes_every_setting_commented_out_and_each_default_builds(tm
 
 # Settings that take free-form values (module names, feature taps, nested configs with their own
 # rules, the families mapping): everything else must declare its range.
-FREE_FORM = {"lora_targets", "reg_layers", "lp", "head", "families"}
+FREE_FORM = {"tune.lora.targets", "regularizer.ldifs.layers", "targets", "layers", "lp", "head",
+             "families"}  # fmt: skip
 NEAR_MISSES = (-1, 0, 1.5, 10**12, True, "not-a-name", (), ("not-a-name",), (-1.0,), (10**12,))
 
 
 def _configs():
     from safeadapt.protocols import PROTOCOLS
+    from safeadapt.protocols.train_config import CHOICES, Optimizer, Stopping
     from safeadapt.safety import FAMILIES
 
     out = {f"protocol {n}": PROTOCOLS.get(n).Config for n in PROTOCOLS.names()}
     out |= {f"family {n}": FAMILIES.get(n).Config for n in FAMILIES.names()}
+    out |= {"optimizer": Optimizer, "stopping": Stopping}
+    out |= {f"{field} {n}": cls for field, options in CHOICES.items() for n, cls in options.items()}
     from safeadapt.safety.suite import SafetyConfig
 
     return out | {"safety": SafetyConfig}
@@ -122,7 +133,7 @@ def test_every_declared_range_is_enforced_with_the_settings_name():
             outside = [v for v in NEAR_MISSES if rule.problem(v) is not None]
             assert outside, f"{owner} {name}: no near miss is outside its range"
             for value in outside:
-                with pytest.raises(InvalidConfig, match=f"'{name}"):
+                with pytest.raises(InvalidConfig, match=f"[.']{name}'"):
                     build_config(cls, {name: value}, owner)
 
 

@@ -248,7 +248,7 @@ def test_a_huge_grid_is_counted_not_expanded(tmp_path):
     [
         ({"task": {"train": "a.csv", "test": "a.csv", "image_column": "image", "image_size": 20000}},
          "'task.image_size' must be an integer from 8 to 1024"),
-        ({"protocols": {"ft": {"tune": "lora", "lora_r": 200000}}}, "'lora_r' is 200000, above the limit of 4096"),
+        ({"protocols": {"ft": {"tune": "lora", "lora_r": 200000}}}, "'tune.lora.r' is 200000, above the limit of 4096"),
         ({"threads": 100000}, "'threads' must be an integer from 1 to 1024"),
         ({"name": "n" * 300}, "at most 100 characters"),
         ({"task": {"train": "a.csv", "test": "a.csv", "ood": {"bad\u0007name": "a.csv"}}},

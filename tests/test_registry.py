@@ -47,7 +47,7 @@ def test_config_typo_names_the_key_and_the_fix():
     [
         ("ft", {"lr": -1e-5}, "'lr' must be a positive finite number"),
         ("ft", {"epochs": 0}, "'epochs' must be an integer >= 1"),
-        ("ft", {"warmup_ratio": 1.5}, "'warmup_ratio' must be in"),
+        ("ft", {"warmup_ratio": 1.5}, "'optimizer.warmup_ratio' must be in"),
         ("lp", {"c_grid": []}, "'c_grid' must be a list of at least 1 entry"),
         ("lp-ft", {"lp": {"c_grid": [0]}}, "'c_grid' entry 0 must be a positive"),
         ("lp-ft", {"mixed_precision": "fp8"}, "'mixed_precision'"),

@@ -161,12 +161,22 @@ def settings_yaml(entry: Entry, indent: str) -> list[str]:
     """Every setting of ``entry`` as commented-out YAML lines (``safeadapt init --full``)."""
     import yaml
 
-    lines = []
+    lines, parent = [], None
     for s in entry.settings:
         value = yaml.safe_dump(s.to_json()["default"], default_flow_style=True, width=10**6)
         value = value.strip().removesuffix("...").strip()
         why = "; ".join(x for x in (s.doc, s.allowed) if x)
-        lines.append(f"{indent}{s.name}: {value}" + (f"  # {why}" if why else ""))
+        why = f"  # {why}" if why else ""
+        path = s.name.split(".")
+        if len(path) == 3:  # a method's own setting: shown, not written (the method is a choice)
+            lines.append(f"{indent}#   {path[0]}: {{{path[1]}: {{{path[2]}: {value}}}}}{why}")
+        elif len(path) == 2:  # a nested sub-config's setting, under its parent
+            if parent != path[0]:
+                lines.append(f"{indent}{path[0]}:")
+                parent = path[0]
+            lines.append(f"{indent}  {path[1]}: {value}{why}")
+        else:
+            lines.append(f"{indent}{s.name}: {value}{why}")
     return lines
 
 

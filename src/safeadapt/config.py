@@ -38,6 +38,9 @@ def build_config(cls: type[C], values: Mapping[str, Any] | C | None, where: str)
         raise InvalidConfig(
             f"{where}: expected a mapping of settings, got {type(values).__name__}."
         )
+    nest = getattr(cls, "nest", None)
+    if nest is not None:  # earlier releases' flat spellings, moved to their nested place
+        values = nest(values, where)
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in values:
         if key not in fields:
@@ -134,8 +137,118 @@ def at_most(config: Any, limits: Mapping[str, float], owner: str) -> None:
         )
 
 
-def as_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+# --- nested settings: a sub-config of fixed type, or one of several (a method and its settings) ---
+
+
+def nested_setting(cls: type, doc: str = "", default: Any = None) -> Any:
+    """A field holding the sub-config ``cls`` (``default``: ``cls()``), written as a mapping of
+    its settings; a partial mapping changes only what it names, from the field's default (so a
+    subclass's own default sub-config stays)."""
+    factory = cls if default is None else (lambda: default)
+    return dataclasses.field(default_factory=factory, metadata={"doc": doc, "nested": cls})
+
+
+def choice_setting(
+    default: Any, doc: str, choices: Callable[[], Mapping[str, type]], optional: bool = False
+) -> Any:
+    """A field holding one of several sub-configs (``choices()``: ``{name: config class}``, each
+    with a ``name``), written as its name or as ``{name: {setting: value}}``; ``optional``: null
+    means none of them. The chosen method's settings start from the field's default when that
+    is the same method."""
+    meta = {"doc": doc, "choices": choices, "optional": optional}
+    if default is None:
+        return dataclasses.field(default=None, metadata=meta)
+    return dataclasses.field(default_factory=lambda: default, metadata=meta)
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _resolve_nested(config: Any, owner: str) -> None:
+    """Turn the mappings / names given for nested fields into their sub-configs (in place: the
+    config's ``__post_init__`` calls this through ``check_settings``)."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        sub, choices = f.metadata.get("nested"), f.metadata.get("choices")
+        if sub is not None and not isinstance(value, sub):
+            built = _sub_config(sub, field_default(f), value, f"{owner} '{f.name}'")
+            object.__setattr__(config, f.name, built)
+        elif choices is not None and value is None and not f.metadata.get("optional"):
+            raise InvalidConfig(
+                f"{owner} '{f.name}' may not be null; give one of {', '.join(choices())}."
+            )
+        elif choices is not None and value is not None and not dataclasses.is_dataclass(value):
+            built = _chosen(choices(), field_default(f), value, f"{owner} '{f.name}'")
+            object.__setattr__(config, f.name, built)
+
+
+def _sub_config(cls: type, default: Any, value: Any, where: str) -> Any:
+    if not isinstance(value, Mapping):
+        raise InvalidConfig(f"{where} must be a mapping of its settings; got {value!r}.")
+    start = dataclasses.asdict(default) if isinstance(default, cls) else {}
+    return build_config(cls, {**start, **value}, where)
+
+
+def _chosen(choices: Mapping[str, type], default: Any, value: Any, where: str) -> Any:
+    """The sub-config named by ``value`` (a name or ``{name: {settings}}``)."""
+    if isinstance(value, str):
+        name, settings = value, {}
+    elif isinstance(value, Mapping) and len(value) == 1:
+        ((name, settings),) = value.items()
+        settings = {} if settings is None else settings
+    else:
+        raise InvalidConfig(
+            f"{where} must be one of {', '.join(choices)}, as a name or as "
+            f"{{<name>: {{<setting>: <value>}}}}; got {value!r}."
+        )
+    if name not in choices:
+        raise InvalidConfig(
+            f"{where} must be one of {', '.join(choices)}; got {name!r}."
+            + did_you_mean(str(name), choices)
+        )
+    cls = choices[name]
+    if not isinstance(settings, Mapping):
+        raise InvalidConfig(
+            f"{where} {name!r} must be a mapping of its settings; got {settings!r}."
+        )
+    start = dataclasses.asdict(default) if isinstance(default, cls) else {}
+    return build_config(cls, {**start, **settings}, f"{where} {name!r}")
+
+
+def plain_settings(config: Any) -> dict[str, Any]:
+    """``config`` as the mapping a study writes (nested fields as mappings, a chosen method as
+    ``{name: {settings}}``): ``build_config`` of it gives ``config`` back."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.metadata.get("choices") is not None and value is not None:
+            out[f.name] = {value.name: dataclasses.asdict(value)}
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = dataclasses.asdict(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def record_form(config: Any) -> dict[str, Any]:
+    """``config``'s settings as run keys and records store them (a config may keep an earlier
+    release's flat form there: ``flat()``)."""
+    flat = getattr(config, "flat", None)
+    return flat() if callable(flat) else dataclasses.asdict(config)
+
+
+def with_overrides(config: C, overrides: Mapping[str, Any], where: str) -> C:
+    """``config`` with ``overrides`` (flat spellings included) applied."""
+    values = dict(overrides)
+    nest = getattr(type(config), "nest", None)
+    if nest is not None:
+        values = nest(values, where, config)
+    return build_config(type(config), {**plain_settings(config), **values}, where)
 
 
 # --- settings declared as data: one rule per field, checked in one place, shown by `list` ---
@@ -262,10 +375,14 @@ def setting(default: Any = dataclasses.MISSING, doc: str = "", rule: Rule | None
     return dataclasses.field(default=default, metadata=meta)
 
 
-def check_settings(config: Any, owner: str) -> None:
+def check_settings(config: Any, owner: str, path: str = "") -> None:
     """Every declared rule of ``config``'s fields (``None`` passes where the field allows it):
-    the size bounds first, before anything is allocated."""
+    the size bounds first, before anything is allocated. Nested fields given as mappings or
+    names become their sub-configs first (checked by their own rules). ``path``: where a
+    sub-config sits (``tune.lora``), so its errors name ``'tune.lora.r'``."""
+    _resolve_nested(config, owner)
     declared = _declared(type(config))
+    prefix = f"{path}." if path else ""
     for f in dataclasses.fields(config):
         rule = declared.get(f.name, (None, ""))[0]
         value = getattr(config, f.name)
@@ -273,7 +390,7 @@ def check_settings(config: Any, owner: str) -> None:
             continue
         problem = rule.problem(value)
         if problem is not None:
-            raise InvalidConfig(f"{owner} '{f.name}' {problem}")
+            raise InvalidConfig(f"{owner} '{prefix}{f.name}' {problem}")
 
 
 def _declared(cls: type) -> dict[str, tuple[Rule | None, str]]:
@@ -315,25 +432,39 @@ class SettingInfo:
         return {**dataclasses.asdict(self), "default": default}
 
 
-def describe_settings(cls: type) -> list[SettingInfo]:
+def describe_settings(cls: type, prefix: str = "", given: Any = None) -> list[SettingInfo]:
     """Every field of the config dataclass ``cls``: its type, default, rule (the one
     ``check_settings`` enforces) and meaning -- the field's declared doc, else its entry in the
-    class docstring (``name``: ...), else its source comment."""
+    class docstring (``name``: ...), else its source comment. A nested sub-config's settings
+    follow as ``field.setting``; a choice of methods as ``field`` (the method's name) and each
+    method's settings as ``field.method.setting``. ``given``: the instance whose values are the
+    defaults (a sub-config a subclass set)."""
     hints = typing.get_type_hints(cls)
     comments = _field_comments(cls)
     declared = _declared(cls)
     out = []
     for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = None
+        default = getattr(given, f.name) if given is not None else field_default(f)
         rule, doc = declared.get(f.name, (None, ""))
         doc = doc or docstring_entry(cls, f.name) or comments.get(f.name, "")
+        name = prefix + f.name
+        nested, choices = f.metadata.get("nested"), f.metadata.get("choices")
+        if nested is not None:
+            out += describe_settings(nested, f"{name}.", default)
+            continue
+        if choices is not None:
+            options = choices()
+            optional = f.metadata.get("optional")
+            allowed = "one of " + ", ".join(options) + (" or null" if optional else "")
+            allowed += "; a name, or {<name>: {<setting>: <value>}}"
+            chosen = None if default is None else default.name
+            out.append(SettingInfo(name, "name or mapping", chosen, allowed, doc))
+            for option, sub in options.items():
+                mine = default if isinstance(default, sub) else None
+                out += describe_settings(sub, f"{name}.{option}.", mine)
+            continue
         out.append(
-            SettingInfo(f.name, type_name(hints.get(f.name, Any)), default,
+            SettingInfo(name, type_name(hints.get(f.name, Any)), default,
                         rule.allowed if rule else "", doc)
         )  # fmt: skip
     return out

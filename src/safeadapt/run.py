@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import random
@@ -15,6 +14,7 @@ import torch
 from torch import Tensor
 
 from safeadapt.backbones.base import Backbone
+from safeadapt.config import record_form
 from safeadapt.data.features import FeatureCache
 from safeadapt.data.task import Task
 from safeadapt.evaluation import EvalContext, score_splits
@@ -102,7 +102,7 @@ def run_protocol(
         selection={k: SplitMetrics(v) for k, v in selection.items()},
         fit_seconds=fit_cost.seconds,
         eval_seconds=eval_cost.seconds,
-        config=dataclasses.asdict(protocol.config),
+        config=record_form(protocol.config),
         info=result.info,
         safety=safety_out,
         cost=Cost(

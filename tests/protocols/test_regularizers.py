@@ -25,7 +25,7 @@ def _taps(model, split, layers, pooled=False):
 def test_ldifs_is_zero_at_the_pretrained_model_and_grows(small, effnet_factory, feature_cache):
     model = Classifier(effnet_factory(), small.num_classes)
     ctx = FitContext(small, effnet_factory, 0, feature_cache, show_progress=False)
-    (reg,) = build_regularizers(ctx, model, TrainConfig(regularizer="ldifs", reg_weight=10.0))
+    (reg,) = build_regularizers(ctx, model, TrainConfig(regularizer={"ldifs": {"weight": 10.0}}))
     assert reg.layers == model.backbone.default_layers and len(reg.layers) == 5
     assert not reg.pooled
     taps, index, batch = _taps(model, small.train, reg.layers)

@@ -5,12 +5,13 @@ import copy
 import pytest
 import torch
 
+from safeadapt.config import build_config
 from safeadapt.errors import InvalidConfig
 from safeadapt.model import Classifier
 from safeadapt.protocols import FitContext
 from safeadapt.protocols.train_config import TrainConfig
 from safeadapt.protocols.train_loop import finetune_in_context
-from safeadapt.protocols.tuning import apply_tuning, lora_targets
+from safeadapt.protocols.tuning import LoRA, apply_tuning, lora_targets
 
 # keep_start off: these tests check what moves, not whether two steps beat the start
 STEPS = {
@@ -32,7 +33,7 @@ def _fit(small, factory, cache, **cfg):
     model = Classifier(factory(), small.num_classes)
     before = copy.deepcopy(model.state_dict())
     ctx = FitContext(small, factory, 0, cache, device="cpu", show_progress=False)
-    info = finetune_in_context(model, ctx, TrainConfig(**{**STEPS, **cfg}))
+    info = finetune_in_context(model, ctx, build_config(TrainConfig, {**STEPS, **cfg}, "t"))
     return model, before, info
 
 
@@ -93,11 +94,11 @@ def test_last_k_blocks(small, effnet_factory, feature_cache):
 def test_bad_tuning_settings_are_named(minilm):
     with pytest.raises(InvalidConfig, match="'tune' must be one of"):
         TrainConfig(tune="prefix")
-    with pytest.raises(InvalidConfig, match="'lora_r'"):
-        TrainConfig(lora_r=0)
+    with pytest.raises(InvalidConfig, match="'tune.lora.r'"):
+        TrainConfig(tune={"lora": {"r": 0}})
     with pytest.raises(InvalidConfig, match="Did you mean 'ldifs'"):
         TrainConfig(regularizer="ldfis")
     model = Classifier(minilm, 2)
-    cfg = TrainConfig(tune="lora", lora_targets=("nonexistent",))
+    cfg = TrainConfig(tune=LoRA(targets=("nonexistent",)))
     with pytest.raises(ValueError):
         apply_tuning(copy.deepcopy(model), cfg)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from safeadapt._registry import Registry
 from safeadapt.backbones.base import Backbone
-from safeadapt.config import as_dict, build_config
+from safeadapt.config import build_config, with_overrides
 from safeadapt.data.features import FeatureCache
 from safeadapt.data.task import Task
 from safeadapt.model import Classifier
@@ -51,10 +51,9 @@ class Protocol(ABC):
     Config: ClassVar[type]
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
-        if overrides:
-            base = as_dict(build_config(self.Config, config, self._where)) if config else {}
-            config = {**base, **overrides}
         self.config = build_config(self.Config, config, self._where)
+        if overrides:
+            self.config = with_overrides(self.config, overrides, self._where)
 
     @property
     def _where(self) -> str:

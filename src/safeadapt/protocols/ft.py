@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from safeadapt.config import nested_setting
 from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, Protocol, register_protocol
-from safeadapt.protocols.train_config import TrainConfig
+from safeadapt.protocols.train_config import Optimizer, TrainConfig
 from safeadapt.protocols.train_loop import finetune_in_context
 
 
 @dataclass(frozen=True)
 class FTConfig(TrainConfig):
     lr: float = 2e-5
-    head_lr: float | None = 1e-3  # the random head needs a larger step than the backbone
+    # the random head needs a larger step than the backbone
+    optimizer: Optimizer = nested_setting(Optimizer, default=Optimizer(head_lr=1e-3))
 
 
 @register_protocol("ft")

@@ -9,16 +9,21 @@ from the LP solution, so it is left undecayed). Any FT protocol gets the penalty
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from safeadapt.config import choice_setting, nested_setting
 from safeadapt.protocols.base import register_protocol
 from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
+from safeadapt.protocols.regularizers import REGULARIZER_SETTINGS, L2SPSettings
+from safeadapt.protocols.train_config import Optimizer
 
 
 @dataclass(frozen=True)
 class L2SPConfig(LPFTConfig):
-    regularizer: str | None = "l2-sp"
-    reg_weight: float | None = 0.5
-    weight_decay: float = 0.0
+    regularizer: Any = choice_setting(
+        L2SPSettings(weight=0.5), "", lambda: REGULARIZER_SETTINGS, True
+    )
+    optimizer: Optimizer = nested_setting(Optimizer, default=Optimizer(weight_decay=0.0))
 
 
 @register_protocol("l2-sp")

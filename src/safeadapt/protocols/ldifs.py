@@ -9,15 +9,19 @@ penalty with ``regularizer: ldifs``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from safeadapt.config import choice_setting
 from safeadapt.protocols.base import register_protocol
 from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
+from safeadapt.protocols.regularizers import LDIFS_WEIGHT, REGULARIZER_SETTINGS, LDIFSSettings
 
 
 @dataclass(frozen=True)
 class LDIFSConfig(LPFTConfig):
-    regularizer: str | None = "ldifs"
-    reg_weight: float | None = 10.0
+    regularizer: Any = choice_setting(
+        LDIFSSettings(weight=LDIFS_WEIGHT), "", lambda: REGULARIZER_SETTINGS, True
+    )
 
 
 @register_protocol("ldifs")

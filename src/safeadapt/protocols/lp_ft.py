@@ -23,8 +23,7 @@ class LPFTConfig(TrainConfig):
     """LP-FT (Kumar et al., ICLR 2022): a head fitted first, then fine-tuning from it at a smaller
     learning rate (the training settings are FT's)."""
 
-    lr: float = 1e-5
-    head_lr: float | None = None  # same as lr: the head starts good
+    lr: float = 1e-5  # the head starts good: one learning rate for both (head_lr null)
     lp: LPConfig = setting(
         doc="the first stage's linear probe (c_grid, max_iter, standardize, tol)",
         factory=LPConfig,

@@ -28,13 +28,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from safeadapt._registry import Registry
+from safeadapt.config import check_settings, non_negative_number, setting
 from safeadapt.model import Classifier
 
 
@@ -63,6 +65,38 @@ REGULARIZERS: Registry[Callable[..., Regularizer]] = Registry("regularizer")
 # examples/ldifs_sweep.py); the README states the measurement.
 LDIFS_WEIGHT = 10.0
 DEFAULT_WEIGHT = {"ldifs": LDIFS_WEIGHT, "l2-sp": 0.5}
+
+
+@dataclass(frozen=True)
+class L2SPSettings:
+    """L2-SP's settings (``regularizer: {l2-sp: {weight: 0.5}}``)."""
+
+    name: ClassVar[str] = "l2-sp"
+    weight: float | None = setting(
+        None, f"the penalty's weight; null: {DEFAULT_WEIGHT['l2-sp']:g}", non_negative_number()
+    )
+
+    def __post_init__(self) -> None:
+        check_settings(self, "training", "regularizer.l2-sp")
+
+
+@dataclass(frozen=True)
+class LDIFSSettings:
+    """LDIFS's settings (``regularizer: {ldifs: {weight: 10, layers: [...]}}``)."""
+
+    name: ClassVar[str] = "ldifs"
+    weight: float | None = setting(
+        None, f"the penalty's weight; null: {LDIFS_WEIGHT:g}", non_negative_number()
+    )
+    layers: tuple[str, ...] | None = setting(
+        None, "the feature taps; null: the backbone's default layers"
+    )
+
+    def __post_init__(self) -> None:
+        check_settings(self, "training", "regularizer.ldifs")
+
+
+REGULARIZER_SETTINGS: dict[str, type] = {c.name: c for c in (L2SPSettings, LDIFSSettings)}
 
 
 class L2SP(Regularizer):
@@ -209,24 +243,25 @@ class LDIFS(Regularizer):
 
 
 @REGULARIZERS.register("l2-sp")
-def _l2sp(ctx: Any, model: Classifier, weight: float, cfg: Any) -> L2SP:
+def _l2sp(ctx: Any, model: Classifier, weight: float, settings: L2SPSettings) -> L2SP:
     return L2SP(model, weight)
 
 
 @REGULARIZERS.register("ldifs")
-def _ldifs(ctx: Any, model: Classifier, weight: float, cfg: Any) -> LDIFS:
+def _ldifs(ctx: Any, model: Classifier, weight: float, settings: LDIFSSettings) -> LDIFS:
     """A frozen copy of ``model``'s backbone (still pretrained: build before training)."""
     import copy
 
-    layers = tuple(cfg.reg_layers or model.backbone.default_layers)
+    layers = tuple(settings.layers or model.backbone.default_layers)
     model.backbone.check_layers(layers)
     return LDIFS(copy.deepcopy(model.backbone), layers, weight)
 
 
 def build_regularizers(ctx: Any, model: Classifier, cfg: Any) -> list[Regularizer]:
-    """The regulariser named by ``cfg.regularizer`` (if any), built on the *pretrained* ``model``
-    (call before training)."""
-    if not cfg.regularizer:
+    """The regulariser of ``cfg.regularizer`` (its settings; if any), built on the *pretrained*
+    ``model`` (call before training)."""
+    settings = cfg.regularizer
+    if settings is None:
         return []
-    weight = cfg.reg_weight if cfg.reg_weight is not None else DEFAULT_WEIGHT[cfg.regularizer]
-    return [REGULARIZERS.get(cfg.regularizer)(ctx, model, weight, cfg)]
+    weight = settings.weight if settings.weight is not None else DEFAULT_WEIGHT[settings.name]
+    return [REGULARIZERS.get(settings.name)(ctx, model, weight, settings)]

@@ -34,8 +34,9 @@ class SoupConfig(LPFTConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require(
-            self.tune != "lora" or self.merge_lora,
-            "protocol 'soup-ft' averages whole models: with tune 'lora' keep 'merge_lora: true'.",
+            self.tune.name != "lora" or self.tune.merge,
+            "protocol 'soup-ft' averages whole models: with tune 'lora' keep 'merge: true' "
+            "(tune: {lora: {merge: true}}).",
         )
 
 

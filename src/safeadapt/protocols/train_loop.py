@@ -82,8 +82,9 @@ def param_groups(model: Classifier, cfg: TrainConfig) -> list[dict[str, Any]]:
         groups.setdefault((is_head, decay), []).append(p)
     out = []
     for (is_head, decay), params in groups.items():
-        lr = (cfg.head_lr or cfg.lr) if is_head else cfg.lr
-        out.append({"params": params, "lr": lr, "weight_decay": cfg.weight_decay if decay else 0.0})
+        lr = (cfg.optimizer.head_lr or cfg.lr) if is_head else cfg.lr
+        decay_rate = cfg.optimizer.weight_decay if decay else 0.0
+        out.append({"params": params, "lr": lr, "weight_decay": decay_rate})
     return out
 
 
@@ -169,7 +170,7 @@ def finetune(
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
     optimizer = torch.optim.AdamW(param_groups(model, cfg))
-    scheduler = cosine_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    scheduler = cosine_with_warmup(optimizer, int(cfg.optimizer.warmup_ratio * total), total)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     unwrapped: Classifier = accelerator.unwrap_model(model)
 
@@ -225,8 +226,8 @@ def finetune(
                         "was stored."
                     )
                 accelerator.backward(loss)
-                if cfg.grad_clip > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                if cfg.optimizer.grad_clip > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.optimizer.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -251,11 +252,13 @@ def finetune(
                 best_state = copy.deepcopy(unwrapped.state_dict())
             else:
                 bad_epochs += 1
-                if bad_epochs >= cfg.patience:
+                if bad_epochs >= cfg.stopping.patience:
                     break
             if step >= total:
                 break
-    start_test = keep_start_decision(start_correct, best_correct) if cfg.keep_start else None
+    start_test = (
+        keep_start_decision(start_correct, best_correct) if cfg.stopping.keep_start else None
+    )
     if start_test is not None and start_test["kept_start"]:
         best_acc, best_epoch, best_state = start_acc, 0, start_state
     if best_state is not None:
@@ -367,9 +370,9 @@ def finetune_in_context(
         device=ctx.device,
         show_progress=ctx.show_progress,
     )
-    if cfg.tune == "lora" and cfg.merge_lora:
+    if cfg.tune.name == "lora" and cfg.tune.merge:
         tuning["lora_merged_modules"] = merge_lora(model)
-    elif cfg.tune != "all":
+    elif cfg.tune.name != "all":
         for p in model.parameters():
             p.requires_grad_(True)
     info["tuning"] = tuning

@@ -2,27 +2,74 @@
 
 - ``all``: every parameter (plain fine-tuning).
 - ``bitfit`` (Ben Zaken, Goldberg & Ravfogel 2022): only bias terms (norm-layer shifts included).
-- ``last-k``: the last ``last_k`` blocks of the backbone's block list (its largest
+- ``last-k``: the last ``k`` blocks of the backbone's block list (its largest
   ``nn.ModuleList``) and every parameter after it (final norm / head convolution).
 - ``lora`` (Hu et al. 2022), through Hugging Face ``peft``: low-rank adapters ``W + (alpha/r) B A``
   on target modules; the base weights stay frozen. Targets are chosen per backbone (attention
   ``query``/``value`` projections of transformers; 1x1 convolutions of CNNs) unless given. After
-  training the adapters are merged into the weights (``merge_lora``), so the result is an
+  training the adapters are merged into the weights (``merge``), so the result is an
   ordinary model that saves, loads and evaluates like any other.
 
-The head is always trainable.
+The head is always trainable. Each method is a small config of its own (``TUNING_SETTINGS``),
+written in a study as ``tune: lora`` or ``tune: {lora: {r: 8, alpha: 16}}``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from torch import nn
 
+from safeadapt.config import check_settings, count, flag, interval, setting
 from safeadapt.errors import InvalidConfig
 from safeadapt.model import Classifier
 
-TUNING = ("all", "bitfit", "last-k", "lora")
+
+@dataclass(frozen=True)
+class TuneAll:
+    """Every parameter moves (plain fine-tuning)."""
+
+    name: ClassVar[str] = "all"
+
+
+@dataclass(frozen=True)
+class BitFit:
+    """Only bias terms move (Ben Zaken et al. 2022)."""
+
+    name: ClassVar[str] = "bitfit"
+
+
+@dataclass(frozen=True)
+class LastK:
+    """The last ``k`` blocks move, and everything after them."""
+
+    name: ClassVar[str] = "last-k"
+    k: int = setting(2, "how many final blocks move", count(1, 1_000))
+
+    def __post_init__(self) -> None:
+        check_settings(self, "training", "tune.last-k")
+
+
+@dataclass(frozen=True)
+class LoRA:
+    """Low-rank adapters on target modules (Hu et al. 2022), through peft."""
+
+    name: ClassVar[str] = "lora"
+    r: int = setting(8, "the adapters' rank", count(1, 4_096))
+    alpha: int = setting(16, "the adapters' scale (alpha / r)", count(1, 1_000_000))
+    dropout: float = setting(0.0, "dropout on the adapters' input", interval(0, 1))
+    targets: tuple[str, ...] | None = setting(
+        None, "module names that get adapters; null: chosen per backbone"
+    )
+    merge: bool = setting(True, "merge the adapters into the weights after training", flag())
+
+    def __post_init__(self) -> None:
+        check_settings(self, "training", "tune.lora")
+
+
+TUNING_SETTINGS: dict[str, type] = {c.name: c for c in (TuneAll, BitFit, LastK, LoRA)}
+TUNING = tuple(TUNING_SETTINGS)
 
 
 def _block_list(backbone: nn.Module) -> tuple[str, nn.ModuleList]:
@@ -56,7 +103,7 @@ def lora_targets(backbone: nn.Module) -> list[str]:
     if linear:
         return linear
     raise InvalidConfig(
-        "tuning 'lora': no Linear or 1x1 Conv2d module to adapt; give 'lora_targets'."
+        "tuning 'lora': no Linear or 1x1 Conv2d module to adapt; give 'tune.lora.targets'."
     )
 
 
@@ -79,8 +126,8 @@ def check_lora_rank(backbone: nn.Module, targets: list[str] | None, rank: int) -
     width = lora_width(backbone, targets)
     if width and rank > width:
         raise InvalidConfig(
-            f"tuning 'lora_r' {rank} exceeds the width of this backbone's LoRA targets "
-            f"({width}); set lora_r <= {width} (typically 4-64)."
+            f"training 'tune.lora.r' {rank} exceeds the width of this backbone's LoRA targets "
+            f"({width}); set r <= {width} (typically 4-64)."
         )
 
 
@@ -100,8 +147,10 @@ def _plain_pointwise_convs(backbone: nn.Module, targets: list[str]) -> None:
 
 
 def apply_tuning(model: Classifier, cfg: Any) -> dict[str, Any]:
-    """Set ``requires_grad`` (and inject LoRA adapters) on ``model`` per ``cfg.tune``."""
-    tune = cfg.tune
+    """Set ``requires_grad`` (and inject LoRA adapters) on ``model`` per ``cfg.tune`` (a
+    training config, or the tuning settings themselves)."""
+    method = getattr(cfg, "tune", cfg)
+    tune = method.name
     backbone = model.backbone
     info: dict[str, Any] = {"tune": tune}
     if tune == "all":
@@ -111,7 +160,7 @@ def apply_tuning(model: Classifier, cfg: Any) -> dict[str, Any]:
             p.requires_grad_(n.endswith("bias"))
     elif tune == "last-k":
         prefix, blocks = _block_list(backbone)
-        k = min(cfg.last_k, len(blocks))
+        k = min(method.k, len(blocks))
         first = len(blocks) - k
         seen_blocks = False
         for n, p in backbone.named_parameters():
@@ -125,12 +174,12 @@ def apply_tuning(model: Classifier, cfg: Any) -> dict[str, Any]:
     elif tune == "lora":
         from peft import LoraConfig, inject_adapter_in_model
 
-        targets = list(cfg.lora_targets) if cfg.lora_targets else lora_targets(backbone)
-        check_lora_rank(backbone, targets, cfg.lora_r)
+        targets = list(method.targets) if method.targets else lora_targets(backbone)
+        check_lora_rank(backbone, targets, method.r)
         config = LoraConfig(
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=cfg.lora_dropout,
+            r=method.r,
+            lora_alpha=method.alpha,
+            lora_dropout=method.dropout,
             target_modules=targets,
             bias="none",
         )
@@ -140,7 +189,7 @@ def apply_tuning(model: Classifier, cfg: Any) -> dict[str, Any]:
         inject_adapter_in_model(config, backbone)
         for n, p in backbone.named_parameters():
             p.requires_grad_("lora_" in n)
-        info.update({"lora_targets": targets, "lora_r": cfg.lora_r})
+        info.update({"lora_targets": targets, "lora_r": method.r})
     else:  # validated by TrainConfig; kept for direct callers
         raise InvalidConfig(f"tuning 'tune' must be one of {TUNING}; got {tune!r}.")
     for p in model.head.parameters():

@@ -38,9 +38,9 @@ class WiSEFTConfig(LPFTConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require(
-            self.tune in ("all", "bitfit", "last-k") or self.merge_lora,
+            self.tune.name != "lora" or self.tune.merge,
             "protocol 'wise-ft' needs the fine-tuned model in the pretrained model's shape: "
-            "with tune 'lora' keep 'merge_lora: true'.",
+            "with tune 'lora' keep 'merge: true' (tune: {lora: {merge: true}}).",
         )
 
 

@@ -367,7 +367,7 @@ backbone:
 # Each key is a label; 'protocol' defaults to the label. {grid: [...]} expands a grid.
 protocols:
   lp: {}
-  ft: {epochs: 2, lr: 3.0e-5, head_lr: 1.0e-3}
+  ft: {epochs: 2, lr: 3.0e-5, optimizer: {head_lr: 1.0e-3}}
   lp-ft: {epochs: 2, lr: {grid: [1.0e-5, 3.0e-5]}}
 
 seeds: [0, 1]

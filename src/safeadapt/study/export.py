@@ -196,25 +196,28 @@ def md(value: Any) -> str:
 
 # built-in backbones whose weights are a Hugging Face Hub model (the card's ``base_model``)
 HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
-# settings that apply only when another setting has a value (``None``: when it is set at all)
-APPLIES_WHEN = {
-    "last_k": ("tune", "last-k"),
-    "lora_r": ("tune", "lora"),
-    "lora_alpha": ("tune", "lora"),
-    "lora_dropout": ("tune", "lora"),
-    "lora_targets": ("tune", "lora"),
-    "merge_lora": ("tune", "lora"),
-    "reg_weight": ("regularizer", None),
-    "reg_layers": ("regularizer", None),
-    "prompts": ("head_init", "zero-shot"),
-}
+
+
+def _applies_when() -> dict[str, tuple[str, str | None]]:
+    """Settings (in a record's flat form) that apply only when another setting has a value
+    (``None``: when it is set at all): a tuning or regulariser method's own settings, from the
+    one mapping of flat spellings; the zero-shot prompts."""
+    from safeadapt.protocols.train_config import CHOICES, FLAT_SPELLINGS
+
+    out: dict[str, tuple[str, str | None]] = {
+        flat: (field, None if choice == "*" else choice)
+        for flat, (field, choice, _) in FLAT_SPELLINGS.items()
+        if field in CHOICES
+    }
+    return {**out, "prompts": ("head_init", "zero-shot")}
 
 
 def applicable_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """The settings that acted: those tied to another setting's value only when it has it."""
     out = {}
+    applies_when = _applies_when()
     for key, value in settings.items():
-        owner, wanted = APPLIES_WHEN.get(key, (None, None))
+        owner, wanted = applies_when.get(key, (None, None))
         if owner is not None and owner in settings:
             have = settings[owner]
             if (wanted is None and have is None) or (wanted is not None and have != wanted):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from safeadapt.config import require
+from safeadapt.config import record_form, require
 from safeadapt.errors import InvalidConfig
 from safeadapt.results import RunKey
 from safeadapt.study.specs import MAX_RUNS, ProtocolEntry, printable_name
@@ -22,7 +22,7 @@ def _grid_size(label: str, settings: Mapping[str, Any]) -> int:
     """Grid points of one protocol entry, counted without expanding the grid."""
     size = 1
     for key, value in settings.items():
-        if isinstance(value, Mapping) and set(value) == {"grid"}:
+        if _is_grid(value):
             values = value["grid"]
             require(
                 isinstance(values, list | tuple) and len(values) > 0,
@@ -84,11 +84,17 @@ def protocol_entries(
     return tuple(entries)
 
 
+def _is_grid(value: Any) -> bool:
+    """``{grid: [...]}``: the values a setting takes across variants (a nested setting's own
+    mapping is not a grid)."""
+    return isinstance(value, Mapping) and set(value) == {"grid"}
+
+
 def grid_points(entry: ProtocolEntry) -> list[dict[str, Any]]:
     """Every combination of ``{grid: [...]}`` values (one dict if there is no grid)."""
     fixed, axes = {}, {}
     for key, value in entry.settings.items():
-        if isinstance(value, Mapping) and set(value) == {"grid"}:
+        if _is_grid(value):
             values = value["grid"]
             require(
                 isinstance(values, list | tuple) and len(values) > 0,
@@ -168,10 +174,10 @@ def expand_runs(
         common["metrics"] = "prediction-v2"
     runs = []
     for entry in config.protocols:
-        grid_keys = [k for k, v in entry.settings.items() if isinstance(v, Mapping)]
+        grid_keys = [k for k, v in entry.settings.items() if _is_grid(v)]
         for combo in grid_points(entry):
             proto = make_protocol_config(entry.protocol, combo, entry.label)
-            resolved = dataclasses.asdict(proto.config)
+            resolved = record_form(proto.config)
             tag = ",".join(f"{k}={combo[k]}" for k in grid_keys)
             variant = f"{entry.label}[{tag}]" if tag else entry.label
             for seed in config.seeds:

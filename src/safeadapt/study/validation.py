@@ -50,9 +50,10 @@ def _check_lora(config, backbone: Any) -> None:
     for entry in config.protocols:
         for combo in grid_points(entry):
             cfg = make_protocol_config(entry.protocol, combo, entry.label).config
-            if getattr(cfg, "tune", None) == "lora":
-                targets = list(cfg.lora_targets) if cfg.lora_targets else None
+            tune = getattr(cfg, "tune", None)
+            if getattr(tune, "name", None) == "lora":
+                targets = list(tune.targets) if tune.targets else None
                 try:
-                    check_lora_rank(backbone, targets, cfg.lora_r)
+                    check_lora_rank(backbone, targets, tune.r)
                 except InvalidConfig as err:
                     raise InvalidConfig(f"study protocol {entry.label!r}: {err}") from None
