@@ -1,11 +1,14 @@
 """Bias audit and curation: hand-checked statistics, targets reached, originals untouched."""
 
+import json
+
 import numpy as np
 import pytest
 
 from safeadapt.bias import audit, curate, phi
 from safeadapt.data.task import Split
 from safeadapt.errors import DataError, InvalidConfig
+from safeadapt.results.audit import AuditReport, GroupRow
 
 
 def _split(n_cells: dict, seed: int = 0) -> Split:
@@ -26,18 +29,15 @@ BIASED = {("a", 1): 90, ("a", 0): 10, ("b", 1): 10, ("b", 0): 40}
 def test_audit_by_hand():
     r = audit(_split(BIASED), label_names=("neg", "pos"))
     assert "Cramér's V" in r._repr_html_() and "strongly associated" in r._repr_html_()
-    assert r["groups"]["a"] == {
-        "count": 100,
-        "share": 100 / 150,
-        "label_rate": {"neg": 0.1, "pos": 0.9},
-    }
-    assert r["p_group_given_label"]["pos"]["a"] == pytest.approx(0.9)
-    assert r["cramers_v"] > 0.6 and r["mutual_information_nats"] > 0.1
-    assert any("strongly associated" in f for f in r["flags"])
+    assert r.groups["a"] == GroupRow(100, 100 / 150, {"neg": 0.1, "pos": 0.9})
+    assert r.p_group_given_label["pos"]["a"] == pytest.approx(0.9)
+    assert r.cramers_v > 0.6 and r.mutual_information_nats > 0.1
+    assert any("strongly associated" in f for f in r.flags)
+    assert AuditReport.from_json(json.loads(json.dumps(r.to_json()))) == r  # what a study stores
     balanced = audit(_split({("a", 1): 25, ("a", 0): 25, ("b", 1): 25, ("b", 0): 25}))
-    assert balanced["cramers_v"] == pytest.approx(0.0) and balanced["flags"] == []
+    assert balanced.cramers_v == pytest.approx(0.0) and balanced.flags == ()
     rare = audit(_split({("a", 1): 95, ("a", 0): 95, ("b", 1): 5, ("b", 0): 5}))
-    assert any("'b' is under-represented" in f for f in rare["flags"])
+    assert any("'b' is under-represented" in f for f in rare.flags)
 
 
 @pytest.mark.parametrize("rho", [1.0, 0.6, 0.0, -0.5])

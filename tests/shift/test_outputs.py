@@ -3,6 +3,14 @@
 import pytest
 
 from safeadapt.errors import DataError, InvalidConfig
+from safeadapt.results.shift import (
+    ClassifierResult,
+    Comparison,
+    KSResult,
+    MMDResult,
+    ProbeResult,
+    ShiftReport,
+)
 from safeadapt.shift.outputs import SHIFT_MARKER, chosen_sets, claim_shift_folder, shift_lines
 
 
@@ -29,19 +37,17 @@ def test_the_folder_is_new_empty_or_an_earlier_shifts(tmp_path):
 
 
 def test_the_report_in_lines_names_each_test_and_the_advice():
-    comparison = {
-        "mmd": {"mmd2": 0.0123, "p_value": 0.002},
-        "classifier": {"auroc": 0.81, "p_value": 0.001},
-        "ks": {"significant_dimensions": 12, "dimensions": 384},
-        "shift_detected": True,
-        "typical": {"train": ["a film"], "ood:tweets": ["lol"]},
-    }
-    report = {
-        "reference": "train",
-        "comparisons": {"ood:tweets": comparison},
-        "probe": {"accuracy": 0.8, "majority": 0.5},
-        "advice": "prefer LP-FT",
-    }
+    comparison = Comparison(
+        MMDResult(0.0123, 0.002, 1.0, 500, 0.0, 0.001, False),
+        ClassifierResult(0.81, 0.001, 5, 0.7),
+        KSResult(384, 12, 0.001, 0.3),
+        True,
+        0.31,
+        {"train": ["a film"], "ood:tweets": ["lol"]},
+    )
+    report = ShiftReport("train", {"train": 10, "ood:tweets": 10}, 0.05,
+                         {"ood:tweets": comparison}, ProbeResult(0.8, 0.5, 5), True, True, (),
+                         "prefer LP-FT")  # fmt: skip
     lines = shift_lines(report)
     assert lines[0].startswith("train vs ood:tweets: MMD^2 0.0123 (p 0.002)")
     assert lines[0].endswith("KS 12/384 dims -> shift DETECTED")

@@ -10,6 +10,14 @@ from typer.testing import CliRunner
 from safeadapt.cli import app
 from safeadapt.errors import InvalidConfig
 from safeadapt.results import ScoreSummary, StudySummary, VariantSummary, Verdict
+from safeadapt.results.preflight import Preflight
+from safeadapt.results.shift import (
+    ClassifierResult,
+    Comparison,
+    KSResult,
+    MMDResult,
+    ShiftReport,
+)
 from safeadapt.study.checks import ChecksSpec, evaluate_checks, junit_xml
 
 
@@ -30,8 +38,16 @@ def _summary(shift=None) -> StudySummary:
         study="tiny", task="t", modality="text", backbone="b", label_names=("no", "yes"),
         notes=(), sizes={}, seeds=(0,), splits=("test",), selection_splits=("val",),
         variants=variants, recommendation=Verdict("lp", "id-val", {}, "", "", ""),
-        preflight={} if shift is None else {"shift": {"comparisons": shift}},
+        preflight=Preflight() if shift is None else Preflight({"shift": _shift_report(shift)}),
     )  # fmt: skip
+
+
+def _shift_report(detected: dict[str, bool]) -> ShiftReport:
+    """A shift report whose comparisons found a shift where ``detected`` says."""
+    mmd = MMDResult(0.01, 0.5, 1.0, 100, 0.0, 0.01, False)
+    clf, ks = ClassifierResult(0.5, 0.5, 5, 0.5), KSResult(8, 0, 1.0, 0.1)
+    comparisons = {k: Comparison(mmd, clf, ks, v, 0.0, {}) for k, v in detected.items()}
+    return ShiftReport("train", {}, 0.05, comparisons, None, None, any(detected.values()), (), "")
 
 
 def test_bounds_on_the_pick_the_mean_or_the_interval_end():
@@ -53,12 +69,12 @@ def test_an_unmeasured_score_fails_and_says_so():
 
 
 def test_shift_gate_fails_or_warns():
-    shifted = {"test": {"shift_detected": False}, "ood:tweets": {"shift_detected": True}}
+    shifted = {"test": False, "ood:tweets": True}
     fail = evaluate_checks(_summary(shifted), ChecksSpec.from_raw({"shift": "fail"}))
     assert not fail.passed and fail.checks[0].value == "ood:tweets"
     warn = evaluate_checks(_summary(shifted), ChecksSpec.from_raw({"shift": "warn"}))
     assert warn.passed and warn.checks[0].note == "warn only"
-    calm = evaluate_checks(_summary({"test": {"shift_detected": False}}), ChecksSpec(shift="fail"))
+    calm = evaluate_checks(_summary({"test": False}), ChecksSpec(shift="fail"))
     assert calm.passed
 
 

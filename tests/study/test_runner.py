@@ -34,11 +34,11 @@ def test_study_runs_reports_and_resumes(tiny_study, feature_cache):
     html = first.report_path.read_text()
     assert "Recommended:" in html and html.count('<img class="plot"') >= 6
     pre = summary.preflight
-    assert set(pre["shift"]["comparisons"]) == {"test", "ood:digits", "ood:rotated"}
-    assert set(pre["audit"]["groups"]) == {"thin", "thick"}
+    assert set(pre.shift.comparisons) == {"test", "ood:digits", "ood:rotated"}
+    assert set(pre.audit.groups) == {"thin", "thick"}
     assert 'id="fig-shift"' in html and "Pre-flight checks" in html
     # labelled comparisons carry the probe transfer check; typical examples are listed
-    assert "probe" in pre["shift"]["comparisons"]["test"]
+    assert pre.shift.comparisons["test"].probe is not None
     assert "probe: transfer / own" in html and "Most typical examples" in html
     assert (config.output_dir / "preflight.json").is_file()
     assert "http://" not in html and "https://" not in html  # self-contained, opens offline

@@ -18,14 +18,11 @@ of the built-in ``coloured`` task (``safeadapt.data.builtin.coloured``), which c
 
 from __future__ import annotations
 
-import html
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 
 from safeadapt.data.curation import curate, phi, split_groups
 from safeadapt.data.task import Split
+from safeadapt.results.audit import AuditReport, GroupRow
 
 
 def audit(
@@ -33,7 +30,7 @@ def audit(
     label_names: tuple[str, ...] | None = None,
     min_share: float = 0.1,
     strong: float = 0.3,
-) -> dict[str, Any]:
+) -> AuditReport:
     """Representation and label-attribute association of ``split`` (see the module docstring)."""
     from scipy.stats.contingency import association
     from sklearn.metrics import mutual_info_score, normalized_mutual_info_score
@@ -48,59 +45,36 @@ def audit(
     per_group = {}
     for i, g in enumerate(gs):
         total = table[i].sum()
-        per_group[g] = {
-            "count": int(total),
-            "share": float(total / n),
-            "label_rate": {names[c]: float(table[i, j] / total) for j, c in enumerate(cs)},
-        }
+        per_group[g] = GroupRow(
+            int(total),
+            float(total / n),
+            {names[c]: float(table[i, j] / total) for j, c in enumerate(cs)},
+        )
     p_group_given_label = {
         names[c]: {g: float(table[i, j] / table[:, j].sum()) for i, g in enumerate(gs)}
         for j, c in enumerate(cs)
     }
     v = float(association(table, method="cramer")) if min(table.shape) > 1 else 0.0
     flags = [
-        f"group {g!r} is under-represented ({row['share']:.1%} < {min_share:.0%})"
+        f"group {g!r} is under-represented ({row.share:.1%} < {min_share:.0%})"
         for g, row in per_group.items()
-        if row["share"] < min_share
+        if row.share < min_share
     ]
     if v >= strong:
         flags.append(
             f"label and group are strongly associated (Cramer's V {v:.2f} >= {strong}): a model "
             "can learn the group as a shortcut for the label"
         )
-    out = {
-        "n": n,
-        "groups": per_group,
-        "p_group_given_label": p_group_given_label,
-        "cramers_v": v,
-        "mutual_information_nats": float(mutual_info_score(groups, labels)),
-        "normalized_mutual_information": float(normalized_mutual_info_score(groups, labels)),
-        "flags": flags,
-    }
-    if len(gs) == 2 and len(cs) == 2:
-        out["phi"] = {g: phi(labels, groups, g) for g in gs}
-    return AuditReport(out)
-
-
-class AuditReport(dict):
-    """The audit (a plain dict) that renders itself in Jupyter."""
-
-    def _repr_html_(self) -> str:
-        return audit_html(self)
-
-
-def audit_html(report: Mapping[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(g)}</td><td>{row['count']}</td><td>{row['share']:.1%}</td>"
-        f"<td>{html.escape(', '.join(f'{k} {v:.0%}' for k, v in row['label_rate'].items()))}</td></tr>"
-        for g, row in report["groups"].items()
-    )
-    flags = "".join(f"<li>{html.escape(f)}</li>" for f in report["flags"]) or "<li>none</li>"
-    return (
-        "<table><thead><tr><th>group</th><th>n</th><th>share</th><th>label rates</th></tr>"
-        f"</thead><tbody>{rows}</tbody></table><p>Cramér's V {report['cramers_v']:.3f}; "
-        f"flags:</p><ul>{flags}</ul>"
+    return AuditReport(
+        n=n,
+        groups=per_group,
+        p_group_given_label=p_group_given_label,
+        cramers_v=v,
+        mutual_information_nats=float(mutual_info_score(groups, labels)),
+        normalized_mutual_information=float(normalized_mutual_info_score(groups, labels)),
+        flags=tuple(flags),
+        phi={g: phi(labels, groups, g) for g in gs} if len(gs) == 2 and len(cs) == 2 else None,
     )
 
 
-__all__ = ["audit", "audit_html", "curate", "phi"]
+__all__ = ["AuditReport", "audit", "curate", "phi"]

@@ -71,7 +71,7 @@ def shift(
     for line in shift_lines(report):
         typer.echo(line)
     typer.echo(f"written: {', '.join(map(str, written))}")
-    if fail_on_shift and any(c["shift_detected"] for c in report["comparisons"].values()):
+    if fail_on_shift and report.shift_detected:
         raise typer.Exit(code=1)
 
 
@@ -92,7 +92,7 @@ def audit(
         report = run_audit(loaded.train, loaded.label_names)
     except SafeAdaptError as err:
         _fail(err)
-    typer.echo(json.dumps(report, indent=1))
+    typer.echo(json.dumps(report.to_json(), indent=1))
 
 
 @app.command()

@@ -16,6 +16,7 @@ from safeadapt.files import write_atomic
 from safeadapt.report.columns import table_columns
 from safeadapt.report.plots import FIGURES
 from safeadapt.results import RunRecord, StudySummary, Verdict
+from safeadapt.results.shift import LabelAgreement
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;
@@ -266,9 +267,9 @@ def _knobs_html(runs: Sequence[RunRecord]) -> str:
     )
 
 
-def _probe_cell(probe: dict[str, float] | None) -> str:
+def _probe_cell(probe: LabelAgreement | None) -> str:
     """Probe fitted on the reference set scored on the other set / cross-validated on it."""
-    return "–" if not probe else f"{probe['transfer']:.3f} / {probe['own']:.3f}"
+    return "–" if probe is None else f"{probe.transfer:.3f} / {probe.own:.3f}"
 
 
 def _preflight_html(summary: StudySummary, figures: dict[str, bytes]) -> str:
@@ -276,38 +277,38 @@ def _preflight_html(summary: StudySummary, figures: dict[str, bytes]) -> str:
     if not pre:
         return ""
     parts = ["<h2>Pre-flight checks (before training)</h2>"]
-    shift = pre.get("shift")
-    if shift:
-        ref = shift["reference"]
+    shift = pre.shift
+    if shift is not None:
+        ref = shift.reference
         rows = "".join(
-            f"<tr><td>{html.escape(shift['reference'])} vs {html.escape(k)}</td>"
-            f"<td>{c['mmd']['mmd2']:.4f}</td><td>{c['mmd']['p_value']:.3g}</td>"
-            f"<td>{c['classifier']['auroc']:.3f}</td><td>{c['classifier']['p_value']:.3g}</td>"
-            f"<td>{c['ks']['significant_dimensions']}/{c['ks']['dimensions']}</td>"
-            f"<td>{'<b>yes</b>' if c['shift_detected'] else 'no'}</td>"
-            f"<td>{_probe_cell(c.get('probe'))}</td></tr>"
-            for k, c in shift["comparisons"].items()
+            f"<tr><td>{html.escape(ref)} vs {html.escape(k)}</td>"
+            f"<td>{c.mmd.mmd2:.4f}</td><td>{c.mmd.p_value:.3g}</td>"
+            f"<td>{c.classifier.auroc:.3f}</td><td>{c.classifier.p_value:.3g}</td>"
+            f"<td>{c.ks.significant_dimensions}/{c.ks.dimensions}</td>"
+            f"<td>{'<b>yes</b>' if c.shift_detected else 'no'}</td>"
+            f"<td>{_probe_cell(c.probe)}</td></tr>"
+            for k, c in shift.comparisons.items()
         )
         typical = "".join(
             f"<li><b>{html.escape(side)}</b> (vs {html.escape(other if side == ref else ref)}): "
             + " | ".join(html.escape(str(e)[:80]) for e in examples[:3])
             + "</li>"
-            for other, c in shift["comparisons"].items()
-            for side, examples in c.get("typical", {}).items()
+            for other, c in shift.comparisons.items()
+            for side, examples in c.typical.items()
         )
-        probe = shift.get("probe")
+        probe = shift.probe
         probe_txt = (
-            f" A linear probe on {html.escape(shift['reference'])} reaches "
-            f"{probe['accuracy']:.3f} (majority class {probe['majority']:.3f}, "
-            f"{probe['folds']}-fold CV)."
-            if probe
+            f" A linear probe on {html.escape(ref)} reaches "
+            f"{probe.accuracy:.3f} (majority class {probe.majority:.3f}, "
+            f"{probe.folds}-fold CV)."
+            if probe is not None
             else ""
         )
         parts.append(
             "<table><thead><tr><th>sets</th><th>MMD²</th><th>MMD p</th><th>domain clf AUROC</th>"
-            f"<th>clf p</th><th>KS dims (BH)</th><th>shift at {shift['level']}</th>"
+            f"<th>clf p</th><th>KS dims (BH)</th><th>shift at {shift.level}</th>"
             "<th>probe: transfer / own</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table><p class='notes'>{html.escape(shift['advice'])}"
+            f"<tbody>{rows}</tbody></table><p class='notes'>{html.escape(shift.advice)}"
             f"{probe_txt}</p>"
         )
         if typical:
@@ -322,20 +323,20 @@ def _preflight_html(summary: StudySummary, figures: dict[str, bytes]) -> str:
                 'and by class</figcaption><img class="plot" alt="shift PCA" '
                 f'src="data:image/png;base64,{data}"></figure>'
             )
-    audit = pre.get("audit")
-    if audit:
+    audit = pre.audit
+    if audit is not None:
         rows = "".join(
-            f"<tr><td>{html.escape(g)}</td><td>{r['count']}</td><td>{r['share']:.1%}</td><td>"
-            + ", ".join(f"{html.escape(k)} {v:.2f}" for k, v in r["label_rate"].items())
+            f"<tr><td>{html.escape(g)}</td><td>{r.count}</td><td>{r.share:.1%}</td><td>"
+            + ", ".join(f"{html.escape(k)} {v:.2f}" for k, v in r.label_rate.items())
             + "</td></tr>"
-            for g, r in audit["groups"].items()
+            for g, r in audit.groups.items()
         )
-        flags = "".join(f"<li>{html.escape(f)}</li>" for f in audit["flags"]) or "<li>none</li>"
+        flags = "".join(f"<li>{html.escape(f)}</li>" for f in audit.flags) or "<li>none</li>"
         parts.append(
             "<h3>Training-set audit by group</h3><table><thead><tr><th>group</th><th>count</th>"
             f"<th>share</th><th>label rate</th></tr></thead><tbody>{rows}</tbody></table>"
-            f"<p class='notes'>Cramér's V {audit['cramers_v']:.3f}; mutual information "
-            f"{audit['mutual_information_nats']:.4f} nats. Flags:</p><ul class='notes'>{flags}</ul>"
+            f"<p class='notes'>Cramér's V {audit.cramers_v:.3f}; mutual information "
+            f"{audit.mutual_information_nats:.4f} nats. Flags:</p><ul class='notes'>{flags}</ul>"
         )
     return "".join(parts)
 

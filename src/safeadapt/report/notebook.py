@@ -3,7 +3,7 @@ cell -- the pick, the table with intervals, the checks, the cost figure inline; 
 stays ``report.html``. Its styles are confined to the summary's own root element (the notebook's
 page keeps its look) and the report is linked relative to the kernel's working folder (the
 notebook's), which a Jupyter server can open. (The shift report and the audit render themselves:
-``shift.report.ShiftReport``, ``bias.AuditReport``.)"""
+``results.shift.ShiftReport``, ``results.audit.AuditReport``.)"""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safeadapt.results._json import SCHEMA, FlatJson, check_schema, plain
+from safeadapt.results.preflight import Preflight
 
 
 @dataclass(frozen=True)
@@ -295,7 +296,7 @@ class StudySummary:
     variants: tuple[VariantSummary, ...]
     recommendation: Verdict
     safety: tuple[str, ...] | None = None
-    preflight: Mapping[str, Any] = field(default_factory=dict)
+    preflight: Preflight = field(default_factory=Preflight)
     inputs: Mapping[str, Any] = field(default_factory=dict)
     checks: CheckReport | None = None
 
@@ -333,7 +334,7 @@ class StudySummary:
             "safety": None if self.safety is None else list(self.safety),
         }
         if self.preflight:
-            out["preflight"] = plain(dict(self.preflight))
+            out["preflight"] = self.preflight.to_json()
         if self.inputs:
             out["inputs"] = plain(dict(self.inputs))
         if self.checks is not None:
@@ -359,7 +360,7 @@ class StudySummary:
             variants=tuple(VariantSummary.from_json(v) for v in raw["variants"]),
             recommendation=Verdict.from_json(raw["recommendation"]),
             safety=None if safety is None else tuple(safety),
-            preflight=plain(dict(raw.get("preflight") or {})),
+            preflight=Preflight.from_json(raw.get("preflight")),
             inputs=plain(dict(raw.get("inputs") or {})),
             checks=CheckReport.from_json(raw["checks"]) if raw.get("checks") else None,
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 from safeadapt.errors import DataError, InvalidConfig
 from safeadapt.files import write_atomic
+from safeadapt.results.shift import ShiftReport
 
 SHIFT_MARKER = ".safeadapt-shift"
 
@@ -41,41 +42,41 @@ def claim_shift_folder(out: Path, create: bool = True) -> None:
         (out / SHIFT_MARKER).touch()
 
 
-def write_shift(report: dict[str, Any], out: Path) -> list[Path]:
+def write_shift(report: ShiftReport, out: Path) -> list[Path]:
     """``shift.json`` and ``shift.png`` in ``out`` (claimed first); the paths written."""
-    from safeadapt.shift.report import public, shift_figure
+    from safeadapt.shift.report import shift_figure
 
     claim_shift_folder(out)
-    write_atomic(out / "shift.json", json.dumps(public(report), indent=1, default=float))
+    write_atomic(out / "shift.json", json.dumps(report.to_json(), indent=1, default=float))
     (out / "shift.png").write_bytes(shift_figure(report))
     return [out / "shift.json", out / "shift.png"]
 
 
-def shift_lines(report: dict[str, Any]) -> list[str]:
+def shift_lines(report: ShiftReport) -> list[str]:
     """The report as console lines: each comparison's tests and verdict, the probe transfer
     check, typical examples, the linear probe and the advice."""
-    ref = report["reference"]
+    ref = report.reference
     lines = []
-    for other, c in report["comparisons"].items():
-        verdict = "DETECTED" if c["shift_detected"] else "not detected"
+    for other, c in report.comparisons.items():
+        verdict = "DETECTED" if c.shift_detected else "not detected"
         lines.append(
-            f"{ref} vs {other}: MMD^2 {c['mmd']['mmd2']:.4f} (p {c['mmd']['p_value']:.3g}), "
-            f"domain classifier AUROC {c['classifier']['auroc']:.3f} "
-            f"(p {c['classifier']['p_value']:.3g}), KS {c['ks']['significant_dimensions']}/"
-            f"{c['ks']['dimensions']} dims -> shift {verdict}"
+            f"{ref} vs {other}: MMD^2 {c.mmd.mmd2:.4f} (p {c.mmd.p_value:.3g}), "
+            f"domain classifier AUROC {c.classifier.auroc:.3f} "
+            f"(p {c.classifier.p_value:.3g}), KS {c.ks.significant_dimensions}/"
+            f"{c.ks.dimensions} dims -> shift {verdict}"
         )
-        if "probe" in c:
+        if c.probe is not None:
             lines.append(
-                f"  probe fitted on {ref}, scored on {other}: {c['probe']['transfer']:.3f} "
-                f"(a probe fitted on {other} itself: {c['probe']['own']:.3f}, 5-fold CV; "
-                f"McNemar p {c['probe']['p_value']:.3g})"
+                f"  probe fitted on {ref}, scored on {other}: {c.probe.transfer:.3f} "
+                f"(a probe fitted on {other} itself: {c.probe.own:.3f}, 5-fold CV; "
+                f"McNemar p {c.probe.p_value:.3g})"
             )
-        for side, examples in c["typical"].items():
+        for side, examples in c.typical.items():
             lines.append(
                 f"  most typical of {side}: " + " | ".join(str(e)[:60] for e in examples[:3])
             )
-    if report["probe"]:
-        p = report["probe"]
-        lines.append(f"linear probe on {ref}: {p['accuracy']:.3f} (majority {p['majority']:.3f})")
-    lines.append(f"advice: {report['advice']}")
+    if report.probe is not None:
+        p = report.probe
+        lines.append(f"linear probe on {ref}: {p.accuracy:.3f} (majority {p.majority:.3f})")
+    lines.append(f"advice: {report.advice}")
     return lines

@@ -17,9 +17,11 @@ and a per-class view.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,7 +30,30 @@ import torch
 from safeadapt.data.features import FeatureCache
 from safeadapt.data.task import Split
 from safeadapt.errors import DataError
+from safeadapt.results.shift import (
+    ClassifierResult,
+    Comparison,
+    KSResult,
+    LabelAgreement,
+    MMDResult,
+    ProbeResult,
+    ShiftReport,
+)
 from safeadapt.shift.tests import classifier_test, ks_test, mmd_test
+
+
+@dataclass(frozen=True)
+class EmbeddedShiftReport(ShiftReport):
+    """A fresh shift report with the embeddings and labels it was computed on (set -> (n, d)
+    tensor / labels): its figure can be drawn, and it renders with it in Jupyter. What is stored
+    is ``without_data()``."""
+
+    embeddings: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    labels: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def _repr_html_(self) -> str:
+        return shift_html(self)
+
 
 SEPARABLE_MARGIN = 0.15  # probe accuracy this far above the majority class counts as separable
 LABEL_DROP = 0.05  # least accuracy drop (and significant) that is called a labelling mismatch
@@ -41,7 +66,7 @@ def shift_detected(mmd_p: float, classifier_p: float, level: float) -> bool:
     return min(mmd_p, classifier_p) < level / 2
 
 
-def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, float]:
+def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> ProbeResult:
     """5-fold cross-validated accuracy of a logistic-regression probe, and the majority rate."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
@@ -49,7 +74,7 @@ def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> d
     folds = _folds(labels)
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     acc = cross_val_score(_probe(), features, labels, cv=cv).mean()
-    return {"accuracy": float(acc), "majority": float(counts.max() / counts.sum()), "folds": folds}
+    return ProbeResult(float(acc), float(counts.max() / counts.sum()), folds)
 
 
 def _folds(labels: np.ndarray) -> int:
@@ -74,7 +99,7 @@ def label_agreement(
     target: np.ndarray,
     target_labels: np.ndarray,
     seed: int = 0,
-) -> dict[str, float]:
+) -> LabelAgreement:
     """Do the two sets label alike? The probe fitted on ``reference`` is scored on ``target``
     (``transfer``) against a probe cross-validated on ``target`` itself (``own``, 5 folds).
     One-sided exact McNemar test on the examples where exactly one of them is right: ``p_value``
@@ -87,13 +112,7 @@ def label_agreement(
     moved = _probe().fit(reference, ref_labels).predict(target) == target_labels
     only_own, only_moved = int(np.sum(own & ~moved)), int(np.sum(moved & ~own))
     p = binomtest(only_own, only_own + only_moved, 0.5, "greater").pvalue if only_own else 1.0
-    return {
-        "transfer": float(moved.mean()),
-        "own": float(own.mean()),
-        "only_own_right": only_own,
-        "only_transfer_right": only_moved,
-        "p_value": float(p),
-    }
+    return LabelAgreement(float(moved.mean()), float(own.mean()), only_own, only_moved, float(p))
 
 
 def _labelled(labels: np.ndarray) -> bool:
@@ -126,13 +145,6 @@ def advice(shifted: bool, separable: bool | None, label_mismatch: list[str] | No
     )
 
 
-class ShiftReport(dict):
-    """The shift report (a plain dict) that renders itself in Jupyter."""
-
-    def _repr_html_(self) -> str:
-        return shift_html(self)
-
-
 def shift_report(
     backbone,
     sets: Mapping[str, Split],
@@ -143,7 +155,7 @@ def shift_report(
     max_per_set: int | None = 1000,
     seed: int = 0,
     show_progress: bool = False,
-) -> dict[str, Any]:
+) -> EmbeddedShiftReport:
     """Compare the first of ``sets`` with every other one (see the module docstring)."""
     if len(sets) < 2:
         raise DataError(f"shift_report needs at least two sets; got {list(sets)}.")
@@ -155,24 +167,19 @@ def shift_report(
     }
     names = list(sampled)
     ref = names[0]
-    comparisons = {}
+    comparisons: dict[str, Comparison] = {}
     for other in names[1:]:
-        mmd = mmd_test(emb[ref], emb[other], n_permutations, seed)
-        c2st = classifier_test(emb[ref], emb[other], seed=seed)
-        ks = ks_test(emb[ref], emb[other], level)
+        mmd = MMDResult.from_json(mmd_test(emb[ref], emb[other], n_permutations, seed))
+        found = classifier_test(emb[ref], emb[other], seed=seed)
+        first, second = found.pop("typical_first"), found.pop("typical_second")
+        c2st = ClassifierResult.from_json(found)
         typical = {
-            ref: [_show(sampled[ref].inputs[i]) for i in c2st.pop("typical_first")],
-            other: [_show(sampled[other].inputs[i]) for i in c2st.pop("typical_second")],
+            ref: [_show(sampled[ref].inputs[i]) for i in first],
+            other: [_show(sampled[other].inputs[i]) for i in second],
         }
-        shifted = shift_detected(mmd["p_value"], c2st["p_value"], level)
-        comparisons[other] = {
-            "mmd": mmd,
-            "classifier": c2st,
-            "ks": ks,
-            "shift_detected": bool(shifted),
-            "effect_size_auroc": c2st["auroc"] - 0.5,
-            "typical": typical,
-        }
+        shifted = shift_detected(mmd.p_value, c2st.p_value, level)
+        ks = KSResult.from_json(ks_test(emb[ref], emb[other], level))
+        comparisons[other] = Comparison(mmd, c2st, ks, bool(shifted), c2st.auroc - 0.5, typical)
     probe = None
     labels = sampled[ref].labels
     mismatch: list[str] = []
@@ -183,27 +190,26 @@ def shift_report(
             if not _labelled(y) or y.max() > labels.max():
                 continue  # unlabelled (far-OOD) or another label set
             agree = label_agreement(emb[ref].numpy(), labels, emb[other].numpy(), y, seed)
-            comparisons[other]["probe"] = agree
-            worse = agree["p_value"] < level and agree["transfer"] < agree["own"] - LABEL_DROP
+            compared = dataclasses.replace(comparisons[other], probe=agree)
+            comparisons[other] = compared
+            worse = agree.p_value < level and agree.transfer < agree.own - LABEL_DROP
             # under an input shift the drop mixes both causes: then it is not named label noise
-            if worse and not comparisons[other]["shift_detected"]:
+            if worse and not compared.shift_detected:
                 mismatch.append(other)
-    separable = None if probe is None else probe["accuracy"] >= probe["majority"] + SEPARABLE_MARGIN
-    any_shift = any(c["shift_detected"] for c in comparisons.values())
-    return ShiftReport(
-        {
-            "reference": ref,
-            "sizes": {k: len(s) for k, s in sampled.items()},
-            "level": level,
-            "comparisons": comparisons,
-            "probe": probe,
-            "separable": separable,
-            "shift_detected": any_shift,
-            "label_mismatch": mismatch,
-            "advice": advice(any_shift, separable, mismatch),
-            "_embeddings": emb,
-            "_labels": {k: s.labels for k, s in sampled.items()},
-        }
+    separable = None if probe is None else probe.accuracy >= probe.majority + SEPARABLE_MARGIN
+    any_shift = any(c.shift_detected for c in comparisons.values())
+    return EmbeddedShiftReport(
+        reference=ref,
+        sizes={k: len(s) for k, s in sampled.items()},
+        level=level,
+        comparisons=comparisons,
+        probe=probe,
+        separable=separable,
+        shift_detected=any_shift,
+        label_mismatch=tuple(mismatch),
+        advice=advice(any_shift, separable, mismatch),
+        embeddings=emb,
+        labels={k: s.labels for k, s in sampled.items()},
     )
 
 
@@ -211,7 +217,7 @@ def _show(x: Any) -> Any:
     return x if isinstance(x, str) else f"image {tuple(np.asarray(x).shape)}"
 
 
-def shift_figure(report: dict[str, Any], fmt: str = "png") -> bytes:
+def shift_figure(report: ShiftReport, fmt: str = "png") -> bytes:
     """2-D PCA of the pooled embeddings: left, coloured by set with a KDE contour per set;
     right, coloured by class (marker per set)."""
     import matplotlib
@@ -221,7 +227,9 @@ def shift_figure(report: dict[str, Any], fmt: str = "png") -> bytes:
     from scipy.stats import gaussian_kde
     from sklearn.decomposition import PCA
 
-    emb = report["_embeddings"]
+    if not isinstance(report, EmbeddedShiftReport) or not report.embeddings:
+        raise DataError("this shift report has no embeddings to draw (a report read from JSON).")
+    emb = report.embeddings
     names = list(emb)
     pooled = torch.cat([emb[k] for k in names]).numpy()
     pca = PCA(2, random_state=0).fit(pooled)
@@ -239,7 +247,7 @@ def shift_figure(report: dict[str, Any], fmt: str = "png") -> bytes:
     axes[0].set_title("by set (KDE contours)")
     axes[0].legend(fontsize=8, markerscale=2)
     markers = "o^sDvP*X"
-    labels = report["_labels"]
+    labels = report.labels
     for i, k in enumerate(names):
         axes[1].scatter(
             *pts[k].T,
@@ -260,26 +268,22 @@ def shift_figure(report: dict[str, Any], fmt: str = "png") -> bytes:
     return buf.getvalue()
 
 
-def public(report: dict[str, Any]) -> dict[str, Any]:
-    """The JSON-able part of a report (no embeddings)."""
-    return {k: v for k, v in report.items() if not k.startswith("_")}
-
-
-def shift_html(report: Mapping[str, Any]) -> str:
+def shift_html(report: ShiftReport) -> str:
+    ref = html.escape(report.reference)
     rows = "".join(
-        f"<tr><td>{html.escape(report['reference'])} vs {html.escape(other)}</td>"
-        f"<td>{c['mmd']['mmd2']:.4f} (p {c['mmd']['p_value']:.3g})</td>"
-        f"<td>{c['classifier']['auroc']:.3f} (p {c['classifier']['p_value']:.3g})</td>"
-        f"<td>{c['ks']['significant_dimensions']}/{c['ks']['dimensions']}</td>"
-        f"<td><b>{'shift' if c['shift_detected'] else 'no shift'}</b></td></tr>"
-        for other, c in report["comparisons"].items()
+        f"<tr><td>{ref} vs {html.escape(other)}</td>"
+        f"<td>{c.mmd.mmd2:.4f} (p {c.mmd.p_value:.3g})</td>"
+        f"<td>{c.classifier.auroc:.3f} (p {c.classifier.p_value:.3g})</td>"
+        f"<td>{c.ks.significant_dimensions}/{c.ks.dimensions}</td>"
+        f"<td><b>{'shift' if c.shift_detected else 'no shift'}</b></td></tr>"
+        for other, c in report.comparisons.items()
     )
     picture = ""
-    if "_embeddings" in report:
+    if isinstance(report, EmbeddedShiftReport) and report.embeddings:
         data = base64.b64encode(shift_figure(report)).decode()
         picture = f"<img style='max-width:100%' src='data:image/png;base64,{data}'>"
     return (
         "<table><thead><tr><th>sets</th><th>MMD²</th><th>domain classifier AUROC</th>"
         f"<th>KS dims</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
-        f"<p><b>Advice:</b> {html.escape(report['advice'])}</p>{picture}"
+        f"<p><b>Advice:</b> {html.escape(report.advice)}</p>{picture}"
     )

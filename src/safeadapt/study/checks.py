@@ -118,14 +118,14 @@ def evaluate_checks(summary: StudySummary, spec: ChecksSpec) -> CheckReport:
         passed = bool(value >= bound if side == "min" else value <= bound)
         rows.append(CheckResult(bound_name, key, bound, value, passed, side, note))
     if spec.shift != "off":
-        shift = (summary.preflight.get("shift") or {}).get("comparisons")
+        shift = summary.preflight.shift
         if shift is None:
             rows.append(
                 CheckResult("shift", "preflight shift", None, None, spec.shift == "warn",
                             note="the shift pre-flight did not run")
             )  # fmt: skip
         else:
-            found = sorted(k for k, c in shift.items() if c.get("shift_detected"))
+            found = sorted(k for k, c in shift.comparisons.items() if c.shift_detected)
             rows.append(
                 CheckResult(
                     "shift",

@@ -335,14 +335,12 @@ def model_card(
         else f"It is not the study's recommendation ({md(rec.variant)})."
     )
     preflight = []
-    shift = summary.preflight.get("shift")
-    if shift:
-        preflight.append(f"- Shift: {md(shift.get('advice', ''))}")
-    audit = summary.preflight.get("audit")
-    if audit:
-        preflight += [f"- Audit: {md(flag)}" for flag in audit.get("flags", [])] or [
-            "- Audit: no flags."
-        ]
+    shift = summary.preflight.shift
+    if shift is not None:
+        preflight.append(f"- Shift: {md(shift.advice)}")
+    audit = summary.preflight.audit
+    if audit is not None:
+        preflight += [f"- Audit: {md(flag)}" for flag in audit.flags] or ["- Audit: no flags."]
     checks = summary.checks
     check_lines = (
         [

@@ -7,19 +7,30 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from safeadapt._registry import Registry
 from safeadapt.files import write_atomic
+from safeadapt.results.preflight import Preflight, read_check
 
-# name -> fn(task, backbone, cache, settings) -> (JSON-able result, optional PNG) or None
-Check = Callable[..., tuple[dict[str, Any], bytes | None] | None]
+
+@dataclass(frozen=True)
+class CheckOutput:
+    """One pre-flight check's result (a typed result with ``to_json``, or JSON) and figure."""
+
+    result: Any
+    figure: bytes | None = None
+
+
+# name -> fn(task, backbone, cache, settings) -> CheckOutput, or None when it does not apply
+Check = Callable[..., CheckOutput | None]
 PREFLIGHT: Registry[Check] = Registry("pre-flight check")
 
 
 @PREFLIGHT.register("shift")
-def shift_check(task, backbone, cache, settings) -> tuple[dict[str, Any], bytes | None]:
-    from safeadapt.shift import public, shift_figure, shift_report
+def shift_check(task, backbone, cache, settings) -> CheckOutput:
+    from safeadapt.shift import shift_figure, shift_report
 
     sets = {"train": task.train, "test": task.test, **{f"ood:{k}": v for k, v in task.ood.items()}}
     report = shift_report(
@@ -30,29 +41,36 @@ def shift_check(task, backbone, cache, settings) -> tuple[dict[str, Any], bytes 
         n_permutations=settings.n_permutations,
         seed=settings.seed,
     )
-    return public(report), shift_figure(report)
+    return CheckOutput(report.without_data(), shift_figure(report))
 
 
 @PREFLIGHT.register("audit")
-def audit_check(task, backbone, cache, settings) -> tuple[dict[str, Any], bytes | None] | None:
+def audit_check(task, backbone, cache, settings) -> CheckOutput | None:
     from safeadapt.bias import audit
 
     if task.train.groups is None:
         return None
-    return audit(task.train, task.label_names), None
+    return CheckOutput(audit(task.train, task.label_names))
 
 
-def run_preflight(task, backbone, cache, settings) -> dict[str, Any]:
-    """Every enabled check: ``{name: {"result": ..., "figure": png bytes or None}}``."""
+def run_preflight(task, backbone, cache, settings) -> dict[str, CheckOutput]:
+    """Every enabled check that applies, by name."""
     out = {}
     for name in settings.checks:
         res = PREFLIGHT.get(name)(task, backbone, cache, settings)
         if res is not None:
-            out[name] = {"result": res[0], "figure": res[1]}
+            out[name] = res
     return out
 
 
-def stored_preflight(config: Any, task, factory, cache, out, log, content) -> dict[str, Any]:
+def results_of(checks: dict[str, CheckOutput]) -> Preflight:
+    """The checks' results, as a study's summary holds them."""
+    return Preflight({k: v.result for k, v in checks.items()})
+
+
+def stored_preflight(
+    config: Any, task, factory, cache, out, log, content
+) -> dict[str, CheckOutput]:
     """Run (or reload) the pre-flight checks; stored atomically like runs, keyed by content."""
     import base64
     import hashlib
@@ -85,20 +103,20 @@ def stored_preflight(config: Any, task, factory, cache, out, log, content) -> di
     checks = run_preflight(task, factory(), cache, config.preflight)
     if not distributed.is_main():
         return checks
+    shift, audit = results_of(checks).shift, results_of(checks).audit
+    if shift is not None:
+        log(f"shift: {'detected' if shift.shift_detected else 'not detected'}; {shift.advice}")
+    if audit is not None and audit.flags:
+        log("audit: " + "; ".join(audit.flags))
     for name, v in checks.items():
-        r = v["result"]
-        if name == "shift":
-            log(f"shift: {'detected' if r['shift_detected'] else 'not detected'}; {r['advice']}")
-        if name == "audit" and r["flags"]:
-            log("audit: " + "; ".join(r["flags"]))
-        if v["figure"]:
-            (out / f"{name}.png").write_bytes(v["figure"])
+        if v.figure:
+            (out / f"{name}.png").write_bytes(v.figure)
     payload = {
         "key": key,
         "checks": {
             k: {
-                "result": v["result"],
-                "figure": base64.b64encode(v["figure"]).decode() if v["figure"] else None,
+                "result": v.result.to_json() if hasattr(v.result, "to_json") else v.result,
+                "figure": base64.b64encode(v.figure).decode() if v.figure else None,
             }
             for k, v in checks.items()
         },
@@ -107,7 +125,7 @@ def stored_preflight(config: Any, task, factory, cache, out, log, content) -> di
     return checks
 
 
-def _load_stored(path, key: str) -> dict[str, Any] | None:
+def _load_stored(path, key: str) -> dict[str, CheckOutput] | None:
     """The stored pre-flight results if they were computed for ``key``."""
     import base64
 
@@ -118,11 +136,11 @@ def _load_stored(path, key: str) -> dict[str, Any] | None:
         if stored.get("key") != key:
             return None
         return {
-            k: {
-                "result": v["result"],
-                "figure": base64.b64decode(v["figure"]) if v["figure"] else None,
-            }
+            k: CheckOutput(
+                read_check(k, v["result"]),
+                base64.b64decode(v["figure"]) if v["figure"] else None,
+            )
             for k, v in stored["checks"].items()
         }
-    except (ValueError, KeyError, OSError):
+    except (ValueError, KeyError, TypeError, OSError):
         return None  # recompute

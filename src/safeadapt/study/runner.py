@@ -27,7 +27,7 @@ from safeadapt.study.config import StudyConfig
 from safeadapt.study.estimate import estimate_full, quick_config
 from safeadapt.study.freshness import content_fingerprints, study_inputs
 from safeadapt.study.plan import RunSpec, expand_runs
-from safeadapt.study.preflight import stored_preflight
+from safeadapt.study.preflight import results_of, stored_preflight
 from safeadapt.study.store import RunStore, claim_output
 from safeadapt.study.writers import write_predictions, write_results_csv, write_variants_csv
 
@@ -189,7 +189,7 @@ def _run(
     predictions = {s.run_id: store.load_predictions(s) for s in specs}
     summary = dataclasses.replace(
         summarize(runs, config, task, predictions),
-        preflight={k: v["result"] for k, v in preflight.items()},
+        preflight=results_of(preflight),
         inputs=study_inputs(config, task.modality, content),
     )
     if config.checks is not None:
@@ -209,7 +209,7 @@ def _run(
     if report:
         from safeadapt.report import write_report
 
-        figures = {k: v["figure"] for k, v in preflight.items() if v["figure"]}
+        figures = {k: v.figure for k, v in preflight.items() if v.figure}
         report_path = write_report(summary, runs, out / "report.html", figures)
     if tracker is not None:
         tracker.log_study(summary, report_path)
