@@ -26,7 +26,7 @@ demo-vision: $(STAMP)
 # tests/conftest.py): about half the wall time of one process. TEST_WORKERS=0 runs in-process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -112,7 +112,7 @@ def _configs():
 
 
 def test_every_setting_says_what_it_does_and_declares_its_range():
-    from safeadapt.config import describe_settings
+    from safeadapt.settings_info import describe_settings
 
     for owner, cls in _configs().items():
         for s in describe_settings(cls):

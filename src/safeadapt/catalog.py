@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from safeadapt._registry import did_you_mean
-from safeadapt.config import SettingInfo, describe_settings, docstring_entry, type_name
 from safeadapt.errors import InvalidConfig
+from safeadapt.settings_info import SettingInfo, describe_settings, docstring_entry, type_name
 
 
 @dataclass(frozen=True)

@@ -171,3 +171,39 @@ def test_cross_split_duplicates_are_dropped_from_evaluation_splits():
 def test_a_test_set_copied_from_train_is_an_error():
     with pytest.raises(DataError, match=r"all 4 examples also appear in train -- is it a copy"):
         _task(GOOD, val=_text("val", ["x", "y"], [0, 1]), test=GOOD).without_leaks()
+
+
+def test_extra_training_rows_are_always_used_and_never_evaluated_on(tmp_path):
+    """``task.extra_train`` (the labelled windows a monitor saw drift in): appended after the
+    training sample, read by the task's class names; an evaluation row that repeats one of them
+    is dropped; a class the task lacks is an error; where the task has groups, theirs is unknown."""
+    import pandas as pd
+
+    from safeadapt.study.specs import TaskSpec
+
+    rows = [("good film", "pos"), ("bad film", "neg"), ("great", "pos"), ("awful", "neg")] * 10
+    texts = [f"{t} {i}" for i, (t, _) in enumerate(rows)]
+    frame = pd.DataFrame({"text": texts, "label": [lab for _, lab in rows]})
+    frame.iloc[:24].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[24:].to_csv(tmp_path / "test.csv", index=False)
+    extra = pd.DataFrame({"text": ["new slang", "meh", texts[30]], "label": ["pos", "neg", "neg"]})
+    extra.to_csv(tmp_path / "extra.csv", index=False)
+    spec = {"train": str(tmp_path / "train.csv"), "test": str(tmp_path / "test.csv"),
+            "max_train": 10}  # fmt: skip
+    plain = TaskSpec(**spec).load()
+    task = TaskSpec(**spec, extra_train={"monitored": str(tmp_path / "extra.csv")}).load()
+    assert len(task.train) == len(plain.train) + 3 and task.train.inputs[-3:] == extra.text.tolist()
+    assert task.label_names[task.train.labels[-3]] == "pos"
+    assert texts[30] in plain.test.inputs and texts[30] not in task.test.inputs  # now trained on
+    assert task.fingerprint() != plain.fingerprint()  # runs are keyed on it: redone, not reused
+    pd.DataFrame({"text": ["x"], "label": ["maybe"]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match="label 'maybe' is not one of the task's classes"):
+        TaskSpec(**spec, extra_train={"bad": str(tmp_path / "bad.csv")}).load()
+    frame.assign(group="a").iloc[:24].to_csv(tmp_path / "grouped.csv", index=False)
+    frame.assign(group="a").iloc[24:].to_csv(tmp_path / "grouped-test.csv", index=False)
+    grouped = {**spec, "train": str(tmp_path / "grouped.csv"), "group_column": "group",
+               "test": str(tmp_path / "grouped-test.csv")}  # fmt: skip
+    with_groups = TaskSpec(**grouped, extra_train={"m": str(tmp_path / "extra.csv")}).load()
+    assert list(with_groups.train.groups[-4:]) == ["a", "unknown", "unknown", "unknown"]
+    with pytest.raises(InvalidConfig, match="'extra_train' entry 'm' must be a source"):
+        TaskSpec(**spec, extra_train={"m": 3})

@@ -123,15 +123,22 @@ def test_a_sudden_shift_alerts_and_new_files_add_only_their_rows(text_export, tm
     xml = junit.read_text()
     assert xml.count("<testcase") == 3 and 'failures="0"' not in xml and "window 3" in xml
     assert (out / "monitor.html").read_text().count('<img class="plot"') == 2
-    # the next study: the same one, with the labelled rows of the alerted windows as an OOD
-    # source that is divided into OOD-validation (the next verdict's choice) and OOD test
+    # the next study: the same one, with the labelled rows of the alerted windows divided into
+    # extra training rows (half) and an OOD source that the study divides into OOD-validation
+    # (the next verdict's choice) and OOD test; no row in two of them
+    import dataclasses
+
     from safeadapt.study.config import load_study
 
     config = load_study(suggested)
     assert config.name == "watched-monitored" and config.output.endswith("-monitored")
     kept = sum(w.rows for w in result.windows if w.alerts)
-    new = config.task.load()
-    assert len(new.ood["monitored"]) + len(new.ood_val["monitored"]) == kept
+    new, old = config.task.load(), dataclasses.replace(config.task, extra_train={}).load()
+    extra = len(new.train) - len(old.train)
+    assert extra == kept // 2 and "task.extra_train 'monitored'" in suggested.read_text()
+    assert len(new.ood["monitored"]) + len(new.ood_val["monitored"]) == kept - extra
+    added = set(new.train.inputs[len(old.train) :])
+    assert added and not added & set(new.ood["monitored"].inputs + new.ood_val["monitored"].inputs)
     again = CliRunner().invoke(app, [*args, "--suggest-study", str(suggested), str(movies)])
     assert again.exit_code == 2 and "exists; give a new file name" in again.output
 

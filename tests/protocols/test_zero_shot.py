@@ -45,12 +45,13 @@ def test_zero_shot_starts_lp_ft_and_wise_ft(tiny_clip, digits, feature_cache):
     train = {"epochs": 1, "max_steps": 2, "batch_size": 16, "head_init": "zero-shot"}
     lpft = make_protocol("lp-ft", train).fit(ctx)
     assert lpft.info["head_init"] == "zero-shot"
-    assert lpft.info["start_val_accuracy"] == pytest.approx(zs.info["val_accuracy"])
+    # the start is the zero-shot model: the same weights, evaluated in other batches; this random
+    # tiny CLIP's logits are nearly tied, so one example may flip with the thread count (not more)
+    one = 1 / len(digits.val) + 1e-9
+    assert abs(lpft.info["start_val_accuracy"] - zs.info["val_accuracy"]) <= one
     wise = make_protocol("wise-ft", {**train, "alphas": [0.0, 1.0]}).fit(ctx)
     curve = {p["alpha"]: p["val_accuracy"] for p in wise.info["alpha_curve"]}
-    # theta_0 = zero-shot: the same weights, evaluated in other batches; this random tiny CLIP's
-    # logits are nearly tied, so one example may flip with the thread count (not more)
-    assert abs(curve[0.0] - zs.info["val_accuracy"]) <= 1 / len(digits.val) + 1e-9
+    assert abs(curve[0.0] - zs.info["val_accuracy"]) <= one  # theta_0 = zero-shot, likewise
 
 
 def test_zero_shot_needs_a_pair(digits, effnet_factory, feature_cache, tmp_path):

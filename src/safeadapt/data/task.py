@@ -154,6 +154,30 @@ def carve(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, n
     return _split_by_class(labels, classes, take, np.random.default_rng(seed))
 
 
+def joined(name: str, splits: Sequence[Split], unknown_group: str = "unknown") -> Split:
+    """The rows of ``splits`` one after the other. Where some have groups, rows of a split
+    without them get ``unknown_group``. Images must have one shape (the task's size)."""
+    labels = np.concatenate([s.labels for s in splits]).astype(np.int64)
+    groups = None
+    if any(s.groups is not None for s in splits):
+        groups = np.concatenate([
+            np.asarray(s.groups, dtype=object) if s.groups is not None
+            else np.full(len(s), unknown_group, dtype=object)
+            for s in splits
+        ])  # fmt: skip
+    if all(isinstance(s.inputs, np.ndarray) for s in splits):
+        shapes = {s.inputs.shape[1:] for s in splits}  # type: ignore[union-attr]
+        if len(shapes) > 1:
+            raise DataError(
+                f"Split {name!r}: the images have different shapes {sorted(shapes)}; give the "
+                "extra images at the task's size."
+            )
+        return Split(name, np.concatenate([s.inputs for s in splits]), labels, groups)
+    if any(isinstance(s.inputs, np.ndarray) for s in splits):
+        raise DataError(f"Split {name!r}: texts and images cannot be joined.")
+    return Split(name, [x for s in splits for x in s.inputs], labels, groups)
+
+
 @dataclass(frozen=True, eq=False)
 class Task:
     """A classification task with in-distribution splits and named OOD test splits."""

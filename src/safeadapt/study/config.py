@@ -358,6 +358,8 @@ task:
 #  ood_val: {production: data/prod_val.csv}  # optional: else half of each OOD source is
 #                              # carved off for choices (ood_val_fraction: 0.5; null = ID val only)
 #  duplicates: drop            # cross-split duplicates: drop (default) | warn | keep
+#  extra_train: {monitored: data/labelled_drift.csv}  # optional: labelled rows always added
+#                              # to the training sample (e.g. from safeadapt monitor)
 
 backbone:
   name: minilm                 # packaged default for text; efficientnet-lite0 for images;

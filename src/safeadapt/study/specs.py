@@ -68,9 +68,12 @@ class TaskSpec:
     ood_val_fraction: float | None = 0.5
     # examples of an evaluation split that also appear in an earlier split: drop | warn | keep
     duplicates: str = "drop"
+    # labelled rows added to the training split after its sampling, so they are always used
+    # (e.g. the windows in which a monitor saw drift, once their labels came back): {name: source}
+    extra_train: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for key in ("ood", "ood_val", "options"):
+        for key in ("ood", "ood_val", "options", "extra_train"):
             value = getattr(self, key)
             require(
                 isinstance(value, Mapping),
@@ -78,7 +81,7 @@ class TaskSpec:
                 f"{'settings' if key == 'options' else 'sources'}, e.g. {{tweets: tweets.csv}}; "
                 f"got {value!r}.",
             )
-        for key in [*self.ood, *self.ood_val]:
+        for key in [*self.ood, *self.ood_val, *self.extra_train]:
             printable_name(key, f"study 'task.ood' name {key!r}")
             require(
                 "/" not in key and not key.startswith("."),
@@ -94,10 +97,10 @@ class TaskSpec:
             f"study 'task.image_size' must be an integer from 8 to {MAX_IMAGE_SIZE} pixels (every "
             f"image is held in memory at that size); got {self.image_size!r}.",
         )
-        for key, value in [*self.ood.items(), *self.ood_val.items()]:
+        for key, value in [*self.ood.items(), *self.ood_val.items(), *self.extra_train.items()]:
             require(
                 isinstance(value, str),
-                f"study 'task.ood' / 'ood_val' entry {key!r} must be a source (a path or "
+                f"study 'task.ood' / 'ood_val' / 'extra_train' entry {key!r} must be a source (a path or "
                 f"'hub:<id>'); got {value!r}.",
             )
         files = self.train is not None or self.test is not None
@@ -196,7 +199,27 @@ class TaskSpec:
         task = task.without_leaks(self.duplicates)
         if self.max_train or self.max_eval:
             task = task.subsample(self.max_train, self.max_eval, seed=self.seed)
+        if self.extra_train:  # after sampling: every extra row is used; no copy in an eval split
+            task = self._with_extra_train(task).without_leaks(self.duplicates)
         return task
+
+    def _with_extra_train(self, task):
+        """The task with the study's extra labelled rows appended to its training split, their
+        labels read by the task's class names (where the task has groups, theirs is "unknown":
+        the pre-flight audit counts them as such)."""
+        import dataclasses
+
+        from safeadapt.data.rows import load_split
+        from safeadapt.data.task import joined
+
+        column = self.image_column or ("image" if task.modality == "image" else self.text_column)
+        parts = [
+            load_split(source, f"train+{name}", modality=task.modality,
+                       input_column=column or "text", label_column=self.label_column,
+                       label_names=task.label_names)
+            for name, source in self.extra_train.items()
+        ]  # fmt: skip
+        return dataclasses.replace(task, train=joined("train", [task.train, *parts]))
 
 
 @dataclass(frozen=True)
