@@ -194,8 +194,11 @@ def _sub_config(cls: type, default: Any, value: Any, where: str) -> Any:
     return build_config(cls, {**start, **value}, where)
 
 
-def _chosen(choices: Mapping[str, type], default: Any, value: Any, where: str) -> Any:
-    """The sub-config named by ``value`` (a name or ``{name: {settings}}``)."""
+def choice_parts(value: Any, choices: Mapping[str, type], where: str) -> tuple[str, dict]:
+    """``(name, settings)`` of a choice written as a name, as ``{name: {settings}}`` or as a
+    settings object; the one reader of that form."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return value.name, dataclasses.asdict(value)  # type: ignore[attr-defined]
     if isinstance(value, str):
         name, settings = value, {}
     elif isinstance(value, Mapping) and len(value) == 1:
@@ -211,11 +214,17 @@ def _chosen(choices: Mapping[str, type], default: Any, value: Any, where: str) -
             f"{where} must be one of {', '.join(choices)}; got {name!r}."
             + did_you_mean(str(name), choices)
         )
-    cls = choices[name]
     if not isinstance(settings, Mapping):
         raise InvalidConfig(
             f"{where} {name!r} must be a mapping of its settings; got {settings!r}."
         )
+    return name, dict(settings)
+
+
+def _chosen(choices: Mapping[str, type], default: Any, value: Any, where: str) -> Any:
+    """The sub-config named by ``value`` (a name or ``{name: {settings}}``)."""
+    name, settings = choice_parts(value, choices, where)
+    cls = choices[name]
     start = dataclasses.asdict(default) if isinstance(default, cls) else {}
     return build_config(cls, {**start, **settings}, f"{where} {name!r}")
 

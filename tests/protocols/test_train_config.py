@@ -106,3 +106,23 @@ def test_an_unused_methods_default_is_accepted_as_it_changes_nothing():
         TrainConfig()
     )
     assert make_protocol("ldifs", {"regularizer": None}).config.regularizer is None  # = LP-FT
+
+
+def test_run_keys_of_an_earlier_release_stay_the_same(tmp_path):
+    """Run ids planned by the release before the nesting and ``task.extra_train`` (computed then
+    for this study and fixed content fingerprints): a study reuses the runs it already has."""
+    from safeadapt.study.config import load_study
+    from safeadapt.study.plan import expand_runs
+
+    study = {"name": "pinned", "task": {"builtin": "mnist", "max_train": 50, "max_eval": 50},
+             "protocols": {"lp": {}, "ft": {"epochs": 1, "head_lr": 1e-3, "tune": "lora",
+                                            "lora_r": 4}, "ldifs": {"reg_weight": 3.0}},
+             "seeds": [0], "output": str(tmp_path / "out")}  # fmt: skip
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    content = {"task": "t", "backbone": "b"}
+    ids = sorted(r.run_id for r in expand_runs(load_study(path), "image", content))
+    assert ids == ["ft-seed0-b56f34ab23", "ldifs-seed0-2fdc845b65", "lp-seed0-c302f4cdb6"]
+    study["task"]["extra_train"] = {"more": "rows.csv"}  # a setting that is given: a new key
+    path.write_text(yaml.safe_dump(study))
+    assert sorted(r.run_id for r in expand_runs(load_study(path), "image", content)) != ids

@@ -118,9 +118,9 @@ def _divide(out: Path, files: list[Path], modality: str, split: bool):
     rng = np.random.default_rng(0)
     base = out / "drifted"
     if modality == "image":
-        images = sorted(files[0].rglob("*.png"))
         if not split:
             return files[0], None, 0
+        images = sorted(files[0].rglob("*.png"))
         order = rng.permutation(len(images))
         train = {int(i) for i in order[: len(images) // 2]}
         for part in ("train", "ood"):

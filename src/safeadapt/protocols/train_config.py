@@ -25,6 +25,7 @@ from typing import Any
 from safeadapt.config import (
     Rule,
     check_settings,
+    choice_parts,
     choice_setting,
     count,
     flag,
@@ -165,9 +166,11 @@ class TrainConfig:
             field, choice, name = FLAT_SPELLINGS[flat]
             given = out.get(field, getattr(base, field))
             if field in CHOICES:
-                chosen = _as_mapping(given)
-                method = None if chosen is None else next(iter(chosen))
-                if chosen is None or choice not in ("*", method):
+                method, settings = (
+                    (None, {}) if given is None
+                    else choice_parts(given, CHOICES[field], f"training {field!r}")
+                )  # fmt: skip
+                if method is None or choice not in ("*", method):
                     if value == _flat_default(field, choice, name):
                         continue  # an unused method's default: changes nothing
                     need = f"{field}: {choice}" if choice != "*" else f"a {field}"
@@ -175,7 +178,7 @@ class TrainConfig:
                         f"{where}: {flat!r} applies to {need}, and {field} is "
                         f"{method or 'null'}: it would not act. Remove it, or set {need}."
                     )
-                merged, target = chosen, chosen[method]
+                merged, target = {method: settings}, settings
             else:
                 merged = dict(given) if isinstance(given, Mapping) else dataclasses.asdict(given)
                 target = merged
@@ -215,24 +218,6 @@ def _flat_default(field: str, choice: str | None, name: str) -> Any:
     if field == "regularizer":
         return None  # reg_weight / reg_layers: null unless given
     return getattr(CHOICES[field][choice](), name)
-
-
-def _as_mapping(value: Any) -> dict[str, dict[str, Any]] | None:
-    """A choice as ``{method: {settings}}`` (from a name, a mapping or a settings object);
-    a malformed one passes as it is, for the config's own check to name."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return {value: {}}
-    if isinstance(value, Mapping):
-        if len(value) == 1 and isinstance(next(iter(value.values())) or {}, Mapping):
-            ((method, settings),) = value.items()
-            return {method: dict(settings or {})}
-        raise InvalidConfig(
-            f"a choice must name one method: {{<method>: {{<setting>: <value>}}}}; got "
-            f"{dict(value)!r}."
-        )
-    return {value.name: dataclasses.asdict(value)}
 
 
 def _names(value: Mapping, name: str) -> bool:

@@ -151,5 +151,4 @@ class ShiftReport:
 
     def without_data(self) -> ShiftReport:
         """The report alone (what is stored), without anything a subclass carries."""
-        return ShiftReport(**{f: getattr(self, f) for f in self.__dataclass_fields__
-                              if f in ShiftReport.__dataclass_fields__})  # fmt: skip
+        return ShiftReport(**{f: getattr(self, f) for f in ShiftReport.__dataclass_fields__})

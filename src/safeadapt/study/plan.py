@@ -164,7 +164,7 @@ def expand_runs(
 
     backbone = dataclasses.asdict(config.backbone.resolve(modality))
     common = {
-        "task": dataclasses.asdict(config.task),
+        "task": config.task.key_form(),
         "backbone": backbone,
         "safety": None if config.safety is None else dataclasses.asdict(config.safety),
         "content": dict(content or {}),

@@ -84,7 +84,7 @@ def stored_preflight(
     key = hashlib.sha256(
         json.dumps(
             [
-                dataclasses.asdict(config.task),
+                config.task.key_form(),
                 dataclasses.asdict(config.backbone.resolve(task.modality)),
                 dataclasses.asdict(config.preflight),
                 content,
@@ -103,7 +103,8 @@ def stored_preflight(
     checks = run_preflight(task, factory(), cache, config.preflight)
     if not distributed.is_main():
         return checks
-    shift, audit = results_of(checks).shift, results_of(checks).audit
+    found = results_of(checks)
+    shift, audit = found.shift, found.audit
     if shift is not None:
         log(f"shift: {'detected' if shift.shift_detected else 'not detected'}; {shift.advice}")
     if audit is not None and audit.flags:

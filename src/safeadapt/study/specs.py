@@ -203,6 +203,14 @@ class TaskSpec:
             task = self._with_extra_train(task).without_leaks(self.duplicates)
         return task
 
+    def key_form(self) -> dict[str, Any]:
+        """The settings as run and pre-flight keys hash them: a setting added later is left out
+        while it is at its default (empty), so studies of earlier releases keep their keys."""
+        out = dataclasses.asdict(self)
+        if not out["extra_train"]:
+            del out["extra_train"]
+        return out
+
     def _with_extra_train(self, task):
         """The task with the study's extra labelled rows appended to its training split, their
         labels read by the task's class names (where the task has groups, theirs is "unknown":
