@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from safeadapt.cli import app
@@ -25,6 +26,8 @@ def test_quick_text_demo_end_to_end(tmp_path, monkeypatch):
         "--quick",
         "--max-train",
         "64",
+        "--max-eval",
+        "48",
         "--out",
         str(tmp_path),
         "--no-progress",
@@ -40,7 +43,7 @@ def test_quick_text_demo_end_to_end(tmp_path, monkeypatch):
     assert "recommended:" in out.output
     summary = json.loads((tmp_path / "demo-text" / "summary.json").read_text())
     assert [v["variant"] for v in summary["variants"]] == ["lp", "lp-ft"]
-    assert summary["sizes"]["train"] == 64
+    assert summary["sizes"]["train"] == 64 and summary["sizes"]["test"] == 48
     assert any("sampled" in n for n in summary["notes"])
     assert (tmp_path / "demo-text" / "report.html").is_file()
     assert (home() / "features").is_dir()
@@ -52,6 +55,13 @@ def test_bad_modality_is_one_line():
     out = runner.invoke(app, ["demo", "--modality", "audio"])
     assert out.exit_code == 2
     assert "'modality' must be 'text' or 'vision'" in out.output
+
+
+@pytest.mark.parametrize("option", ["--max-train", "--max-eval"])
+def test_a_zero_cap_is_refused_not_ignored(option, tmp_path):
+    out = runner.invoke(app, ["demo", "--quick", option, "0", "--out", str(tmp_path)])
+    assert out.exit_code == 2 and "must be an integer >= 2" in out.output
+    assert not any(tmp_path.iterdir())  # refused before anything is written
 
 
 def test_init_then_validate(tmp_path):

@@ -98,6 +98,7 @@ def demo_study(
     protocols: tuple[str, ...] = ("lp", "ft", "lp-ft"),
     max_train: int | None = None,
     safety: bool = True,
+    max_eval: int | None = None,
 ) -> StudyConfig:
     """The demo as a study config: default task and backbone of ``modality``, CPU budgets."""
     modality = "image" if modality in ("vision", "image") else modality
@@ -106,7 +107,9 @@ def demo_study(
     return StudyConfig(
         name=f"demo-{label}",
         task=TaskSpec(
-            builtin=DEFAULT_TASK[modality], max_train=max_train or b.max_train, max_eval=b.max_eval
+            builtin=DEFAULT_TASK[modality],
+            max_train=b.max_train if max_train is None else max_train,
+            max_eval=b.max_eval if max_eval is None else max_eval,
         ),
         backbone=BackboneSpec(DEFAULT_BACKBONE[modality], dict(b.backbone_options)),
         protocols=tuple(ProtocolEntry(p, p, dict(b.protocols.get(p, {}))) for p in protocols),
@@ -125,12 +128,13 @@ def run_demo(
     max_train: int | None = None,
     safety: bool = True,
     cache: FeatureCache | None = None,
+    max_eval: int | None = None,
     show_progress: bool = True,
     log=print,
 ) -> StudyResult:
     """Run the demo study; writes ``<out_dir>/demo-<text|vision>/`` (report.html, results.csv,
     summary.json, one folder per run). Rerunning resumes."""
-    config = demo_study(modality, quick, out_dir, seeds, protocols, max_train, safety)
+    config = demo_study(modality, quick, out_dir, seeds, protocols, max_train, safety, max_eval)
     for entry in config.protocols:  # fail on a bad name before any data or model loads
         make_protocol(entry.protocol, entry.settings)
     log(f"demo study {config.name}: scaled down for a CPU; budgets in the report")

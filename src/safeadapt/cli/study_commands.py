@@ -40,6 +40,9 @@ def demo(
         list[str] | None, typer.Option(help="Protocols to run (repeatable).")
     ] = None,
     max_train: Annotated[int | None, typer.Option(help="Cap on ID training examples.")] = None,
+    max_eval: Annotated[
+        int | None, typer.Option(help="Cap on examples per evaluation split.")
+    ] = None,
     safety: Annotated[
         bool,
         typer.Option(
@@ -62,6 +65,7 @@ def demo(
             seeds=tuple(seed or (0,)),
             protocols=tuple(protocol or ("lp", "ft", "lp-ft")),
             max_train=max_train,
+            max_eval=max_eval,
             safety=safety,
             show_progress=progress,
             log=console.print,
