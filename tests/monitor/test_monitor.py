@@ -16,15 +16,19 @@ from safeadapt.errors import CheckpointError, DataError, InvalidConfig
 from safeadapt.monitor import Monitor, build_reference
 from safeadapt.monitor.suggest import study_record
 from safeadapt.protocols import FitContext, make_protocol
+from safeadapt.results.export import BackboneRef, ExportManifest
 
 
 def _export(folder, model, pretrained, task, backbone):
     """The export layout ``safeadapt export`` writes, from a model fitted here."""
     folder.mkdir()
     model.save(folder / "model.safetensors")
-    manifest = {"backbone": backbone, "num_classes": task.num_classes,
-                "label_names": list(task.label_names), "modality": task.modality}  # fmt: skip
-    (folder / "safeadapt.json").write_text(json.dumps(manifest))
+    manifest = ExportManifest(
+        safeadapt="test", backbone=BackboneRef(backbone["name"], backbone.get("options", {})),
+        label_names=tuple(task.label_names), modality=task.modality, variant="lp",
+        protocol="lp", settings={}, seed=0, run_id="lp-seed0", study="watched", task=task.name,
+    )  # fmt: skip
+    (folder / "safeadapt.json").write_text(json.dumps(manifest.to_json()))
     build_reference(model, pretrained, task, seed=0).save(folder)
     # the study it came from: tweets are not among its OOD domains (they arrive in production)
     study = {"name": "watched", "task": {"builtin": "vader-sentiment", "max_train": 60,
@@ -249,3 +253,31 @@ def test_the_accuracy_estimate_on_rotated_digits_is_within_the_error_the_export_
     n = sum(w.rows for w in result.windows)
     sampling = 2 * np.sqrt(truth * (1 - truth) / n)  # two standard errors of the pooled accuracy
     assert abs(atc - truth) <= record + sampling, (atc, truth, record, sampling)
+
+
+def test_the_manifest_reads_every_layout_and_names_what_is_missing(tmp_path):
+    """safeadapt.json round-trips through ExportManifest; a folder exported before the
+    transformers / monitor entries existed still reads; a manifest without an entry, or with
+    label names that disagree with num_classes, is refused with one message."""
+    from safeadapt.monitor.exported import read_manifest
+
+    manifest = ExportManifest(
+        safeadapt="0.1.0", backbone=BackboneRef("minilm", {"max_length": 32, "weights": "w"}),
+        label_names=("neg", "pos"), modality="text", variant="lp", protocol="lp",
+        settings={"c_grid": [0.1, 1.0]}, seed=0, run_id="lp-seed0-abc", study="s", task="t",
+    )  # fmt: skip
+    raw = manifest.to_json()
+    assert raw["num_classes"] == 2 and raw["transformers"] == {"skipped": None}
+    assert ExportManifest.from_json(json.loads(json.dumps(raw))) == manifest
+    assert manifest.backbone.build_options() == {"max_length": 32}  # the tensors follow
+    old = {k: v for k, v in raw.items() if k not in ("transformers", "monitor")}
+    (tmp_path / "safeadapt.json").write_text(json.dumps(old))
+    read = read_manifest(tmp_path)
+    assert read.monitor is None and not read.transformers.loads and read.num_classes == 2
+    (tmp_path / "safeadapt.json").write_text(json.dumps({**old, "num_classes": 3}))
+    with pytest.raises(CheckpointError, match="num_classes 3 but 2 label names"):
+        read_manifest(tmp_path)
+    del old["label_names"]
+    (tmp_path / "safeadapt.json").write_text(json.dumps(old))
+    with pytest.raises(CheckpointError, match=r"no entry 'label_names'\); export again"):
+        read_manifest(tmp_path)

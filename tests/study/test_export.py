@@ -167,8 +167,8 @@ def test_a_bert_with_its_pooler_reloads_in_transformers_and_mean_pooling_is_refu
     torch.manual_seed(1)
     model = Classifier(load_backbone(f"hf:{tiny_bert}", pooling="pooler", max_length=32), 3)
     done = write_transformers(model, ["neg", "neu", "pos"], tmp_path / "pooler")
-    assert done["auto_class"] == "AutoModelForSequenceClassification", done
-    folder = tmp_path / "pooler" / done["folder"]
+    assert done.auto_class == "AutoModelForSequenceClassification", done
+    folder = tmp_path / "pooler" / done.folder
     reloaded = AutoModelForSequenceClassification.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     texts = ["good film", "a long and rather dull evening at the cinema " * 6]
@@ -179,7 +179,8 @@ def test_a_bert_with_its_pooler_reloads_in_transformers_and_mean_pooling_is_refu
     assert reloaded.config.id2label[2] == "pos"
     mean = Classifier(load_backbone(f"hf:{tiny_bert}", max_length=32), 3)
     refused = write_transformers(mean, ["a", "b", "c"], tmp_path / "mean")
-    assert "classifies other features than pooling 'mean'" in refused["skipped"]
+    assert "classifies other features than pooling 'mean'" in refused.skipped
+    assert not refused.loads
     assert not (tmp_path / "mean").exists()
 
 
@@ -188,6 +189,7 @@ def test_the_model_card_escapes_every_data_and_user_string(saved_study, tmp_path
     the card as inert text: no HTML, no links, no line that starts a '---' block."""
     from dataclasses import replace
 
+    from safeadapt.results.export import BackboneRef, ExportManifest, TransformersExport
     from safeadapt.study.export import model_card
 
     config, result = saved_study
@@ -199,16 +201,20 @@ def test_the_model_card_escapes_every_data_and_user_string(saved_study, tmp_path
         recommendation=replace(result.summary.recommendation, reason=hostile),
     )
     entry = summary.variants[0]
-    manifest = {
-        "variant": summary.recommendation.variant,
-        "protocol": "lp",
-        "backbone": {"name": "efficientnet-lite0`) <b>"},
-        "label_names": [hostile, "ok\n---"],
-        "seed": 0,
-        "safeadapt": "0.1.0",
-        "settings": {"c": hostile},
-        "transformers": {"skipped": "x"},
-    }
+    manifest = ExportManifest(
+        variant=summary.recommendation.variant,
+        protocol="lp",
+        backbone=BackboneRef("efficientnet-lite0`) <b>"),
+        label_names=(hostile, "ok\n---"),
+        seed=0,
+        safeadapt="0.1.0",
+        settings={"c": hostile},
+        transformers=TransformersExport(skipped="x"),
+        modality="image",
+        run_id="r",
+        study=summary.study,
+        task=hostile,
+    )
     kept = replace(result.runs[0], info={"best_epoch": 0, "lp_C": 1.0})
     card = model_card(summary, manifest, entry, kept)
     body = card.split("\n---\n", 1)[1]  # after the front matter

@@ -6,41 +6,48 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 from safeadapt.errors import CheckpointError
+from safeadapt.results.export import ExportManifest
 
 MANIFEST = "safeadapt.json"
 MODEL = "model.safetensors"
 
 
-def read_manifest(folder: str | Path) -> dict[str, Any]:
+def read_manifest(folder: str | Path) -> ExportManifest:
+    """The export's :class:`~safeadapt.results.export.ExportManifest`."""
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
         raise CheckpointError(f"{folder} is not a safeadapt export: no {MANIFEST}.")
     try:
-        return json.loads(path.read_text())
+        raw = json.loads(path.read_text())
     except ValueError as err:
         raise CheckpointError(f"{path} is not readable JSON ({err}); export again.") from None
+    try:
+        return ExportManifest.from_json(raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        what = f"no entry {err}" if isinstance(err, KeyError) else str(err)
+        raise CheckpointError(
+            f"{path} is not a safeadapt export manifest ({what}); export again."
+        ) from None
 
 
-def classifier(manifest: dict[str, Any], weights: Path):
+def classifier(manifest: ExportManifest, weights: Path):
     """The classifier a manifest describes (backbone from its packaged / hub weights, then the
     exported tensors loaded over it), in eval mode."""
     from safeadapt.model import Classifier
 
-    model = Classifier(pretrained_backbone(manifest), manifest["num_classes"])
+    model = Classifier(pretrained_backbone(manifest), manifest.num_classes)
     return model.load(weights).eval()
 
 
-def pretrained_backbone(manifest: dict[str, Any]):
+def pretrained_backbone(manifest: ExportManifest):
     """The backbone the export was adapted from, with its pretrained weights."""
     from safeadapt.backbones import load_backbone
 
-    spec = manifest["backbone"]
-    options = {k: v for k, v in spec["options"].items() if k != "weights"}  # the tensors follow
-    return load_backbone(spec["name"], **options).eval()
+    ref = manifest.backbone
+    return load_backbone(ref.name, **ref.build_options()).eval()
 
 
 def load_exported(folder: str | Path):

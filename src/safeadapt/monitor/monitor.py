@@ -116,9 +116,9 @@ class Monitor:
         self.reference = Reference.load(self.export_dir)
         self.policy = AlertPolicy(alpha, horizon)
         self.window = window
-        modality = self.manifest["modality"]
-        written = self.manifest.get("monitor") or {}  # the study's own column names
-        self.input_column = (input_column or written.get("input_column")
+        modality = self.manifest.modality
+        written = self.manifest.monitor  # the study's own column names
+        self.input_column = (input_column or (written.input_column if written else None)
                              or ("image" if modality == "image" else "text"))  # fmt: skip
         self.label_column, self.time_column = label_column, time_column
         self.settings = {"window": window, "alpha": alpha, "horizon": horizon,
@@ -180,7 +180,7 @@ class Monitor:
         """Read ``sources``, measure every full window of rows not counted before, keep state.
         Rows short of a window wait: give the same files again next time."""
         rows = read_inputs(
-            list(sources), modality=self.manifest["modality"], input_column=self.input_column,
+            list(sources), modality=self.manifest.modality, input_column=self.input_column,
             label_names=self.reference.label_names, label_column=self.label_column,
             time_column=self.time_column,
         )  # fmt: skip
@@ -190,7 +190,7 @@ class Monitor:
         """In-memory inputs, as a serving job has them: texts, or images as one uint8 array
         ``(N, H, W[, 3])``; ``labels`` as class names (None where not come back); ``times``
         to order them by. Rows short of a window stay in this object for the next call."""
-        rows = rows_in_memory(inputs, self.manifest["modality"], self.reference.label_names,
+        rows = rows_in_memory(inputs, self.manifest.modality, self.reference.label_names,
                               labels, times)  # fmt: skip
         if self._pending is not None:
             rows = self._pending.extend(rows)
@@ -238,7 +238,7 @@ class Monitor:
     def suggest_study(self, path: str | Path) -> Path:
         """Write the study to run next: the export's study with the labelled rows of the windows
         that raised an alert as an OOD source (``safeadapt.monitor.suggest``)."""
-        return suggest_study(self.export_dir, self.out, Path(path), self.manifest["modality"])
+        return suggest_study(self.export_dir, self.out, Path(path), self.manifest.modality)
 
     def _measure(self, rows: Rows, index: int) -> WindowResult:
         import hashlib

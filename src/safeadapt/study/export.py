@@ -30,6 +30,7 @@ from typing import Any
 from safeadapt.errors import CheckpointError, InvalidConfig
 from safeadapt.monitor.exported import MANIFEST, classifier, load_exported  # noqa: F401
 from safeadapt.results import RunRecord, ScoreSummary, StudySummary, VariantSummary
+from safeadapt.results.export import BackboneRef, ExportManifest, MonitorEntry
 
 
 def _find_run(
@@ -94,50 +95,47 @@ def export_model(
     run_id = record.run_id
     shutil.copyfile(config.output_dir / "runs" / run_id / MODEL, out / MODEL)
     backbone = config.backbone.resolve(summary.modality)
-    manifest = {
-        "safeadapt": safeadapt.__version__,
-        "backbone": {"name": backbone.name, "options": dict(backbone.options)},
-        "num_classes": len(summary.label_names),
-        "label_names": list(summary.label_names),
-        "modality": summary.modality,
-        "variant": name,
-        "protocol": record.run.protocol if record.run else record.protocol,
-        "settings": dict(record.config),
-        "seed": seed,
-        "run_id": run_id,
-        "study": summary.study,
-        "task": summary.task,
-    }
+    manifest = ExportManifest(
+        safeadapt=safeadapt.__version__,
+        backbone=BackboneRef(backbone.name, dict(backbone.options)),
+        label_names=tuple(summary.label_names),
+        modality=summary.modality,
+        variant=name,
+        protocol=record.run.protocol if record.run else record.protocol,
+        settings=dict(record.config),
+        seed=seed,
+        run_id=run_id,
+        study=summary.study,
+        task=summary.task,
+    )
     from safeadapt.study.hf_export import write_transformers
 
     model = classifier(manifest, out / MODEL)
-    manifest["transformers"] = write_transformers(model, manifest["label_names"], out)
-    manifest["monitor"] = write_reference(model, manifest, task, config, out)
+    manifest = dataclasses.replace(
+        manifest,
+        transformers=write_transformers(model, list(manifest.label_names), out),
+        monitor=write_reference(model, manifest, task, config, out),
+    )
     _write_study_record(out, study_path, study_raw)
-    write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
+    write_atomic(out / MANIFEST, json.dumps(manifest.to_json(), indent=1, default=str))
     write_atomic(out / "README.md", model_card(summary, manifest, entry, record, config))
     return out
 
 
-def write_reference(model, manifest: dict[str, Any], task, config, out: Path) -> dict[str, Any]:
+def write_reference(model, manifest: ExportManifest, task, config, out: Path) -> MonitorEntry:
     """The monitoring reference (``safeadapt.monitor.reference``) under ``out/monitor``, and
     what ``safeadapt monitor`` needs to read production inputs as the study read its data."""
     from safeadapt.monitor import build_reference
     from safeadapt.monitor.exported import pretrained_backbone
     from safeadapt.monitor.reference import REFERENCE_DIR
 
-    reference = build_reference(model, pretrained_backbone(manifest), task, seed=manifest["seed"])
+    reference = build_reference(model, pretrained_backbone(manifest), task, seed=manifest.seed)
     reference.save(out)
     spec = config.task
     column = "image" if task.modality == "image" else "text"  # built-in tasks: the usual names
     if spec.builtin is None:
         column = spec.image_column or spec.text_column or column
-    return {
-        "reference": REFERENCE_DIR,
-        "rows": len(reference.labels),
-        "input_column": column,
-        "label_column": spec.label_column,
-    }
+    return MonitorEntry(REFERENCE_DIR, len(reference.labels), column, spec.label_column)
 
 
 def _write_study_record(out: Path, study_path: str | None, raw: dict[str, Any] | None) -> None:
@@ -156,18 +154,18 @@ def _write_study_record(out: Path, study_path: str | None, raw: dict[str, Any] |
         write_atomic(out / REFERENCE_DIR / STUDY, study_record(raw, os.getcwd()))
 
 
-def _transformers_note(manifest: dict[str, Any]) -> str:
-    hf = manifest.get("transformers") or {}
-    if "folder" not in hf:
-        return f"No `transformers` folder: {hf.get('skipped', 'not a Hugging Face backbone')}."
+def _transformers_note(manifest: ExportManifest) -> str:
+    hf = manifest.transformers
+    if not hf.loads:
+        return f"No `transformers` folder: {hf.skipped or 'not a Hugging Face backbone'}."
     checked = (
         f"logits checked against the run's on a probe batch: largest difference "
-        f"{hf['max_abs_diff']:.2g}, tolerance {hf.get('tolerance', 1e-4):g}"
+        f"{hf.max_abs_diff:.2g}, tolerance {hf.tolerance if hf.tolerance is not None else 1e-4:g}"
     )
     return f"""With `transformers` alone ({checked}):
 ```python
-from transformers import {hf["auto_class"]}
-model = {hf["auto_class"]}.from_pretrained("path/to/this/folder/{hf["folder"]}")
+from transformers import {hf.auto_class}
+model = {hf.auto_class}.from_pretrained("path/to/this/folder/{hf.folder}")
 ```"""
 
 
@@ -264,7 +262,7 @@ def card_datasets(config, summary: StudySummary) -> dict[str, dict[str, str]]:
     return out
 
 
-def card_metadata(summary: StudySummary, manifest: dict[str, Any], entry: VariantSummary,
+def card_metadata(summary: StudySummary, manifest: ExportManifest, entry: VariantSummary,
                   task_type: str, config=None):  # fmt: skip
     """The Hub's card metadata (``huggingface_hub.ModelCardData``): ``base_model``,
     ``pipeline_tag``, ``library_name`` (``transformers`` when the export has a folder that
@@ -297,20 +295,19 @@ def card_metadata(summary: StudySummary, manifest: dict[str, Any], entry: Varian
             "accuracy",
             f"OOD test accuracy ({split.removeprefix('ood:')})",
         )
-    loads = "folder" in (manifest.get("transformers") or {})
     return ModelCardData(
-        model_name=f"{summary.study}-{manifest['variant']}",
-        base_model=base_model(manifest["backbone"]["name"]),
-        library_name="transformers" if loads else "safeadapt",
+        model_name=f"{summary.study}-{manifest.variant}",
+        base_model=base_model(manifest.backbone.name),
+        library_name="transformers" if manifest.transformers.loads else "safeadapt",
         pipeline_tag=task_type,
-        tags=["safeadapt", summary.modality, manifest["protocol"]],
+        tags=["safeadapt", summary.modality, manifest.protocol],
         eval_results=results or None,
     )
 
 
 def model_card(
     summary: StudySummary,
-    manifest: dict[str, Any],
+    manifest: ExportManifest,
     entry: VariantSummary,
     record: RunRecord | None = None,
     config=None,
@@ -331,7 +328,7 @@ def model_card(
     rec = summary.recommendation
     picked = (
         f"It is the study's recommendation: {md(rec.reason)}"
-        if rec.variant == manifest["variant"]
+        if rec.variant == manifest.variant
         else f"It is not the study's recommendation ({md(rec.variant)})."
     )
     preflight = []
@@ -351,7 +348,7 @@ def model_card(
         if checks
         else ["- none configured"]
     )
-    applied = applicable_settings(manifest["settings"])
+    applied = applicable_settings(manifest.settings)
     settings = ", ".join(f"{md(k)}={md(v)}" for k, v in applied.items()) or "defaults"
     from safeadapt.protocols.start import kept_start_note
 
@@ -361,12 +358,12 @@ def model_card(
 {front.strip()}
 ---
 
-# {md(summary.study)}: {md(manifest["variant"])}
+# {md(summary.study)}: {md(manifest.variant)}
 
-A {md(summary.modality)} classifier adapted from {md(manifest["backbone"]["name"])} with
-**{md(manifest["protocol"])}** by [safeadapt](https://pypi.org/project/safeadapt/) {md(manifest["safeadapt"])},
-on {md(summary.task)} (classes: {", ".join(md(n) for n in manifest["label_names"])}); seed
-{md(manifest["seed"])} of {len(entry.seeds)}. {picked}{kept_line}
+A {md(summary.modality)} classifier adapted from {md(manifest.backbone.name)} with
+**{md(manifest.protocol)}** by [safeadapt](https://pypi.org/project/safeadapt/) {md(manifest.safeadapt)},
+on {md(summary.task)} (classes: {", ".join(md(n) for n in manifest.label_names)}); seed
+{md(manifest.seed)} of {len(entry.seeds)}. {picked}{kept_line}
 
 ## How to load
 ```python

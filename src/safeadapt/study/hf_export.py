@@ -12,18 +12,19 @@ reason is returned and the safeadapt folder stays the way to load the model).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
+
+from safeadapt.results.export import TransformersExport
 
 SUBFOLDER = "transformers"
 TOLERANCE = 1e-4  # max |logit difference| on the probe batch (float32)
 
 
-def write_transformers(model, label_names: list[str], out: Path) -> dict[str, Any]:
+def write_transformers(model, label_names: list[str], out: Path) -> TransformersExport:
     """Write ``out/transformers`` (``save_pretrained``, safetensors; plus the tokenizer or image
-    processor) when the architecture allows; returns ``{"folder", "auto_class", "max_abs_diff"}``
-    or ``{"skipped": reason}``."""
+    processor) when the architecture allows; returns what was written, or why nothing was
+    (``skipped``)."""
     from safeadapt.backbones.hf_vision import HFVisionBackbone
     from safeadapt.backbones.huggingface import HFTextBackbone
 
@@ -33,30 +34,33 @@ def write_transformers(model, label_names: list[str], out: Path) -> dict[str, An
     elif isinstance(backbone, HFVisionBackbone):
         auto, probe = "AutoModelForImageClassification", _image_probe(backbone)
     else:
-        return {"skipped": f"backbone {backbone.name!r} is not a Hugging Face model"}
+        return TransformersExport(skipped=f"backbone {backbone.name!r} is not a Hugging Face model")
     base = backbone.model
     if not isinstance(base, torch.nn.Module) or not hasattr(base, "config"):
-        return {"skipped": f"{backbone.name!r} is a tower of a pair, not a whole model"}
+        return TransformersExport(
+            skipped=f"{backbone.name!r} is a tower of a pair, not a whole model"
+        )
     hf, reason = _build(auto, base, model.head, label_names)
     if hf is None:
-        return {"skipped": reason}
+        return TransformersExport(skipped=reason)
     batch, hf_inputs = probe
     with torch.no_grad():
         ours = model.eval()(batch)
         try:
             theirs = hf.eval()(**hf_inputs).logits
         except (ValueError, RuntimeError) as err:  # e.g. ViT at another size than its config's
-            return {"skipped": f"{type(hf).__name__} cannot run the study's inputs ({err})"[:200]}
+            reason = f"{type(hf).__name__} cannot run the study's inputs ({err})"
+            return TransformersExport(skipped=reason[:200])
     diff = float((ours - theirs).abs().max())
     if diff > TOLERANCE:
-        return {
-            "skipped": f"{type(hf).__name__} classifies other features than pooling "
+        return TransformersExport(
+            skipped=f"{type(hf).__name__} classifies other features than pooling "
             f"{backbone.pooling!r} (logits differ by {diff:.3g})"
-        }
+        )
     folder = out / SUBFOLDER
     hf.save_pretrained(folder, safe_serialization=True)
     _save_preprocessing(backbone, folder)
-    return {"folder": SUBFOLDER, "auto_class": auto, "max_abs_diff": diff, "tolerance": TOLERANCE}
+    return TransformersExport(SUBFOLDER, auto, diff, TOLERANCE)
 
 
 def _build(auto: str, base, head, label_names):
