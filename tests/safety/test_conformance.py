@@ -7,6 +7,7 @@ import json
 import pytest
 
 from safeadapt.protocols import FitContext, make_protocol
+from safeadapt.results.safety import SafetyResult
 from safeadapt.safety import FAMILIES, EvalContext, Score, family, resolve_families
 
 # small budgets for the families that attack, corrupt or probe other tasks (the defaults are
@@ -45,10 +46,15 @@ def test_family_conformance(name, which, fitted, minilm_factory, feature_cache):
     fam = family(name)
     cfg = resolve_families(CHEAP)[name]
     ctx = _context(task, results[which], minilm_factory, feature_cache)
-    first = fam.measure(ctx, cfg)
+    measured = fam.measure(ctx, cfg)
     again = fam.measure(_context(task, results[which], minilm_factory, feature_cache), cfg)
-    assert json.loads(json.dumps(first)) == first  # plain JSON values, round-trips
-    assert json.dumps(first, sort_keys=True) == json.dumps(again, sort_keys=True)  # deterministic
+    # a typed result declared by the family, stored as plain JSON that reads back equal
+    assert type(fam).Result is not SafetyResult and type(measured) is type(fam).Result
+    stored = measured.to_json()
+    assert json.loads(json.dumps(stored)) == stored
+    first = fam.read(json.loads(json.dumps(stored)))
+    assert first.to_json() == stored and type(first) is type(measured)
+    assert json.dumps(stored, sort_keys=True) == json.dumps(again.to_json(), sort_keys=True)
     scores = fam.scores(first)
     declared = set(type(fam).SCORES)  # the table's columns; extra keys refine one of them
     assert declared <= set(scores)
@@ -56,7 +62,7 @@ def test_family_conformance(name, which, fitted, minilm_factory, feature_cache):
     for key, score in scores.items():
         assert isinstance(score, Score) and score.label and score.fmt
         assert score.value is None or isinstance(score.value, float), key
-    png = fam.figure({which: [first, again]})
+    png = fam.figure({which: [first, fam.read(again.to_json())]})
     assert png is None or png[:8] == b"\x89PNG\r\n\x1a\n"
     assert fam.title and FAMILIES.get(name).Config is type(cfg)
     assert all(v == 1 for v in ctx.passes.values()), ctx.passes  # each split computed once
@@ -66,9 +72,9 @@ def test_lp_has_no_flips_and_ft_is_measured(fitted, minilm_factory, feature_cach
     task, results = fitted
     cfg = resolve_families({})["flips"]
     lp = family("flips").measure(_context(task, results["lp"], minilm_factory, feature_cache), cfg)
-    assert all(row["nfr"] == 0 and row["pfr"] == 0 for row in lp["splits"].values())
+    assert all(row.nfr == 0 and row.pfr == 0 for row in lp.splits.values())
     ft = family("flips").measure(_context(task, results["ft"], minilm_factory, feature_cache), cfg)
-    assert set(ft["splits"]) == {"test", *(f"ood:{k}" for k in task.ood)}
+    assert set(ft.splits) == {"test", *(f"ood:{k}" for k in task.ood)}
 
 
 def test_family_settings_are_validated_and_can_be_turned_off():
@@ -92,6 +98,6 @@ def test_distortion_adds_per_example_shifts_and_columns_are_checked(
     out = family("distortion").measure(ctx, resolve_families({})["distortion"])
     shift = ctx.columns["feature_shift"]
     assert set(shift) == set(task.eval_splits())
-    assert shift["test"].mean() == pytest.approx(out["test"]["l2"], rel=1e-6)
+    assert shift["test"].mean() == pytest.approx(out.splits["test"].l2, rel=1e-6)
     with pytest.raises(ValueError, match="split 'test' has"):
         ctx.add_column("x", "test", shift["test"][:-1])

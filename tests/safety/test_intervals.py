@@ -8,12 +8,19 @@ import pandas as pd
 from safeadapt.safety import family
 from safeadapt.study.outputs import Outputs
 
-DISTORTION = [{"test": {"l2": 1.0}, "ood:a": {"l2": 2.0}}]
-FORGETTING = [{"tasks": {"r": {}}}]
+# stored results as a run's record holds them (only what the intervals read varies)
+DISTORTION = [
+    {
+        "test": {"l2": 1.0, "cosine": 0.9, "relative_l2": 0.1},
+        "ood:a": {"l2": 2.0, "cosine": 0.8, "relative_l2": 0.2, "l2_ratio_to_id": 2.0},
+    }
+]
+FORGETTING = [{"tasks": {"r": {"before": 0.8, "after": 0.8, "delta": 0.0}}}]
 
 
 def _intervals(name, outputs, results):
-    return family(name).intervals(results, outputs)
+    fam = family(name)
+    return fam.intervals([fam.read(r) for r in results], outputs)
 
 
 def _rows(split, labels, preds, k=2, shift=None):
@@ -96,7 +103,8 @@ def test_effective_robustness_interval_needs_the_trend_and_covers_the_estimate()
     frame = _frame(rng, ood_acc=0.7)
     assert _intervals("effective_robustness", Outputs({0: frame}), [{}]) == {}  # no trend
     fits = {"ood:a": {"slope": 1.0, "intercept": -0.5}}
-    out = _intervals("effective_robustness", Outputs({0: frame}), [{"trend": {"fits": fits}}])
+    trend = {"baseline": "LP", "points": [], "fits": fits}
+    out = _intervals("effective_robustness", Outputs({0: frame}), [{"trend": trend}])
     acc = {
         s: (frame[frame.split == s].pred == frame[frame.split == s].label).mean()
         for s in ("test", "ood:a")
@@ -111,7 +119,9 @@ def test_msp_auroc_interval_covers_the_estimate():
     from safeadapt.metrics.detection import rank_auroc
 
     frame = _frame(np.random.default_rng(5))
-    out = _intervals("detection", Outputs({0: frame}), [{"splits": {"ood:a": {}}}])
+    out = _intervals(
+        "detection", Outputs({0: frame}), [{"fit_split": "val", "splits": {"ood:a": {}}}]
+    )
     lo, hi, method = out["ood_auroc"]
 
     def msp(split):
@@ -124,9 +134,11 @@ def test_sampled_accuracies_pool_seeds_in_a_wilson_interval():
     from safeadapt.metrics.intervals import wilson_interval
 
     results = [{"mean_accuracy": 0.5, "n": 40}, {"mean_accuracy": 0.75, "n": 40}]
-    lo, hi, method = family("corruption").intervals(results, Outputs({}))["corruption_accuracy"]
+    lo, hi, method = _intervals("corruption", Outputs({}), results)["corruption_accuracy"]
     assert (lo, hi) == wilson_interval(50, 80) and "pooled" in method
-    assert family("adversarial").intervals([{"mean_accuracy": None, "n": 0}], None) == {}
+    attacked = {"method": "pgd", "space": "pixel", "steps": 1, "n": 0, "accuracy": {},
+                "mean_accuracy": None}  # fmt: skip
+    assert _intervals("adversarial", None, [attacked]) == {}
 
 
 def test_group_intervals_cover_their_estimates_and_keep_cell_sizes():

@@ -172,11 +172,11 @@ def test_a_scrambled_backbone_forgets_its_concepts(image_task, effnet_factory, f
     config = forgetting.Config(reference_tasks=("digits",), max_train=150, max_eval=100)
     ctx = _context(model, image_task, feature_cache, effnet_factory())
     out = forgetting.measure(ctx, config)
-    row = out["tasks"]["digits"]
-    assert row["before"] > 0.6  # the pretrained features separate digits (10 classes)
-    assert row["delta"] < -0.2  # random weights do not
+    row = out.tasks["digits"]
+    assert row.before > 0.6  # the pretrained features separate digits (10 classes)
+    assert row.delta < -0.2  # random weights do not
     labels, logits = ctx.rows["reference:digits"]
-    assert (logits.argmax(1).numpy() == labels).mean() == pytest.approx(row["after"])
+    assert (logits.argmax(1).numpy() == labels).mean() == pytest.approx(row.after)
 
 
 def test_corruption_lowers_accuracy_of_a_real_model(image_task, effnet_factory, feature_cache):
@@ -187,14 +187,16 @@ def test_corruption_lowers_accuracy_of_a_real_model(image_task, effnet_factory, 
     corruption = family("corruption")
     ctx = _context(lp.model, image_task, feature_cache, frozen=True)
     out = corruption.measure(ctx, corruption.Config(severities=(1, 5), max_examples=100))
-    assert out["mean_accuracy"] < out["clean_accuracy"]
-    for kind, row in out["accuracy"].items():
+    assert out.mean_accuracy < out.clean_accuracy
+    for kind, row in out.accuracy.items():
         assert row["5"] <= row["1"] + 0.05, kind  # severity 5 does not help
         # a changed prediction is needed for every accuracy change on the same examples
-        assert out["flip_rate"][kind]["5"] >= abs(row["5"] - out["clean_accuracy"]) - 1e-9
-    assert out["accuracy"]["contrast"]["5"] < out["clean_accuracy"] - 0.1
+        assert out.flip_rate[kind]["5"] >= abs(row["5"] - out.clean_accuracy) - 1e-9
+    assert out.accuracy["contrast"]["5"] < out.clean_accuracy - 0.1
+    assert set(out.per_kind) == set(out.accuracy)  # stored as mean_<kind>, as before
+    assert all(f"mean_{k}" in out.to_json() for k in out.accuracy)
     if image_task.test.inputs.ndim == 3:  # greyscale: saturation does nothing, so it is left out
-        assert out["skipped_kinds"] == ["saturate"] and "saturate" not in out["accuracy"]
+        assert out.skipped_kinds == ["saturate"] and "saturate" not in out.accuracy
         assert any("saturate" in f for f in corruption.facts(out))
 
 
@@ -206,12 +208,12 @@ def test_lp_trend_points(image_task, effnet, feature_cache):
     model = Classifier(effnet, image_task.num_classes)
     ctx = _context(model, image_task, feature_cache, effnet, frozen=True)
     trend = lp_trend(ctx, (1e-4, 1e-2, 1.0))
-    points = trend["points"]
+    points = trend.points
     assert [p["C"] for p in points] == [1e-4, 1e-2, 1.0]
     assert all(0 <= p[k] <= 1 for p in points for k in ("test", "ood:digits", "ood:rotated"))
     assert points[0]["test"] < points[-1]["test"]  # strong regularisation underfits
     fit = fit_trend([p["test"] for p in points], [p["ood:rotated"] for p in points])
-    assert trend["fits"]["ood:rotated"]["slope"] == pytest.approx(fit.slope)
+    assert trend.fits["ood:rotated"].slope == pytest.approx(fit.slope)
     residuals = [effective_robustness(p["test"], p["ood:rotated"], fit) for p in points]
     assert abs(sum(residuals)) < 0.1  # the baseline sits on its own trend on average
     assert lp_trend(ctx, (1.0, 1e-2, 1e-4)) is trend  # memoised on content keys and the grid

@@ -105,12 +105,13 @@ def _family_figure(name: str) -> Callable[[Runs, StudySummary], bytes | None]:
     from safeadapt.safety import family
 
     def draw(runs: Runs, summary: StudySummary) -> bytes | None:
+        fam = family(name)
         seen: dict[str, list[Any]] = {}
         for r in runs:
             result = r.safety.get(name)
             if result is not None:
-                seen.setdefault(r.variant, []).append(result)
-        return family(name).figure(seen, summary) if seen else None
+                seen.setdefault(r.variant, []).append(fam.read(result))
+        return fam.figure(seen, summary) if seen else None
 
     draw.__doc__ = family(name).figure.__doc__
     return draw

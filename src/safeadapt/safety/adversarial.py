@@ -9,7 +9,6 @@ for a choice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,7 @@ from safeadapt.config import (
     setting,
 )
 from safeadapt.results import StudySummary
-from safeadapt.safety.base import EvalContext, Family, Score, register_family
+from safeadapt.safety.base import EvalContext, Family, SafetyResult, Score, register_family
 
 SPACE = {"image": "pixel [0,1]", "text": "token embeddings (eps x embedding std)"}
 
@@ -47,11 +46,11 @@ class AdversarialConfig:
         check_settings(self, "safety 'adversarial'")
 
 
-def pooled_wilson(results: list[Mapping[str, Any]], value: str) -> tuple | None:
-    """Wilson interval of an accuracy measured on ``n`` examples per seed, pooled over seeds."""
+def pooled_wilson(pairs: list[tuple[float | None, int | None]]) -> tuple | None:
+    """Wilson interval of an accuracy measured on ``n`` examples per seed (``(accuracy, n)``
+    per seed), pooled over seeds."""
     from safeadapt.metrics.intervals import wilson_interval
 
-    pairs = [(r.get(value), r.get("n")) for r in results]
     if not pairs or any(v is None or not n for v, n in pairs):
         return None
     k = sum(round(v * n) for v, n in pairs)
@@ -59,13 +58,27 @@ def pooled_wilson(results: list[Mapping[str, Any]], value: str) -> tuple | None:
     return (*wilson_interval(int(k), int(n)), "wilson (pooled over seeds)")
 
 
+@dataclass(frozen=True)
+class AdversarialResult(SafetyResult):
+    """Accuracy under attack per epsilon (keys: epsilon as text) on ``n`` ID-test examples,
+    and its mean over the budgets above 0."""
+
+    method: str
+    space: str
+    steps: int
+    n: int
+    accuracy: dict[str, float]
+    mean_accuracy: float | None
+
+
 @register_family("adversarial", order=30)
 class Adversarial(Family):
     title = "Accuracy under an L-inf attack (PGD / FGSM) vs epsilon, on an ID-test sample"
     Config = AdversarialConfig
+    Result = AdversarialResult
     SCORES = {"robust_accuracy": ("adv. acc", True, ".3f")}
 
-    def measure(self, ctx: EvalContext, config: AdversarialConfig) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: AdversarialConfig) -> AdversarialResult:
         from safeadapt.metrics.robustness import DEFAULT_EPS, robust_accuracy
 
         modality = ctx.task.modality
@@ -79,45 +92,43 @@ class Adversarial(Family):
             seed=ctx.seed,
         )
         attacked = [a for e, a in accuracy.items() if float(e) > 0]
-        return {
-            "method": config.method,
-            "space": SPACE[modality],
-            "steps": config.steps if config.method == "pgd" else 1,
-            "n": len(sample),
-            "accuracy": accuracy,
-            "mean_accuracy": float(np.mean(attacked)) if attacked else None,
-        }
+        return AdversarialResult(
+            method=config.method,
+            space=SPACE[modality],
+            steps=config.steps if config.method == "pgd" else 1,
+            n=len(sample),
+            accuracy={str(e): a for e, a in accuracy.items()},
+            mean_accuracy=float(np.mean(attacked)) if attacked else None,
+        )
 
-    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
-        return {
-            "robust_accuracy": Score(result.get("mean_accuracy"), *self.SCORES["robust_accuracy"])
-        }
+    def scores(self, result: AdversarialResult) -> dict[str, Score]:
+        return {"robust_accuracy": Score(result.mean_accuracy, *self.SCORES["robust_accuracy"])}
 
-    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
-        interval = pooled_wilson(results, "mean_accuracy")
+    def intervals(self, results: list[AdversarialResult], outputs: Any) -> dict[str, tuple]:
+        interval = pooled_wilson([(r.mean_accuracy, r.n) for r in results])
         return {} if interval is None else {"robust_accuracy": interval}
 
-    def facts(self, result: Mapping[str, Any]) -> list[str]:
-        space = str(result.get("space"))
+    def facts(self, result: AdversarialResult) -> list[str]:
+        space = result.space
         tail = (
             " — an embedding-space attack, not a discrete text attack."
             if "embedding" in space
             else "."
         )
         return [
-            f"Adversarial: {result.get('method')} with {result.get('steps')} steps on "
-            f"{result.get('n')} seeded ID-test examples, in {space}{tail}"
+            f"Adversarial: {result.method} with {result.steps} steps on "
+            f"{result.n} seeded ID-test examples, in {space}{tail}"
         ]
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
+        self, results: dict[str, list[AdversarialResult]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Adversarial accuracy vs epsilon (mean over seeds) on the seeded ID-test sample."""
         from safeadapt.safety.figures import lines
 
         curves = {
-            v: [{float(e): a for e, a in r["accuracy"].items()} for r in rs if r.get("accuracy")]
+            v: [{float(e): a for e, a in r.accuracy.items()} for r in rs if r.accuracy]
             for v, rs in results.items()
         }
-        space = next((r.get("space", "") for rs in results.values() for r in rs), "")
+        space = next((r.space for rs in results.values() for r in rs), "")
         return lines(curves, f"epsilon ({space})", "robust accuracy (ID test sample)")

@@ -4,8 +4,11 @@ A family is one module in ``safeadapt/safety/`` that registers a :class:`Family`
 
 - ``Config`` -- a frozen dataclass of its budgets, validated in ``__post_init__`` (the study's
   ``safety: {<family>: {...}}`` entry; ``false`` turns the family off);
-- ``measure(ctx, config) -> dict`` -- the result as plain JSON values (it goes into the run's
-  record and must round-trip through JSON unchanged);
+- ``Result`` -- its typed result, a frozen dataclass subclassing
+  :class:`~safeadapt.results.safety.SafetyResult` (declared beside ``Config``);
+- ``measure(ctx, config) -> Result`` -- what it measured; the run's record stores
+  ``Result.to_json()``, and every method below gets the result read back (``read``), so a
+  family never indexes JSON;
 - ``scores(result) -> {key: Score}`` -- the flat numbers a run reports, each with its label,
   direction and format, so the study table, ``results.csv`` and MLflow need no per-family code;
 - optionally ``figure(results, summary) -> png bytes`` over ``{variant: [result per seed]}``
@@ -31,6 +34,7 @@ from safeadapt.config import build_config
 from safeadapt.errors import InvalidConfig
 from safeadapt.evaluation import EvalContext
 from safeadapt.results import StudySummary
+from safeadapt.results.safety import SafetyResult, absent  # noqa: F401  (families import them here)
 
 
 @dataclass(frozen=True)
@@ -49,11 +53,19 @@ class Family:
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""  # one line for `safeadapt list` and the report
     Config: ClassVar[type] = type(None)
+    Result: ClassVar[type[SafetyResult]] = SafetyResult
     # score key -> (label, higher is better, format): the table's columns, known before any run
     SCORES: ClassVar[dict[str, tuple[str, bool | None, str]]] = {}
 
-    def measure(self, ctx: EvalContext, config: Any) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: Any) -> SafetyResult:
         raise NotImplementedError
+
+    def read(self, raw: Mapping[str, Any]) -> Any:
+        """The typed result of ``raw`` (this family's entry of a run's record); a family that
+        declares no ``Result`` (written for earlier releases) gets the mapping itself."""
+        if self.Result is SafetyResult:
+            return raw
+        return self.Result.from_json(dict(raw))
 
     def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
         raise NotImplementedError
@@ -116,7 +128,8 @@ def run_scores(safety: Mapping[str, Any]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for name in FAMILIES.in_order():
         if name in safety:
-            out.update({k: s.value for k, s in family(name).scores(safety[name]).items()})
+            fam = family(name)
+            out.update({k: s.value for k, s in fam.scores(fam.read(safety[name])).items()})
     return out
 
 
@@ -124,9 +137,10 @@ def run_intervals(results: list[Mapping[str, Any]], outputs: Any) -> dict[str, t
     """Every family's intervals over one variant's runs (``results``: each run's ``safety``)."""
     out: dict[str, tuple] = {}
     for name in FAMILIES.in_order():
-        mine = [r[name] for r in results if r.get(name)]
+        fam = family(name)
+        mine = [fam.read(r[name]) for r in results if r.get(name)]
         if len(mine) == len(results) and mine:
-            out.update(family(name).intervals(mine, outputs))
+            out.update(fam.intervals(mine, outputs))
     return out
 
 
@@ -136,7 +150,7 @@ def run_facts(safety: Mapping[str, Any]) -> list[str]:
         f
         for name in FAMILIES.in_order()
         if safety.get(name)
-        for f in family(name).facts(safety[name])
+        for f in family(name).facts(family(name).read(safety[name]))
     ]
 
 
@@ -159,6 +173,7 @@ def measure_families(ctx: EvalContext, configs: Mapping[str, Any]) -> dict[str, 
         if cfg is None:
             continue
         start = time.perf_counter()
-        out[name] = family(name).measure(ctx, cfg)
+        result = family(name).measure(ctx, cfg)
+        out[name] = result.to_json() if isinstance(result, SafetyResult) else dict(result)
         ctx.seconds[name] = time.perf_counter() - start
     return out

@@ -8,16 +8,21 @@ evaluation split, and the reliability-diagram bins of ID test before and after s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from safeadapt.config import check_settings, count, flag, setting
 from safeadapt.metrics import METRICS
 from safeadapt.results import StudySummary
-from safeadapt.safety.base import EvalContext, Family, Score, register_family
+from safeadapt.safety.base import (
+    EvalContext,
+    Family,
+    SafetyResult,
+    Score,
+    absent,
+    register_family,
+)
 
 SCALED = ("ece", "ece_adaptive", "nll", "brier")
 
@@ -37,45 +42,64 @@ class CalibrationConfig:
         check_settings(self, "safety 'calibration'")
 
 
+@dataclass(frozen=True)
+class Reliability:
+    """Reliability-diagram bins: each bin's mean confidence, accuracy and count."""
+
+    confidence: list[float]
+    accuracy: list[float]
+    count: list[int]
+
+
+@dataclass(frozen=True)
+class CalibrationResult(SafetyResult):
+    """The reliability bins of ID test (``test``, and ``test_ts`` after scaling); with
+    temperature scaling, T and the scaled ECE / NLL / Brier of every evaluation split."""
+
+    reliability: dict[str, Reliability]
+    temperature: float | None = absent()
+    splits: dict[str, dict[str, float]] | None = absent()
+
+
 @register_family("calibration", order=20)
 class Calibration(Family):
     title = "Calibration after temperature scaling (fitted on ID val), reliability diagrams"
     Config = CalibrationConfig
+    Result = CalibrationResult
     SCORES = {"ece_temperature_scaled": ("ECE (temp. scaled)", False, ".3f")}
 
-    def measure(self, ctx: EvalContext, config: CalibrationConfig) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: CalibrationConfig) -> CalibrationResult:
         from safeadapt.metrics.calibration import fit_temperature, reliability_data
 
         test_labels = torch.from_numpy(ctx.labels("test"))
-        out: dict[str, Any] = {
-            "reliability": {"test": reliability_data(ctx.logits("test"), test_labels, config.bins)}
-        }
-        if config.temperature_scaling:
-            t = fit_temperature(ctx.logits("val"), torch.from_numpy(ctx.labels("val")))
-            out["temperature"] = t
-            out["splits"] = {
-                name: {
-                    m: METRICS.get(m)(ctx.logits(name) / t, torch.from_numpy(ctx.labels(name)))
-                    for m in SCALED
-                }
-                for name in ctx.eval_names
-            }
-            out["reliability"]["test_ts"] = reliability_data(
-                ctx.logits("test") / t, test_labels, config.bins
-            )
-        return out
 
-    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
-        value = result.get("splits", {}).get("test", {}).get("ece")
+        def bins(logits) -> Reliability:
+            return Reliability(**reliability_data(logits, test_labels, config.bins))
+
+        if not config.temperature_scaling:
+            return CalibrationResult({"test": bins(ctx.logits("test"))})
+        t = fit_temperature(ctx.logits("val"), torch.from_numpy(ctx.labels("val")))
+        splits = {
+            name: {
+                m: METRICS.get(m)(ctx.logits(name) / t, torch.from_numpy(ctx.labels(name)))
+                for m in SCALED
+            }
+            for name in ctx.eval_names
+        }
+        reliability = {"test": bins(ctx.logits("test")), "test_ts": bins(ctx.logits("test") / t)}
+        return CalibrationResult(reliability, t, splits)
+
+    def scores(self, result: CalibrationResult) -> dict[str, Score]:
+        value = (result.splits or {}).get("test", {}).get("ece")
         return {"ece_temperature_scaled": Score(value, *self.SCORES["ece_temperature_scaled"])}
 
-    def facts(self, result: Mapping[str, Any]) -> list[str]:
-        if "temperature" not in result:
+    def facts(self, result: CalibrationResult) -> list[str]:
+        if result.temperature is None:
             return []
         return ["Temperature scaling: one T per run, fitted on ID val (NLL); T is in each record."]
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
+        self, results: dict[str, list[CalibrationResult]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Reliability diagram (ID test, first seed of each variant): accuracy vs confidence per
         bin, before temperature scaling."""
@@ -83,17 +107,17 @@ class Calibration(Family):
 
         from safeadapt.safety.figures import plt, png
 
-        data = {v: rs[0].get("reliability", {}).get("test") for v, rs in results.items() if rs}
+        data = {v: rs[0].reliability.get("test") for v, rs in results.items() if rs}
         data = {k: v for k, v in data.items() if v}
         if not data:
             return None
         p = plt()
         fig, axes = p.subplots(1, len(data), figsize=(3.2 * len(data), 3.2), squeeze=False)
         for ax, (v, rel) in zip(axes[0], data.items(), strict=True):
-            n = len(rel["count"])
+            n = len(rel.count)
             edges = np.linspace(0, 1, n + 1)
-            mask = np.asarray(rel["count"]) > 0
-            acc = np.asarray(rel["accuracy"])[mask]
+            mask = np.asarray(rel.count) > 0
+            acc = np.asarray(rel.accuracy)[mask]
             ax.bar(
                 edges[:-1][mask],
                 acc,
@@ -105,7 +129,7 @@ class Calibration(Family):
             )
             ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
             ax.scatter(
-                np.asarray(rel["confidence"])[mask],
+                np.asarray(rel.confidence)[mask],
                 acc,
                 color="#dd8452",
                 s=12,

@@ -17,15 +17,13 @@ on ID test vs each OOD split show how much it breaks.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from safeadapt.config import check_settings, interval, one_of, setting
 from safeadapt.results import StudySummary
-from safeadapt.safety.base import EvalContext, Family, Score, register_family
+from safeadapt.safety.base import EvalContext, Family, SafetyResult, Score, register_family
 
 METHODS = ("lac", "aps")
 
@@ -76,17 +74,37 @@ class ConformalConfig:
         check_settings(self, "safety 'conformal'")
 
 
+@dataclass(frozen=True)
+class SplitCoverage:
+    coverage: float
+    mean_set_size: float
+    empty_sets: float  # share of examples with an empty set
+
+
+@dataclass(frozen=True)
+class ConformalResult(SafetyResult):
+    """The calibrated threshold and, per evaluation split, coverage and set size."""
+
+    target: float
+    method: str
+    threshold: float | None  # None: infinite (every class in every set)
+    calibration: str
+    n_calibration: int
+    splits: dict[str, SplitCoverage]
+
+
 @register_family("conformal", order=100)
 class Conformal(Family):
     title = "Conformal sets calibrated on ID val: coverage and set size on ID test vs OOD"
     Config = ConformalConfig
+    Result = ConformalResult
     SCORES = {
         "conformal_coverage": ("conformal coverage (ID)", None, ".3f"),
         "conformal_ood_coverage": ("conformal coverage (OOD min)", True, ".3f"),
         "conformal_set_size": ("conformal set size (ID)", False, ".2f"),
     }
 
-    def measure(self, ctx: EvalContext, config: ConformalConfig) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: ConformalConfig) -> ConformalResult:
         alpha = 1 - config.coverage
         cal = ctx.logits("val").double().softmax(1).numpy()
         q = calibrate(cal, ctx.labels("val"), alpha, config.method)
@@ -95,41 +113,39 @@ class Conformal(Family):
             probs = ctx.logits(name).double().softmax(1).numpy()
             sets = prediction_sets(probs, q, config.method)
             labels = ctx.labels(name)
-            splits[name] = {
-                "coverage": float(sets[np.arange(len(labels)), labels].mean()),
-                "mean_set_size": float(sets.sum(1).mean()),
-                "empty_sets": float((sets.sum(1) == 0).mean()),
-            }
-        return {
-            "target": config.coverage,
-            "method": config.method,
-            "threshold": q if math.isfinite(q) else None,
-            "calibration": "val",
-            "n_calibration": len(ctx.labels("val")),
-            "splits": splits,
-        }
+            splits[name] = SplitCoverage(
+                coverage=float(sets[np.arange(len(labels)), labels].mean()),
+                mean_set_size=float(sets.sum(1).mean()),
+                empty_sets=float((sets.sum(1) == 0).mean()),
+            )
+        return ConformalResult(
+            target=config.coverage,
+            method=config.method,
+            threshold=q if math.isfinite(q) else None,
+            calibration="val",
+            n_calibration=len(ctx.labels("val")),
+            splits=splits,
+        )
 
-    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
-        splits = result.get("splits", {})
-        ood = [v["coverage"] for k, v in splits.items() if k.startswith("ood:")]
+    def scores(self, result: ConformalResult) -> dict[str, Score]:
+        ood = [v.coverage for k, v in result.splits.items() if k.startswith("ood:")]
+        test = result.splits.get("test")
         values = {
-            "conformal_coverage": splits.get("test", {}).get("coverage"),
+            "conformal_coverage": test.coverage if test else None,
             "conformal_ood_coverage": min(ood) if ood else None,
-            "conformal_set_size": splits.get("test", {}).get("mean_set_size"),
+            "conformal_set_size": test.mean_set_size if test else None,
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
+        self, results: dict[str, list[ConformalResult]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Empirical coverage of the conformal sets per split (dashed: the target): ID test
         should sit at or above it; the drop on OOD splits is the guarantee breaking under shift."""
         from safeadapt.safety.figures import bars, mean_over_seeds
 
-        data = mean_over_seeds(
-            results, lambda r: {k: v["coverage"] for k, v in r.get("splits", {}).items()}
-        )
+        data = mean_over_seeds(results, lambda r: {k: v.coverage for k, v in r.splits.items()})
         if not data:
             return None
-        target = next(iter(results.values()))[0]["target"]
+        target = next(iter(results.values()))[0].target
         return bars(data, "coverage", hline=target, ylim=(0.0, 1.02))

@@ -10,7 +10,7 @@ ImageNet-C's published mCE protocol (no AlexNet normalisation, our own generated
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,14 @@ import torch
 from safeadapt.config import MAX_SAMPLE, Rule, check_settings, count, each, one_of, setting
 from safeadapt.results import StudySummary
 from safeadapt.safety.adversarial import pooled_wilson
-from safeadapt.safety.base import EvalContext, Family, Score, register_family
+from safeadapt.safety.base import (
+    EvalContext,
+    Family,
+    SafetyResult,
+    Score,
+    absent,
+    register_family,
+)
 
 
 def _corruption_names() -> tuple[str, ...]:
@@ -56,17 +63,49 @@ def _unchanged(corrupted, clean) -> bool:
     return list(corrupted) == list(clean)
 
 
+@dataclass(frozen=True)
+class CorruptionResult(SafetyResult):
+    """Accuracy and flip rate (vs the clean predictions) per corruption kind and severity on
+    ``n`` ID-test examples; the mean, the drop relative to clean, and each kind's mean (stored
+    as ``mean_<kind>`` entries, the layout of earlier releases). Nothing measured: only the
+    kinds left out (another modality's, or no effect on these inputs)."""
+
+    n: int | None = absent()
+    accuracy: dict[str, dict[str, float]] | None = absent()
+    flip_rate: dict[str, dict[str, float]] | None = absent()
+    mean_flip_rate: float | None = absent()
+    clean_accuracy: float | None = absent()
+    mean_accuracy: float | None = absent()
+    relative_drop: float | None = absent()
+    per_kind: dict[str, float] | None = absent()
+    skipped_kinds: list[str] | None = absent()
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        out.update({f"mean_{k}": v for k, v in (out.pop("per_kind", None) or {}).items()})
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> CorruptionResult:
+        kinds = raw.get("accuracy") or {}
+        per_kind = {k: raw[f"mean_{k}"] for k in kinds if f"mean_{k}" in raw}
+        plain = {k: v for k, v in raw.items() if k.removeprefix("mean_") not in per_kind}
+        result = super().from_json(plain)
+        return dataclasses.replace(result, per_kind=per_kind) if per_kind else result
+
+
 @register_family("corruption", order=40)
 class Corruption(Family):
     title = "Accuracy and prediction flips under common corruptions, by severity"
     Config = CorruptionConfig
+    Result = CorruptionResult
     SCORES = {
         "corruption_accuracy": ("corrupted acc", True, ".3f"),
         "corruption_drop": ("corruption drop", False, ".3f"),
         "corruption_flip_rate": ("corruption flips", False, ".3f"),
     }
 
-    def measure(self, ctx: EvalContext, config: CorruptionConfig) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: CorruptionConfig) -> CorruptionResult:
         from safeadapt.data.features import features_of
         from safeadapt.data.task import Split
         from safeadapt.metrics.corruption import corruption_summary
@@ -82,7 +121,7 @@ class Corruption(Family):
         ]
         skipped = [k for k in config.kinds or () if k not in available]
         if not kinds or not severities:
-            return {"skipped_kinds": skipped} if skipped else {}
+            return CorruptionResult(skipped_kinds=skipped or None)
         sample = task.test.sample(config.max_examples, ctx.seed)
         labels = sample.labels
         w, b = ctx.head
@@ -114,60 +153,64 @@ class Corruption(Family):
                 skipped.append(kind)
                 del acc[kind], flips[kind]
         if not acc:
-            return {"skipped_kinds": skipped}
+            return CorruptionResult(skipped_kinds=skipped)
         all_flips = [f for per in flips.values() for f in per.values()]
-        return {
-            "n": len(sample),
-            "accuracy": {k: {str(s): a for s, a in v.items()} for k, v in acc.items()},
-            "flip_rate": flips,
-            "mean_flip_rate": float(np.mean(all_flips)),
-            **corruption_summary(float((clean == labels).mean()), acc),
-            **({"skipped_kinds": skipped} if skipped else {}),  # other modality, or no effect
-        }
+        summary = corruption_summary(float((clean == labels).mean()), acc)
+        return CorruptionResult(
+            n=len(sample),
+            accuracy={k: {str(s): a for s, a in v.items()} for k, v in acc.items()},
+            flip_rate=flips,
+            mean_flip_rate=float(np.mean(all_flips)),
+            clean_accuracy=summary.pop("clean_accuracy"),
+            mean_accuracy=summary.pop("mean_accuracy"),
+            relative_drop=summary.pop("relative_drop"),
+            per_kind={k.removeprefix("mean_"): v for k, v in summary.items()},
+            skipped_kinds=skipped or None,  # other modality, or no effect
+        )
 
-    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+    def scores(self, result: CorruptionResult) -> dict[str, Score]:
         values = {
-            "corruption_accuracy": result.get("mean_accuracy"),
-            "corruption_drop": result.get("relative_drop"),
-            "corruption_flip_rate": result.get("mean_flip_rate"),
+            "corruption_accuracy": result.mean_accuracy,
+            "corruption_drop": result.relative_drop,
+            "corruption_flip_rate": result.mean_flip_rate,
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
-    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
-        interval = pooled_wilson(results, "mean_accuracy")
+    def intervals(self, results: list[CorruptionResult], outputs: Any) -> dict[str, tuple]:
+        interval = pooled_wilson([(r.mean_accuracy, r.n) for r in results])
         return {} if interval is None else {"corruption_accuracy": interval}
 
-    def facts(self, result: Mapping[str, Any]) -> list[str]:
-        kinds = ", ".join(result.get("accuracy", {}))
+    def facts(self, result: CorruptionResult) -> list[str]:
+        kinds = ", ".join(result.accuracy or {})
         out = (
             [
-                f"Corruptions ({kinds}) on {result.get('n')} seeded ID-test examples; generated here, "
+                f"Corruptions ({kinds}) on {result.n} seeded ID-test examples; generated here, "
                 "not ImageNet-C's published mCE protocol."
             ]
             if kinds
             else []
         )
-        if result.get("skipped_kinds"):
+        if result.skipped_kinds:
             out.append(
                 "Corruptions left out (another modality's, or no effect on these inputs, e.g. "
-                f"saturate on greyscale): {', '.join(result['skipped_kinds'])}."
+                f"saturate on greyscale): {', '.join(result.skipped_kinds)}."
             )
         return out
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
+        self, results: dict[str, list[CorruptionResult]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Accuracy vs corruption severity, averaged over corruption kinds (severity 0 = clean;
         mean over seeds)."""
         from safeadapt.safety.figures import lines
 
-        def curve(c: Mapping[str, Any]) -> dict[float, float]:
-            if not c.get("accuracy"):
+        def curve(c: CorruptionResult) -> dict[float, float]:
+            if not c.accuracy or c.clean_accuracy is None:
                 return {}
-            sev = sorted({int(s) for per in c["accuracy"].values() for s in per})
-            out = {0.0: c["clean_accuracy"]}
+            sev = sorted({int(s) for per in c.accuracy.values() for s in per})
+            out = {0.0: c.clean_accuracy}
             for s in sev:
-                out[float(s)] = float(np.mean([per[str(s)] for per in c["accuracy"].values()]))
+                out[float(s)] = float(np.mean([per[str(s)] for per in c.accuracy.values()]))
             return out
 
         curves = {v: [curve(r) for r in rs] for v, rs in results.items()}

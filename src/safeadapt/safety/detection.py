@@ -25,7 +25,6 @@ AUROC (ID test as positives) and FPR at 95 % TPR.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +35,14 @@ from torch import Tensor
 from safeadapt.config import check_settings, count, each, one_of, setting
 from safeadapt.metrics.detection import auroc, energy_score, fpr_at_tpr, msp_score
 from safeadapt.results import StudySummary
-from safeadapt.safety.base import EvalContext, Family, Score, register_family
+from safeadapt.safety.base import (
+    EvalContext,
+    Family,
+    SafetyResult,
+    Score,
+    absent,
+    register_family,
+)
 
 DETECTORS = ("msp", "max_logit", "energy", "knn", "mahalanobis", "relative_mahalanobis", "vim")
 
@@ -158,10 +164,36 @@ def build_scorers(ctx: EvalContext, cfg: DetectionConfig) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class DetectorScore:
+    auroc: float
+    fpr95: float  # false-positive rate at 95 % true-positive rate
+
+
+@dataclass(frozen=True)
+class DetectionResult(SafetyResult):
+    """Per OOD (and far-OOD) split, each detector's AUROC and FPR@95 against ID test; the
+    detectors were fitted on ``fit_split``."""
+
+    fit_split: str
+    splits: dict[str, dict[str, DetectorScore]]
+    detectors: list[str] | None = absent()
+
+    def mean_auroc(self, detector: str, prefix: str) -> float | None:
+        """The detector's AUROC averaged over the splits whose name starts with ``prefix``."""
+        vals = [
+            row[detector].auroc
+            for k, row in self.splits.items()
+            if k.startswith(prefix) and detector in row
+        ]
+        return float(np.mean(vals)) if vals else None
+
+
 @register_family("detection", order=60)
 class Detection(Family):
     title = "OOD detection: MSP, max-logit, energy, kNN, Mahalanobis, ViM (AUROC, FPR@95)"
     Config = DetectionConfig
+    Result = DetectionResult
     # one column per feature-space detector (mean AUROC over OOD splits); never "the best
     # detector", which would be chosen on the OOD test splits
     SCORES = {
@@ -181,44 +213,34 @@ class Detection(Family):
         "vim_auroc": ("vim", "ood:"),
     }
 
-    def measure(self, ctx: EvalContext, config: DetectionConfig) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: DetectionConfig) -> DetectionResult:
         scorers = build_scorers(ctx, config)
         others = [*ctx.ood_names, *ctx.far_names]
         if not others:
-            return {"fit_split": "val", "splits": {}}
+            return DetectionResult("val", {})
         on_test = {k: f(ctx.features("test"), ctx.logits("test")) for k, f in scorers.items()}
         splits = {}
         for name in others:
             row = {}
             for det, f in scorers.items():
                 s = f(ctx.features(name), ctx.logits(name))
-                row[det] = {"auroc": auroc(on_test[det], s), "fpr95": fpr_at_tpr(on_test[det], s)}
+                row[det] = DetectorScore(auroc(on_test[det], s), fpr_at_tpr(on_test[det], s))
             splits[name] = row
-        return {"fit_split": "val", "detectors": list(scorers), "splits": splits}
+        return DetectionResult("val", splits, list(scorers))
 
-    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
-        splits = result.get("splits", {})
-
-        def mean_auroc(det: str, prefix: str) -> float | None:
-            vals = [
-                row[det]["auroc"]
-                for k, row in splits.items()
-                if k.startswith(prefix) and det in row
-            ]
-            return float(np.mean(vals)) if vals else None
-
+    def scores(self, result: DetectionResult) -> dict[str, Score]:
         return {
-            key: Score(mean_auroc(det, prefix), *self.SCORES[key])
+            key: Score(result.mean_auroc(det, prefix), *self.SCORES[key])
             for key, (det, prefix) in self._DETECTOR.items()
         }
 
-    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+    def intervals(self, results: list[DetectionResult], outputs: Any) -> dict[str, tuple]:
         """The MSP AUROC (``ood_auroc``), mean over OOD splits and seeds, from the stored
         probabilities: a two-sample bootstrap (ID and OOD examples resampled separately)."""
         from safeadapt.metrics.detection import rank_auroc
         from safeadapt.metrics.intervals import stratified_bootstrap
 
-        ood = sorted({k for r in results for k in r.get("splits", {}) if k.startswith("ood:")})
+        ood = sorted({k for r in results for k in r.splits if k.startswith("ood:")})
         test = outputs.split("test") if outputs else None
         others = {k: outputs.split(k) for k in ood} if test is not None else {}
         others = {k: v for k, v in others.items() if v is not None}
@@ -239,22 +261,17 @@ class Detection(Family):
         return {"ood_auroc": (lo, hi, "bootstrap (ID and OOD resampled separately)")}
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
+        self, results: dict[str, list[DetectionResult]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Each detector's AUROC, ID test vs each OOD split (mean over splits and seeds): the
         dashed line is chance."""
         from safeadapt.safety.figures import bars, mean_over_seeds
 
-        def get(r: Mapping[str, Any]) -> dict[str, float]:
-            ood = [row for k, row in r.get("splits", {}).items() if k.startswith("ood:")]
-            return (
-                {
-                    d: float(np.mean([row[d]["auroc"] for row in ood]))
-                    for d in r.get("detectors", [])
-                }
-                if ood
-                else {}
-            )
+        def get(r: DetectionResult) -> dict[str, float]:
+            ood = [row for k, row in r.splits.items() if k.startswith("ood:")]
+            if not ood:
+                return {}
+            return {d: float(np.mean([row[d].auroc for row in ood])) for d in r.detectors or []}
 
         data = mean_over_seeds(results, get)
         return bars(data, "AUROC (mean over OOD)", hline=0.5, ylim=(0.3, 1.0)) if data else None

@@ -9,7 +9,6 @@ ones. LP is exactly 0 (same features). The per-example L2 shift goes into the pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,15 @@ import numpy as np
 
 from safeadapt.metrics.distortion import distortion_report, per_example_l2
 from safeadapt.results import StudySummary
-from safeadapt.safety.base import EvalContext, Family, Score, register_family
+from safeadapt.results.safety import dump_value, load_value
+from safeadapt.safety.base import (
+    EvalContext,
+    Family,
+    SafetyResult,
+    Score,
+    absent,
+    register_family,
+)
 
 
 @dataclass(frozen=True)
@@ -25,42 +32,75 @@ class DistortionConfig:
     """No settings: the splits are the task's evaluation splits."""
 
 
+@dataclass(frozen=True)
+class SplitDistortion:
+    """How far one split's features moved from the pretrained backbone's."""
+
+    l2: float
+    cosine: float
+    relative_l2: float
+    # OOD splits: their mean L2 over ID test's (None when nothing moved on ID, as for LP)
+    l2_ratio_to_id: float | None = absent()
+
+
+@dataclass(frozen=True)
+class DistortionResult(SafetyResult):
+    """Per evaluation split (stored flat: ``{split: {...}}``; nothing without a pretrained
+    backbone)."""
+
+    splits: dict[str, SplitDistortion]
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: dump_value(v) for k, v in self.splits.items()}
+        for k, row in out.items():  # every split but ID test has a ratio, null when undefined
+            if k != "test":
+                row.setdefault("l2_ratio_to_id", None)
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DistortionResult:
+        return cls({k: load_value(SplitDistortion, v) for k, v in raw.items()})
+
+
 @register_family("distortion", order=70)
 class Distortion(Family):
     title = "Feature distortion vs the pretrained backbone (L2 / cosine), OOD/ID ratio"
     Config = DistortionConfig
+    Result = DistortionResult
     SCORES = {
         "distortion_id": ("distortion (ID L2)", None, ".2f"),
         "distortion_ood_ratio": ("distortion OOD/ID", None, ".2f"),
     }
 
-    def measure(self, ctx: EvalContext, config: DistortionConfig) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: DistortionConfig) -> DistortionResult:
         if not ctx.has_pretrained:
-            return {}
+            return DistortionResult({})
         names = ctx.eval_names
         original = {k: ctx.pretrained_features(k) for k in names}
         adapted = {k: ctx.features(k) for k in names}
         for k in names:
             ctx.add_column("feature_shift", k, per_example_l2(original[k], adapted[k]).numpy())
-        report = distortion_report(original, adapted)
-        for row in report.values():  # no ratio when nothing moved on ID (LP): None, not NaN
-            if "l2_ratio_to_id" in row and np.isnan(row["l2_ratio_to_id"]):
-                row["l2_ratio_to_id"] = None
-        return report
+        splits = {}
+        for k, row in distortion_report(original, adapted).items():
+            ratio = row.pop("l2_ratio_to_id", None)  # none when nothing moved on ID (LP), not NaN
+            none = ratio is None or np.isnan(ratio)
+            splits[k] = SplitDistortion(**row, l2_ratio_to_id=None if none else ratio)
+        return DistortionResult(splits)
 
-    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
+    def scores(self, result: DistortionResult) -> dict[str, Score]:
         ratios = [
-            v["l2_ratio_to_id"]
-            for k, v in result.items()
-            if k != "test" and v.get("l2_ratio_to_id") is not None
+            v.l2_ratio_to_id
+            for k, v in result.splits.items()
+            if k != "test" and v.l2_ratio_to_id is not None
         ]
+        test = result.splits.get("test")
         values = {
-            "distortion_id": result.get("test", {}).get("l2"),
+            "distortion_id": test.l2 if test else None,
             "distortion_ood_ratio": float(np.mean(ratios)) if ratios else None,
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
-    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+    def intervals(self, results: list[DistortionResult], outputs: Any) -> dict[str, tuple]:
         """Mean L2 shift on ID test and the mean OOD/ID ratio (per seed, then averaged),
         bootstrapped over the per-example ``feature_shift`` column."""
         from safeadapt.metrics.intervals import stratified_bootstrap
@@ -71,7 +111,7 @@ class Distortion(Family):
             return out
         lo, hi = stratified_bootstrap(lambda d: float(d["test"][0].mean()), {"test": [test]})
         out["distortion_id"] = (lo, hi, "bootstrap")
-        ood = sorted({k for r in results for k in r if k.startswith("ood:")})
+        ood = sorted({k for r in results for k in r.splits if k.startswith("ood:")})
         others = {k: outputs.column(k, "feature_shift") for k in ood}
         others = {k: v for k, v in others.items() if v is not None}
         if others and (test.mean(1) > 0).all():  # a frozen backbone has no ratio
@@ -86,7 +126,7 @@ class Distortion(Family):
         return out
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
+        self, results: dict[str, list[DistortionResult]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Feature distortion: mean L2 change of backbone features on ID test and each OOD
         split (mean over seeds)."""
@@ -95,8 +135,8 @@ class Distortion(Family):
         data = mean_over_seeds(
             results,
             lambda r: {
-                ("ID test" if k == "test" else k.removeprefix("ood:")): v["l2"]
-                for k, v in r.items()
+                ("ID test" if k == "test" else k.removeprefix("ood:")): v.l2
+                for k, v in r.splits.items()
             },
         )
         return bars(data, "mean L2 feature change") if data else None

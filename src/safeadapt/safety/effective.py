@@ -12,7 +12,6 @@ trend held fixed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,14 @@ import torch
 
 from safeadapt.config import check_settings, each, positive_number, setting
 from safeadapt.results import StudySummary
-from safeadapt.safety.base import EvalContext, Family, Score, register_family
+from safeadapt.safety.base import (
+    EvalContext,
+    Family,
+    SafetyResult,
+    Score,
+    absent,
+    register_family,
+)
 
 _TRENDS: dict[tuple, dict[str, Any]] = {}
 
@@ -40,7 +46,36 @@ class EffectiveRobustnessConfig:
         check_settings(self, "safety 'effective_robustness'")
 
 
-def lp_trend(ctx: EvalContext, c_grid: tuple[float, ...]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrendFit:
+    """The probit-linear fit of OOD on ID accuracy: ``Phi^-1(ood) = slope Phi^-1(id) + b``."""
+
+    slope: float
+    intercept: float
+
+
+@dataclass(frozen=True)
+class LPTrend:
+    """The baseline: linear probes of the pretrained backbone over C; each point has ``C`` and
+    one accuracy per evaluation split (keyed by split name)."""
+
+    baseline: str
+    points: list[dict[str, float]]
+    fits: dict[str, TrendFit]
+
+
+@dataclass(frozen=True)
+class EffectiveRobustnessResult(SafetyResult):
+    """The run's ID test and OOD accuracies and their height above the trend, per OOD split
+    (nothing when the run has no OOD split or no pretrained backbone)."""
+
+    id_accuracy: float | None = absent()
+    ood_accuracy: dict[str, float] | None = absent()
+    values: dict[str, float] | None = absent()
+    trend: LPTrend | None = absent()
+
+
+def lp_trend(ctx: EvalContext, c_grid: tuple[float, ...]) -> LPTrend:
     """Linear probes over ``c_grid`` on the pretrained features: their (ID test, OOD) accuracy
     points and the probit-linear fit per OOD split (memoised on the features' content keys)."""
     from safeadapt.linear import probe_path
@@ -66,12 +101,8 @@ def lp_trend(ctx: EvalContext, c_grid: tuple[float, ...]) -> dict[str, Any]:
         fits = {}
         for n in ctx.ood_names:
             t = fit_trend([p["test"] for p in points], [p[n] for p in points])
-            fits[n] = {"slope": t.slope, "intercept": t.intercept}
-        _TRENDS[key] = {
-            "baseline": "linear probes of the pretrained backbone over C",
-            "points": points,
-            "fits": fits,
-        }
+            fits[n] = TrendFit(t.slope, t.intercept)
+        _TRENDS[key] = LPTrend("linear probes of the pretrained backbone over C", points, fits)
     return _TRENDS[key]
 
 
@@ -79,13 +110,16 @@ def lp_trend(ctx: EvalContext, c_grid: tuple[float, ...]) -> dict[str, Any]:
 class EffectiveRobustness(Family):
     title = "Effective robustness: OOD accuracy above the linear-probe ID->OOD trend"
     Config = EffectiveRobustnessConfig
+    Result = EffectiveRobustnessResult
     SCORES = {"effective_robustness": ("eff. robustness", True, "+.3f")}
 
-    def measure(self, ctx: EvalContext, config: EffectiveRobustnessConfig) -> dict[str, Any]:
+    def measure(
+        self, ctx: EvalContext, config: EffectiveRobustnessConfig
+    ) -> EffectiveRobustnessResult:
         from safeadapt.metrics.effective import Trend, effective_robustness
 
         if not ctx.has_pretrained or not ctx.ood_names:
-            return {}
+            return EffectiveRobustnessResult()
         trend = lp_trend(ctx, config.c_grid)
 
         def acc(n: str) -> float:
@@ -94,15 +128,13 @@ class EffectiveRobustness(Family):
         id_acc = acc("test")
         ood = {n: acc(n) for n in ctx.ood_names}
         values = {
-            n: effective_robustness(
-                id_acc, ood[n], Trend(f["slope"], f["intercept"], len(trend["points"]))
-            )
-            for n, f in trend["fits"].items()
+            n: effective_robustness(id_acc, ood[n], Trend(f.slope, f.intercept, len(trend.points)))
+            for n, f in trend.fits.items()
         }
-        return {"id_accuracy": id_acc, "ood_accuracy": ood, "values": values, "trend": trend}
+        return EffectiveRobustnessResult(id_acc, ood, values, trend)
 
-    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
-        values = result.get("values") or {}
+    def scores(self, result: EffectiveRobustnessResult) -> dict[str, Score]:
+        values = result.values or {}
         label, higher, fmt = self.SCORES["effective_robustness"]
         out = {
             "effective_robustness": Score(
@@ -113,7 +145,7 @@ class EffectiveRobustness(Family):
             out[f"effective_robustness:{n}"] = Score(v, f"{label} {n}", higher, fmt)
         return out
 
-    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+    def intervals(self, results: list[EffectiveRobustnessResult], outputs: Any) -> dict[str, tuple]:
         """OOD accuracy above the trend at the run's ID accuracy, per seed, averaged over splits
         and seeds; ID test and each OOD split resampled separately, the trend held fixed."""
         from scipy.stats import norm
@@ -121,7 +153,7 @@ class EffectiveRobustness(Family):
         from safeadapt.metrics.effective import _probit
         from safeadapt.metrics.intervals import stratified_bootstrap
 
-        fits = results[0].get("trend", {}).get("fits", {})
+        fits = results[0].trend.fits if results[0].trend else {}
         test = outputs.split("test") if outputs else None
         ood = {n: outputs.split(n) for n in fits} if outputs else {}
         ood = {n: v for n, v in ood.items() if v is not None}
@@ -132,7 +164,7 @@ class EffectiveRobustness(Family):
             id_acc = d["test"][0].mean(1)  # (S,)
             vals = []
             for k in ood:
-                pred = norm.cdf(fits[k]["slope"] * _probit(id_acc) + fits[k]["intercept"])
+                pred = norm.cdf(fits[k].slope * _probit(id_acc) + fits[k].intercept)
                 vals.append(d[k][0].mean(1) - pred)
             return float(np.mean(vals))
 
@@ -147,8 +179,8 @@ class EffectiveRobustness(Family):
             )
         }
 
-    def facts(self, result: Mapping[str, Any]) -> list[str]:
-        points = result.get("trend", {}).get("points", [])
+    def facts(self, result: EffectiveRobustnessResult) -> list[str]:
+        points = result.trend.points if result.trend else []
         if not points:
             return []
         cs = ", ".join(f"{p['C']:g}" for p in points)
@@ -157,7 +189,9 @@ class EffectiveRobustness(Family):
         ]
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
+        self,
+        results: dict[str, list[EffectiveRobustnessResult]],
+        summary: StudySummary | None = None,
     ) -> bytes | None:
         """ID vs OOD test accuracy per run, one panel per OOD split, with the linear-probe trend
         (effective robustness = height above the dashed line); error bars: 95 % intervals of
@@ -166,22 +200,22 @@ class EffectiveRobustness(Family):
 
         from safeadapt.safety.figures import colors, plt, png
 
-        runs = [(v, r) for v, rs in results.items() for r in rs if r.get("values")]
+        runs = [(v, r) for v, rs in results.items() for r in rs if r.values and r.trend]
         if not runs:
             return None
-        trend = runs[0][1]["trend"]
-        ood = list(trend["fits"])
+        trend = runs[0][1].trend
+        ood = list(trend.fits)
         p = plt()
         fig, axes = p.subplots(1, len(ood), figsize=(4.2 * len(ood), 3.8), squeeze=False)
         palette = colors(list(results))
-        pts = trend["points"]
-        ids = [q["test"] for q in pts] + [r["id_accuracy"] for _, r in runs]
+        pts = trend.points
+        ids = [q["test"] for q in pts] + [r.id_accuracy for _, r in runs]
         xs = np.linspace(min(ids) - 0.02, max(ids) + 0.02, 50).clip(1e-3, 1 - 1e-3)
         for ax, split in zip(axes[0], ood, strict=True):
             for v, r in runs:
                 ax.scatter(
-                    r["id_accuracy"],
-                    r["ood_accuracy"][split],
+                    r.id_accuracy,
+                    r.ood_accuracy[split],
                     color=palette[v],
                     label=v,
                     s=40,
@@ -209,10 +243,10 @@ class EffectiveRobustness(Family):
                 color="grey",
                 label="LP over C",
             )
-            fit = trend["fits"][split]
+            fit = trend.fits[split]
             ax.plot(
                 xs,
-                norm.cdf(fit["slope"] * norm.ppf(xs) + fit["intercept"]),
+                norm.cdf(fit.slope * norm.ppf(xs) + fit.intercept),
                 color="grey",
                 linestyle="--",
                 label="LP trend",

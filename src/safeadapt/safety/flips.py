@@ -10,15 +10,20 @@ ID test and every OOD split, with a few negative-flip examples.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from safeadapt.config import check_settings, count, setting
 from safeadapt.results import StudySummary
-from safeadapt.safety.base import EvalContext, Family, Score, register_family
+from safeadapt.safety.base import (
+    EvalContext,
+    Family,
+    SafetyResult,
+    Score,
+    absent,
+    register_family,
+)
 
 
 def flip_rates(reference_pred, new_pred, labels) -> dict[str, float]:
@@ -50,51 +55,68 @@ class FlipsConfig:
         check_settings(self, "safety 'flips'")
 
 
+@dataclass(frozen=True)
+class SplitFlips:
+    nfr: float  # reference right, adapted wrong
+    pfr: float  # reference wrong, adapted right
+    changed: float
+    negative_flip_examples: list[int]  # indices into the split
+
+
+@dataclass(frozen=True)
+class FlipsResult(SafetyResult):
+    """Flip rates against the reference per evaluation split (none without a pretrained
+    backbone)."""
+
+    splits: dict[str, SplitFlips]
+    reference: str | None = absent()
+
+
 @register_family("flips", order=110)
 class Flips(Family):
     title = "Prediction flips vs the pretrained linear probe (negative / positive flip rate)"
     Config = FlipsConfig
+    Result = FlipsResult
     SCORES = {
         "negative_flip_rate": ("neg. flip rate vs LP (ID)", False, ".3f"),
         "ood_negative_flip_rate": ("neg. flip rate vs LP (OOD mean)", False, ".3f"),
     }
 
-    def measure(self, ctx: EvalContext, config: FlipsConfig) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: FlipsConfig) -> FlipsResult:
         if not ctx.has_pretrained:
-            return {"splits": {}}
+            return FlipsResult({})
         probe = ctx.pretrained_probe()
         splits = {}
         for name in ctx.eval_names:
             ref = probe.logits(ctx.pretrained_features(name)).argmax(1).numpy()
             new = ctx.logits(name).argmax(1).numpy()
             labels = ctx.labels(name)
-            row: dict[str, Any] = flip_rates(ref, new, labels)
             neg = np.flatnonzero((ref == labels) & (new != labels))[: config.examples]
-            row["negative_flip_examples"] = neg.tolist()
-            splits[name] = row
-        return {"reference": "plain LP on the pretrained backbone", "splits": splits}
+            splits[name] = SplitFlips(**flip_rates(ref, new, labels),
+                                      negative_flip_examples=neg.tolist())  # fmt: skip
+        return FlipsResult(splits, "plain LP on the pretrained backbone")
 
-    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
-        splits = result.get("splits", {})
-        ood = [v["nfr"] for k, v in splits.items() if k.startswith("ood:")]
+    def scores(self, result: FlipsResult) -> dict[str, Score]:
+        ood = [v.nfr for k, v in result.splits.items() if k.startswith("ood:")]
+        test = result.splits.get("test")
         values = {
-            "negative_flip_rate": splits.get("test", {}).get("nfr"),
+            "negative_flip_rate": test.nfr if test else None,
             "ood_negative_flip_rate": float(np.mean(ood)) if ood else None,
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
+        self, results: dict[str, list[FlipsResult]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Against the pretrained linear probe, per split: the share of examples adaptation
         fixed (up) and broke (down, the negative flip rate)."""
         from safeadapt.safety.figures import bars, mean_over_seeds
 
-        def get(r: Mapping[str, Any]) -> dict[str, float]:
+        def get(r: FlipsResult) -> dict[str, float]:
             out = {}
-            for k, v in r.get("splits", {}).items():
-                out[f"{k} fixed"] = v["pfr"]
-                out[f"{k} broken"] = -v["nfr"]
+            for k, v in r.splits.items():
+                out[f"{k} fixed"] = v.pfr
+                out[f"{k} broken"] = -v.nfr
             return out
 
         data = mean_over_seeds(results, get)

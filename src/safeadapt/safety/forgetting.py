@@ -15,7 +15,6 @@ them, stratified by task (the probes' own fitting noise is not in it).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,14 @@ from torch import Tensor
 from safeadapt.config import MAX_SAMPLE, check_settings, count, each, one_of, setting
 from safeadapt.errors import AssetMissing
 from safeadapt.results import StudySummary
-from safeadapt.safety.base import EvalContext, Family, Score, register_family
+from safeadapt.safety.base import (
+    EvalContext,
+    Family,
+    SafetyResult,
+    Score,
+    absent,
+    register_family,
+)
 
 REFERENCE_TASKS = {
     "text": ("vader-domain", "tweet-topic"),
@@ -84,18 +90,45 @@ def _probe(feats: dict[str, Tensor], ref) -> Tensor:
     return head.logits(feats["test"])
 
 
+@dataclass(frozen=True)
+class TaskForgetting:
+    """A reference task's probe accuracy before and after adaptation."""
+
+    before: float
+    after: float
+    delta: float  # after - before
+
+
+@dataclass(frozen=True)
+class ProbeSizes:
+    max_train: int
+    max_eval: int
+
+
+@dataclass(frozen=True)
+class ForgettingResult(SafetyResult):
+    """Per reference task, probe accuracy before / after and their mean change; the tasks
+    skipped, and why (nothing when there is no pretrained backbone)."""
+
+    tasks: dict[str, TaskForgetting] | None = absent()
+    mean_delta: float | None = absent()
+    sizes: ProbeSizes | None = absent()
+    skipped: dict[str, str] | None = absent()
+
+
 @register_family("forgetting", order=50)
 class Forgetting(Family):
     title = "Concept forgetting: linear-probe accuracy on other tasks, after - before"
     Config = ForgettingConfig
+    Result = ForgettingResult
     SCORES = {"forgetting": ("forgetting", True, "+.3f")}
 
-    def measure(self, ctx: EvalContext, config: ForgettingConfig) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: ForgettingConfig) -> ForgettingResult:
         from safeadapt.data.features import extract_features
         from safeadapt.metrics.forgetting import forgetting_report
 
         if not ctx.has_pretrained:
-            return {}
+            return ForgettingResult()
         task = ctx.task
         before: dict[str, float] = {}
         after: dict[str, float] = {}
@@ -130,21 +163,23 @@ class Forgetting(Family):
             ctx.add_rows(f"reference:{name}", labels, logits_after)
             before[name] = float((logits_before.argmax(1).numpy() == labels).mean())
             after[name] = float((logits_after.argmax(1).numpy() == labels).mean())
-        out: dict[str, Any] = forgetting_report(before, after) if before else {"tasks": {}}
-        out["sizes"] = {"max_train": config.max_train, "max_eval": config.max_eval}
-        if skipped:
-            out["skipped"] = skipped
-        return out
+        report = forgetting_report(before, after) if before else {"tasks": {}}
+        return ForgettingResult(
+            tasks={k: TaskForgetting(**v) for k, v in report["tasks"].items()},
+            mean_delta=report.get("mean_delta"),
+            sizes=ProbeSizes(config.max_train, config.max_eval),
+            skipped=skipped or None,
+        )
 
-    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
-        return {"forgetting": Score(result.get("mean_delta"), *self.SCORES["forgetting"])}
+    def scores(self, result: ForgettingResult) -> dict[str, Score]:
+        return {"forgetting": Score(result.mean_delta, *self.SCORES["forgetting"])}
 
-    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+    def intervals(self, results: list[ForgettingResult], outputs: Any) -> dict[str, tuple]:
         """Mean over reference tasks of probe accuracy after - before, paired on each task's test
         examples (before and after resampled together), stratified by task."""
         from safeadapt.metrics.intervals import stratified_bootstrap
 
-        names = sorted(set(results[0].get("tasks", {})))
+        names = sorted(results[0].tasks or {})
         parts = {}
         for name in names:
             after = outputs.split(f"reference:{name}")
@@ -159,29 +194,27 @@ class Forgetting(Family):
         )
         return {"forgetting": (lo, hi, "paired bootstrap (stratified by task)")}
 
-    def facts(self, result: Mapping[str, Any]) -> list[str]:
-        tasks = sorted(result.get("tasks", {}))
+    def facts(self, result: ForgettingResult) -> list[str]:
+        tasks = sorted(result.tasks or {})
         out = []
         if tasks:
-            sizes = result.get("sizes", {})
+            sizes = result.sizes
             out.append(
                 "Concept-forgetting reference tasks: "
                 + ", ".join(tasks)
-                + f" (probes on <= {sizes.get('max_train')} train, <= {sizes.get('max_eval')} "
-                "val/test examples each)."
+                + f" (probes on <= {sizes and sizes.max_train} train, "
+                f"<= {sizes and sizes.max_eval} val/test examples each)."
             )
-        for name, why in result.get("skipped", {}).items():
+        for name, why in (result.skipped or {}).items():
             out.append(f"Forgetting: reference task {name} skipped: {why}")
         return out
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
+        self, results: dict[str, list[ForgettingResult]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Concept forgetting per reference task: probe accuracy after minus before (0 = kept;
         mean over seeds)."""
         from safeadapt.safety.figures import bars, mean_over_seeds
 
-        data = mean_over_seeds(
-            results, lambda r: {k: v["delta"] for k, v in r.get("tasks", {}).items()}
-        )
+        data = mean_over_seeds(results, lambda r: {k: v.delta for k, v in (r.tasks or {}).items()})
         return bars(data, "probe accuracy change", zero_line=True) if data else None

@@ -5,7 +5,6 @@ and equalised-odds differences, on every evaluation split that carries two or mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +12,15 @@ import numpy as np
 
 from safeadapt.metrics.groups import group_report
 from safeadapt.results import StudySummary
-from safeadapt.safety.base import EvalContext, Family, Score, register_family
+from safeadapt.results.safety import dump_value, load_value
+from safeadapt.safety.base import (
+    EvalContext,
+    Family,
+    SafetyResult,
+    Score,
+    absent,
+    register_family,
+)
 
 
 @dataclass(frozen=True)
@@ -21,10 +28,53 @@ class GroupsConfig:
     """No settings: the groups are the task's (``group_column``, or the built-in slices)."""
 
 
+@dataclass(frozen=True)
+class GroupAccuracy:
+    accuracy: float
+    n: int
+
+
+@dataclass(frozen=True)
+class SplitGroups:
+    """One split's group report (``safeadapt.metrics.groups.group_report``); the TPR and
+    demographic-parity / equalised-odds entries of a binary task, or their maxima over
+    classes otherwise."""
+
+    by_group: dict[str, GroupAccuracy]
+    worst_group: str
+    worst_group_accuracy: float
+    accuracy_gap: float
+    by_cell: dict[str, GroupAccuracy]
+    worst_cell: str
+    worst_cell_accuracy: float
+    cell_gap: float
+    tpr_by_group: dict[str, float] | None = absent()
+    tpr_gap: float | None = absent()
+    demographic_parity_difference: float | None = absent()
+    equalized_odds_difference: float | None = absent()
+    demographic_parity_difference_max_over_classes: float | None = absent()
+    equalized_odds_difference_max_over_classes: float | None = absent()
+
+
+@dataclass(frozen=True)
+class GroupsResult(SafetyResult):
+    """Per evaluation split with at least two groups (stored flat: ``{split: {...}}``)."""
+
+    splits: dict[str, SplitGroups]
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: dump_value(v) for k, v in self.splits.items()}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> GroupsResult:
+        return cls({k: load_value(SplitGroups, v) for k, v in raw.items()})
+
+
 @register_family("groups", order=80)
 class Groups(Family):
     title = "Per-group accuracy, worst group and gap (fairlearn)"
     Config = GroupsConfig
+    Result = GroupsResult
     SCORES = {
         "worst_group_accuracy": ("worst-group acc", True, ".3f"),
         "group_gap": ("group gap", False, ".3f"),
@@ -32,26 +82,26 @@ class Groups(Family):
         "tpr_gap": ("TPR gap between groups", False, ".3f"),
     }
 
-    def measure(self, ctx: EvalContext, config: GroupsConfig) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: GroupsConfig) -> GroupsResult:
         out = {}
         for name, split in ctx.task.eval_splits().items():
             if split.groups is None or len(np.unique(split.groups.astype(str))) < 2:
                 continue
             pred = ctx.logits(name).argmax(1).numpy()
-            out[name] = group_report(split.labels, pred, split.groups)
-        return out
+            out[name] = load_value(SplitGroups, group_report(split.labels, pred, split.groups))
+        return GroupsResult(out)
 
-    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
-        test = result.get("test", {})
+    def scores(self, result: GroupsResult) -> dict[str, Score]:
+        test = result.splits.get("test")
         values = {
-            "worst_group_accuracy": test.get("worst_group_accuracy"),
-            "group_gap": test.get("accuracy_gap"),
-            "worst_cell_accuracy": test.get("worst_cell_accuracy"),
-            "tpr_gap": test.get("tpr_gap"),
+            "worst_group_accuracy": test.worst_group_accuracy if test else None,
+            "group_gap": test.accuracy_gap if test else None,
+            "worst_cell_accuracy": test.worst_cell_accuracy if test else None,
+            "tpr_gap": test.tpr_gap if test else None,
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
-    def intervals(self, results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
+    def intervals(self, results: list[GroupsResult], outputs: Any) -> dict[str, tuple]:
         """Worst group, group gap, worst cell and TPR gap on ID test (per seed, averaged): a
         bootstrap that resamples examples within each group x class cell, so every cell keeps its
         size."""
@@ -99,13 +149,17 @@ class Groups(Family):
         return {k: (float(lo[i]), float(hi[i]), method) for i, k in enumerate(keys)}
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
+        self, results: dict[str, list[GroupsResult]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Accuracy per group on ID test (worst group = lowest bar; mean over seeds)."""
         from safeadapt.safety.figures import bars, mean_over_seeds
 
         data = mean_over_seeds(
             results,
-            lambda r: {g: v["accuracy"] for g, v in r.get("test", {}).get("by_group", {}).items()},
+            lambda r: (
+                {g: v.accuracy for g, v in r.splits["test"].by_group.items()}
+                if "test" in r.splits
+                else {}
+            ),
         )
         return bars(data, "accuracy on ID test") if data else None

@@ -10,15 +10,13 @@ coverage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from safeadapt.config import check_settings, count, interval, setting
 from safeadapt.results import StudySummary
-from safeadapt.safety.base import EvalContext, Family, Score, register_family
+from safeadapt.safety.base import EvalContext, Family, SafetyResult, Score, register_family
 
 
 def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,17 +62,45 @@ class SelectiveConfig:
         check_settings(self, "safety 'selective'")
 
 
+@dataclass(frozen=True)
+class RiskCurve:
+    """Selective risk at each coverage (a thinned curve)."""
+
+    coverage: list[float]
+    risk: list[float]
+
+
+@dataclass(frozen=True)
+class SplitSelective:
+    aurc: float
+    e_aurc: float  # AURC minus the best possible for the split's errors
+    risk_at_coverage: float
+    curve: RiskCurve
+
+
+@dataclass(frozen=True)
+class SelectiveResult(SafetyResult):
+    """Per evaluation split: AURC, E-AURC, the risk at ``coverage`` and the curve."""
+
+    coverage: float
+    splits: dict[str, SplitSelective]
+
+    def ood(self) -> dict[str, SplitSelective]:
+        return {k: v for k, v in self.splits.items() if k.startswith("ood:")}
+
+
 @register_family("selective", order=90)
 class Selective(Family):
     title = "Selective prediction: risk-coverage curve, AURC and E-AURC per split"
     Config = SelectiveConfig
+    Result = SelectiveResult
     SCORES = {
         "aurc": ("AURC (ID)", False, ".3f"),
         "ood_aurc": ("AURC (OOD mean)", False, ".3f"),
         "risk_at_coverage": ("risk at coverage (ID)", False, ".3f"),
     }
 
-    def measure(self, ctx: EvalContext, config: SelectiveConfig) -> dict[str, Any]:
+    def measure(self, ctx: EvalContext, config: SelectiveConfig) -> SelectiveResult:
         splits = {}
         for name in ctx.eval_names:
             probs = ctx.logits(name).double().softmax(1).numpy()
@@ -82,45 +108,45 @@ class Selective(Family):
             correct = probs.argmax(1) == ctx.labels(name)
             cov, risk = risk_coverage(conf, correct)
             pick = np.unique(np.linspace(0, len(cov) - 1, config.curve_points).round().astype(int))
-            splits[name] = {
-                "aurc": aurc(conf, correct),
-                "e_aurc": aurc(conf, correct) - optimal_aurc(correct),
-                "risk_at_coverage": risk_at(conf, correct, config.coverage),
-                "curve": {"coverage": cov[pick].tolist(), "risk": risk[pick].tolist()},
-            }
-        return {"coverage": config.coverage, "splits": splits}
+            splits[name] = SplitSelective(
+                aurc=aurc(conf, correct),
+                e_aurc=aurc(conf, correct) - optimal_aurc(correct),
+                risk_at_coverage=risk_at(conf, correct, config.coverage),
+                curve=RiskCurve(cov[pick].tolist(), risk[pick].tolist()),
+            )
+        return SelectiveResult(config.coverage, splits)
 
-    def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
-        splits = result.get("splits", {})
-        ood = [v["aurc"] for k, v in splits.items() if k.startswith("ood:")]
+    def scores(self, result: SelectiveResult) -> dict[str, Score]:
+        test = result.splits.get("test")
+        ood = [v.aurc for v in result.ood().values()]
         values = {
-            "aurc": splits.get("test", {}).get("aurc"),
+            "aurc": test.aurc if test else None,
             "ood_aurc": float(np.mean(ood)) if ood else None,
-            "risk_at_coverage": splits.get("test", {}).get("risk_at_coverage"),
+            "risk_at_coverage": test.risk_at_coverage if test else None,
         }
         return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
 
     def figure(
-        self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
+        self, results: dict[str, list[SelectiveResult]], summary: StudySummary | None = None
     ) -> bytes | None:
         """Risk-coverage curves (first seed) on ID test (solid) and the first OOD split (dashed):
         lower is better; a curve that stays low as coverage grows ranks its errors last."""
         from safeadapt.safety.figures import colors, plt, png
 
-        rows = {v: rs[0] for v, rs in results.items() if rs and rs[0].get("splits")}
+        rows = {v: rs[0] for v, rs in results.items() if rs and "test" in rs[0].splits}
         if not rows:
             return None
         palette = colors(list(rows))
         fig, ax = plt().subplots(figsize=(6.5, 3.4))
         for variant, r in rows.items():
-            t = r["splits"]["test"]["curve"]
-            ax.plot(t["coverage"], t["risk"], color=palette[variant], label=f"{variant} (ID)")
-            ood = [k for k in r["splits"] if k.startswith("ood:")]
+            t = r.splits["test"].curve
+            ax.plot(t.coverage, t.risk, color=palette[variant], label=f"{variant} (ID)")
+            ood = list(r.ood())
             if ood:
-                c = r["splits"][ood[0]]["curve"]
+                c = r.splits[ood[0]].curve
                 ax.plot(
-                    c["coverage"],
-                    c["risk"],
+                    c.coverage,
+                    c.risk,
                     color=palette[variant],
                     ls="--",
                     label=f"{variant} ({ood[0]})",
