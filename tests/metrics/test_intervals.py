@@ -76,10 +76,10 @@ def test_mcnemar_exact_is_a_binomial_test_on_discordant_pairs():
     a = np.array([1] * 50 + [1] * 12 + [0] * 3 + [0] * 35, dtype=bool)
     b = np.array([1] * 50 + [0] * 12 + [1] * 3 + [0] * 35, dtype=bool)
     out = mcnemar_exact(a, b)
-    assert (out["only_a"], out["only_b"]) == (12, 3)
-    assert out["p_value"] == pytest.approx(stats.binomtest(3, 15, 0.5).pvalue)
-    assert out["difference"] == pytest.approx(0.09)
-    assert mcnemar_exact(a, a)["p_value"] == 1.0
+    assert (out.only_a, out.only_b) == (12, 3)
+    assert out.p_value == pytest.approx(stats.binomtest(3, 15, 0.5).pvalue)
+    assert out.difference == pytest.approx(0.09)
+    assert mcnemar_exact(a, a).p_value == 1.0
 
 
 def test_paired_bootstrap_sees_a_consistent_small_gain():
@@ -88,10 +88,10 @@ def test_paired_bootstrap_sees_a_consistent_small_gain():
     a = b.copy()
     a[np.flatnonzero(~b)[:80]] = True  # A fixes 80 of B's errors, breaks none
     out = paired_bootstrap(np.mean, [a], [b], seed=0)
-    assert out["difference"] == pytest.approx(0.04)
-    assert out["ci_low"] > 0 and out["p_value"] < 0.01
+    assert out.difference == pytest.approx(0.04)
+    assert out.ci_low > 0 and out.p_value < 0.01
     same = paired_bootstrap(np.mean, [b], [b], seed=0)
-    assert same["p_value"] == 1.0
+    assert same.p_value == 1.0
 
 
 def test_holm_by_hand_and_monotone():
@@ -137,7 +137,7 @@ def test_every_interval_contains_its_estimate_at_0_of_n_and_n_of_n(n):
         )
         assert both[0] <= correct.mean() <= both[1]
         paired = paired_bootstrap(np.mean, [correct], [correct], n_resamples=50)
-        assert paired["ci_low"] <= paired["difference"] <= paired["ci_high"]
+        assert paired.ci_low <= paired.difference <= paired.ci_high
         seeds = t_interval([p, p, p])
         assert seeds[0] <= p <= seeds[1]
 

@@ -27,9 +27,10 @@ def test_the_start_is_kept_only_when_fine_tuning_is_significantly_worse(
     only_start, only_tuned, kept
 ):
     decision = keep_start_decision(*_paired(only_start, only_tuned))
-    assert decision["kept_start"] is kept
-    assert decision["only_start_right"] == only_start
-    assert decision["only_tuned_right"] == only_tuned
+    assert decision.kept_start is kept
+    assert decision.only_start_right == only_start
+    assert decision.only_tuned_right == only_tuned
+    assert type(decision).from_json(decision.to_json()) == decision  # as the record stores it
 
 
 def _record(info):
@@ -43,6 +44,8 @@ def test_the_kept_start_is_said_where_the_model_is_described():
     assert "the LP start was kept" in kept_start_note(lpft)
     assert kept_start_note(_record({"best_epoch": 2, "lp_C": 1.0})) is None
     assert kept_start_note(_record({})) is None
-    tested = {"only_start_right": 30, "only_tuned_right": 2, "p_value": 1.5e-7}
+    tested = {"test": "McNemar exact", "alpha": 0.05, "start_accuracy": 0.9,
+              "tuned_accuracy": 0.6, "only_start_right": 30, "only_tuned_right": 2,
+              "p_value": 1.5e-7, "kept_start": True}  # fmt: skip
     note = kept_start_note(_record({"best_epoch": 0, "lp_C": 1.0, "start_test": tested}))
     assert "significantly worse" in note and "right on 30 examples" in note and "1.5e-07" in note

@@ -43,24 +43,32 @@ def test_table_marks_the_best_and_the_recommendation(study_result):
 
 def test_the_report_shows_what_each_knob_did(study_result):
     from safeadapt.report.html import _knob_notes
+    from safeadapt.results.fit_info import FitInfo
 
     html = study_result.report_path.read_text()
     assert "What each knob did" in html and "WiSE-FT alpha" in html
     notes = _knob_notes(
-        {
-            "regularizers": [
-                {"name": "ldifs", "weight": 10.0, "penalty_to_loss": 0.46, "grad_norm_ratio": 0.8}
-            ],
-            "head_effect": {
-                "method": "udp",
-                "C": 0.001,
-                "term_to_loss": 1.1,
-                "val_disagreement_with_lp": 0.023,
-                "weight_norm_standardised": 0.52,
-                "lp_weight_norm_standardised": 0.39,
-            },
-            "best_epoch": 0,
-        }
+        FitInfo.from_json(
+            {
+                "regularizers": [
+                    {
+                        "name": "ldifs",
+                        "weight": 10.0,
+                        "penalty_to_loss": 0.46,
+                        "grad_norm_ratio": 0.8,
+                    }
+                ],
+                "head_effect": {
+                    "method": "udp",
+                    "C": 0.001,
+                    "term_to_loss": 1.1,
+                    "val_disagreement_with_lp": 0.023,
+                    "weight_norm_standardised": 0.52,
+                    "lp_weight_norm_standardised": 0.39,
+                },
+                "best_epoch": 0,
+            }
+        )  # fmt: skip
     )
     assert notes[0] == "ldifs (weight 10): penalty / task loss 0.46, gradient-norm ratio 0.8"
     assert "2.3% of val predictions differ from LP" in notes[1] and "term / loss 1.1" in notes[1]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -155,10 +156,32 @@ def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, fl
     return contain(mean - half, mean + half, mean)
 
 
-def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
+@dataclass(frozen=True)
+class McNemar:
+    """McNemar's exact test of A against B: ``difference`` = acc(A) - acc(B); ``only_a`` /
+    ``only_b`` = the discordant examples only A / only B gets right."""
+
+    difference: float
+    only_a: int
+    only_b: int
+    p_value: float
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``metric(A) - metric(B)`` with its percentile interval and two-sided bootstrap p-value."""
+
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
     """McNemar's exact test on paired correctness ``(N,)`` booleans of models A and B.
 
-    Returns ``{"difference": acc(A) - acc(B), "only_a": b, "only_b": c, "p_value": p}`` where p is
+    Returns :class:`McNemar` (``difference`` = acc(A) - acc(B), ``only_a`` = b, ``only_b`` = c,
+    ``p_value`` = p) where p is
     the two-sided binomial probability of a split at least as uneven as (b, c) under p = 1/2
     (1.0 when there are no discordant pairs).
     """
@@ -175,12 +198,7 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, flo
         from scipy.stats import binom
 
         p = min(1.0, 2.0 * float(binom.cdf(min(only_a, only_b), m, 0.5)))
-    return {
-        "difference": float(a.mean() - b.mean()) if len(a) else 0.0,
-        "only_a": only_a,
-        "only_b": only_b,
-        "p_value": p,
-    }
+    return McNemar(float(a.mean() - b.mean()) if len(a) else 0.0, only_a, only_b, p)
 
 
 def paired_bootstrap(
@@ -190,7 +208,7 @@ def paired_bootstrap(
     n_resamples: int = N_RESAMPLES,
     level: float = LEVEL,
     seed: int = 0,
-) -> dict[str, float]:
+) -> PairedDifference:
     """``metric(*A) - metric(*B)`` with a percentile interval and a two-sided bootstrap p-value
     (twice the smaller share of resampled differences on either side of 0); A's and B's rows are
     the same examples and are resampled with the same indices."""
@@ -205,12 +223,7 @@ def paired_bootstrap(
     p = min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean()))
     difference = float(metric(*arrays_a) - metric(*arrays_b))
     lo, hi = contain(lo, hi, difference)
-    return {
-        "difference": difference,
-        "ci_low": lo,
-        "ci_high": hi,
-        "p_value": float(p),
-    }
+    return PairedDifference(difference, lo, hi, float(p))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from safeadapt.monitor import signals
 from safeadapt.monitor.reference import Reference
+from safeadapt.results._json import from_fields
 
 # the tests a window runs that can raise an alert (the embedding test of the adapted backbone
 # only when the adaptation changed the backbone)
@@ -101,15 +102,7 @@ class WindowResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WindowResult:
-        data = dict(data)
-        data["tests"] = {k: Test(**v) for k, v in data["tests"].items()}
-        data["ood"] = Rate(**data["ood"])
-        data["accuracy"] = Accuracy(**data["accuracy"]) if data.get("accuracy") else None
-        data["class_share"] = tuple(data["class_share"])
-        data["coverage"] = Accuracy(**data["coverage"]) if data.get("coverage") else None
-        if data.get("label_share") is not None:
-            data["label_share"] = tuple(data["label_share"])
-        return cls(**data)
+        return from_fields(cls, data)  # typed parts by their field types
 
     def row(self) -> dict[str, Any]:
         """One flat row of ``monitor.csv``."""

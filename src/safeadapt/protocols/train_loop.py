@@ -259,7 +259,7 @@ def finetune(
     start_test = (
         keep_start_decision(start_correct, best_correct) if cfg.stopping.keep_start else None
     )
-    if start_test is not None and start_test["kept_start"]:
+    if start_test is not None and start_test.kept_start:
         best_acc, best_epoch, best_state = start_acc, 0, start_state
     if best_state is not None:
         unwrapped.load_state_dict(best_state)
@@ -271,7 +271,7 @@ def finetune(
         ],
         "best_epoch": best_epoch,
         "val_accuracy": best_acc,
-        "start_test": start_test,
+        "start_test": None if start_test is None else start_test.to_json(),
         "regularizers": [_penalty_record(r, history, grad_checks[r.name]) for r in regularizers],
         "dropout": cfg.dropout,
         "steps": step,

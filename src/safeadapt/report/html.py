@@ -10,12 +10,12 @@ import base64
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from safeadapt.files import write_atomic
 from safeadapt.report.columns import table_columns
 from safeadapt.report.plots import FIGURES
 from safeadapt.results import RunRecord, StudySummary, Verdict
+from safeadapt.results.fit_info import FitInfo
 from safeadapt.results.shift import LabelAgreement
 
 STYLE = """
@@ -163,24 +163,24 @@ def _pairwise_html(rec: Verdict) -> str:
 
 def _disagreements_html(rec: Verdict) -> str:
     dis = rec.disagreements
-    if not dis.get("splits"):
+    if dis is None or not dis.splits:
         return ""
-    pick, runner = html.escape(rec.variant), html.escape(dis["runner_up"])
+    pick, runner = html.escape(rec.variant), html.escape(dis.runner_up)
+    titles = {
+        "pick_wrong_runner_right": f"{pick} wrong, {runner} right",
+        "pick_right_runner_wrong": f"{pick} right, {runner} wrong",
+    }
     parts = [f"<h2>Where they disagree: {pick} vs {runner}</h2><ul class='notes'>"]
-    for split, entry in dis["splits"].items():
-        for side, title in (
-            ("pick_wrong_runner_right", f"{pick} wrong, {runner} right"),
-            ("pick_right_runner_wrong", f"{pick} right, {runner} wrong"),
-        ):
-            e = entry[side]
+    for split, entry in dis.splits.items():
+        for side, e in entry.sides():
             examples = "".join(
-                f"<li><code>#{x['index']}</code> {html.escape(x['input'])} — label "
-                f"<b>{html.escape(x['label'])}</b>, {pick}: {html.escape(x['pick'])}, "
-                f"{runner}: {html.escape(x['runner_up'])}</li>"
-                for x in e["examples"]
+                f"<li><code>#{x.index}</code> {html.escape(x.input)} — label "
+                f"<b>{html.escape(x.label)}</b>, {pick}: {html.escape(x.pick)}, "
+                f"{runner}: {html.escape(x.runner_up)}</li>"
+                for x in e.examples
             )
             parts.append(
-                f"<li>{html.escape(split)}: {title}: {e['count']} examples"
+                f"<li>{html.escape(split)}: {titles[side]}: {e.count} examples"
                 + (
                     f"<details><summary>show</summary><ul>{examples}</ul></details>"
                     if examples
@@ -195,40 +195,40 @@ def _disagreements_html(rec: Verdict) -> str:
     return "".join(parts)
 
 
-def _knob_notes(info: dict[str, Any]) -> list[str]:
+def _knob_notes(fit: FitInfo) -> list[str]:
     """What a run's knobs did, from its record: regularisers' penalty against the task loss,
     a hardened head's term and its difference from plain LP, WiSE-FT's alpha, the kept epoch."""
     notes = []
-    for reg in info.get("regularizers") or []:
-        ratio = reg.get("grad_norm_ratio")
+    for reg in fit.regularizers:
+        ratio = reg.grad_norm_ratio
         notes.append(
-            f"{reg['name']} (weight {reg['weight']:g}): penalty / task loss "
-            f"{reg['penalty_to_loss']:.3g}"
+            f"{reg.name} (weight {reg.weight:g}): penalty / task loss "
+            f"{reg.penalty_to_loss:.3g}"
             + (f", gradient-norm ratio {ratio:.3g}" if ratio is not None else "")
         )
-    eff = info.get("head_effect")
+    eff = fit.head_effect
     if eff:
-        parts = [f"{eff['method']} head" + (f" (C {eff['C']:g})" if "C" in eff else "")]
-        if "prompts" in eff:  # a zero-shot head: what it was built from
-            parts.append(f"from {len(eff['prompts'])} prompt(s) per class")
-        if "term_to_loss" in eff:
-            parts.append(f"term / loss {eff['term_to_loss']:.3g}")
-        if "val_disagreement_with_lp" in eff:
-            parts.append(f"{eff['val_disagreement_with_lp']:.1%} of val predictions differ from LP")
-        if "weight_norm_standardised" in eff:
+        parts = [f"{eff.method} head" + (f" (C {eff.C:g})" if eff.C is not None else "")]
+        if eff.prompts is not None:  # a zero-shot head: what it was built from
+            parts.append(f"from {len(eff.prompts)} prompt(s) per class")
+        if eff.term_to_loss is not None:
+            parts.append(f"term / loss {eff.term_to_loss:.3g}")
+        if eff.val_disagreement_with_lp is not None:
+            parts.append(f"{eff.val_disagreement_with_lp:.1%} of val predictions differ from LP")
+        if eff.weight_norm_standardised is not None:
             parts.append(
-                f"weight norm {eff['weight_norm_standardised']:.3g} (LP "
-                f"{eff['lp_weight_norm_standardised']:.3g}, standardised features)"
+                f"weight norm {eff.weight_norm_standardised:.3g} (LP "
+                f"{eff.lp_weight_norm_standardised:.3g}, standardised features)"
             )
-        if "head_pairwise_cosine" in eff:
+        if eff.head_pairwise_cosine is not None:
             parts.append(
-                f"heads' cosine {eff['head_pairwise_cosine']:.2f}, disagreement "
-                f"{eff['head_pairwise_disagreement']:.1%}"
+                f"heads' cosine {eff.head_pairwise_cosine:.2f}, disagreement "
+                f"{eff.head_pairwise_disagreement:.1%}"
             )
         notes.append(", ".join(parts))
-    if "alpha" in info:
-        notes.append(f"WiSE-FT alpha {info['alpha']:g} (chosen on ID val)")
-    if info.get("best_epoch") == 0:
+    if fit.alpha is not None:
+        notes.append(f"WiSE-FT alpha {fit.alpha:g} (chosen on ID val)")
+    if fit.best_epoch == 0:
         notes.append("fine-tuning never beat its start on val: the start (epoch 0) was kept")
     return notes
 
@@ -251,7 +251,7 @@ def _kept_start_html(rec: Verdict, runs: Sequence[RunRecord]) -> str:
 def _knobs_html(runs: Sequence[RunRecord]) -> str:
     rows = []
     for r in runs:
-        notes = _knob_notes(r.info)
+        notes = _knob_notes(r.fit)
         if notes:
             rows.append(
                 f"<tr><td>{html.escape(r.run_id)}</td><td>{html.escape('; '.join(notes))}</td></tr>"

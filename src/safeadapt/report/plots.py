@@ -64,14 +64,14 @@ def wise_curve(runs: Runs, summary: StudySummary) -> bytes | None:
     which alpha is chosen (marked), and OOD-validation accuracy at every alpha, shown beside it
     and never used for the choice. alpha = 0 is the pretrained backbone with its LP head,
     alpha = 1 the fine-tuned model."""
-    curves = {v: rs[0].info for v, rs in _by_variant(runs).items() if "alpha_curve" in rs[0].info}
+    curves = {v: rs[0].fit for v, rs in _by_variant(runs).items() if rs[0].fit.alpha_curve}
     if not curves:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     colors = _colors(list(curves))
-    for v, info in curves.items():
-        curve = info["alpha_curve"]
+    for v, fit in curves.items():
+        curve = fit.alpha_curve
         alphas = [p["alpha"] for p in curve]
         ax.plot(
             alphas,
@@ -83,7 +83,7 @@ def wise_curve(runs: Runs, summary: StudySummary) -> bytes | None:
         )
         for key in [k for k in curve[0] if k.startswith("ood-val:")]:
             ax.plot(alphas, [p[key] for p in curve], "--", color=colors[v], label=f"{v}: {key}")
-        ax.axvline(info["alpha"], color=colors[v], alpha=0.4, linewidth=3)
+        ax.axvline(fit.alpha, color=colors[v], alpha=0.4, linewidth=3)
     ax.set_xlabel("alpha (0 = pretrained + LP head, 1 = fine-tuned)")
     ax.set_ylabel("accuracy")
     ax.legend(fontsize=7)

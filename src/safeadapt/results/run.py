@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safeadapt.results._json import SCHEMA, check_schema, plain
+from safeadapt.results.fit_info import FitInfo
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,11 @@ class RunRecord:
     run: RunKey | None = None
     environment: Mapping[str, Any] = field(default_factory=dict)
     predictions: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def fit(self) -> FitInfo:
+        """The typed view of ``info`` that code outside the protocol reads."""
+        return FitInfo.from_json(dict(self.info))
 
     @property
     def wall_seconds(self) -> float:

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from safeadapt.results._json import SCHEMA, FlatJson, check_schema, plain
+from safeadapt.results._json import SCHEMA, FlatJson, check_schema, fields_json, from_fields, plain
 from safeadapt.results.preflight import Preflight
 
 
@@ -149,6 +149,52 @@ class RuleChoice:
 
 
 @dataclass(frozen=True)
+class DisagreementExample:
+    """One example only one of the two gets right: its index in the split, a short description
+    (the text, or ``image #i``), its label and both predictions."""
+
+    index: int
+    input: str
+    label: str
+    pick: str
+    runner_up: str
+
+
+@dataclass(frozen=True)
+class DisagreementSide:
+    count: int
+    examples: tuple[DisagreementExample, ...]
+
+
+@dataclass(frozen=True)
+class SplitDisagreement:
+    pick_wrong_runner_right: DisagreementSide
+    pick_right_runner_wrong: DisagreementSide
+
+    def sides(self) -> tuple[tuple[str, DisagreementSide], ...]:
+        return (
+            ("pick_wrong_runner_right", self.pick_wrong_runner_right),
+            ("pick_right_runner_wrong", self.pick_right_runner_wrong),
+        )
+
+
+@dataclass(frozen=True)
+class Disagreements:
+    """Where the pick and the runner-up disagree, per test split (first seed of each)."""
+
+    runner_up: str
+    splits: dict[str, SplitDisagreement]
+
+    def to_json(self) -> dict[str, Any]:
+        return fields_json(self)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Disagreements | None:
+        """``None`` for an empty entry (no runner-up, or no per-example outputs)."""
+        return from_fields(cls, dict(raw)) if raw else None
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The recommendation: the pick, the rule that decided and both rules' choices, the
     paired comparisons of the pick with every other variant on the test splits and where the
@@ -162,7 +208,7 @@ class Verdict:
     splits_seen: str
     rule: str
     pairwise: tuple[Comparison, ...] = ()
-    disagreements: Mapping[str, Any] = field(default_factory=dict)
+    disagreements: Disagreements | None = None
 
     @property
     def chosen(self) -> RuleChoice:
@@ -192,7 +238,7 @@ class Verdict:
             "splits_seen": self.splits_seen,
             "rule": self.rule,
             "pairwise": [c.to_json() for c in self.pairwise],
-            "disagreements": plain(dict(self.disagreements)),
+            "disagreements": self.disagreements.to_json() if self.disagreements else {},
         }
 
     @classmethod
@@ -205,7 +251,7 @@ class Verdict:
             splits_seen=raw["splits_seen"],
             rule=raw["rule"],
             pairwise=tuple(Comparison.from_json(c) for c in raw.get("pairwise") or ()),
-            disagreements=plain(dict(raw.get("disagreements") or {})),
+            disagreements=Disagreements.from_json(raw.get("disagreements") or {}),
         )
 
 

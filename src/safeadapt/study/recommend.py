@@ -21,9 +21,13 @@ from safeadapt.metrics.intervals import (
 from safeadapt.results import (
     SCORES,
     Comparison,
+    DisagreementExample,
+    Disagreements,
+    DisagreementSide,
     PairedTest,
     RuleChoice,
     RunRecord,
+    SplitDisagreement,
     StudySummary,
     VariantSummary,
     Verdict,
@@ -123,15 +127,13 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> PairedTest:
     paired bootstrap over examples of the seed-mean accuracy difference."""
     if a.shape[0] == 1:
         out = mcnemar_exact(a[0], b[0])
-        return PairedTest(
-            out["difference"], out["only_a"], out["only_b"], out["p_value"], "McNemar exact"
-        )
+        return PairedTest(out.difference, out.only_a, out.only_b, out.p_value, "McNemar exact")
     boot = paired_bootstrap(lambda x: x.mean(), [a.T], [b.T])
     return PairedTest(
-        difference=boot["difference"],
+        difference=boot.difference,
         only_a=int((a & ~b).sum()),
         only_b=int((~a & b).sum()),
-        p_value=boot["p_value"],
+        p_value=boot.p_value,
         test=f"paired bootstrap over examples ({a.shape[0]} seeds)",
     )
 
@@ -294,7 +296,9 @@ def summarize(
     )
 
 
-def disagreements(variants: list[Candidate], rec: Verdict, task, limit: int = 5) -> dict[str, Any]:
+def disagreements(
+    variants: list[Candidate], rec: Verdict, task, limit: int = 5
+) -> Disagreements | None:
     """Where the pick and the runner-up (the other rule's pick, else the best other variant on
     the target) disagree, per test split: examples only one of them gets right (first seed)."""
     by_name = {v.name: v for v in variants}
@@ -304,15 +308,15 @@ def disagreements(variants: list[Candidate], rec: Verdict, task, limit: int = 5)
         target = RULES[rec.selection][0]
         rest = [v for v in variants if v.name != pick and target in v.summary.scores]
         if not rest:
-            return {}
+            return None
         others = [max(rest, key=lambda v: v.mean(target)).name]
     runner = others[0]
     a, b = by_name[pick].outputs, by_name[runner].outputs
     if not a or not b:
-        return {}
+        return None
     fa, fb = a.frames[min(a.frames)], b.frames[min(b.frames)]
     splits = task.splits()
-    out: dict[str, Any] = {"runner_up": runner, "splits": {}}
+    out: dict[str, SplitDisagreement] = {}
     for name in task.eval_splits():
         ra = fa[fa["split"] == name].sort_values("index")
         rb = fb[fb["split"] == name].sort_values("index")
@@ -320,27 +324,31 @@ def disagreements(variants: list[Candidate], rec: Verdict, task, limit: int = 5)
             continue
         labels = ra["label"].to_numpy()
         pa, pb = ra["pred"].to_numpy(), rb["pred"].to_numpy()
-        entry = {}
-        for side, mask in (
-            ("pick_wrong_runner_right", (pa != labels) & (pb == labels)),
-            ("pick_right_runner_wrong", (pa == labels) & (pb != labels)),
-        ):
-            idx = np.flatnonzero(mask)
-            entry[side] = {
-                "count": int(len(idx)),
-                "examples": [
-                    {
-                        "index": int(i),
-                        "input": _describe(splits[name].inputs, int(i)),
-                        "label": task.label_names[labels[i]],
-                        "pick": task.label_names[pa[i]],
-                        "runner_up": task.label_names[pb[i]],
-                    }
-                    for i in idx[:limit]
-                ],
-            }
-        out["splits"][name] = entry
-    return out
+
+        seen = (splits[name].inputs, labels, pa, pb, task.label_names, limit)
+        out[name] = SplitDisagreement(
+            pick_wrong_runner_right=_side((pa != labels) & (pb == labels), *seen),
+            pick_right_runner_wrong=_side((pa == labels) & (pb != labels), *seen),
+        )
+    return Disagreements(runner, out)
+
+
+def _side(mask, inputs, labels, pick, runner, names, limit: int) -> DisagreementSide:
+    """The examples of ``mask`` (how many, and the first ``limit`` described)."""
+    idx = np.flatnonzero(mask)
+    return DisagreementSide(
+        count=int(len(idx)),
+        examples=tuple(
+            DisagreementExample(
+                index=int(i),
+                input=_describe(inputs, int(i)),
+                label=names[labels[i]],
+                pick=names[pick[i]],
+                runner_up=names[runner[i]],
+            )
+            for i in idx[:limit]
+        ),
+    )
 
 
 def _describe(inputs, i: int) -> str:
