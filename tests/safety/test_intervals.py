@@ -143,6 +143,7 @@ def test_sampled_accuracies_pool_seeds_in_a_wilson_interval():
 
 def test_group_intervals_cover_their_estimates_and_keep_cell_sizes():
     from safeadapt.metrics.groups import group_report
+    from safeadapt.results.safety import dump_value
 
     rng = np.random.default_rng(6)
     n = 400
@@ -153,12 +154,12 @@ def test_group_intervals_cover_their_estimates_and_keep_cell_sizes():
     frame = _rows("test", y, pred)
     frame["group"] = g
     report = group_report(y, pred, g)
-    out = _intervals("groups", Outputs({0: frame}), [{"test": report}])
+    out = _intervals("groups", Outputs({0: frame}), [{"test": dump_value(report)}])
     for key, estimate in (
-        ("worst_group_accuracy", report["worst_group_accuracy"]),
-        ("group_gap", report["accuracy_gap"]),
-        ("worst_cell_accuracy", report["worst_cell_accuracy"]),
-        ("tpr_gap", report["tpr_gap"]),
+        ("worst_group_accuracy", report.worst_group_accuracy),
+        ("group_gap", report.accuracy_gap),
+        ("worst_cell_accuracy", report.worst_cell_accuracy),
+        ("tpr_gap", report.tpr_gap),
     ):
         lo, hi, method = out[key]
         assert lo <= estimate <= hi and "cell" in method, key

@@ -11,14 +11,51 @@ true-positive rate between groups (Wang & Russakovsky 2023's bias metric).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from safeadapt.errors import DataError
+from safeadapt.results.safety import absent
 
 
-def group_report(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+@dataclass(frozen=True)
+class GroupAccuracy:
+    accuracy: float
+    n: int
+
+
+@dataclass(frozen=True)
+class GroupReport:
+    """One split's group metrics. Binary tasks carry the TPR per group and its gap and the
+    demographic-parity / equalised-odds differences; other tasks the largest one-vs-rest
+    differences over classes."""
+
+    by_group: dict[str, GroupAccuracy]
+    worst_group: str
+    worst_group_accuracy: float
+    accuracy_gap: float
+    by_cell: dict[str, GroupAccuracy]  # cells: "<group>|<true class>"
+    worst_cell: str
+    worst_cell_accuracy: float
+    cell_gap: float
+    tpr_by_group: dict[str, float] | None = absent()
+    tpr_gap: float | None = absent()
+    demographic_parity_difference: float | None = absent()
+    equalized_odds_difference: float | None = absent()
+    demographic_parity_difference_max_over_classes: float | None = absent()
+    equalized_odds_difference_max_over_classes: float | None = absent()
+
+
+def _accuracies(frame) -> dict[str, GroupAccuracy]:
+    return {
+        str(g): GroupAccuracy(float(acc), int(n))
+        for g, acc, n in zip(frame.by_group.index, frame.by_group["accuracy"],
+                             frame.by_group["n"], strict=True)
+    }  # fmt: skip
+
+
+def group_report(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> GroupReport:
     """Per-group accuracy and size, worst-group accuracy, the best-worst gap, and
     demographic-parity / equalised-odds differences of the predictions across groups."""
     from fairlearn.metrics import (
@@ -38,65 +75,52 @@ def group_report(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> 
         )
     if len(np.unique(groups)) < 2:
         raise DataError("group_report needs at least two groups; the split has one.")
-    frame = MetricFrame(
-        metrics={"accuracy": accuracy_score, "n": count},
-        y_true=y_true,
-        y_pred=y_pred,
-        sensitive_features=groups,
-    )
-    by_group = {
-        str(g): {"accuracy": float(row["accuracy"]), "n": int(row["n"])}
-        for g, row in frame.by_group.iterrows()
-    }
-    out: dict[str, Any] = {
-        "by_group": by_group,
-        "worst_group": str(frame.by_group["accuracy"].idxmin()),
-        "worst_group_accuracy": float(frame.group_min()["accuracy"]),
-        "accuracy_gap": float(frame.difference(method="between_groups")["accuracy"]),
-    }
+    metrics = {"accuracy": accuracy_score, "n": count}
+    frame = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=groups)
     cells = np.char.add(np.char.add(groups, "|"), y_true.astype(str))
-    cell_frame = MetricFrame(
-        metrics={"accuracy": accuracy_score, "n": count},
-        y_true=y_true,
-        y_pred=y_pred,
-        sensitive_features=cells,
-    )
-    out["by_cell"] = {
-        str(c): {"accuracy": float(row["accuracy"]), "n": int(row["n"])}
-        for c, row in cell_frame.by_group.iterrows()
-    }
-    out["worst_cell"] = str(cell_frame.by_group["accuracy"].idxmin())
-    out["worst_cell_accuracy"] = float(cell_frame.group_min()["accuracy"])
-    out["cell_gap"] = float(cell_frame.difference(method="between_groups")["accuracy"])
+    cell_frame = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred,
+                             sensitive_features=cells)  # fmt: skip
+    fairness: dict[str, float] = {}
+    tpr_by_group = tpr_gap = None
     classes = np.unique(np.concatenate([y_true, y_pred]))
     if len(classes) <= 2:
         from fairlearn.metrics import true_positive_rate
 
         positive = classes.max()
-        yt = (y_true == positive).astype(int)
-        if yt.any():
-            tpr = MetricFrame(
-                metrics=true_positive_rate,
-                y_true=yt,
-                y_pred=(y_pred == positive).astype(int),
-                sensitive_features=groups,
-            )
-            out["tpr_by_group"] = {str(g): float(v) for g, v in tpr.by_group.items()}
-            out["tpr_gap"] = float(tpr.difference(method="between_groups"))
-        positive = classes.max()
         yt, yp = (y_true == positive).astype(int), (y_pred == positive).astype(int)
-        out["demographic_parity_difference"] = float(
-            demographic_parity_difference(yt, yp, sensitive_features=groups)
-        )
-        out["equalized_odds_difference"] = float(
-            equalized_odds_difference(yt, yp, sensitive_features=groups)
-        )
+        if yt.any():
+            tpr = MetricFrame(metrics=true_positive_rate, y_true=yt, y_pred=yp,
+                              sensitive_features=groups)  # fmt: skip
+            tpr_by_group = {str(g): float(v) for g, v in tpr.by_group.items()}
+            tpr_gap = float(tpr.difference(method="between_groups"))
+        fairness = {
+            "demographic_parity_difference": float(
+                demographic_parity_difference(yt, yp, sensitive_features=groups)
+            ),
+            "equalized_odds_difference": float(
+                equalized_odds_difference(yt, yp, sensitive_features=groups)
+            ),
+        }
     else:
         dp, eo = [], []
         for c in classes:
             yt, yp = (y_true == c).astype(int), (y_pred == c).astype(int)
             dp.append(demographic_parity_difference(yt, yp, sensitive_features=groups))
             eo.append(equalized_odds_difference(yt, yp, sensitive_features=groups))
-        out["demographic_parity_difference_max_over_classes"] = float(np.nanmax(dp))
-        out["equalized_odds_difference_max_over_classes"] = float(np.nanmax(eo))
-    return out
+        fairness = {
+            "demographic_parity_difference_max_over_classes": float(np.nanmax(dp)),
+            "equalized_odds_difference_max_over_classes": float(np.nanmax(eo)),
+        }
+    return GroupReport(
+        by_group=_accuracies(frame),
+        worst_group=str(frame.by_group["accuracy"].idxmin()),
+        worst_group_accuracy=float(frame.group_min()["accuracy"]),
+        accuracy_gap=float(frame.difference(method="between_groups")["accuracy"]),
+        by_cell=_accuracies(cell_frame),
+        worst_cell=str(cell_frame.by_group["accuracy"].idxmin()),
+        worst_cell_accuracy=float(cell_frame.group_min()["accuracy"]),
+        cell_gap=float(cell_frame.difference(method="between_groups")["accuracy"]),
+        tpr_by_group=tpr_by_group,
+        tpr_gap=tpr_gap,
+        **fairness,
+    )

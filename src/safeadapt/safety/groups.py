@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.metrics.groups import group_report
+from safeadapt.metrics.groups import GroupReport, group_report
 from safeadapt.results import StudySummary
 from safeadapt.results.safety import dump_value, load_value
 from safeadapt.safety.base import (
@@ -18,7 +18,6 @@ from safeadapt.safety.base import (
     Family,
     SafetyResult,
     Score,
-    absent,
     register_family,
 )
 
@@ -29,45 +28,17 @@ class GroupsConfig:
 
 
 @dataclass(frozen=True)
-class GroupAccuracy:
-    accuracy: float
-    n: int
-
-
-@dataclass(frozen=True)
-class SplitGroups:
-    """One split's group report (``safeadapt.metrics.groups.group_report``); the TPR and
-    demographic-parity / equalised-odds entries of a binary task, or their maxima over
-    classes otherwise."""
-
-    by_group: dict[str, GroupAccuracy]
-    worst_group: str
-    worst_group_accuracy: float
-    accuracy_gap: float
-    by_cell: dict[str, GroupAccuracy]
-    worst_cell: str
-    worst_cell_accuracy: float
-    cell_gap: float
-    tpr_by_group: dict[str, float] | None = absent()
-    tpr_gap: float | None = absent()
-    demographic_parity_difference: float | None = absent()
-    equalized_odds_difference: float | None = absent()
-    demographic_parity_difference_max_over_classes: float | None = absent()
-    equalized_odds_difference_max_over_classes: float | None = absent()
-
-
-@dataclass(frozen=True)
 class GroupsResult(SafetyResult):
     """Per evaluation split with at least two groups (stored flat: ``{split: {...}}``)."""
 
-    splits: dict[str, SplitGroups]
+    splits: dict[str, GroupReport]
 
     def to_json(self) -> dict[str, Any]:
         return {k: dump_value(v) for k, v in self.splits.items()}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> GroupsResult:
-        return cls({k: load_value(SplitGroups, v) for k, v in raw.items()})
+        return cls({k: load_value(GroupReport, v) for k, v in raw.items()})
 
 
 @register_family("groups", order=80)
@@ -88,7 +59,7 @@ class Groups(Family):
             if split.groups is None or len(np.unique(split.groups.astype(str))) < 2:
                 continue
             pred = ctx.logits(name).argmax(1).numpy()
-            out[name] = load_value(SplitGroups, group_report(split.labels, pred, split.groups))
+            out[name] = group_report(split.labels, pred, split.groups)
         return GroupsResult(out)
 
     def scores(self, result: GroupsResult) -> dict[str, Score]:
