@@ -30,14 +30,19 @@ def _export(folder: Path, task, factory, backbone: dict, seed: int = 0) -> Path:
     from safeadapt.data.features import FeatureCache
     from safeadapt.monitor import build_reference
     from safeadapt.protocols import FitContext, make_protocol
+    from safeadapt.results.export import BackboneRef, ExportManifest
 
     fit = make_protocol("lp").fit(FitContext(task, factory, seed, FeatureCache(folder.parent / "c"),
                                              False))  # fmt: skip
     folder.mkdir(parents=True)
     fit.model.save(folder / "model.safetensors")
-    manifest = {"backbone": backbone, "num_classes": task.num_classes,
-                "label_names": list(task.label_names), "modality": task.modality}  # fmt: skip
-    (folder / "safeadapt.json").write_text(json.dumps(manifest))
+    manifest = ExportManifest(
+        safeadapt="bench", backbone=BackboneRef(backbone["name"], backbone.get("options", {})),
+        label_names=tuple(task.label_names), modality=task.modality, variant="lp",
+        protocol="lp", settings={}, seed=seed, run_id=f"lp-seed{seed}", study="bench",
+        task=task.name,
+    )  # fmt: skip
+    (folder / "safeadapt.json").write_text(json.dumps(manifest.to_json()))
     build_reference(fit.model, factory(), task, seed=seed).save(folder)
     return folder
 
