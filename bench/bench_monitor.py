@@ -25,21 +25,26 @@ from pathlib import Path
 import numpy as np
 
 
-def _export(folder: Path, task, factory, backbone: dict, seed: int = 0) -> Path:
-    """An LP model's export layout (what ``safeadapt export`` writes, reference included)."""
+def _export(
+    folder: Path, task, factory, backbone: dict, seed: int = 0, protocol: str = "lp", **settings
+) -> Path:
+    """A model's export layout (what ``safeadapt export`` writes, reference included); an LP
+    model unless ``protocol`` names another."""
     from safeadapt.data.features import FeatureCache
     from safeadapt.monitor import build_reference
     from safeadapt.protocols import FitContext, make_protocol
     from safeadapt.results.export import BackboneRef, ExportManifest
 
-    fit = make_protocol("lp").fit(FitContext(task, factory, seed, FeatureCache(folder.parent / "c"),
-                                             False))  # fmt: skip
+    fit = make_protocol(protocol, settings).fit(
+        FitContext(task, factory, seed, FeatureCache(folder.parent / "c"), False)
+    )
     folder.mkdir(parents=True)
     fit.model.save(folder / "model.safetensors")
     manifest = ExportManifest(
         safeadapt="bench", backbone=BackboneRef(backbone["name"], backbone.get("options", {})),
-        label_names=tuple(task.label_names), modality=task.modality, variant="lp",
-        protocol="lp", settings={}, seed=seed, run_id=f"lp-seed{seed}", study="bench",
+        label_names=tuple(task.label_names), modality=task.modality, variant=protocol,
+        protocol=protocol, settings=settings, seed=seed, run_id=f"{protocol}-seed{seed}",
+        study="bench",
         task=task.name,
     )  # fmt: skip
     (folder / "safeadapt.json").write_text(json.dumps(manifest.to_json()))
@@ -148,7 +153,13 @@ def text_streams(window: int, seeds: int, work: Path) -> dict:
         p, n = p + k, n + window - k
         windows.append(([pool_x[j] for j in rows], pool_y[rows]))
     out["label_shift"] = _watch(folder, windows, work / "d", window, 10)
-    out["cost"] = _cost(folder, factory, [pool_x[i] for i in range(1000)], work / "cost")
+    texts = [pool_x[i] for i in range(1000)]
+    out["cost"] = _cost(folder, factory, texts, work / "cost")
+    # an export whose adaptation moved the backbone: two feature passes per window
+    ft = _export(work / "text" / "export-ft", task, factory,
+                 {"name": "minilm", "options": {"max_length": 64}}, protocol="ft",
+                 epochs=1, max_steps=10, batch_size=32)  # fmt: skip
+    out["cost_ft"] = _cost(ft, factory, texts, work / "cost-ft")
     return out
 
 

@@ -281,3 +281,39 @@ def test_the_manifest_reads_every_layout_and_names_what_is_missing(tmp_path):
     (tmp_path / "safeadapt.json").write_text(json.dumps(old))
     with pytest.raises(CheckpointError, match=r"no entry 'label_names'\); export again"):
         read_manifest(tmp_path)
+
+
+def test_the_knn_rate_sees_a_domain_shift_the_energy_rate_misses(text_export):
+    """On an LP text export: ID test is flagged at about the reference's rate by both
+    detectors; tweets (same labels, new domain) are flagged by the kNN detector in the adapted
+    feature space, an alert of its own. A reference exported before the kNN detector existed
+    has no bank: its windows run the tests they had."""
+    import dataclasses
+
+    from safeadapt.monitor.reference import Reference, window_outputs
+    from safeadapt.monitor.window import AlertPolicy, measure_window
+    from safeadapt.study.export import load_exported
+
+    folder, task = text_export
+    reference = Reference.load(folder)
+    assert reference.knn_k >= 1 and reference.knn_threshold is not None
+    assert reference.knn_reference_flagged / reference.ood_reference_n < 0.15  # ~5 % by design
+    model = load_exported(folder)
+
+    def window(split, ref=reference):
+        sample = split.sample(100, 0)
+        base, adapted, logits = window_outputs(model, None, sample, same_backbone=True)
+        unlabelled = np.full(len(sample), -1)
+        return measure_window(ref, base, adapted, logits, unlabelled, AlertPolicy(), index=0,
+                              key="w")  # fmt: skip
+
+    same, shifted = window(task.test), window(task.ood["tweets"])
+    assert "ood_rate_knn" not in same.alerts and same.ood_knn.rate < 0.15
+    assert "ood_rate_knn" in shifted.alerts and shifted.ood_knn.rate > 0.5
+    assert shifted.ood_knn.rate > shifted.ood.rate + 0.3  # energy barely moves on this shift
+    row = shifted.row()
+    assert row["ood_rate_knn_low"] <= row["ood_rate_knn"] == shifted.ood_knn.rate
+    assert row["ood_rate_knn"] <= row["ood_rate_knn_high"]
+    old = window(task.ood["tweets"], dataclasses.replace(reference, knn_threshold=None))
+    assert "ood_rate_knn" not in old.tests and old.ood_knn is None
+    assert old.level > shifted.level  # one test fewer in the Bonferroni division

@@ -17,6 +17,7 @@ LABELS = {
     "embedding_adapted": "embedding drift, adapted backbone (MMD)",
     "prediction": "prediction drift (predicted-class shares, chi-square)",
     "ood_rate": "OOD rate above the reference's (energy score, Fisher exact)",
+    "ood_rate_knn": "OOD rate above the reference's (kNN distance in the adapted features)",
 }
 
 
@@ -80,7 +81,12 @@ def _estimates_figure(result) -> str:
     low = np.asarray([w.ood.ci_low for w in result.windows])
     high = np.asarray([w.ood.ci_high for w in result.windows])
     ood_ax.fill_between(x, low, high, alpha=0.25, color="#6a1b9a", step="mid")
-    ood_ax.plot(x, rate, marker="o", ms=3, color="#6a1b9a", label="OOD rate (95 % interval)")
+    ood_ax.plot(x, rate, marker="o", ms=3, color="#6a1b9a",
+                label="OOD rate, energy (95 % interval)")  # fmt: skip
+    knn = [w for w in result.windows if w.ood_knn]
+    if knn:
+        ood_ax.plot([w.index for w in knn], [w.ood_knn.rate for w in knn], marker="^", ms=3,
+                    color="#00897b", label="OOD rate, kNN features")  # fmt: skip
     ood_ax.axhline(result.windows[0].ood.reference_rate, color="k", lw=1, ls=":",
                    label="reference rate")  # fmt: skip
     ood_ax.set_ylabel("share flagged")
@@ -116,11 +122,13 @@ def _table(result) -> str:
         f"<tr><td>{w.index}</td><td>{w.rows}</td><td>{html.escape(w.start or '')}</td>"
         f"<td>{w.atc:.3f}</td><td>{w.doc:.3f}</td>"
         f"<td>{'' if not w.accuracy else f'{w.accuracy.accuracy:.3f}'}</td>"
-        f"<td>{w.ood.rate:.3f}</td><td>{html.escape(', '.join(w.alerts)) or 'ok'}</td></tr>"
+        f"<td>{w.ood.rate:.3f}</td><td>{'' if not w.ood_knn else f'{w.ood_knn.rate:.3f}'}</td>"
+        f"<td>{html.escape(', '.join(w.alerts)) or 'ok'}</td></tr>"
         for w in result.windows
     )
     return ("<table><tr><th>window</th><th>rows</th><th>start</th><th>ATC</th><th>DoC</th>"
-            f"<th>accuracy</th><th>OOD rate</th><th>alerts</th></tr>{rows}</table>")  # fmt: skip
+            "<th>accuracy</th><th>OOD rate (energy)</th><th>OOD rate (kNN)</th><th>alerts</th>"
+            f"</tr>{rows}</table>")  # fmt: skip
 
 
 def fragment(result) -> str:

@@ -76,11 +76,13 @@ class MonitorResult:
                 acc += (f", 90 % conformal sets cover {w.coverage.accuracy:.3f} "
                         f"[{w.coverage.ci_low:.3f}, {w.coverage.ci_high:.3f}]")  # fmt: skip
             flag = f"ALERT ({', '.join(w.alerts)})" if w.alerts else "ok"
+            knn = (f", kNN {w.ood_knn.rate:.3f} (reference {w.ood_knn.reference_rate:.3f})"
+                   if w.ood_knn else "")  # fmt: skip
             lines.append(
                 f"  window {w.index} ({w.rows} rows): {flag}; estimated accuracy ATC "
                 f"{w.atc:.3f}, DoC {w.doc:.3f}, under label shift (BBSE) {w.bbse:.3f}; OOD "
-                f"rate {w.ood.rate:.3f} (reference "
-                f"{w.ood.reference_rate:.3f}){acc}"
+                f"rate: energy {w.ood.rate:.3f} (reference "
+                f"{w.ood.reference_rate:.3f}){knn}{acc}"
             )
         if track:
             lines.append(f"On the study's labelled shifted splits the estimates were {track}.")

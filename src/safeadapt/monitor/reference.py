@@ -67,10 +67,24 @@ class Reference:
     checks: tuple[EstimateCheck, ...] = ()
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # the kNN detector on the adapted features: its bank is the half the energy threshold was
+    # fitted on, its threshold fitted there too (leave-one-out), its ID rate counted on the
+    # other half; None in references exported before it existed (their windows skip it)
+    knn_k: int | None = None
+    knn_threshold: float | None = None
+    knn_reference_flagged: int | None = None
 
     @property
     def predictions(self) -> np.ndarray:
         return self.logits.argmax(1).numpy()
+
+    def halves(self) -> tuple[np.ndarray, np.ndarray]:
+        """The seeded halves of the reference: the one detectors are fitted on (the kNN bank)
+        and the one their ID rate is counted on."""
+        return split_halves(len(self.labels), self.seed)
+
+    def knn_bank(self) -> Tensor:
+        return self.adapted[torch.as_tensor(self.halves()[0])]
 
     def estimate_error(self) -> dict[str, float | None]:
         """The largest absolute error of each estimate on the study's shifted splits."""
@@ -183,9 +197,17 @@ def build_reference(
     # the detector: the energy score (Liu et al., NeurIPS 2020) of the adapted model's logits;
     # its threshold on a seeded half of the reference, its ID rate counted on the other half
     scores = signals.energy(logits)
-    order = np.random.default_rng(seed).permutation(len(scores))
-    fit, count = order[: len(order) // 2], order[len(order) // 2 :]
+    fit, count = split_halves(len(scores), seed)
     ood_threshold = float(np.quantile(scores[fit], OOD_FPR))
+    # the kNN detector: bank = the fit half's adapted features, threshold on the same half with
+    # each row's own distance left out, ID rate on the other half
+    bank = adapted[torch.as_tensor(fit)]
+    k = signals.knn_k(len(bank))
+    knn_threshold = float(
+        np.quantile(signals.knn_score(bank, bank, k, leave_one_out=True), OOD_FPR)
+    )
+    knn_flagged = int((signals.knn_score(bank, adapted[torch.as_tensor(count)], k)
+                       < knn_threshold).sum())  # fmt: skip
     checks = []
     for name, other in {**{f"ood-val:{k}": v for k, v in task.ood_val.items()},
                         "test": task.test}.items():  # fmt: skip
@@ -203,4 +225,11 @@ def build_reference(
         confidence_mean=float(conf.mean()), atc_threshold=threshold, ood_detector="energy",
         ood_threshold=ood_threshold, ood_reference_flagged=int((scores[count] < ood_threshold).sum()),
         ood_reference_n=len(count), same_backbone=same, checks=tuple(checks), seed=seed,
+        knn_k=k, knn_threshold=knn_threshold, knn_reference_flagged=knn_flagged,
     )  # fmt: skip
+
+
+def split_halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded permutation of ``range(n)`` cut in two: (fit half, count half)."""
+    order = np.random.default_rng(seed).permutation(n)
+    return order[: n // 2], order[n // 2 :]

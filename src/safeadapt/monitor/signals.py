@@ -13,7 +13,9 @@ policy (``safeadapt.monitor.alerts``) decides at what level a p-value raises an 
   homogeneity on the 2 x K table (classes whose expected count is below 5 pooled).
 - :func:`ood_rate` -- the share of the window an ID-validation threshold flags, against the
   share it flags on reference examples the threshold was *not* fitted on (one-sided Fisher
-  exact test), with a Wilson interval.
+  exact test), with a Wilson interval; for two detectors: the energy of the logits
+  (:func:`energy`) and the kNN distance in the adapted feature space (:func:`knn_score`), which
+  sees inputs the head is confidently wrong about.
 - :func:`atc_threshold` / :func:`atc_estimate` -- Average Thresholded Confidence (Garg et al.,
   ICLR 2022): the negative entropy above which the share of ID-validation examples equals their
   accuracy; the window's estimated accuracy is the share of its examples above it.
@@ -121,6 +123,22 @@ def ood_rate(
     _, p = fisher_exact(table, alternative="greater")
     low, high = wilson_interval(flagged, n)
     return FlagRate(flagged / n, low, high, float(p), reference_flagged / reference_n)
+
+
+def knn_score(bank: Tensor, x: Tensor, k: int, leave_one_out: bool = False) -> np.ndarray:
+    """The kNN score (Sun et al., ICML 2022): minus the distance from each row of ``x`` to its
+    ``k``-th nearest row of ``bank``, features L2-normalised; low = unlike ID. With
+    ``leave_one_out`` (``x`` is the bank itself) each row's own zero distance is skipped."""
+    bank_n = torch.nn.functional.normalize(bank.double(), dim=1)
+    z = torch.nn.functional.normalize(x.double(), dim=1)
+    dist = torch.cdist(z, bank_n)  # (N, M)
+    return (-dist.kthvalue(k + int(leave_one_out), dim=1).values).numpy()
+
+
+def knn_k(bank_size: int, k: int = 50) -> int:
+    """The neighbour whose distance is the score: ``k`` (the study's detector default), at most
+    a tenth of the bank."""
+    return max(1, min(k, bank_size // 10))
 
 
 def energy(logits: Tensor) -> np.ndarray:

@@ -25,8 +25,8 @@ from safeadapt.monitor.reference import Reference
 from safeadapt.results._json import from_fields
 
 # the tests a window runs that can raise an alert (the embedding test of the adapted backbone
-# only when the adaptation changed the backbone)
-TESTS = ("embedding_pretrained", "embedding_adapted", "prediction", "ood_rate")
+# only when the adaptation changed the backbone; the kNN rate when the reference has its bank)
+TESTS = ("embedding_pretrained", "embedding_adapted", "prediction", "ood_rate", "ood_rate_knn")
 COVERAGE = 0.9  # the conformal sets' target coverage (split conformal, LAC, on the reference)
 
 
@@ -92,6 +92,8 @@ class WindowResult:
     # black-box shift estimation: the window's label shares and the accuracy they imply
     label_share: tuple[float, ...] | None = None
     bbse: float | None = None
+    # the kNN detector's flag rate in the adapted feature space (exports made before it: None)
+    ood_knn: Rate | None = None
 
     @property
     def alerts(self) -> tuple[str, ...]:
@@ -111,8 +113,13 @@ class WindowResult:
         for name, t in self.tests.items():
             out[f"{name}_stat"], out[f"{name}_p"] = t.statistic, t.p_value
             out[f"{name}_alert"] = t.alert
+        knn = self.ood_knn
         out.update({"ood_rate": self.ood.rate, "ood_rate_low": self.ood.ci_low,
-                    "ood_rate_high": self.ood.ci_high, "atc": self.atc, "doc": self.doc})  # fmt: skip
+                    "ood_rate_high": self.ood.ci_high,
+                    "ood_rate_knn": knn.rate if knn else None,
+                    "ood_rate_knn_low": knn.ci_low if knn else None,
+                    "ood_rate_knn_high": knn.ci_high if knn else None,
+                    "atc": self.atc, "doc": self.doc})  # fmt: skip
         acc = self.accuracy
         out.update({"accuracy": acc.accuracy if acc else None,
                     "accuracy_low": acc.ci_low if acc else None,
@@ -142,7 +149,10 @@ def measure_window(
 ) -> WindowResult:
     """Every signal of one window (features and logits already computed) against ``reference``;
     ``labels`` holds -1 for the rows whose label has not come back."""
-    names = [t for t in TESTS if not (t == "embedding_adapted" and reference.same_backbone)]
+    skip = {"embedding_adapted"} if reference.same_backbone else set()
+    if reference.knn_threshold is None:
+        skip.add("ood_rate_knn")
+    names = [t for t in TESTS if t not in skip]
     level = policy.level(len(names))
     seed = reference.seed + index
     tests: dict[str, Test] = {}
@@ -158,6 +168,12 @@ def measure_window(
     rate = signals.ood_rate(signals.energy(logits), reference.ood_threshold,
                             reference.ood_reference_flagged, reference.ood_reference_n)  # fmt: skip
     tests["ood_rate"] = Test(rate.rate, rate.p_value, rate.p_value <= level)
+    knn = None
+    if "ood_rate_knn" in names:
+        scores = signals.knn_score(reference.knn_bank(), adapted, reference.knn_k)
+        knn = signals.ood_rate(scores, reference.knn_threshold, reference.knn_reference_flagged,
+                               reference.ood_reference_n)  # fmt: skip
+        tests["ood_rate_knn"] = Test(knn.rate, knn.p_value, knn.p_value <= level)
     atc = signals.atc_estimate(signals.negative_entropy(logits, reference.temperature),
                                reference.atc_threshold)  # fmt: skip
     doc = signals.doc_estimate(signals.confidence(logits, reference.temperature),
@@ -172,4 +188,5 @@ def measure_window(
         atc=atc, doc=doc, accuracy=Accuracy(*acc) if acc else None, class_share=share,
         set_size=size, coverage=Accuracy(*cover) if cover else None,
         label_share=label_share, bbse=bbse,
+        ood_knn=Rate(knn.rate, knn.ci_low, knn.ci_high, knn.reference_rate) if knn else None,
     )  # fmt: skip
