@@ -274,4 +274,4 @@ class Detection(Family):
             return {d: float(np.mean([row[d].auroc for row in ood])) for d in r.detectors or []}
 
         data = mean_over_seeds(results, get)
-        return bars(data, "AUROC (mean over OOD)", hline=0.5, ylim=(0.3, 1.0)) if data else None
+        return bars(data, "AUROC (mean over OOD)", hline=0.5, ylim=(0.0, 1.05)) if data else None

@@ -36,7 +36,8 @@ def bars(
     hline: float | None = None,
     ylim: tuple[float, float] | None = None,
 ) -> bytes:
-    """Grouped bars: ``{variant: {category: value}}``."""
+    """Grouped bars: ``{variant: {category: value}}``, each bar's value written on it (a
+    ``ylim`` that starts above 0 would hide short bars: the axis always includes 0)."""
     p = plt()
     variants = list(data)
     cats = list(dict.fromkeys(c for d in data.values() for c in d))
@@ -46,7 +47,8 @@ def bars(
     x = np.arange(len(cats))
     for i, v in enumerate(variants):
         vals = [data[v].get(c, np.nan) for c in cats]
-        ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=v, color=palette[v])
+        drawn = ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=v, color=palette[v])
+        ax.bar_label(drawn, fmt="%.3g", fontsize=6, padding=1)
     ax.set_xticks(x)
     ax.set_xticklabels(cats, rotation=15)
     ax.set_ylabel(ylabel)
@@ -55,7 +57,7 @@ def bars(
     if hline is not None:
         ax.axhline(hline, color="#333", linestyle="--", linewidth=1)
     if ylim is not None:
-        ax.set_ylim(*ylim)
+        ax.set_ylim(min(ylim[0], 0.0), max(ylim[1], 0.0))
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     return png(fig)
