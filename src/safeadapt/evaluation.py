@@ -27,13 +27,22 @@ from safeadapt.model import Classifier
 def score(
     logits: dict[str, Tensor], task: Task, metrics: Sequence[str] = ("accuracy",)
 ) -> dict[str, dict[str, float]]:
-    """``{split: {metric: value}}`` from precomputed logits."""
+    """``{split: {metric: value}}`` from precomputed logits; a metric that returns one value
+    per class (``recall``) is stored as ``<metric>:<class name>``."""
     fns = {m: METRICS.get(m) for m in metrics}
     splits = task.splits()
-    return {
-        name: {m: fn(lg, torch.from_numpy(splits[name].labels)) for m, fn in fns.items()}
-        for name, lg in logits.items()
-    }
+    out: dict[str, dict[str, float]] = {}
+    for name, lg in logits.items():
+        labels = torch.from_numpy(splits[name].labels)
+        values: dict[str, float] = {}
+        for m, fn in fns.items():
+            value = fn(lg, labels)
+            if isinstance(value, dict):
+                values.update({f"{m}:{task.label_names[int(k)]}": v for k, v in value.items()})
+            else:
+                values[m] = value
+        out[name] = values
+    return out
 
 
 class EvalContext:

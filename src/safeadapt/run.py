@@ -165,6 +165,7 @@ def predictions_table(
     for name, lg in logits.items():
         split = splits[name]
         frame = frame_of(name, split.labels, lg)
+        frame["source"] = split.sources.astype(str)
         if split.groups is not None:
             frame["group"] = split.groups.astype(str)
         if not isinstance(split.inputs, np.ndarray):

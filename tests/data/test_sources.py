@@ -220,3 +220,34 @@ def test_image_folders_cache_under_safeadapt_home(tmp_path, monkeypatch):
                 Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp_path / split / cls / f"{i}.png")
     load_task(str(tmp_path / "train"), str(tmp_path / "test"), image_column="image", image_size=32)
     assert any((tmp_path / "home" / "datasets").rglob("*.arrow"))  # not ~/.cache/huggingface
+
+
+def test_every_example_keeps_the_row_it_came_from(tmp_path):
+    """A held-out validation row and a sampled row still name their file and 0-based row, so
+    per-example outputs join back to the user's data."""
+    rows = {"text": [f"t{i}" for i in range(40)], "label": ["a", "b"] * 20}
+    train = _csv(tmp_path / "train.csv", rows)
+    test = _csv(tmp_path / "test.csv", {"text": ["x0", "x1", "x2"], "label": ["a", "b", "a"]})
+    task = load_task(train, test, seed=3)
+    for split in (task.train, task.val, task.train.sample(10, seed=1)):
+        for text, source in zip(split.inputs, split.sources, strict=True):
+            file, row = source.rsplit(":", 1)
+            assert file == train and rows["text"][int(row)] == text
+    assert list(task.test.sources) == [f"{test}:{i}" for i in range(3)]
+
+
+def test_image_rows_carry_their_file_path(tmp_path):
+    from PIL import Image
+
+    for cls in ("cat", "dog"):
+        (tmp_path / "train" / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(
+                tmp_path / "train" / cls / f"{i}.png"
+            )
+    folder = str(tmp_path / "train")
+    task = load_task(folder, folder, image_column="image", image_size=8)
+    for split in (task.train, task.val, task.test):
+        for label, source in zip(split.labels, split.sources, strict=True):
+            path = tmp_path / "train" / task.label_names[label]
+            assert source.startswith(str(path)) and source.endswith(".png")

@@ -18,6 +18,8 @@ def study_result(tmp_path_factory, feature_cache):
     raw["seeds"] = [0]
     wise = {"epochs": 1, "max_steps": 2, "batch_size": 16, "alphas": [0.0, 0.5, 1.0]}
     raw["protocols"] = {**raw["protocols"], "wise-ft": wise}
+    metrics = ["accuracy", "ece", "ece_adaptive", "nll", "brier", "macro_f1", "recall"]
+    raw["safety"] = {**raw["safety"], "metrics": metrics}
     config = StudyConfig.from_dict(raw)
     return run_study(config, cache=feature_cache, show_progress=False, log=lambda m: None)
 
@@ -193,3 +195,24 @@ def test_a_failing_figure_becomes_a_note_not_a_crash(study_result, monkeypatch):
     family = key.removeprefix("family_")
     assert f"This figure ({family}) could not be drawn (ValueError" in html
     assert "Recommended:" in html
+
+
+def test_runs_and_splits_tables_hold_the_results_table_without_repeating(study_result):
+    """runs.csv: a row per run; splits.csv: a row per run and split, with the metrics the study
+    asked for (macro-F1, recall per class name); results.csv is their join on run_id."""
+    import pandas as pd
+
+    folder = study_result.report_path.parent
+    runs = pd.read_csv(folder / "runs.csv")
+    splits = pd.read_csv(folder / "splits.csv")
+    results = pd.read_csv(folder / "results.csv")
+    assert sorted(runs["run_id"]) == sorted(r.run_id for r in study_result.runs)
+    assert "split" not in runs.columns and "fit_seconds" not in splits.columns
+    assert {"macro_f1", "accuracy_ci_low", "role"} <= set(splits.columns)
+    assert any(c.startswith("recall:") for c in splits.columns)
+    assert len(splits) == len(results)
+    joined = splits.merge(runs, on="run_id")[list(results.columns)]
+    pd.testing.assert_frame_equal(joined, results)
+    record = study_result.runs[0]
+    row = splits[(splits["run_id"] == record.run_id) & (splits["split"] == "test")]
+    assert row["macro_f1"].item() == record.metrics["test"].values["macro_f1"]

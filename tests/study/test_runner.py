@@ -119,6 +119,25 @@ def test_quick_mode_estimates_the_full_study(tiny_study, feature_cache):
     assert 0 <= est["fixed_seconds"] < est["full_seconds"]
 
 
+def test_quick_mode_on_data_no_larger_than_its_sample_runs_the_study_once(
+    tiny_study, feature_cache
+):
+    """60 training and 40 evaluation examples fit in the quick sample (200 / 100): a quick
+    study and its half-size twin would cost more than the study itself, so the study runs."""
+    tiny_study["protocols"] = {"lp": {}}
+    tiny_study["safety"] = False
+    config = StudyConfig.from_dict(tiny_study)
+    said = []
+    result = run_study(config, quick=True, cache=feature_cache, show_progress=False,
+                       log=said.append)  # fmt: skip
+    assert result.output_dir == config.output_dir
+    assert len(result.runs) == len(config.seeds) == 2 and result.ran == 2
+    assert result.estimate["ran_in_full"]
+    assert not (config.output_dir / "quick").exists()
+    assert not (config.output_dir / "quick-1of2").exists()
+    assert any("no larger than the quick sample (train 60" in m for m in said)
+
+
 def test_the_estimate_separates_fixed_from_per_example_costs():
     from safeadapt.study.estimate import fit_line
 

@@ -100,7 +100,8 @@ def run(
         typer.Option(
             "--quick",
             help="Run the whole study on a small sample (into <output>/quick, after a "
-            "half-size one in <output>/quick-1of2) and estimate how long the full run takes.",
+            "half-size one in <output>/quick-1of2) and estimate how long the full run takes; "
+            "data no larger than that sample run the study itself, once.",
         ),
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -156,7 +157,13 @@ def run(
     if not distributed.is_main():  # under accelerate launch the main process reports
         return
     _print_study(console, result)
-    if quick and result.estimate:
+    if quick and result.estimate and result.estimate.get("ran_in_full"):
+        est = result.estimate
+        console.print(
+            f"the study's data fit in the quick sample, so the full study ran ({est['runs']} "
+            f"runs, {est['full_seconds']:.0f} s): its results are in {result.output_dir}."
+        )
+    elif quick and result.estimate:
         est = result.estimate
         console.print(
             f"quick study took {est['quick_seconds']:.0f} s; the full study ({est['runs']} runs) "

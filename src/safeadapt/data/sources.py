@@ -257,6 +257,18 @@ def _column(ds, column: str, split_name: str, role: str):
     return ds[column]
 
 
+def _row_sources(source: str, images: list | None, n: int = 0) -> np.ndarray:
+    """Where each row came from: an image's own file path where it has one, else
+    ``<source>:<row>`` (the 0-based data row of the file or dataset split)."""
+    if images is None:
+        return np.asarray([f"{source}:{i}" for i in range(n)], dtype=object)
+    out = []
+    for i, x in enumerate(images):
+        path = x.get("path") if isinstance(x, dict) else x if isinstance(x, str) else None
+        out.append(str(path) if path else f"{source}:{i}")
+    return np.asarray(out, dtype=object)
+
+
 def load_task(
     train: str,
     test: str,
@@ -297,7 +309,7 @@ def load_task(
             )
         sources[f"ood-val:{k}"] = v
 
-    raw: dict[str, tuple[Any, list, Any]] = {}
+    raw: dict[str, tuple[Any, list, Any, np.ndarray]] = {}
     for split_name, source in sources.items():
         ds = _load_source(source, split_name)
         if len(ds) == 0:
@@ -316,16 +328,19 @@ def load_task(
         groups = _column(ds, group_column, split_name, "group") if group_column else None
         if modality == "image":
             root = Path(source).parent if Path(source).is_file() else None
-            inputs = images_to_array(list(inputs), split_name, image_size, root)
+            inputs = list(inputs)
+            origins = _row_sources(source, inputs)
+            inputs = images_to_array(inputs, split_name, image_size, root)
         else:
             inputs = list(inputs)
+            origins = _row_sources(source, None, len(inputs))
             _check_texts(inputs, f"Split {split_name!r} ({source})")
-        raw[split_name] = (inputs, labels, groups)
+        raw[split_name] = (inputs, labels, groups, origins)
 
     label_names = _label_set(raw["train"][1])
     index = {v: i for i, v in enumerate(label_names)}
     splits = {}
-    for split_name, (inputs, labels, groups) in raw.items():
+    for split_name, (inputs, labels, groups, origins) in raw.items():
         encoded = []
         for row, value in enumerate(labels):
             key = _label_key(value, split_name, row)
@@ -336,7 +351,8 @@ def load_task(
                 )
             encoded.append(index[key])
         g = None if groups is None else np.asarray(groups, dtype=object)
-        splits[split_name] = Split(split_name, inputs, np.asarray(encoded, dtype=np.int64), g)
+        splits[split_name] = Split(split_name, inputs, np.asarray(encoded, dtype=np.int64), g,
+                                   origins)  # fmt: skip
 
     train_split = splits.pop("train")
     if "val" not in splits:

@@ -32,12 +32,26 @@ class Split:
         inputs: texts (list of str) or images (uint8 array ``(N, H, W[, C])``).
         labels: ``(N,)`` int64 class indices into the task's ``label_names``.
         groups: optional ``(N,)`` group / sensitive attribute (any hashable values).
+        sources: ``(N,)`` where each example came from, kept through samples and held-out
+            parts: ``<file>:<row>`` (0-based data row) or an image's file path for data from
+            files, ``<split>:<position>`` in the split as first built otherwise (the default).
+            Not part of the fingerprint.
     """
 
     name: str
     inputs: Sequence[str] | np.ndarray
     labels: np.ndarray
     groups: np.ndarray | None = None
+    sources: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.sources is None:
+            default = np.asarray([f"{self.name}:{i}" for i in range(len(self.labels))], object)
+            object.__setattr__(self, "sources", default)
+        elif len(self.sources) != len(self.labels):
+            raise ValueError(
+                f"split {self.name!r}: {len(self.sources)} sources for {len(self.labels)} rows."
+            )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -49,7 +63,7 @@ class Split:
         else:
             inputs = [self.inputs[i] for i in index]
         groups = None if self.groups is None else self.groups[index]
-        return Split(name or self.name, inputs, self.labels[index], groups)
+        return Split(name or self.name, inputs, self.labels[index], groups, self.sources[index])
 
     def sample(self, n: int | None, seed: int) -> Split:
         """A seeded, class-stratified random sample of at most ``n`` examples (all if ``None``)."""
@@ -158,6 +172,7 @@ def joined(name: str, splits: Sequence[Split], unknown_group: str = "unknown") -
     """The rows of ``splits`` one after the other. Where some have groups, rows of a split
     without them get ``unknown_group``. Images must have one shape (the task's size)."""
     labels = np.concatenate([s.labels for s in splits]).astype(np.int64)
+    sources = np.concatenate([s.sources for s in splits])
     groups = None
     if any(s.groups is not None for s in splits):
         groups = np.concatenate([
@@ -172,10 +187,10 @@ def joined(name: str, splits: Sequence[Split], unknown_group: str = "unknown") -
                 f"Split {name!r}: the images have different shapes {sorted(shapes)}; give the "
                 "extra images at the task's size."
             )
-        return Split(name, np.concatenate([s.inputs for s in splits]), labels, groups)
+        return Split(name, np.concatenate([s.inputs for s in splits]), labels, groups, sources)
     if any(isinstance(s.inputs, np.ndarray) for s in splits):
         raise DataError(f"Split {name!r}: texts and images cannot be joined.")
-    return Split(name, [x for s in splits for x in s.inputs], labels, groups)
+    return Split(name, [x for s in splits for x in s.inputs], labels, groups, sources)
 
 
 @dataclass(frozen=True, eq=False)

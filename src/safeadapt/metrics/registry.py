@@ -8,7 +8,8 @@ from torch import Tensor
 
 from safeadapt._registry import Registry
 
-PredictionMetric = Callable[[Tensor, Tensor], float]
+# a metric returns a float, or a mapping of floats by class index (stored as ``name:<class>``)
+PredictionMetric = Callable[[Tensor, Tensor], float | dict[str, float]]
 METRICS: Registry[PredictionMetric] = Registry("metric")
 
 

@@ -50,7 +50,7 @@ def fit_line(x1: float, y1: float, x2: float, y2: float) -> tuple[float, float]:
     return max(0.0, y1) - slope * x1, slope
 
 
-def _sizes(task) -> tuple[int, int, int]:
+def task_sizes(task) -> tuple[int, int, int]:
     """Training, evaluation (every evaluation split) and ID-test examples."""
     return len(task.train), sum(len(s) for s in task.eval_splits().values()), len(task.test)
 
@@ -83,9 +83,9 @@ def estimate_full(config: StudyConfig, quick: Any, smaller: Any = None) -> dict[
         full_task = config.task.load()
     except SafeAdaptError:
         return {}
-    full = _sizes(full_task)
-    q_sizes = _sizes(quick.config.task.load())
-    s_sizes = _sizes(smaller.config.task.load()) if smaller else q_sizes
+    full = task_sizes(full_task)
+    q_sizes = task_sizes(quick.config.task.load())
+    s_sizes = task_sizes(smaller.config.task.load()) if smaller else q_sizes
     families = config.safety.families if config.safety is not None else {}
     caps = {name: getattr(cfg, "max_examples", None) for name, cfg in families.items()}
     small = {r.variant: r for r in smaller.runs} if smaller else {}

@@ -82,6 +82,15 @@ def run_study(
     if quick:
         # <output>/quick lives inside the study's folder
         claim_output(config.output_dir, config.name, force)
+        whole = _whole_data_is_quick(config)
+        if whole is not None:  # the quick sample would be the study's whole data
+            log(f"the full study is no larger than the quick sample ({whole}): running it "
+                "once instead of a quick study and an estimate")  # fmt: skip
+            result = run_study(config, cache=cache, show_progress=show_progress, log=log,
+                               report=report, force=force)  # fmt: skip
+            result.estimate = {"full_seconds": result.seconds, "ran_in_full": True,
+                               "runs": len(result.runs)}  # fmt: skip
+            return result
         # A half-size sample first separates each run's fixed cost from its per-example cost
         # (+~50 % of the quick study's time). It runs first so that it, not the quick study,
         # pays the process's warm-up (imports, first passes), which would otherwise read as a
@@ -106,6 +115,17 @@ def run_study(
 
     with use_threads(config.threads):
         return _run(config, cache, show_progress, log, report, force)
+
+
+def _whole_data_is_quick(config: StudyConfig) -> str | None:
+    """The sizes, when the quick sample of ``config`` holds all of its data (the quick study
+    would be the full study's data at one seed); else None."""
+    from safeadapt.study.estimate import task_sizes
+
+    full = task_sizes(config.task.load())
+    if task_sizes(quick_config(config).task.load()) != full:
+        return None
+    return f"train {full[0]}, evaluation {full[1]}"
 
 
 def _run(

@@ -1,10 +1,12 @@
 """The study's tables, written atomically: ``results.csv`` (one row per run and split, with
-intervals and every family's run-level scores), ``variants.csv`` (every variant's scores with
+intervals and every family's run-level scores; ``runs.csv`` and ``splits.csv`` hold the same
+without repeating the run's columns), ``variants.csv`` (every variant's scores with
 their intervals) and ``predictions.parquet`` (every run's per-example outputs)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from safeadapt.files import write_atomic, write_parquet_atomic
@@ -13,16 +15,29 @@ from safeadapt.study.plan import RunSpec
 
 
 def write_results_csv(runs: Sequence[RunRecord], path, predictions=None) -> None:
-    """One row per run and split (report and selection splits): accuracy with its Wilson 95 %
-    interval (``accuracy_ci_low`` / ``accuracy_ci_high``, from the per-example outputs) and
-    calibration, plus every safety family's run-level scores (``safeadapt.safety``)."""
+    """``results.csv``: one row per run and split (report and selection splits): accuracy with
+    its Wilson 95 % interval (``accuracy_ci_low`` / ``accuracy_ci_high``, from the per-example
+    outputs) and every prediction metric, plus the run's columns (every safety family's
+    run-level scores, ``safeadapt.safety``) repeated on each of its rows. Beside it, the same
+    without repetition: ``runs.csv`` (the run's columns, once) and ``splits.csv`` (the split
+    rows with ``run_id``)."""
     import pandas as pd
 
+    run_rows, split_rows = _tables(runs, predictions or {})
+    by_run = {row["run_id"]: row for row in run_rows}
+    joined = [{**by_run[row["run_id"]], **row} for row in split_rows]
+    folder = Path(path).parent
+    write_atomic(folder / "runs.csv", pd.DataFrame(run_rows).to_csv(index=False))
+    write_atomic(folder / "splits.csv", pd.DataFrame(split_rows).to_csv(index=False))
+    write_atomic(path, pd.DataFrame(joined).to_csv(index=False))
+
+
+def _tables(runs: Sequence[RunRecord], predictions) -> tuple[list[dict], list[dict]]:
+    """The rows of ``runs.csv`` and of ``splits.csv``."""
     from safeadapt.metrics.intervals import wilson_interval
     from safeadapt.safety import run_scores as family_scores
 
-    predictions = predictions or {}
-    rows = []
+    run_rows, split_rows = [], []
     for r in runs:
         run = r.run
         base = {
@@ -35,11 +50,12 @@ def write_results_csv(runs: Sequence[RunRecord], path, predictions=None) -> None
             "trainable_parameters": r.cost.trainable_parameters if r.cost else None,
             **family_scores(r.safety),
         }
+        run_rows.append(base)
         frame = predictions.get(r.run_id)
         splits = {**r.metrics, **r.selection}
         for split, metrics in splits.items():
             row = {
-                **base,
+                "run_id": r.run_id,
                 "split": split,
                 "role": "selection" if split in r.selection else "report",
             }
@@ -50,8 +66,8 @@ def write_results_csv(runs: Sequence[RunRecord], path, predictions=None) -> None
                     k = int((rows_["pred"] == rows_["label"]).sum())
                     row["n"] = len(rows_)
                     row["accuracy_ci_low"], row["accuracy_ci_high"] = wilson_interval(k, len(rows_))
-            rows.append(row)
-    write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
+            split_rows.append(row)
+    return run_rows, split_rows
 
 
 def write_predictions(specs: list[RunSpec], predictions: dict[str, Any], path) -> None:

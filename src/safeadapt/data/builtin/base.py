@@ -25,7 +25,7 @@ def _median_slices(values: np.ndarray, threshold: float, names: tuple[str, str])
 
 
 def _with_groups(split: Split, groups: np.ndarray) -> Split:
-    return Split(split.name, split.inputs, split.labels, groups)
+    return Split(split.name, split.inputs, split.labels, groups, split.sources)
 
 
 def _word_counts(texts) -> np.ndarray:

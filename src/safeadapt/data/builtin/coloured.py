@@ -101,7 +101,8 @@ def balanced(split: Split, per_cell: int, seed: int) -> Split:
 
 
 def _coloured(split: Split, name: str) -> Split:
-    return Split(name, colourise(split.inputs, split.groups), split.labels, split.groups)
+    return Split(name, colourise(split.inputs, split.groups), split.labels, split.groups,
+                 split.sources)  # fmt: skip
 
 
 @TASKS.register("coloured")
