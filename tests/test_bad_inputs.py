@@ -61,7 +61,7 @@ def _study(tmp_path, **changes):
             "'severities' entry 0 must be an integer in 1..5",
         ),  # old form
         ({"backbone": {"name": "efficientnet-lite0", "options": {"size": 3}}}, "no option 'size'"),
-        ({"backbone": {"name": "minilm", "options": {"max_length": 100000}}}, "exceeds"),
+        ({"backbone": {"name": "minilm", "options": {"max_length": 1000}}}, "exceeds"),
     ],
 )
 def test_bad_settings_are_one_line_errors(tmp_path, change, expected):

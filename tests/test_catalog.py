@@ -170,3 +170,30 @@ def test_a_reader_that_goes_away_ends_the_output_quietly():
         os.close(write)
     assert out.stderr == "", out.stderr
     assert out.returncode == 141  # SIGPIPE's code: quietly, and not 0 (nothing reached a reader)
+
+
+def test_backbone_options_declare_their_range_and_it_is_enforced_before_loading(monkeypatch):
+    """A backbone's size and choice options carry their rule on the loader's signature
+    (Annotated): `list` shows it and load_backbone refuses a value outside it before the
+    loader runs (nothing is allocated for a max_length of ten million)."""
+    from safeadapt.backbones import BACKBONES, huggingface, load_backbone
+    from safeadapt.config import option_rules
+
+    ruled = {"max_length", "image_size", "pooling", "trust_remote_code"}
+    for name in ("minilm", "efficientnet-lite0", "hf:"):
+        for s in describe(name).settings:
+            assert s.allowed or s.name not in ruled, f"{name} {s.name}: no declared range"
+
+    def not_loaded(*args, **kwargs):
+        raise AssertionError("the loader ran before its options were checked")
+
+    monkeypatch.setattr(huggingface, "load_minilm", not_loaded)
+    for name in ("minilm", "efficientnet-lite0"):
+        rules = option_rules(BACKBONES.get(name))
+        assert rules, name
+        for option, rule in rules.items():
+            outside = [v for v in NEAR_MISSES if v is not None and rule.problem(v) is not None]
+            assert outside, f"{name} {option}: no near miss is outside its range"
+            for value in outside:
+                with pytest.raises(InvalidConfig, match=f"option '{option}'"):
+                    load_backbone(name, **{option: value})

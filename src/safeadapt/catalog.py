@@ -53,18 +53,22 @@ def signature_settings(
 ) -> list[SettingInfo]:
     """The keyword parameters of ``functions`` (the first one's wins on a shared name), with
     their type, default and the functions' docstring entry (``name``: ...)."""
+    from safeadapt.config import option_rules
+
     seen: dict[str, SettingInfo] = {}
     for fn in functions:
         try:
             hints = typing.get_type_hints(fn)
         except Exception:
             hints = {}
+        rules = option_rules(fn)  # declared as Annotated[type, rule]: what validation checks
         for p in inspect.signature(fn).parameters.values():
             if p.name in skip or p.name in seen or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 continue
             default = None if p.default is p.empty else p.default
             kind = type_name(hints[p.name]) if p.name in hints else "any"
-            seen[p.name] = SettingInfo(p.name, kind, default, "", docstring_entry(fn, p.name))
+            allowed = rules[p.name].allowed if p.name in rules else ""
+            seen[p.name] = SettingInfo(p.name, kind, default, allowed, docstring_entry(fn, p.name))
     return list(seen.values())
 
 

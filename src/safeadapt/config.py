@@ -374,6 +374,37 @@ def flag() -> Rule:
     return Rule("true or false", lambda v: isinstance(v, bool))
 
 
+def option_rules(fn: Callable[..., Any]) -> dict[str, Rule]:
+    """The rules a loader declares on its keyword options, as ``Annotated[type, rule]`` (a
+    backbone's ``max_length: Annotated[int, count(1, 65_536)] = 128``): the one place both
+    ``check_option_rules`` and ``safeadapt list`` read."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # an unresolvable annotation in a user's builder: no declared rules
+        return {}
+    rules = {}
+    for name, hint in hints.items():
+        if typing.get_origin(hint) is typing.Annotated:
+            found = [m for m in hint.__metadata__ if isinstance(m, Rule)]
+            if found:
+                rules[name] = found[0]
+    return rules
+
+
+def check_option_rules(fn: Callable[..., Any], options: dict[str, Any], owner: str) -> None:
+    """Every given option against its declared rule (``option_rules``), before ``fn`` runs and
+    allocates anything; None passes (the loader's own default)."""
+    for name, rule in option_rules(fn).items():
+        value = options.get(name)
+        if value is None:
+            continue
+        problem = rule.problem(value)
+        if problem is not None:
+            raise InvalidConfig(f"{owner} option {name!r} {problem}")
+
+
 def setting(default: Any = dataclasses.MISSING, doc: str = "", rule: Rule | None = None, *,
             factory: Callable[[], Any] | None = None) -> Any:  # fmt: skip
     """A config field with its one line of meaning and its rule (``check_settings`` enforces

