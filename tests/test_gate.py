@@ -387,7 +387,7 @@ def test_shift_never_writes_into_a_folder_of_other_files(tmp_path):
     [
         ({"preflight": {"checks": ["shift"], "n_permutations": 10**9}}, "'n_permutations' is 1000000000, above the limit"),
         ({"safety": {"calibration": {"bins": 10**9}}}, "'bins' is 1000000000, above the limit"),
-        ({"backbone": {"name": "efficientnet-lite0", "options": {"image_size": 20000}}}, "from 32 to 1024 px"),
+        ({"backbone": {"name": "efficientnet-lite0", "options": {"image_size": 20000}}}, "option 'image_size' is 20000, above the limit of 1024"),
     ],
 )  # fmt: skip
 def test_more_sizes_are_bounded(tmp_path, change, expected):
