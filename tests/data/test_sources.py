@@ -251,3 +251,10 @@ def test_image_rows_carry_their_file_path(tmp_path):
         for label, source in zip(split.labels, split.sources, strict=True):
             path = tmp_path / "train" / task.label_names[label]
             assert source.startswith(str(path)) and source.endswith(".png")
+
+
+def test_a_huge_text_is_refused_with_its_row(tmp_path):
+    rows = {"text": ["ok"] * 10 + ["x" * 1_000_001], "label": ["a", "b"] * 5 + ["a"]}
+    path = _csv(tmp_path / "train.csv", rows)
+    with pytest.raises(DataError, match=r"data row 11: text has 1,000,001 characters"):
+        load_task(path, path)

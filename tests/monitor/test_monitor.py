@@ -181,6 +181,13 @@ def test_bad_monitoring_inputs_are_one_line_errors(text_export, tmp_path):
         Monitor(folder, tmp_path / "a", window=20, label_column="labels").update([good])
     with pytest.raises(DataError, match="label 'maybe' is not one of the model's classes"):
         Monitor(folder, tmp_path / "a", window=20, label_column="label").update([good])
+    # one huge text is refused with its row before anything is tokenized, from a file or not
+    huge = ["fine", "x" * 1_000_001, "fine"]
+    with pytest.raises(DataError, match=r"data row 2: text has 1,000,001 characters, above"):
+        Monitor(folder, tmp_path / "a", window=20).update([_csv(tmp_path / "huge.csv", huge,
+                                                                 [""] * 3)])  # fmt: skip
+    with pytest.raises(DataError, match=r"monitor inputs, data row 2: text has 1,000,001"):
+        Monitor(folder, tmp_path / "a", window=20).observe(huge)
     foreign = tmp_path / "theirs"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")

@@ -12,12 +12,12 @@ import numpy as np
 
 from safeadapt.data.images import images_to_array
 from safeadapt.data.sources import (
-    _check_texts,
     _class_names,
     _clean_labels,
     _is_image_feature,
     _label_key,
     _load_source,
+    check_texts,
 )
 from safeadapt.data.task import Split
 from safeadapt.errors import DataError
@@ -66,7 +66,7 @@ def read_rows(
         root = Path(source).parent if Path(source).is_file() else None
         return images_to_array(list(inputs), name, None, root), extra
     inputs = list(inputs)
-    _check_texts(inputs, name)
+    check_texts(inputs, name)
     return inputs, extra
 
 

@@ -334,7 +334,7 @@ def load_task(
         else:
             inputs = list(inputs)
             origins = _row_sources(source, None, len(inputs))
-            _check_texts(inputs, f"Split {split_name!r} ({source})")
+            check_texts(inputs, f"Split {split_name!r} ({source})")
         raw[split_name] = (inputs, labels, groups, origins)
 
     label_names = _label_set(raw["train"][1])
@@ -374,9 +374,15 @@ def load_task(
     )
 
 
-def _check_texts(texts: list, where: str) -> None:
-    """Every text is a non-empty string; errors name the row as it is in the file (data row 1 is
-    the first after a header), before any shuffling or holding out."""
+# characters per text: a tokenizer reads the whole text before it truncates to max_length, so
+# one huge cell would cost its whole size in time and memory at every pass
+MAX_TEXT_CHARS = 1_000_000
+
+
+def check_texts(texts: list, where: str) -> None:
+    """Every text is a non-empty string of at most ``MAX_TEXT_CHARS`` characters; errors name
+    the row as it is in the file (data row 1 is the first after a header), before any shuffling
+    or holding out."""
     for i, text in enumerate(texts):
         row = f"{where}, data row {i + 1}"
         if text is None or (isinstance(text, float) and np.isnan(text)):
@@ -385,6 +391,12 @@ def _check_texts(texts: list, where: str) -> None:
             raise DataError(f"{row}: text must be a string, got {type(text).__name__} {text!r}.")
         if not text.strip():
             raise DataError(f"{row}: text is empty; drop or fill that row.")
+        if len(text) > MAX_TEXT_CHARS:
+            raise DataError(
+                f"{row}: text has {len(text):,} characters, above the limit of "
+                f"{MAX_TEXT_CHARS:,} (the model reads at most max_length tokens of it); cut it "
+                "or drop that row."
+            )
 
 
 def _clean_labels(labels: list, where: str) -> list:

@@ -61,12 +61,12 @@ def rows_in_memory(inputs, modality: str, label_names: tuple[str, ...], labels=N
                 f"got {inputs.dtype} {inputs.shape}."
             )
     else:
+        from safeadapt.data.sources import check_texts
+
         inputs = list(inputs)
-        for i, text in enumerate(inputs):
-            if not isinstance(text, str) or not text.strip():
-                raise DataError(f"monitor: input {i} is not a non-empty text: {text!r:.60}.")
         if not inputs:
             raise DataError("monitor: no inputs given.")
+        check_texts(inputs, "monitor inputs")  # non-empty texts of a bounded size
     n = len(inputs)
     for name, values in (("labels", labels), ("times", times)):
         if values is not None and len(values) != n:
