@@ -85,6 +85,21 @@ def test_no_drift_no_alert_and_no_row_counted_twice(text_export, tmp_path):
         Monitor(folder, out, window=50).update([movies])
     frame = pd.read_csv(out / "monitor.csv")
     assert list(frame["window"]) == [0, 1, 2]
+    # the state: a header written once, one file per window with its rows' keys
+    header = json.loads((out / "safeadapt-monitor.json").read_text())
+    assert set(header) == {"schema", "export", "settings"}
+    files = sorted((out / "windows").glob("*.json"))
+    assert [len(json.loads(f.read_text())["keys"]) for f in files] == [100, 100, 100]
+    # a folder of the earlier layout (everything in the header) resumes as before
+    old = tmp_path / "old-state"
+    old.mkdir()
+    entries = [json.loads(f.read_text()) for f in files]
+    keys = [k for e in entries for k in e["keys"]]
+    old_state = {**header, "schema": 1, "consumed": {k: keys.count(k) for k in set(keys)},
+                 "windows": [e["result"] for e in entries]}  # fmt: skip
+    (old / "safeadapt-monitor.json").write_text(json.dumps(old_state))
+    resumed = Monitor(folder, old, window=100, label_column="label").update([movies])
+    assert resumed.new == () and resumed.skipped == 300 and len(resumed.windows) == 3
     # a serving job passes its inputs in memory: the same texts are the same rows, and rows
     # short of a window wait in the object for its next call
     serving = Monitor(folder, out, window=100)

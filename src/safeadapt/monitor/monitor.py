@@ -1,11 +1,13 @@
 """``Monitor``: watch an exported model on incoming inputs, window by window.
 
-State (the ``out`` folder, ``safeadapt-monitor.json``): the export it watches (keyed on the
-content of its model and reference), the window settings, how many times each row content has
-been counted, and every window's result. It is written after each window, so a killed run keeps
-its finished windows; running again with the same inputs processes nothing, and with one more
-file only that file's rows. Rows that do not fill a window wait for the next run (give the same
-files again; rows already counted are skipped by content, each occurrence once).
+State (the ``out`` folder): ``safeadapt-monitor.json`` names the export it watches (keyed on
+the content of its model and reference) and the window settings; ``windows/<index>.json``
+holds one finished window's result and the content keys of its rows, written atomically when
+the window is done. A killed run keeps its finished windows; running again with the same inputs
+processes nothing, and with one more file only that file's rows. Rows that do not fill a window
+wait for the next run (give the same files again; rows already counted are skipped by content,
+each occurrence once). Writing a window costs its own size, not the history's; reading the
+state reads every window once (the content keys of every counted row: 33 bytes a row).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from safeadapt.monitor.suggest import keep_window, suggest_study
 from safeadapt.monitor.window import AlertPolicy, WindowResult, measure_window
 
 STATE = "safeadapt-monitor.json"
-STATE_SCHEMA = 1
+STATE_SCHEMA = 2  # 1: every window and every key inside STATE, rewritten after each window
+WINDOWS = "windows"
 MIN_WINDOW = 20  # the smallest window the tests are meaningful on (the kernel test needs 10)
 MAX_WINDOW = 1_000_000
 
@@ -131,7 +134,8 @@ class Monitor:
 
     # --- state ---
 
-    def _state(self) -> dict[str, Any]:
+    def _state(self) -> tuple[Counter, list[WindowResult]]:
+        """How many times each row content has been counted, and the finished windows."""
         path = self.out / STATE
         if self.out.exists() and not self.out.is_dir():
             raise InvalidConfig(f"monitor: --out {self.out} is a file; give a folder.")
@@ -141,12 +145,11 @@ class Monitor:
                     f"monitor: {self.out} exists, is not empty and holds no {STATE}: it is not "
                     "a monitor's folder; give a new --out."
                 )
-            return {"schema": STATE_SCHEMA, "export": self.export_key,
-                    "settings": self.settings, "consumed": {}, "windows": []}  # fmt: skip
-        try:
-            state = json.loads(path.read_text())
-        except ValueError as err:
-            raise DataError(f"monitor: {path} is not readable JSON ({err}).") from None
+            return Counter(), []
+        state = self._read_json(path)
+        if state.get("schema", 1) > STATE_SCHEMA:
+            raise InvalidConfig(f"monitor: {path} has schema {state['schema']}, newer than this "
+                                "safeadapt reads; upgrade safeadapt.")  # fmt: skip
         if state.get("export") != self.export_key:
             raise InvalidConfig(
                 f"monitor: {self.out} watches another export (or this one changed since); give "
@@ -157,13 +160,42 @@ class Monitor:
                 f"monitor: {self.out} was made with {state.get('settings')}; run with the same "
                 "settings, or give a new --out."
             )
-        return state
+        # schema 1 kept everything in STATE: read as the history before the window files
+        consumed = Counter(state.get("consumed", {}))
+        windows = [WindowResult.from_json(w) for w in state.get("windows", [])]
+        for file in sorted((self.out / WINDOWS).glob("*.json")):
+            entry = self._read_json(file)
+            windows.append(WindowResult.from_json(entry["result"]))
+            consumed.update(entry["keys"])
+        if [w.index for w in windows] != list(range(len(windows))):
+            raise DataError(f"monitor: {self.out / WINDOWS} misses a window "
+                            f"({[w.index for w in windows]}); give a new --out.")  # fmt: skip
+        return consumed, windows
 
-    def _save(self, state: dict[str, Any]) -> None:
+    @staticmethod
+    def _read_json(path: Path) -> dict[str, Any]:
+        try:
+            return json.loads(path.read_text())
+        except ValueError as err:
+            raise DataError(f"monitor: {path} is not readable JSON ({err}).") from None
+
+    def _start(self) -> None:
+        """The state's header, once (a schema-1 file's history stays in it, read as before)."""
         from safeadapt.files import write_atomic
 
+        if (self.out / STATE).is_file():
+            return
         self.out.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.out / STATE, json.dumps(state))
+        header = {"schema": STATE_SCHEMA, "export": self.export_key, "settings": self.settings}
+        write_atomic(self.out / STATE, json.dumps(header))
+
+    def _save_window(self, result: WindowResult, keys: list[str]) -> None:
+        from safeadapt.files import write_atomic
+
+        folder = self.out / WINDOWS
+        folder.mkdir(parents=True, exist_ok=True)
+        entry = {"result": result.to_json(), "keys": keys}
+        write_atomic(folder / f"{result.index:08d}.json", json.dumps(entry))
 
     # --- models ---
 
@@ -201,8 +233,7 @@ class Monitor:
 
     def _process(self, rows: Rows, by_time: bool) -> tuple[MonitorResult, Rows]:
         """Measure every full window of the rows not counted before; the rows left over."""
-        state = self._state()
-        consumed = Counter(state["consumed"])
+        consumed, windows = self._state()
         seen: Counter = Counter()
         fresh = []
         for i, key in enumerate(rows.keys):
@@ -214,7 +245,7 @@ class Monitor:
         if by_time:
             new_rows = new_rows.take(time_order(new_rows.times, self.time_column or "times"))
         full = len(new_rows) // self.window
-        windows = [WindowResult.from_json(w) for w in state["windows"]]
+        self._start()
         new = []
         for w in range(full):
             part = new_rows.take(np.arange(w * self.window, (w + 1) * self.window))
@@ -223,13 +254,7 @@ class Monitor:
                 keep_window(self.out, result.index, part, self.reference.label_names)
             windows.append(result)
             new.append(result.index)
-            for key in part.keys:
-                consumed[key] += 1
-            state["consumed"] = dict(consumed)
-            state["windows"] = [x.to_json() for x in windows]
-            self._save(state)  # after every window: a killed run keeps what it finished
-        if not full and not (self.out / STATE).exists():
-            self._save(state)
+            self._save_window(result, part.keys)  # a killed run keeps the windows it finished
         left = new_rows.take(np.arange(full * self.window, len(new_rows)))
         result = MonitorResult(tuple(windows), tuple(new), len(left), skipped, self.policy,
                                self.reference.estimate_error())  # fmt: skip
