@@ -62,8 +62,18 @@ def test_fashion_mnist_or_a_clear_message():
 def test_unknown_task_and_options():
     with pytest.raises(InvalidConfig, match="Did you mean 'mnist'"):
         TASKS.get("mnits")
-    with pytest.raises(InvalidConfig, match="'domain' must be one of"):
+    with pytest.raises(InvalidConfig, match="option 'train_domain' must be one of"):
         load_builtin_task("vader-sentiment", train_domain="reddit")
+    # an unknown option is a usage error naming the known ones (it was a TypeError: exit 3)
+    with pytest.raises(
+        InvalidConfig, match="task 'mnist' has no option 'foo'; its options are ood"
+    ):
+        load_builtin_task("mnist", foo=1)
+    # a size is bounded before anything is drawn
+    with pytest.raises(InvalidConfig, match="option 'size' is 1000000000, above the limit"):
+        load_builtin_task("coloured", size=10**9)
+    with pytest.raises(InvalidConfig, match=r"option 'ood' entry 0 .*Did you mean 'digits'"):
+        load_builtin_task("mnist", ood=["digitz"])
 
 
 def test_missing_vader_cache_says_what_to_run(monkeypatch, tmp_path):

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Annotated
 
 import numpy as np
 
-from safeadapt.data.builtin.base import TASKS
+from safeadapt.config import count, interval, one_of
+from safeadapt.data.builtin.base import MAX_TASK_SIZE, TASKS
 from safeadapt.data.curation import curate
 from safeadapt.data.task import Split, Task
 from safeadapt.errors import InvalidConfig
@@ -108,29 +110,20 @@ def _coloured(split: Split, name: str) -> Split:
 @TASKS.register("coloured")
 def coloured_task(
     seed: int = 0,
-    source: str = "fashion-mnist",
-    pool: str = "finetune",
-    correlation: float | None = None,
-    minority_share: float | None = None,
-    minority: str = "green",
-    size: int = 1000,
-    test_per_cell: int = 500,
+    source: Annotated[str, one_of(SOURCES)] = "fashion-mnist",
+    pool: Annotated[str, one_of(POOLS)] = "finetune",
+    correlation: Annotated[float | None, interval(-1, 1, closed_high=True)] = None,
+    minority_share: Annotated[float | None, interval(0, 1, closed_high=True)] = None,
+    minority: Annotated[str, one_of(tuple(COLOURS))] = "green",
+    size: Annotated[int, count(8, MAX_TASK_SIZE)] = 1000,
+    test_per_cell: Annotated[int, count(1, MAX_TASK_SIZE)] = 500,
 ) -> Task:
     """The task at one curation level (see the module docstring); ``correlation`` and
     ``minority_share`` are exclusive, neither = the pool's own (uncorrelated) colours."""
     owner = "task 'coloured'"
-    if source not in SOURCES:
-        raise InvalidConfig(f"{owner} 'source' must be one of {SOURCES}; got {source!r}.")
-    if pool not in POOLS:
-        raise InvalidConfig(f"{owner} 'pool' must be one of {POOLS}; got {pool!r}.")
-    if minority not in COLOURS:
-        raise InvalidConfig(f"{owner} 'minority' must be one of {list(COLOURS)}.")
+    # each option's range is declared on the signature (checked by load_builtin_task)
     if correlation is not None and minority_share is not None:
         raise InvalidConfig(f"{owner}: give 'correlation' or 'minority_share', not both.")
-    if minority_share is not None and not 0 <= minority_share <= 1:
-        raise InvalidConfig(f"{owner} 'minority_share' must be in [0, 1]; got {minority_share}.")
-    if not (isinstance(size, int) and size >= 8 and isinstance(test_per_cell, int)):
-        raise InvalidConfig(f"{owner} 'size' (>= 8) and 'test_per_cell' must be integers.")
     grey = pools(source, seed)
     if minority_share is not None:
         other = next(c for c in COLOURS if c != minority)

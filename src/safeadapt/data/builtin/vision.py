@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import functools
 import gzip
+from typing import Annotated
 
 import numpy as np
 
+from safeadapt.config import count, each, one_of
 from safeadapt.data import assets
 from safeadapt.data.builtin.base import (
     FAR_OOD_SIZE,
@@ -108,7 +110,13 @@ FASHION_NAMES = (
 
 
 @TASKS.register("mnist")
-def mnist(seed: int = 0, ood: tuple[str, ...] = ("digits", "rotated")) -> Task:
+def mnist(
+    seed: int = 0,
+    ood: Annotated[tuple[str, ...], each(one_of(("digits", "rotated")), least=0, limit=2)] = (
+        "digits",
+        "rotated",
+    ),
+) -> Task:
     x, y = read_mnist()
     tr, va, te = _partition(y, (0.1, 0.2), seed)
     whole = Split("mnist", x, y)
@@ -151,7 +159,7 @@ def mnist(seed: int = 0, ood: tuple[str, ...] = ("digits", "rotated")) -> Task:
 
 
 @TASKS.register("fashion-mnist")
-def fashion_mnist(seed: int = 0, val_size: int = 5000) -> Task:
+def fashion_mnist(seed: int = 0, val_size: Annotated[int, count(10, 50_000)] = 5000) -> Task:
     x, y = read_fashion_mnist("train")
     order = stratified_indices(y, len(y), seed)
     whole = Split("fashion-mnist", x, y)
