@@ -42,10 +42,10 @@ def main() -> None:
     before = estimate_full(config, quick)  # one size: proportional
     full = run_study(config, cache=FeatureCache(work / "cache-full"), **quiet)
     for name, est in (("with fixed costs", now), ("proportional (before)", before)):
-        off = est["full_seconds"] / full.seconds - 1
+        off = est.full_seconds / full.seconds - 1
         print(
-            f"{name}: estimated {est['full_seconds']:.1f} s, measured {full.seconds:.1f} s "
-            f"({off:+.0%}; quick {now['quick_seconds']:.1f} s, {args.max_train} train examples, "
+            f"{name}: estimated {est.full_seconds:.1f} s, measured {full.seconds:.1f} s "
+            f"({off:+.0%}; quick {now.quick_seconds:.1f} s, {args.max_train} train examples, "
             f"safety suite {'on' if args.safety else 'off'})"
         )
 

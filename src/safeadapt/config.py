@@ -393,6 +393,24 @@ def option_rules(fn: Callable[..., Any]) -> dict[str, Rule]:
     return rules
 
 
+def check_options(
+    fn: Callable[..., Any], options: dict[str, Any], owner: str, skip: tuple[str, ...] = ()
+) -> None:
+    """A loader's options (a backbone's, a built-in task's) before it runs: each must be one of
+    its keyword parameters (``skip``: those the caller fills in), then within the rule it
+    declares (``option_rules``); ``owner`` names it in the error (``backbone 'minilm'``)."""
+    import inspect
+
+    accepted = [p for p in inspect.signature(fn).parameters if p not in skip]
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        raise InvalidConfig(
+            f"{owner} has no option {unknown[0]!r}; its options are "
+            f"{', '.join(accepted) or 'none'}."
+        )
+    check_option_rules(fn, options, owner)
+
+
 def check_option_rules(fn: Callable[..., Any], options: dict[str, Any], owner: str) -> None:
     """Every given option against its declared rule (``option_rules``), before ``fn`` runs and
     allocates anything; None passes (the loader's own default)."""

@@ -114,9 +114,9 @@ def test_quick_mode_estimates_the_full_study(tiny_study, feature_cache):
     assert result.output_dir == config.output_dir / "quick"
     assert len(result.runs) == 1  # one seed
     est = result.estimate
-    assert est["train_ratio"] == pytest.approx(400 / 200) and est["runs"] == 2
-    assert est["two_sizes"] and (config.output_dir / "quick-1of2" / "summary.json").is_file()
-    assert 0 <= est["fixed_seconds"] < est["full_seconds"]
+    assert est.train_ratio == pytest.approx(400 / 200) and est.runs == 2
+    assert est.two_sizes and (config.output_dir / "quick-1of2" / "summary.json").is_file()
+    assert 0 <= est.fixed_seconds < est.full_seconds
 
 
 def test_quick_mode_on_data_no_larger_than_its_sample_runs_the_study_once(
@@ -132,7 +132,7 @@ def test_quick_mode_on_data_no_larger_than_its_sample_runs_the_study_once(
                        log=said.append)  # fmt: skip
     assert result.output_dir == config.output_dir
     assert len(result.runs) == len(config.seeds) == 2 and result.ran == 2
-    assert result.estimate["ran_in_full"]
+    assert result.estimate.ran_in_full
     assert not (config.output_dir / "quick").exists()
     assert not (config.output_dir / "quick-1of2").exists()
     assert any("no larger than the quick sample (train 60" in m for m in said)

@@ -45,18 +45,8 @@ def source_of(spec: str) -> Source | None:
 
 
 def check_options(loader: Any, options: dict[str, Any], spec: str, skip=()) -> None:
-    """Options must be parameters of the loader: one line naming the accepted ones."""
-    import inspect
+    """Options must be parameters of the loader, within their declared ranges: one line naming
+    the accepted ones, or the rule broken."""
+    from safeadapt.config import check_options as check
 
-    from safeadapt.errors import InvalidConfig
-
-    accepted = [p for p in inspect.signature(loader).parameters if p not in skip]
-    unknown = [k for k in options if k not in accepted]
-    if unknown:
-        raise InvalidConfig(
-            f"backbone {spec!r} has no option {unknown[0]!r}; its options are "
-            f"{', '.join(accepted) or 'none'}."
-        )
-    from safeadapt.config import check_option_rules
-
-    check_option_rules(loader, options, f"backbone {spec!r}")
+    check(loader, options, f"backbone {spec!r}", tuple(skip))

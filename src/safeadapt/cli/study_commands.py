@@ -157,24 +157,18 @@ def run(
     if not distributed.is_main():  # under accelerate launch the main process reports
         return
     _print_study(console, result)
-    if quick and result.estimate and result.estimate.get("ran_in_full"):
-        est = result.estimate
+    est = result.estimate if quick else None
+    if est is not None and est.ran_in_full:
         console.print(
-            f"the study's data fit in the quick sample, so the full study ran ({est['runs']} "
-            f"runs, {est['full_seconds']:.0f} s): its results are in {result.output_dir}."
+            f"the study's data fit in the quick sample, so the full study ran ({est.runs} "
+            f"runs, {est.full_seconds:.0f} s): its results are in {result.output_dir}."
         )
-    elif quick and result.estimate:
-        est = result.estimate
+    elif est is not None:
+        how = (f"{est.fixed_seconds:.0f} s fixed, the rest per example; fitted on two sample "
+               "sizes" if est.two_sizes else "linear in data size; rough")  # fmt: skip
         console.print(
-            f"quick study took {est['quick_seconds']:.0f} s; the full study ({est['runs']} runs) "
-            f"should take about {est['full_seconds'] / 60:.0f} min ("
-            + (
-                f"{est['fixed_seconds']:.0f} s fixed, the rest per example; fitted on two sample "
-                "sizes"
-                if est.get("two_sizes")
-                else "linear in data size; rough"
-            )
-            + ")."
+            f"quick study took {est.quick_seconds:.0f} s; the full study ({est.runs} runs) "
+            f"should take about {est.full_seconds / 60:.0f} min ({how})."
         )
     _report_checks(console, result.summary.checks, config.name, junit)
 

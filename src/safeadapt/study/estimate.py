@@ -6,6 +6,7 @@ half-size studies (``StudyResult``) are run by ``safeadapt.study.runner.run_stud
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from safeadapt.errors import SafeAdaptError
@@ -71,7 +72,25 @@ def cost_parts(
     return parts
 
 
-def estimate_full(config: StudyConfig, quick: Any, smaller: Any = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Estimate:
+    """How long the full study should take (``--quick``): ``full_seconds`` of which
+    ``fixed_seconds`` do not grow with the data, from a quick study of ``quick_seconds``;
+    ``two_sizes``: fitted on the quick study and its half-size twin (else proportional);
+    ``ran_in_full``: the data fit in the quick sample, so the study itself ran and
+    ``full_seconds`` is its measured time."""
+
+    full_seconds: float
+    runs: int
+    fixed_seconds: float = 0.0
+    quick_seconds: float = 0.0
+    train_ratio: float = 1.0
+    eval_ratio: float = 1.0
+    two_sizes: bool = False
+    ran_in_full: bool = False
+
+
+def estimate_full(config: StudyConfig, quick: Any, smaller: Any = None) -> Estimate | None:
     """Seconds the full study should take. Each run's time is split into parts -- the fit, each
     safety family, the rest of the evaluation -- and each part is a fixed cost plus a cost per
     example of what it scales with (``cost_parts``: a family on a capped sample stops growing
@@ -82,7 +101,7 @@ def estimate_full(config: StudyConfig, quick: Any, smaller: Any = None) -> dict[
     try:
         full_task = config.task.load()
     except SafeAdaptError:
-        return {}
+        return None
     full = task_sizes(full_task)
     q_sizes = task_sizes(quick.config.task.load())
     s_sizes = task_sizes(smaller.config.task.load()) if smaller else q_sizes
@@ -109,12 +128,12 @@ def estimate_full(config: StudyConfig, quick: Any, smaller: Any = None) -> dict[
         a, b = fit_line(q_sizes[0], outside(quick), s_sizes[0], outside(smaller))
         seconds += a + b * full[0]
         fixed += a
-    return {
-        "full_seconds": seconds,
-        "fixed_seconds": fixed,
-        "quick_seconds": quick.seconds + (smaller.seconds if smaller else 0.0),
-        "train_ratio": full[0] / q_sizes[0],
-        "eval_ratio": full[1] / max(1, q_sizes[1]),
-        "two_sizes": smaller is not None,
-        "runs": len(expand_runs(config, full_task.modality)),
-    }
+    return Estimate(
+        full_seconds=seconds,
+        runs=len(expand_runs(config, full_task.modality)),
+        fixed_seconds=fixed,
+        quick_seconds=quick.seconds + (smaller.seconds if smaller else 0.0),
+        train_ratio=full[0] / q_sizes[0],
+        eval_ratio=full[1] / max(1, q_sizes[1]),
+        two_sizes=smaller is not None,
+    )

@@ -24,7 +24,7 @@ from safeadapt.errors import InvalidConfig, SafeAdaptError
 from safeadapt.files import write_atomic
 from safeadapt.results import RunRecord, StudySummary
 from safeadapt.study.config import StudyConfig
-from safeadapt.study.estimate import estimate_full, quick_config
+from safeadapt.study.estimate import Estimate, estimate_full, quick_config
 from safeadapt.study.freshness import content_fingerprints, study_inputs
 from safeadapt.study.plan import RunSpec, expand_runs
 from safeadapt.study.preflight import results_of, stored_preflight
@@ -42,7 +42,7 @@ class StudyResult:
     skipped: int
     ran: int
     seconds: float
-    estimate: dict[str, Any] | None = None
+    estimate: Estimate | None = None
 
     def _repr_html_(self) -> str:
         from safeadapt.report.notebook import study_html
@@ -88,8 +88,7 @@ def run_study(
                 "once instead of a quick study and an estimate")  # fmt: skip
             result = run_study(config, cache=cache, show_progress=show_progress, log=log,
                                report=report, force=force)  # fmt: skip
-            result.estimate = {"full_seconds": result.seconds, "ran_in_full": True,
-                               "runs": len(result.runs)}  # fmt: skip
+            result.estimate = Estimate(result.seconds, len(result.runs), ran_in_full=True)
             return result
         # A half-size sample first separates each run's fixed cost from its per-example cost
         # (+~50 % of the quick study's time). It runs first so that it, not the quick study,

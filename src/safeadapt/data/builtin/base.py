@@ -10,7 +10,7 @@ import numpy as np
 
 from safeadapt._registry import Registry
 from safeadapt.data.task import Split, Task
-from safeadapt.errors import AssetMissing, InvalidConfig
+from safeadapt.errors import AssetMissing
 
 TASKS: Registry[Callable[..., Task]] = Registry("built-in task")
 
@@ -54,19 +54,10 @@ def load_builtin_task(name: str, seed: int = 0, **options: object) -> Task:
     """Build a built-in task. ``seed`` fixes the train / val / test partition. Options are the
     loader's keyword parameters, each checked against the rule it declares (``Annotated``)
     before the loader runs; an unknown one is refused with the list of known ones."""
-    import inspect
-
-    from safeadapt.config import check_option_rules
+    from safeadapt.config import check_options
 
     loader = TASKS.get(name)
-    accepted = [p for p in inspect.signature(loader).parameters if p != "seed"]
-    unknown = [k for k in options if k not in accepted]
-    if unknown:
-        raise InvalidConfig(
-            f"task {name!r} has no option {unknown[0]!r}; its options are "
-            f"{', '.join(accepted) or 'none'}."
-        )
-    check_option_rules(loader, options, f"task {name!r}")
+    check_options(loader, options, f"task {name!r}", skip=("seed",))
     return loader(seed=seed, **options)
 
 
