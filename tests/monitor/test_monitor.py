@@ -109,6 +109,11 @@ def test_no_drift_no_alert_and_no_row_counted_twice(text_export, tmp_path):
     assert waiting.new == () and waiting.pending == 50
     done = serving.observe(tweets[50:])
     assert done.new == (3,) and done.pending == 10 and done.windows[3].rows == 100
+    # another process adds a window to the folder: the serving object's next call counts it
+    more = list(task.ood["tweets"].inputs[110:300])
+    assert Monitor(folder, out, window=100).observe(more[:100]).new == (4,)
+    after = serving.observe(more[100:190])  # its 10 waiting rows + 90 new ones
+    assert after.new == (5,) and len(after.windows) == 6 and after.skipped == 0
 
 
 def test_a_sudden_shift_alerts_and_new_files_add_only_their_rows(text_export, tmp_path):

@@ -131,6 +131,9 @@ class Monitor:
         self.export_key = content_key(self.export_dir, (MODEL, f"{REFERENCE_DIR}/{TENSORS}"))
         self._models: tuple[Any, Any] | None = None
         self._pending: Rows | None = None  # observe(): rows short of a window, for the next call
+        # the state as this object last read or wrote it: (window files, counts, windows), so a
+        # serving job's repeated observe() reads only the header, not every window again
+        self._known: tuple[int, Counter, list[WindowResult]] | None = None
 
     # --- state ---
 
@@ -160,16 +163,20 @@ class Monitor:
                 f"monitor: {self.out} was made with {state.get('settings')}; run with the same "
                 "settings, or give a new --out."
             )
+        files = sorted((self.out / WINDOWS).glob("*.json"))
+        if self._known is not None and self._known[0] == len(files):
+            return self._known[1], self._known[2]  # nothing written since by anyone else
         # schema 1 kept everything in STATE: read as the history before the window files
         consumed = Counter(state.get("consumed", {}))
         windows = [WindowResult.from_json(w) for w in state.get("windows", [])]
-        for file in sorted((self.out / WINDOWS).glob("*.json")):
+        for file in files:
             entry = self._read_json(file)
             windows.append(WindowResult.from_json(entry["result"]))
             consumed.update(entry["keys"])
         if [w.index for w in windows] != list(range(len(windows))):
             raise DataError(f"monitor: {self.out / WINDOWS} misses a window "
                             f"({[w.index for w in windows]}); give a new --out.")  # fmt: skip
+        self._known = (len(files), consumed, windows)
         return consumed, windows
 
     @staticmethod
@@ -252,9 +259,12 @@ class Monitor:
             result = self._measure(part, index=len(windows))
             if result.alerts:  # its labelled rows are what a suggested study chooses on
                 keep_window(self.out, result.index, part, self.reference.label_names)
+            self._save_window(result, part.keys)  # a killed run keeps the windows it finished
             windows.append(result)
             new.append(result.index)
-            self._save_window(result, part.keys)  # a killed run keeps the windows it finished
+            consumed.update(part.keys)
+            files = self._known[0] + 1 if self._known is not None else 1
+            self._known = (files, consumed, windows)
         left = new_rows.take(np.arange(full * self.window, len(new_rows)))
         result = MonitorResult(tuple(windows), tuple(new), len(left), skipped, self.policy,
                                self.reference.estimate_error())  # fmt: skip
