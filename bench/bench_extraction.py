@@ -47,7 +47,7 @@ def main() -> None:
         for name, fn in modes.items():
             features.length_order = fn
             start = time.perf_counter()
-            out = features.extract_features(backbone, split, 64, show_progress=False)["features"]
+            out = features.extract_features(backbone, split, 64, show_progress=False).features
             times[name].append(time.perf_counter() - start)
             if ref is None:
                 ref = out

@@ -44,7 +44,7 @@ def bench_modality(modality: str, n_train: int, n_eval: int, ft_train: int) -> d
         cache = FeatureCache(tmp)
         t0 = time.perf_counter()
         feats = {
-            n: cache.get(backbone, s, show_progress=False)["features"]
+            n: cache.get(backbone, s, show_progress=False).features
             for n, s in [("train", task.train), ("val", task.val), ("test", task.test)]
         }
         n_items = len(task.train) + len(task.val) + len(task.test)

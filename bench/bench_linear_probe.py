@@ -99,8 +99,8 @@ def probe_setups():
         task = load_builtin_task(task_name)
         if cap:
             task = task.subsample(max_train=cap, max_eval=cap)
-        x = cache.get(backbone, task.train, show_progress=False)["features"]
-        v = cache.get(backbone, task.val, show_progress=False)["features"]
+        x = cache.get(backbone, task.train, show_progress=False).features
+        v = cache.get(backbone, task.val, show_progress=False).features
         y, vy = torch.from_numpy(task.train.labels), torch.from_numpy(task.val.labels)
         yield name, task, (x, y, v, vy)
 

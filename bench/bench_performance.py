@@ -131,8 +131,8 @@ def extraction(repeats: int) -> None:
         "tokens)", f"torch.mm fp32 {rate:.0f} GFLOP/s (1 thread, 2048x384 @ 384x1536)",
         f"{useful / rate:.0%} of the matmul rate")  # fmt: skip
     t16 = alternate({"fp32": run(ours), "bf16": run(half)}, repeats)
-    a = features.extract_features(ours, split, 64, show_progress=False)["features"]
-    b = features.extract_features(half, split, 64, show_progress=False)["features"]
+    a = features.extract_features(ours, split, 64, show_progress=False).features
+    b = features.extract_features(half, split, 64, show_progress=False).features
     cos = torch.nn.functional.cosine_similarity(a, b, dim=1).min().item()
     row("bf16 extraction (opt-in precision: bf16)", f"{t16['bf16']:.1f} s",
         f"fp32 {t16['fp32']:.1f} s", f"{t16['bf16'] / t16['fp32']:.2f}x the time; min "

@@ -29,8 +29,8 @@ def main() -> None:
         f"-> shift {'detected' if c['shift_detected'] else 'not detected'}"
     )
     print(f"advice: {report['advice']}")
-    train = cache.get(backbone, task.train)["features"].numpy()
-    test = cache.get(backbone, task.test)["features"].numpy()
+    train = cache.get(backbone, task.train).features.numpy()
+    test = cache.get(backbone, task.test).features.numpy()
     rating = np.asarray(task.train.groups).astype(str)
     clear = rating != "neutral"
     human = (rating == "positive").astype(np.int64)

@@ -31,7 +31,7 @@ def main() -> None:
     cache = FeatureCache()
     splits = task.splits()
     names = ["train", "val", "test", *(k for k in splits if k.startswith("ood:"))]
-    feats = {k: cache.get(backbone, splits[k], show_progress=False)["features"] for k in names}
+    feats = {k: cache.get(backbone, splits[k], show_progress=False).features for k in names}
     ood = [k for k in names if k.startswith("ood:")]
 
     def row(score) -> str:

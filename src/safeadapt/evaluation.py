@@ -164,9 +164,7 @@ class EvalContext:
     def pretrained_features(self, name: str) -> Tensor:
         """The pretrained backbone's features of a split (cached by content)."""
         split = self._splits[name]
-        return self.cache.get(self.pretrained(), split, show_progress=self.show_progress)[
-            "features"
-        ]
+        return self.cache.get(self.pretrained(), split, show_progress=self.show_progress).features
 
     def pretrained_probe(self):
         """Plain LP on the pretrained backbone's train/val features (the adaptation-free baseline

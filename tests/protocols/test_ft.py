@@ -123,11 +123,11 @@ def test_ldifs_at_its_default_weight_acts(text_task, minilm_factory, feature_cac
     budget = {"epochs": 1, "batch_size": 16, "max_steps": 8, "lr": 3e-5}
     plain = make_protocol("lp-ft", budget).fit(ctx)
     ldifs = make_protocol("ldifs", budget).fit(ctx)
-    base = extract_features(minilm_factory(), text_task.val, show_progress=False)["features"]
+    base = extract_features(minilm_factory(), text_task.val, show_progress=False).features
 
     def drift(result):
         f = extract_features(result.model.backbone, text_task.val, show_progress=False)
-        return (f["features"] - base).norm(dim=1).mean().item()
+        return (f.features - base).norm(dim=1).mean().item()
 
     assert drift(ldifs) < 0.9 * drift(plain)
     diff = max(

@@ -62,7 +62,7 @@ def test_hardening_knobs_act_at_their_defaults(text_task, minilm_factory, featur
     """UDP's term weighs in the loss, the soup's heads stay different, and both heads predict
     differently from plain LP."""
     ctx = FitContext(text_task, minilm_factory, 0, feature_cache, show_progress=False)
-    feats = feature_cache.get(minilm_factory(), text_task.test, show_progress=False)["features"]
+    feats = feature_cache.get(minilm_factory(), text_task.test, show_progress=False).features
     lp = make_protocol("lp").fit(ctx)
 
     def preds(result):

@@ -82,6 +82,6 @@ def test_lp_model_logits_match_cached_feature_logits(text_task, minilm_factory, 
     split = text_task.test.sample(16, seed=0)
     direct = predict_logits(result.model, split)
     cached = result.model.head(
-        feature_cache.get(result.model.backbone, split, show_progress=False)["features"]
+        feature_cache.get(result.model.backbone, split, show_progress=False).features
     )
     torch.testing.assert_close(direct, cached.detach(), atol=1e-3, rtol=1e-3)

@@ -76,7 +76,7 @@ def _fit(name, settings, task, b0, tmp_path):
 
 
 def _accuracy(model, split) -> float:
-    feats = extract_features(model.backbone, split, show_progress=False)["features"]
+    feats = extract_features(model.backbone, split, show_progress=False).features
     with torch.no_grad():
         pred = model.head(feats).argmax(1).numpy()
     return float((pred == split.labels).mean())
@@ -93,9 +93,9 @@ def test_fine_tuning_distorts_id_features_and_lp_ft_does_not(setting, tmp_path):
         assert delta[:, ID_DIMS:].abs().max() < 1e-6
     # ... so the OOD inputs' features are exactly the pretrained ones, under FT as under LP-FT
     ood = task.ood["outside"]
-    pre = extract_features(_backbone(b0), ood, show_progress=False)["features"]
+    pre = extract_features(_backbone(b0), ood, show_progress=False).features
     for model in (ft, lp_ft):
-        now = extract_features(model.backbone, ood, show_progress=False)["features"]
+        now = extract_features(model.backbone, ood, show_progress=False).features
         torch.testing.assert_close(now, pre, atol=1e-5, rtol=1e-5)
     # the ID features moved far more under FT (random head) than under LP-FT (LP head)
     ft_move, lp_ft_move = (float(moved[n][:, :ID_DIMS].norm()) for n in ("ft", "lp-ft"))

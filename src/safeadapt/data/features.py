@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,6 +27,31 @@ from safeadapt.paths import feature_dir
 from safeadapt.progress import progress
 
 log = logging.getLogger(__name__)
+
+
+STORED_KEY = "features"  # the pooled features' name in a cache file; the other tensors are layers
+
+
+@dataclass(frozen=True)
+class SplitFeatures:
+    """One split's backbone features, in the split's order, on CPU, float32: ``features``
+    ``(N, D)`` (what the head reads) and, when asked for, ``layers`` -- a tap's name to its
+    ``(N, D_l)`` features from the same forward pass."""
+
+    features: Tensor
+    layers: Mapping[str, Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def to_tensors(self) -> dict[str, Tensor]:
+        """The cache file's tensors (the store boundary)."""
+        return {STORED_KEY: self.features, **self.layers}
+
+    @classmethod
+    def from_tensors(cls, tensors: Mapping[str, Tensor]) -> SplitFeatures:
+        layers = {k: v for k, v in tensors.items() if k != STORED_KEY}
+        return cls(tensors[STORED_KEY], layers)
 
 
 def length_order(inputs, lengths: Sequence[int] | None = None) -> list[int] | None:
@@ -69,9 +95,8 @@ def extract_features(
     batch_size: int = 64,
     layers: Sequence[str] = (),
     show_progress: bool = True,
-) -> dict[str, Tensor]:
-    """Features of every example: ``{"features": (N, D), <layer>: (N, D_l)}`` on CPU, float32,
-    in the split's order. Texts are batched by length (about half the padded tokens of input
+) -> SplitFeatures:
+    """Features of every example (and of ``layers``) on CPU, float32, in the split's order. Texts are batched by length (about half the padded tokens of input
     order on VADER; ``bench/bench_foundation.py``), in ``torch.inference_mode`` and the
     backbone's precision (``Backbone.precision``); features are returned as float32."""
     was_training = backbone.training
@@ -85,13 +110,13 @@ def extract_features(
         batch = {k: v.to(device) for k, v in backbone.preprocess(raw).items()}
         with torch.inference_mode(), backbone.inference_precision():
             feats, taps = backbone.forward_layers(batch, layers)
-            outputs = {k: v.float().cpu() for k, v in {"features": feats, **taps}.items()}
+            outputs = {k: v.float().cpu() for k, v in {STORED_KEY: feats, **taps}.items()}
         positions.append(pos)
         for key, value in outputs.items():  # concatenated outside: ordinary tensors
             chunks.setdefault(key, []).append(value)
     backbone.train(was_training)
     positions, chunks = gather_chunks(positions, chunks)
-    return {k: restore(v, positions) for k, v in chunks.items()}
+    return SplitFeatures.from_tensors({k: restore(v, positions) for k, v in chunks.items()})
 
 
 def gather_chunks(
@@ -146,7 +171,7 @@ class FeatureCache:
         split: Split,
         layers: Sequence[str] = (),
         show_progress: bool = True,
-    ) -> dict[str, Tensor]:
+    ) -> SplitFeatures:
         """Cached features of ``split`` (and ``layers``), computing and storing them on a miss."""
         path = self.path(self.key(backbone, split, layers))
         out = self._load_verified(path, len(split)) if path.is_file() else None
@@ -156,19 +181,19 @@ class FeatureCache:
         self.misses += 1
         out = extract_features(backbone, split, self.batch_size, layers, show_progress)
         if distributed.is_main():
-            save_verified({k: v.contiguous() for k, v in out.items()}, path)
+            save_verified({k: v.contiguous() for k, v in out.to_tensors().items()}, path)
         return out
 
     @staticmethod
-    def _load_verified(path: Path, n: int) -> dict[str, Tensor] | None:
+    def _load_verified(path: Path, n: int) -> SplitFeatures | None:
         """The entry at ``path`` if its checksum and length match; else ``None`` (with a warning:
         a damaged file is recomputed, never trusted)."""
         try:
-            out = load_verified(path)
+            out = SplitFeatures.from_tensors(load_verified(path))
         except Exception as err:  # corrupt, truncated or tampered: recompute
             log.warning("feature cache %s is damaged (%s); recomputing", path, err)
             return None
-        if out["features"].shape[0] != n:
+        if len(out) != n:
             log.warning("feature cache %s has the wrong length; recomputing", path)
             return None
         return out
@@ -185,5 +210,5 @@ def features_of(
     """The backbone features of one split: from the cache for a frozen (pretrained) backbone,
     extracted afresh for an adapted one."""
     if frozen_backbone and cache is not None:
-        return cache.get(model.backbone, split, show_progress=show_progress)["features"]
-    return extract_features(model.backbone, split, show_progress=show_progress)["features"]
+        return cache.get(model.backbone, split, show_progress=show_progress).features
+    return extract_features(model.backbone, split, show_progress=show_progress).features

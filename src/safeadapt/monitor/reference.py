@@ -159,12 +159,12 @@ def window_outputs(model, pretrained, split, same_backbone: bool, batch_size: in
     the adaptation left the backbone as it was."""
     from safeadapt.data.features import extract_features
 
-    adapted = extract_features(model.backbone, split, batch_size, show_progress=False)["features"]
+    adapted = extract_features(model.backbone, split, batch_size, show_progress=False).features
     with torch.inference_mode():
         logits = model.head(adapted.to(model.head.weight.dtype)).float()
     if same_backbone:
         return adapted, adapted, logits
-    base = extract_features(pretrained, split, batch_size, show_progress=False)["features"]
+    base = extract_features(pretrained, split, batch_size, show_progress=False).features
     return base, adapted, logits
 
 

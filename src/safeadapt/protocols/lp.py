@@ -24,7 +24,7 @@ class LPConfig(ProbeConfig):
 def cached_split_features(ctx: FitContext, backbone, names=("train", "val")) -> dict[str, Tensor]:
     splits = ctx.task.splits()
     return {
-        n: ctx.cache.get(backbone, splits[n], show_progress=ctx.show_progress)["features"]
+        n: ctx.cache.get(backbone, splits[n], show_progress=ctx.show_progress).features
         for n in names
     }
 

@@ -43,7 +43,7 @@ def zero_shot_linear_head(ctx: FitContext, backbone, prompts) -> LinearHead:
             "(backbone: {name: 'hf:<clip id or folder>'}, pooling auto or 'embeds')."
         )
     weight, bias = zero_shot_head(backbone, ctx.task.label_names, prompts)
-    val = ctx.cache.get(backbone, ctx.task.val, show_progress=ctx.show_progress)["features"]
+    val = ctx.cache.get(backbone, ctx.task.val, show_progress=ctx.show_progress).features
     logits = val.float() @ weight.T + bias
     labels = torch.from_numpy(ctx.task.val.labels)
     acc = float((logits.argmax(1) == labels).float().mean())

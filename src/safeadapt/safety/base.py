@@ -15,7 +15,7 @@ A family is one module in ``safeadapt/safety/`` that registers a :class:`Family`
   (``summary``: the study summary, for the variants' intervals);
 - optionally ``intervals(results, outputs) -> {key: (low, high, method)}``: 95 % intervals of
   its scores over a variant's seeds, from their results and per-example outputs (an
-  ``Outputs``: ``split(name)``, ``column(split, name)``, ``frames``);
+  ``Outputs``: ``split(name)``, ``column(split, name)``, ``runs``);
 - optionally ``facts(result) -> [str]``: what the numbers were measured on, for the report.
 
 :class:`~safeadapt.evaluation.EvalContext` (the one evaluation engine) computes each split's

@@ -144,7 +144,7 @@ class Forgetting(Family):
                 continue
             parts = {"train": ref.train, "val": ref.val, "test": ref.test}
             orig = {
-                k: ctx.cache.get(ctx.pretrained(), s, show_progress=ctx.show_progress)["features"]
+                k: ctx.cache.get(ctx.pretrained(), s, show_progress=ctx.show_progress).features
                 for k, s in parts.items()
             }
             logits_before = _probe(orig, ref)
@@ -152,9 +152,9 @@ class Forgetting(Family):
                 logits_after = logits_before
             else:
                 adapted = {
-                    k: extract_features(ctx.model.backbone, s, show_progress=ctx.show_progress)[
-                        "features"
-                    ]
+                    k: extract_features(
+                        ctx.model.backbone, s, show_progress=ctx.show_progress
+                    ).features
                     for k, s in parts.items()
                 }
                 logits_after = _probe(adapted, ref)

@@ -162,8 +162,7 @@ def shift_report(
     cache = cache or FeatureCache()
     sampled = {k: s.sample(max_per_set, seed) for k, s in sets.items()}
     emb = {
-        k: cache.get(backbone, s, show_progress=show_progress)["features"]
-        for k, s in sampled.items()
+        k: cache.get(backbone, s, show_progress=show_progress).features for k, s in sampled.items()
     }
     names = list(sampled)
     ref = names[0]

@@ -6,12 +6,13 @@ example indices for every seed). Pure NumPy on the stored probabilities;
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from safeadapt.metrics.intervals import percentile_interval, resampled_means, wilson_interval
+from safeadapt.results.predictions import RunPredictions, SplitPredictions
 
 
 class SplitOutputs(NamedTuple):
@@ -24,64 +25,66 @@ class SplitOutputs(NamedTuple):
 
 
 class Outputs:
-    """A variant's per-example outputs, one frame per seed (``predictions.parquet``), aligned by
-    (split, example index) -- every seed sees the same evaluation examples."""
+    """A variant's per-example outputs, one run per seed (``predictions.parquet``, read into
+    :class:`~safeadapt.results.predictions.RunPredictions`), aligned by (split, example index)
+    -- every seed sees the same evaluation examples. A seed's entry may be the stored frame; it
+    is read once here."""
 
-    def __init__(self, frames: dict[int, Any]) -> None:
-        self.frames = {seed: f for seed, f in frames.items() if f is not None}
+    def __init__(self, runs: Mapping[int, RunPredictions | Any]) -> None:
+        self.runs = {
+            seed: r if isinstance(r, RunPredictions) else RunPredictions.from_frame(r)
+            for seed, r in runs.items()
+            if r is not None
+        }
 
     def __bool__(self) -> bool:
-        return bool(self.frames)
+        return bool(self.runs)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(self.runs)
 
     def split_names(self) -> list[str]:
         """The splits with outputs (first seed's), sorted."""
-        if not self.frames:
-            return []
-        return sorted(self.frames[min(self.frames)]["split"].unique())
+        return sorted(self.runs[min(self.runs)].splits) if self.runs else []
+
+    def _parts(self, name: str) -> list[SplitPredictions] | None:
+        """One split's outputs per seed (sorted); ``None`` unless every seed has them, alike
+        in length."""
+        parts = [self.runs[s].splits.get(name) for s in self.seeds]
+        if not parts or any(p is None or not len(p) for p in parts):
+            return None
+        if any(len(p) != len(parts[0]) for p in parts):
+            return None
+        return parts
 
     def split(self, name: str) -> SplitOutputs | None:
         """One split's labels, correctness and probabilities, seeds sorted (``None`` without
         outputs for that split)."""
-        if not self.frames:
+        parts = self._parts(name)
+        if parts is None:
             return None
-        parts = []
-        for seed in sorted(self.frames):
-            f = self.frames[seed]
-            rows = f[f["split"] == name].sort_values("index")
-            if rows.empty:
-                return None
-            parts.append(rows)
-        labels = parts[0]["label"].to_numpy()
-        if any(len(p) != len(labels) for p in parts):
-            return None
-        correct = np.stack([(p["pred"].to_numpy() == labels) for p in parts])
-        probs = np.stack([np.stack(p["probs"].to_numpy()) for p in parts])
+        labels = parts[0].label
+        correct = np.stack([p.pred == labels for p in parts])
+        probs = np.stack([p.probs for p in parts])
         return SplitOutputs(labels, correct, probs)
 
     def labels_of(self, split: str, name: str) -> np.ndarray | None:
         """A per-example column of any type (e.g. ``group``) of one split, in index order; the
         same for every seed (the examples are), read from the first seed."""
-        if not self.frames:
+        if not self.runs:
             return None
-        f = self.frames[min(self.frames)]
-        if name not in f.columns:
-            return None
-        rows = f[f["split"] == split].sort_values("index")
-        return rows[name].to_numpy() if len(rows) else None
+        part = self.runs[min(self.runs)].splits.get(split)
+        return part.columns.get(name) if part is not None and len(part) else None
 
     def column(self, split: str, name: str) -> np.ndarray | None:
         """A numeric per-example column of one split, ``(S, N)`` seeds sorted (``None`` where a
         seed lacks it)."""
-        rows = []
-        for seed in sorted(self.frames):
-            f = self.frames[seed]
-            if name not in f.columns:
-                return None
-            values = f[f["split"] == split].sort_values("index")[name].to_numpy(dtype=float)
-            if len(values) == 0 or np.isnan(values).any():
-                return None
-            rows.append(values)
-        if not rows or any(len(r) != len(rows[0]) for r in rows):
+        parts = self._parts(split)
+        if parts is None or any(name not in p.columns for p in parts):
+            return None
+        rows = [np.asarray(p.columns[name], dtype=float) for p in parts]
+        if any(np.isnan(r).any() for r in rows):
             return None
         return np.stack(rows)
 

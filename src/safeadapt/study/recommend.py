@@ -104,15 +104,15 @@ def _paired_correct(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Correctness ``(S, N)`` of A and B on the same examples of ``splits`` (concatenated), over
     the seeds both ran (each model's first seed when they share none)."""
-    common = sorted(set(a.frames) & set(b.frames))
+    common = sorted(set(a.seeds) & set(b.seeds))
     xs, ys = [], []
     for name in splits:
         da, db = a.split(name), b.split(name)
         if da is None or db is None or len(da.labels) != len(db.labels):
             continue
         if common:
-            xs.append(da.correct[[sorted(a.frames).index(s) for s in common]])
-            ys.append(db.correct[[sorted(b.frames).index(s) for s in common]])
+            xs.append(da.correct[[a.seeds.index(s) for s in common]])
+            ys.append(db.correct[[b.seeds.index(s) for s in common]])
         else:
             xs.append(da.correct[:1])
             ys.append(db.correct[:1])
@@ -314,16 +314,14 @@ def disagreements(
     a, b = by_name[pick].outputs, by_name[runner].outputs
     if not a or not b:
         return None
-    fa, fb = a.frames[min(a.frames)], b.frames[min(b.frames)]
+    fa, fb = a.runs[a.seeds[0]], b.runs[b.seeds[0]]
     splits = task.splits()
     out: dict[str, SplitDisagreement] = {}
     for name in task.eval_splits():
-        ra = fa[fa["split"] == name].sort_values("index")
-        rb = fb[fb["split"] == name].sort_values("index")
-        if ra.empty or len(ra) != len(rb):
+        ra, rb = fa.splits.get(name), fb.splits.get(name)
+        if ra is None or rb is None or not len(ra) or len(ra) != len(rb):
             continue
-        labels = ra["label"].to_numpy()
-        pa, pb = ra["pred"].to_numpy(), rb["pred"].to_numpy()
+        labels, pa, pb = ra.label, ra.pred, rb.pred
 
         seen = (splits[name].inputs, labels, pa, pb, task.label_names, limit)
         out[name] = SplitDisagreement(

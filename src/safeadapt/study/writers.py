@@ -11,6 +11,7 @@ from typing import Any
 
 from safeadapt.files import write_atomic, write_parquet_atomic
 from safeadapt.results import RunRecord, StudySummary
+from safeadapt.results.predictions import RunPredictions
 from safeadapt.study.plan import RunSpec
 
 
@@ -52,6 +53,7 @@ def _tables(runs: Sequence[RunRecord], predictions) -> tuple[list[dict], list[di
         }
         run_rows.append(base)
         frame = predictions.get(r.run_id)
+        outputs = RunPredictions.from_frame(frame) if frame is not None else None
         splits = {**r.metrics, **r.selection}
         for split, metrics in splits.items():
             row = {
@@ -60,12 +62,10 @@ def _tables(runs: Sequence[RunRecord], predictions) -> tuple[list[dict], list[di
                 "role": "selection" if split in r.selection else "report",
             }
             row.update(metrics.values)
-            if frame is not None:
-                rows_ = frame[frame["split"] == split]
-                if len(rows_):
-                    k = int((rows_["pred"] == rows_["label"]).sum())
-                    row["n"] = len(rows_)
-                    row["accuracy_ci_low"], row["accuracy_ci_high"] = wilson_interval(k, len(rows_))
+            part = outputs.splits.get(split) if outputs is not None else None
+            if part is not None and len(part):
+                lo, hi = wilson_interval(int(part.correct.sum()), len(part))
+                row.update(n=len(part), accuracy_ci_low=lo, accuracy_ci_high=hi)
             split_rows.append(row)
     return run_rows, split_rows
 
