@@ -204,7 +204,7 @@ def mmd_scipy(repeats: int) -> None:
     x = torch.randn(n, dim, generator=g, dtype=torch.float64)
     y = torch.randn(n, dim, generator=g, dtype=torch.float64)
     y[:, :5] += 0.3
-    bw = mmd_test(x, y, n_permutations=perms)["bandwidth"]
+    bw = mmd_test(x, y, n_permutations=perms).bandwidth
     z = torch.cat([x, y])
     k = torch.exp(-torch.cdist(z, z).pow(2) / (2 * bw**2)).numpy()
 

@@ -80,7 +80,7 @@ def main() -> None:
                     config=cfg,
                 )
                 times[label].append(time.perf_counter() - start)
-                passes = out["backbone_passes"]
+                passes = out.results["backbone_passes"]
         a, b = statistics.median(times["without"]), statistics.median(times["with"])
         print(
             f"{name}: evaluation with the former suite (temperature scaling, MSP / energy, distortion, "

@@ -33,7 +33,7 @@ def scale(sizes: list[int], dim: int, permutations: int) -> None:
         "t = time.perf_counter(); out = mmd_test(x, y, n_permutations=p); "
         "print(f'{{time.perf_counter() - t:.1f}} s, peak '"
         "f'{{peak():.2f}} GB, '"
-        'f\'p {{out["p_value"]:.4f}}, subsampled {{out["subsampled"]}}\')'
+        "f'p {{out.p_value:.4f}}, subsampled {{out.subsampled}}')"
     )
     for n in sizes:
         run = subprocess.run(
@@ -70,7 +70,7 @@ def main() -> None:
     ours = mmd_test(x, y, n_permutations=args.permutations)
     t_ours = time.perf_counter() - t0
 
-    bw = ours["bandwidth"]
+    bw = ours.bandwidth
     z = torch.cat([x, y])
     k = torch.exp(-torch.cdist(z, z).pow(2) / (2 * bw**2)).numpy()
     n = args.n

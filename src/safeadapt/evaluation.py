@@ -10,7 +10,8 @@ through it (:func:`score_splits`), with or without the safety suite, and every s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,17 @@ def score(
                 values[m] = value
         out[name] = values
     return out
+
+
+@dataclass(frozen=True)
+class PerExample:
+    """The safety families' per-example outputs, written beside the predictions
+    (``predictions.parquet``): ``columns`` -- a column's name to its values per split (e.g.
+    ``feature_shift``) -- and extra ``rows`` -- a split that is not the task's (e.g. a reference
+    task's probe, ``reference:<task>``) to its labels and logits."""
+
+    columns: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+    rows: Mapping[str, tuple[np.ndarray, Tensor]] = field(default_factory=dict)
 
 
 class EvalContext:
@@ -141,6 +153,10 @@ class EvalContext:
                 f"{len(self._splits[split])} examples."
             )
         self.columns.setdefault(column, {})[split] = np.asarray(values)
+
+    def per_example(self) -> PerExample:
+        """What the families added for ``predictions.parquet``."""
+        return PerExample(self.columns, self.rows)
 
     def add_rows(self, split: str, labels: np.ndarray, logits: Tensor) -> None:
         """Prediction rows of a split that is not the task's (``predictions.parquet``)."""

@@ -17,12 +17,11 @@ from safeadapt.backbones.base import Backbone
 from safeadapt.config import record_form
 from safeadapt.data.features import FeatureCache
 from safeadapt.data.task import Task
-from safeadapt.evaluation import EvalContext, score_splits
+from safeadapt.evaluation import EvalContext, PerExample, score_splits
 from safeadapt.metrics.cost import CostMeter, trainable_parameters
 from safeadapt.protocols import FitContext, FitResult, Protocol
 from safeadapt.results import Cost, CostPart, RunRecord, SplitMetrics
 from safeadapt.safety import SafetyConfig
-from safeadapt.safety.suite import per_example as suite_per_example
 from safeadapt.safety.suite import run_families
 
 
@@ -75,7 +74,7 @@ def run_protocol(
     with CostMeter() as fit_cost:
         result = protocol.fit(ctx)
     safety_out: dict[str, Any] = {}
-    per_example: dict[str, Any] = {}
+    per_example = PerExample()
     with CostMeter() as eval_cost:
         engine = EvalContext(
             result.model,
@@ -91,7 +90,7 @@ def run_protocol(
         )
         if safety is not None:
             safety_out = run_families(engine, safety)
-            per_example = suite_per_example(engine)
+            per_example = engine.per_example()
     _check_finite(logits, protocol)
     n_eval = sum(len(s) for s in task.eval_splits().values())
     trainable = result.info.get("trainable_parameters", trainable_parameters(result.model))
@@ -132,9 +131,7 @@ def _check_finite(logits: dict[str, Any], protocol: Protocol) -> None:
             )
 
 
-def predictions_table(
-    task: Task, logits: dict[str, Tensor], per_example: dict[str, Any] | None = None
-):
+def predictions_table(task: Task, logits: dict[str, Tensor], per_example: PerExample | None = None):
     """Per-example outputs of every labelled split as a pandas frame: ``split``, ``index`` (row in
     the split), ``label``, ``pred``, ``probs`` (class probabilities), ``group`` and, for text,
     ``text``. The run's reported accuracies are recomputable from it.
@@ -145,9 +142,9 @@ def predictions_table(
     test split, ``reference:<task>`` and ``reference-before:<task>``)."""
     import pandas as pd
 
-    per_example = per_example or {}
+    per_example = per_example or PerExample()
     splits = task.splits()
-    columns = per_example.get("columns", {})
+    columns = per_example.columns
 
     def frame_of(name: str, labels: np.ndarray, lg: Tensor) -> pd.DataFrame:
         probs = lg.double().softmax(1).float().numpy()
@@ -174,6 +171,6 @@ def predictions_table(
             if name in by_split:
                 frame[column] = by_split[name]
         frames.append(frame)
-    for name, (labels, lg) in per_example.get("rows", {}).items():
+    for name, (labels, lg) in per_example.rows.items():
         frames.append(frame_of(name, labels, lg))
     return pd.concat(frames, ignore_index=True)

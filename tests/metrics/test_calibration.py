@@ -81,7 +81,7 @@ def test_ece_matches_torchmetrics(strategy):
 def test_reliability_counts_sum_to_n():
     logits, labels = _calibrated(500)
     rel = reliability_data(logits, labels)
-    assert sum(rel["count"]) == 500 and len(rel["accuracy"]) == 15
+    assert sum(rel.count) == 500 and len(rel.accuracy) == 15
 
 
 def test_temperature_scaling_recovers_a_known_temperature():

@@ -13,7 +13,7 @@ def feats(text_task, minilm, feature_cache):
     from safeadapt.protocols.lp import cached_split_features
 
     ctx = FitContext(text_task, lambda: minilm, 0, feature_cache, show_progress=False)
-    return cached_split_features(ctx, minilm, ("train",))["train"]
+    return cached_split_features(ctx, minilm)[0]
 
 
 def test_vat_smoothness_is_non_negative_and_zero_for_a_constant_head(feats):

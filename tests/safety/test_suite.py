@@ -70,7 +70,7 @@ def test_suite_on_a_fine_tuned_image_model(image_task, effnet_factory, feature_c
     assert set(corr["accuracy"]["contrast"]) == {"1", "5"}
     assert set(corr["flip_rate"]["contrast"]) == {"1", "5"} and 0 <= corr["mean_flip_rate"] <= 1
     assert corr["clean_accuracy"] == pytest.approx(
-        evaluate_safety(result.model, task, None, config=ONLY_BASICS)["splits"]["test"]["accuracy"],
+        evaluate_safety(result.model, task, None, config=ONLY_BASICS).splits["test"]["accuracy"],
         abs=0.5,  # a 32-example sample of the 64 test examples
     )
     forget = s["forgetting"]["tasks"]["digits"]
@@ -101,8 +101,8 @@ def test_accuracy_from_the_suite_equals_plain_evaluation(text_task, minilm_facto
         config=ONLY_BASICS,
     )
     for split, row in plain.items():
-        assert full["splits"][split]["accuracy"] == pytest.approx(row["accuracy"])
-    assert not full["distortion"]  # no pretrained backbone given
+        assert full.splits[split]["accuracy"] == pytest.approx(row["accuracy"])
+    assert not full.results["distortion"]  # no pretrained backbone given
 
 
 @pytest.mark.parametrize(

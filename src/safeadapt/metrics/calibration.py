@@ -7,6 +7,8 @@ ECE = sum_b |B_b|/N * |acc(B_b) - conf(B_b)|   (Naeini et al. 2015; Guo et al. 2
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -28,9 +30,25 @@ def _bins(conf: Tensor, n_bins: int, strategy: str) -> Tensor:
     raise ValueError(f"'strategy' must be 'uniform' or 'quantile'; got {strategy!r}")
 
 
+@dataclass(frozen=True)
+class Reliability:
+    """Reliability-diagram bins: each bin's mean confidence, accuracy and count (empty bins
+    have count 0)."""
+
+    confidence: list[float]
+    accuracy: list[float]
+    count: list[float]
+
+    def calibration_error(self) -> float:
+        """The count-weighted mean gap between accuracy and confidence (ECE on these bins)."""
+        n = sum(self.count)
+        bins = zip(self.accuracy, self.confidence, self.count, strict=True)
+        return sum(c / n * abs(a - f) for a, f, c in bins)
+
+
 def reliability_data(
     logits: Tensor, labels: Tensor, n_bins: int = 15, strategy: str = "uniform"
-) -> dict[str, list[float]]:
+) -> Reliability:
     """Per bin: mean confidence, accuracy and count (empty bins have count 0)."""
     check_logits(logits, labels)
     if n_bins < 1:
@@ -43,11 +61,11 @@ def reliability_data(
     conf_sum = torch.bincount(b, weights=conf, minlength=n_bins)
     acc_sum = torch.bincount(b, weights=correct, minlength=n_bins)
     safe = count.clamp_min(1)
-    return {
-        "confidence": (conf_sum / safe).tolist(),
-        "accuracy": (acc_sum / safe).tolist(),
-        "count": count.tolist(),
-    }
+    return Reliability(
+        confidence=(conf_sum / safe).tolist(),
+        accuracy=(acc_sum / safe).tolist(),
+        count=count.tolist(),
+    )
 
 
 def expected_calibration_error(
@@ -59,12 +77,7 @@ def expected_calibration_error(
     >>> expected_calibration_error(torch.tensor([[9.0, 0.0], [9.0, 0.0]]), torch.tensor([0, 1]))  # doctest: +ELLIPSIS
     0.4998...
     """
-    rel = reliability_data(logits, labels, n_bins, strategy)
-    n = sum(rel["count"])
-    return sum(
-        c / n * abs(a - f)
-        for a, f, c in zip(rel["accuracy"], rel["confidence"], rel["count"], strict=True)
-    )
+    return reliability_data(logits, labels, n_bins, strategy).calibration_error()
 
 
 @register_metric("ece")

@@ -75,11 +75,11 @@ def embedding_drift(reference: Tensor, window: Tensor, level: float, seed: int) 
     """MMD^2 of ``window`` against ``reference`` features and its p-value (see the module
     docstring: a second pass only where the first is not clearly alike)."""
     first = mmd_test(reference, window, FIRST_PERMUTATIONS, seed=seed, max_per_side=MMD_PER_SIDE)
-    if first["p_value"] >= CLEARLY_ALIKE or permutations_for(level) <= FIRST_PERMUTATIONS:
-        return TestResult(first["mmd2"], first["p_value"])
+    if first.p_value >= CLEARLY_ALIKE or permutations_for(level) <= FIRST_PERMUTATIONS:
+        return TestResult(first.mmd2, first.p_value)
     second = mmd_test(reference, window, permutations_for(level), seed=seed + 1,
                       max_per_side=MMD_PER_SIDE)  # fmt: skip
-    return TestResult(second["mmd2"], second["p_value"])
+    return TestResult(second.mmd2, second.p_value)
 
 
 def prediction_drift(

@@ -306,13 +306,13 @@ def _head_diversity(w: Tensor, b: Tensor, x: Tensor) -> dict[str, float]:
 def hardened_head(ctx: FitContext, backbone, cfg: HardenedLPConfig) -> LinearHead:
     from safeadapt.threads import one_thread
 
-    feats = cached_split_features(ctx, backbone)
+    train, val = cached_split_features(ctx, backbone)
     task = ctx.task
     with one_thread():  # small tensors: more threads only contend (safeadapt.threads)
         return fit_hardened_head(
-            feats["train"],
+            train,
             torch.from_numpy(task.train.labels),
-            feats["val"],
+            val,
             torch.from_numpy(task.val.labels),
             task.num_classes,
             cfg,

@@ -21,22 +21,22 @@ class LPConfig(ProbeConfig):
     WHERE: ClassVar[str] = "protocol 'lp'"
 
 
-def cached_split_features(ctx: FitContext, backbone, names=("train", "val")) -> dict[str, Tensor]:
-    splits = ctx.task.splits()
-    return {
-        n: ctx.cache.get(backbone, splits[n], show_progress=ctx.show_progress).features
-        for n in names
-    }
+def cached_split_features(ctx: FitContext, backbone) -> tuple[Tensor, Tensor]:
+    """The frozen ``backbone``'s features of the task's train and val splits (cached)."""
+    return tuple(  # type: ignore[return-value]
+        ctx.cache.get(backbone, split, show_progress=ctx.show_progress).features
+        for split in (ctx.task.train, ctx.task.val)
+    )
 
 
 def linear_probe_head(ctx: FitContext, backbone, config: LPConfig) -> LinearHead:
     """The LP head of ``backbone`` on ``ctx.task`` from cached features."""
-    feats = cached_split_features(ctx, backbone)
+    train, val = cached_split_features(ctx, backbone)
     task = ctx.task
     return fit_linear_probe(
-        feats["train"],
+        train,
         torch.from_numpy(task.train.labels),
-        feats["val"],
+        val,
         torch.from_numpy(task.val.labels),
         task.num_classes,
         config,

@@ -22,6 +22,7 @@ from safeadapt.model import Classifier
 from safeadapt.protocols.base import FitContext, FitResult, register_protocol
 from safeadapt.protocols.lp_ft import LPFTConfig, LPThenFT
 from safeadapt.protocols.train_loop import finetune_in_context, predict_logits
+from safeadapt.results.fit_info import AlphaPoint
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,16 @@ class WiSEFT(LPThenFT):
         curve = []
         for alpha in sorted(self.config.alphas):
             model.load_state_dict(interpolate(theta0, theta1, alpha))
-            point = {"alpha": alpha, "val_accuracy": split_accuracy(model, ctx.task.val, bs)}
-            for name, split in ctx.task.ood_val.items():  # reported beside, never chosen on
-                point[f"ood-val:{name}"] = split_accuracy(model, split, bs)
-            curve.append(point)
-        best = max(curve, key=lambda c: (c["val_accuracy"], c["alpha"]))  # ties: closer to FT
-        model.load_state_dict(interpolate(theta0, theta1, best["alpha"]))
+            val = split_accuracy(model, ctx.task.val, bs)
+            ood = {n: split_accuracy(model, s, bs) for n, s in ctx.task.ood_val.items()}
+            curve.append(AlphaPoint(alpha, val, ood))  # OOD val: reported beside, never chosen on
+        best = max(curve, key=lambda c: (c.val_accuracy, c.alpha))  # ties: closer to FT
+        model.load_state_dict(interpolate(theta0, theta1, best.alpha))
         model.eval()
         info.update(
             {
-                "alpha": best["alpha"],
-                "alpha_curve": curve,
+                "alpha": best.alpha,
+                "alpha_curve": [p.to_json() for p in curve],
                 "head_init": self.config.head_init,
                 f"{'lp' if self.config.head_init == 'lp' else 'start'}_val_accuracy": (
                     head.val_accuracy

@@ -72,17 +72,18 @@ def wise_curve(runs: Runs, summary: StudySummary) -> bytes | None:
     colors = _colors(list(curves))
     for v, fit in curves.items():
         curve = fit.alpha_curve
-        alphas = [p["alpha"] for p in curve]
+        alphas = [p.alpha for p in curve]
         ax.plot(
             alphas,
-            [p["val_accuracy"] for p in curve],
+            [p.val_accuracy for p in curve],
             "-o",
             color=colors[v],
             label=f"{v}: ID val",
             ms=3,
         )
-        for key in [k for k in curve[0] if k.startswith("ood-val:")]:
-            ax.plot(alphas, [p[key] for p in curve], "--", color=colors[v], label=f"{v}: {key}")
+        for name in curve[0].ood_val:
+            ax.plot(alphas, [p.ood_val[name] for p in curve], "--", color=colors[v],
+                    label=f"{v}: ood-val:{name}")  # fmt: skip
         ax.axvline(fit.alpha, color=colors[v], alpha=0.4, linewidth=3)
     ax.set_xlabel("alpha (0 = pretrained + LP head, 1 = fine-tuned)")
     ax.set_ylabel("accuracy")

@@ -81,6 +81,28 @@ class HeadEffect:
         return cls(**_known(cls, raw))
 
 
+OOD_VAL = "ood-val:"  # an alpha point's OOD-validation accuracies: "ood-val:<name>" in the JSON
+
+
+@dataclass(frozen=True)
+class AlphaPoint:
+    """One point of WiSE-FT's alpha curve: the mixing weight, its ID-validation accuracy (what
+    alpha is chosen on) and the OOD-validation accuracies reported beside it."""
+
+    alpha: float
+    val_accuracy: float
+    ood_val: dict[str, float] = dataclasses.field(default_factory=dict)  # split name -> accuracy
+
+    def to_json(self) -> dict[str, float]:
+        out = {"alpha": self.alpha, "val_accuracy": self.val_accuracy}
+        return out | {f"{OOD_VAL}{name}": acc for name, acc in self.ood_val.items()}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> AlphaPoint:
+        ood = {k.removeprefix(OOD_VAL): float(v) for k, v in raw.items() if k.startswith(OOD_VAL)}
+        return cls(float(raw["alpha"]), float(raw["val_accuracy"]), ood)
+
+
 @dataclass(frozen=True)
 class FitInfo:
     """The cross-protocol entries of a run's ``info`` (see the module docstring)."""
@@ -92,7 +114,7 @@ class FitInfo:
     head_effect: HeadEffect | None = None
     regularizers: tuple[RegularizerEffect, ...] = ()
     alpha: float | None = None  # WiSE-FT: the mixing weight chosen on ID val
-    alpha_curve: tuple[dict[str, float], ...] = ()  # each: alpha, val_accuracy, ood-val:<name>
+    alpha_curve: tuple[AlphaPoint, ...] = ()
     trainable_parameters: int | None = None
 
     @property
@@ -117,6 +139,6 @@ class FitInfo:
                 RegularizerEffect.from_json(r) for r in info.get("regularizers") or ()
             ),
             alpha=info.get("alpha"),
-            alpha_curve=tuple(plain(p) for p in info.get("alpha_curve") or ()),
+            alpha_curve=tuple(AlphaPoint.from_json(p) for p in info.get("alpha_curve") or ()),
             trainable_parameters=info.get("trainable_parameters"),
         )

@@ -24,7 +24,7 @@ class MMDResult(FlatJson):
     n_permutations: int
     null_mean: float
     null_std: float
-    subsampled: bool
+    subsampled: dict[str, list[int]] | None  # side -> [kept, of]; None: every point was used
 
 
 @dataclass(frozen=True)

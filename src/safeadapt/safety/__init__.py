@@ -25,7 +25,7 @@ from safeadapt.safety.base import (
     run_scores,
     score_columns,
 )
-from safeadapt.safety.suite import SafetyConfig, evaluate_safety
+from safeadapt.safety.suite import SafetyConfig, SafetyEvaluation, evaluate_safety
 
 for _module in pkgutil.iter_modules(__path__):  # each family module registers its family
     importlib.import_module(f"{__name__}.{_module.name}")
@@ -36,6 +36,7 @@ __all__ = [
     "Family",
     "SafetyConfig",
     "Score",
+    "SafetyEvaluation",
     "evaluate_safety",
     "family",
     "measure_families",

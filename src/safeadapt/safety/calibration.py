@@ -14,6 +14,7 @@ import torch
 
 from safeadapt.config import check_settings, count, flag, setting
 from safeadapt.metrics import METRICS
+from safeadapt.metrics.calibration import Reliability
 from safeadapt.results import StudySummary
 from safeadapt.safety.base import (
     EvalContext,
@@ -43,15 +44,6 @@ class CalibrationConfig:
 
 
 @dataclass(frozen=True)
-class Reliability:
-    """Reliability-diagram bins: each bin's mean confidence, accuracy and count."""
-
-    confidence: list[float]
-    accuracy: list[float]
-    count: list[int]
-
-
-@dataclass(frozen=True)
 class CalibrationResult(SafetyResult):
     """The reliability bins of ID test (``test``, and ``test_ts`` after scaling); with
     temperature scaling, T and the scaled ECE / NLL / Brier of every evaluation split."""
@@ -74,7 +66,7 @@ class Calibration(Family):
         test_labels = torch.from_numpy(ctx.labels("test"))
 
         def bins(logits) -> Reliability:
-            return Reliability(**reliability_data(logits, test_labels, config.bins))
+            return reliability_data(logits, test_labels, config.bins)
 
         if not config.temperature_scaling:
             return CalibrationResult({"test": bins(ctx.logits("test"))})

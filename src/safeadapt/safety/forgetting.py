@@ -15,6 +15,7 @@ them, stratified by task (the probes' own fitting noise is not in it).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,18 +77,20 @@ def default_reference_tasks(task) -> tuple[str, ...]:
     return tuple(t for t in REFERENCE_TASKS[task.modality] if t != base)
 
 
-def _probe(feats: dict[str, Tensor], ref) -> Tensor:
-    """A plain linear probe's test logits on one reference task's features."""
+def _probe(feats: Sequence[Tensor], ref) -> Tensor:
+    """A plain linear probe's test logits on one reference task's features (train, val,
+    test)."""
     from safeadapt.linear import fit_linear_probe
 
+    train, val, test = feats
     head = fit_linear_probe(
-        feats["train"],
+        train,
         torch.from_numpy(ref.train.labels),
-        feats["val"],
+        val,
         torch.from_numpy(ref.val.labels),
         ref.num_classes,
     )
-    return head.logits(feats["test"])
+    return head.logits(test)
 
 
 @dataclass(frozen=True)
@@ -142,21 +145,21 @@ class Forgetting(Family):
             if ref.modality != task.modality:
                 skipped[name] = f"modality {ref.modality} differs from the task's {task.modality}"
                 continue
-            parts = {"train": ref.train, "val": ref.val, "test": ref.test}
-            orig = {
-                k: ctx.cache.get(ctx.pretrained(), s, show_progress=ctx.show_progress).features
-                for k, s in parts.items()
-            }
+            parts = (ref.train, ref.val, ref.test)
+            orig = [
+                ctx.cache.get(ctx.pretrained(), s, show_progress=ctx.show_progress).features
+                for s in parts
+            ]
             logits_before = _probe(orig, ref)
             if ctx.frozen_backbone:
                 logits_after = logits_before
             else:
-                adapted = {
-                    k: extract_features(
+                adapted = [
+                    extract_features(
                         ctx.model.backbone, s, show_progress=ctx.show_progress
                     ).features
-                    for k, s in parts.items()
-                }
+                    for s in parts
+                ]
                 logits_after = _probe(adapted, ref)
             labels = ref.test.labels
             ctx.add_rows(f"reference-before:{name}", labels, logits_before)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from safeadapt.config import check_settings, count, each, one_of, setting
-from safeadapt.evaluation import EvalContext, score_splits
+from safeadapt.evaluation import EvalContext, PerExample, score_splits
 from safeadapt.metrics import METRICS
 from safeadapt.safety.base import measure_families, resolve_families
 
@@ -37,6 +37,21 @@ class SafetyConfig:
         object.__setattr__(self, "families", resolve_families(self.families))
 
 
+@dataclass(frozen=True)
+class SafetyEvaluation:
+    """What ``evaluate_safety`` measured: the prediction metrics per evaluation split
+    (``splits``) and on the selection splits (``selection``: ``val`` and ``ood-val:*``, the only
+    numbers a choice may use), the ``logits`` of every labelled split, ``results`` -- as a run
+    record stores them: one entry per family, ``backbone_passes`` per split and
+    ``family_seconds`` -- and the families' ``per_example`` outputs."""
+
+    splits: dict[str, dict[str, float]]
+    selection: dict[str, dict[str, float]]
+    logits: dict[str, Any]
+    results: dict[str, Any]
+    per_example: PerExample
+
+
 def evaluate_safety(
     model,
     task,
@@ -46,14 +61,9 @@ def evaluate_safety(
     frozen_backbone: bool = False,
     config: SafetyConfig | None = None,
     show_progress: bool = False,
-) -> dict[str, Any]:
+) -> SafetyEvaluation:
     """The suite on ``model`` (a fitted ``Classifier``) and ``task``; ``pretrained`` is the
-    pretrained backbone (or a factory) that distortion, forgetting, flips and the trend need.
-
-    Returns ``splits`` (metrics per evaluation split), ``selection`` (the same on ``val`` and
-    ``ood-val:*`` -- the only numbers a choice may use), ``logits`` of every labelled split and
-    ``per_example`` (the families' columns and extra rows, for ``predictions.parquet``), beside
-    one entry per family, ``backbone_passes`` per split and ``family_seconds`` (wall time)."""
+    pretrained backbone (or a factory) that distortion, forgetting, flips and the trend need."""
     config = config or SafetyConfig()
     ctx = EvalContext(
         model,
@@ -65,21 +75,13 @@ def evaluate_safety(
         show_progress=show_progress,
     )
     logits, report, selection = score_splits(ctx, config.metrics)
-    out: dict[str, Any] = {"splits": report, "selection": selection, "logits": logits}
-    out.update(run_families(ctx, config))
-    out["per_example"] = per_example(ctx)
-    return out
+    return SafetyEvaluation(report, selection, logits, run_families(ctx, config),
+                            ctx.per_example())  # fmt: skip
 
 
 def run_families(ctx: EvalContext, config: SafetyConfig) -> dict[str, Any]:
     """Every configured family's result on ``ctx``, the backbone passes per split (1 for an
-    adapted model, 0 when its features were cached) and each family's wall time."""
-    out: dict[str, Any] = dict(measure_families(ctx, config.families))
-    out["backbone_passes"] = dict(ctx.passes)
-    out["family_seconds"] = dict(ctx.seconds)
-    return out
-
-
-def per_example(ctx: EvalContext) -> dict[str, Any]:
-    """The families' per-example columns and extra rows (for ``predictions.parquet``)."""
-    return {"columns": ctx.columns, "rows": ctx.rows}
+    adapted model, 0 when its features were cached) and each family's wall time: a run
+    record's ``safety``."""
+    results = dict(measure_families(ctx, config.families))
+    return {**results, "backbone_passes": dict(ctx.passes), "family_seconds": dict(ctx.seconds)}

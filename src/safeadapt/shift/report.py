@@ -31,11 +31,8 @@ from safeadapt.data.features import FeatureCache
 from safeadapt.data.task import Split
 from safeadapt.errors import DataError
 from safeadapt.results.shift import (
-    ClassifierResult,
     Comparison,
-    KSResult,
     LabelAgreement,
-    MMDResult,
     ProbeResult,
     ShiftReport,
 )
@@ -168,16 +165,14 @@ def shift_report(
     ref = names[0]
     comparisons: dict[str, Comparison] = {}
     for other in names[1:]:
-        mmd = MMDResult.from_json(mmd_test(emb[ref], emb[other], n_permutations, seed))
-        found = classifier_test(emb[ref], emb[other], seed=seed)
-        first, second = found.pop("typical_first"), found.pop("typical_second")
-        c2st = ClassifierResult.from_json(found)
+        mmd = mmd_test(emb[ref], emb[other], n_permutations, seed)
+        c2st, first, second = classifier_test(emb[ref], emb[other], seed=seed)
         typical = {
             ref: [_show(sampled[ref].inputs[i]) for i in first],
             other: [_show(sampled[other].inputs[i]) for i in second],
         }
         shifted = shift_detected(mmd.p_value, c2st.p_value, level)
-        ks = KSResult.from_json(ks_test(emb[ref], emb[other], level))
+        ks = ks_test(emb[ref], emb[other], level)
         comparisons[other] = Comparison(mmd, c2st, ks, bool(shifted), c2st.auroc - 0.5, typical)
     probe = None
     labels = sampled[ref].labels

@@ -14,13 +14,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from safeadapt.errors import DataError
+from safeadapt.results.shift import ClassifierResult, KSResult, MMDResult
 
 MIN_PER_SET = 10
 
@@ -57,7 +58,7 @@ def mmd_test(
     seed: int = 0,
     max_per_side: int = MMD_MAX_PER_SIDE,
     block_rows: int = BLOCK_ROWS,
-) -> dict[str, Any]:
+) -> MMDResult:
     """Unbiased MMD^2 between ``x`` ``(N, D)`` and ``y`` ``(M, D)``, with a permutation p-value.
 
     The kernel matrix is never held whole: it is computed ``block_rows`` rows at a time and each
@@ -110,20 +111,29 @@ def mmd_test(
     stats = (kxx - n) / (n * (n - 1)) + (kyy - m) / (m * (m - 1)) - 2 * kxy / (n * m)
     observed, null = stats[0], stats[1:]
     p = (1 + (null >= observed).sum().item()) / (1 + n_permutations)
-    return {
-        "mmd2": float(observed),
-        "p_value": float(p),
-        "bandwidth": float(bandwidth),
-        "n_permutations": n_permutations,
-        "null_mean": float(null.mean()),
-        "null_std": float(null.std()),
-        "subsampled": subsampled,
-    }
+    return MMDResult(
+        mmd2=float(observed),
+        p_value=float(p),
+        bandwidth=float(bandwidth),
+        n_permutations=n_permutations,
+        null_mean=float(null.mean()),
+        null_std=float(null.std()),
+        subsampled=subsampled,
+    )
+
+
+class DomainClassifier(NamedTuple):
+    """``classifier_test``'s outcome: the test, and the indices of the examples most typical of
+    each side (most confidently the first set; most confidently the second)."""
+
+    result: ClassifierResult
+    typical_first: list[int]
+    typical_second: list[int]
 
 
 def classifier_test(
     x: Tensor, y: Tensor, n_folds: int = 5, seed: int = 0, top_k: int = 5
-) -> dict[str, Any]:
+) -> DomainClassifier:
     """Cross-validated domain classifier: AUROC of telling ``x`` (0) from ``y`` (1), a one-sided
     Mann-Whitney p-value, and the indices of the examples most typical of each side."""
     from scipy.stats import mannwhitneyu
@@ -143,26 +153,24 @@ def classifier_test(
     auroc = float(roc_auc_score(d, score))
     p = float(mannwhitneyu(score[d == 1], score[d == 0], alternative="greater").pvalue)
     sx, sy = score[: len(x)], score[len(x) :]
-    return {
-        "auroc": auroc,
-        "p_value": p,
-        "folds": folds,
-        "accuracy": float(((score > 0) == (d == 1)).mean()),
-        "typical_first": np.argsort(sx)[:top_k].tolist(),  # most confidently "first set"
-        "typical_second": np.argsort(-sy)[:top_k].tolist(),  # most confidently "second set"
-    }
+    accuracy = float(((score > 0) == (d == 1)).mean())
+    return DomainClassifier(
+        ClassifierResult(auroc=auroc, p_value=p, folds=folds, accuracy=accuracy),
+        np.argsort(sx)[:top_k].tolist(),
+        np.argsort(-sy)[:top_k].tolist(),
+    )
 
 
-def ks_test(x: Tensor, y: Tensor, level: float = 0.05) -> dict[str, Any]:
+def ks_test(x: Tensor, y: Tensor, level: float = 0.05) -> KSResult:
     """Per-dimension two-sample KS tests, Benjamini-Hochberg adjusted."""
     from scipy.stats import false_discovery_control, ks_2samp
 
     x, y = _check(x, y, "ks_test")
     res = ks_2samp(x.numpy(), y.numpy(), axis=0, method="asymp")
     adjusted = false_discovery_control(np.asarray(res.pvalue), method="bh")
-    return {
-        "dimensions": int(x.shape[1]),
-        "significant_dimensions": int((adjusted < level).sum()),
-        "min_adjusted_p_value": float(adjusted.min()),
-        "max_statistic": float(np.max(res.statistic)),
-    }
+    return KSResult(
+        dimensions=int(x.shape[1]),
+        significant_dimensions=int((adjusted < level).sum()),
+        min_adjusted_p_value=float(adjusted.min()),
+        max_statistic=float(np.max(res.statistic)),
+    )

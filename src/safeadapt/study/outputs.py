@@ -175,21 +175,21 @@ def example_intervals(outputs: Outputs, splits: Sequence[str]) -> dict[str, tupl
     out: dict[str, tuple] = {}
     data = {name: outputs.split(name) for name in splits}
     data = {k: v for k, v in data.items() if v is not None}
-    if "test" in data:
-        labels, correct, probs = data["test"]
-        out["id_accuracy"] = _accuracy_interval(correct)
-        for key in PROB_METRICS:
-            out[key] = (*_seed_mean_interval(probs, labels, key), "bootstrap")
-    if "val" in data:
-        out["val_accuracy"] = _accuracy_interval(data["val"].correct)
-        labels, _, probs = data["val"]
-        out["val_ece"] = (*_seed_mean_interval(probs, labels, "ece"), "bootstrap")
-    ood = [k for k in data if k.startswith("ood:")]
-    for k in ood:
-        out[f"accuracy:{k}"] = _accuracy_interval(data[k].correct)
+    test, val = (outputs.split(name) if name in data else None for name in ("test", "val"))
+    if test is not None:
+        out.update(id_accuracy=_accuracy_interval(test.correct))
+        out.update({k: (*_seed_mean_interval(test.probs, test.labels, k), "bootstrap")
+                    for k in PROB_METRICS})  # fmt: skip
+    if val is not None:
+        out.update(
+            val_accuracy=_accuracy_interval(val.correct),
+            val_ece=(*_seed_mean_interval(val.probs, val.labels, "ece"), "bootstrap"),
+        )
+    ood = {k: v.correct for k, v in data.items() if k.startswith("ood:")}
+    out.update({f"accuracy:{k}": _accuracy_interval(c) for k, c in ood.items()})
     if ood:
-        out["ood_accuracy"] = _mean_accuracy_interval([data[k].correct for k in ood])
-    ood_val = [k for k in data if k.startswith("ood-val:")]
+        out.update(ood_accuracy=_mean_accuracy_interval(list(ood.values())))
+    ood_val = [v.correct for k, v in data.items() if k.startswith("ood-val:")]
     if ood_val:
-        out["ood_val_accuracy"] = _mean_accuracy_interval([data[k].correct for k in ood_val])
+        out.update(ood_val_accuracy=_mean_accuracy_interval(ood_val))
     return out

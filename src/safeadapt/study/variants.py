@@ -4,6 +4,7 @@ with its intervals, kept beside its per-example outputs while the verdict is mad
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,15 +74,17 @@ class Candidate:
 
 def _score_summary(key: str, vals: list[float], interval: tuple | None) -> ScoreSummary:
     mean = float(np.mean(vals))
-    ci: dict[str, Any] = {}
+    std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    summary = ScoreSummary(mean, std, len(vals))
     if interval is not None:  # every interval contains its estimate (the mean over seeds)
-        lo, hi, ci["ci_method"] = interval
-        ci["ci_low"], ci["ci_high"] = contain(lo, hi, mean)
+        lo, hi, method = interval
+        lo, hi = contain(lo, hi, mean)
+        summary = dataclasses.replace(summary, ci_low=lo, ci_high=hi, ci_method=method)
     seed_ci = t_interval(vals)
     if seed_ci is not None and key != "trainable_parameters":
-        ci["seed_ci_low"], ci["seed_ci_high"] = seed_ci
-    std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-    return ScoreSummary(mean, std, len(vals), **ci)
+        lo, hi = seed_ci
+        summary = dataclasses.replace(summary, seed_ci_low=lo, seed_ci_high=hi)
+    return summary
 
 
 def aggregate(
