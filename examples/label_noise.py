@@ -23,12 +23,12 @@ def main() -> None:
     task = load_builtin_task("vader-autolabel").subsample(max_train=2000, max_eval=1000)
     backbone, cache = load_backbone("minilm", max_length=64), FeatureCache()
     report = shift_report(backbone, {"auto": task.train, "human": task.test}, cache)
-    c = report["comparisons"]["human"]
+    c = report.comparisons["human"]
     print(
-        f"inputs: MMD p {c['mmd']['p_value']:.3g}, domain AUROC {c['classifier']['auroc']:.3f} "
-        f"-> shift {'detected' if c['shift_detected'] else 'not detected'}"
+        f"inputs: MMD p {c.mmd.p_value:.3g}, domain AUROC {c.classifier.auroc:.3f} "
+        f"-> shift {'detected' if c.shift_detected else 'not detected'}"
     )
-    print(f"advice: {report['advice']}")
+    print(f"advice: {report.advice}")
     train = cache.get(backbone, task.train).features.numpy()
     test = cache.get(backbone, task.test).features.numpy()
     rating = np.asarray(task.train.groups).astype(str)
@@ -43,7 +43,7 @@ def main() -> None:
         f"auto labels agree with a clear human rating on {np.mean(task.train.labels[clear] == human[clear]):.1%}"
     )
     for name, (x, y) in probes.items():
-        acc = label_agreement(x, y, test, task.test.labels)["transfer"]
+        acc = label_agreement(x, y, test, task.test.labels).transfer
         print(f"probe on {name:34s} ({len(y):4d} snippets): human-test accuracy {acc:.3f}")
 
 

@@ -46,9 +46,9 @@ def test_curation_reaches_the_target_correlation(rho):
     before = (split.labels.copy(), split.groups.copy(), list(split.inputs))
     curated, report = curate(split, target_correlation=rho, size=200, positive_group="a", seed=1)
     assert len(curated) == 200
-    assert report["correlation"] == pytest.approx(rho, abs=0.02)
-    assert phi(curated.labels, curated.groups, "a") == report["correlation"]
-    assert report["dropped"] == 800 - 200 and report["duplicated"] == 0
+    assert report.correlation == pytest.approx(rho, abs=0.02)
+    assert phi(curated.labels, curated.groups, "a") == report.correlation
+    assert report.dropped == 800 - 200 and report.duplicated == 0
     np.testing.assert_array_equal(split.labels, before[0])  # the original is untouched
     np.testing.assert_array_equal(split.groups, before[1])
     assert list(split.inputs) == before[2]
@@ -58,7 +58,7 @@ def test_curation_reaches_the_target_correlation(rho):
 def test_curation_reaches_group_shares_and_keeps_the_label_mix():
     split = _split(BIASED)
     curated, report = curate(split, group_shares={"a": 0.5, "b": 0.5}, size=100, seed=0)
-    assert report["group_shares"] == {"a": 0.5, "b": 0.5}
+    assert report.group_shares == {"a": 0.5, "b": 0.5}
     in_a = curated.labels[curated.groups == "a"]
     assert np.mean(in_a == 1) == pytest.approx(0.9, abs=0.03)
 
@@ -70,7 +70,7 @@ def test_impossible_targets_are_explained():
     curated, report = curate(
         split, target_correlation=0.0, size=150, positive_group="a", allow_duplicates=True
     )
-    assert report["duplicated"] > 0 and len(curated) == 150
+    assert report.duplicated > 0 and len(curated) == 150
     with pytest.raises(InvalidConfig, match="exactly one of"):
         curate(split)
     with pytest.raises(InvalidConfig, match="sum to 1"):

@@ -154,7 +154,7 @@ def curate(
     except SafeAdaptError as err:
         _fail(err)
     written = write_curated(curated, loaded.label_names, loaded.modality, out)
-    typer.echo(json.dumps(report, indent=1))
+    typer.echo(json.dumps(report.to_json(), indent=1))
     typer.echo(f"written: {written}")
 
 

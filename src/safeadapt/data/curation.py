@@ -11,12 +11,12 @@ never modified; the report says what was dropped or duplicated.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
 from safeadapt.data.task import Split
 from safeadapt.errors import DataError, InvalidConfig
+from safeadapt.results.audit import CurationReport
 
 
 def split_groups(split: Split) -> np.ndarray:
@@ -78,7 +78,7 @@ def curate(
     mode: str = "resample",
     allow_duplicates: bool = False,
     seed: int = 0,
-) -> tuple[Split | np.ndarray, dict[str, Any]]:
+) -> tuple[Split | np.ndarray, CurationReport]:
     """A curated copy of ``split`` (``resample``) or per-example weights (``reweight``), and a
     report of cells before / after, what was dropped or duplicated, and the achieved values."""
     if (target_correlation is None) == (group_shares is None):
@@ -126,12 +126,8 @@ def curate(
                 )
             if len(idx):
                 weights[idx] = shares[k] / (len(idx) / len(split))
-        report = {
-            "mode": mode,
-            "cells_before": before,
-            "target_cells": {f"{g}|{c}": n for (g, c), n in targets.items()},
-        }
-        return weights, report
+        target_cells = {f"{g}|{c}": n for (g, c), n in targets.items()}
+        return weights, CurationReport(mode, before, target_cells=target_cells)
     rng = np.random.default_rng(seed)
     chosen, dropped, duplicated = [], 0, 0
     for k, need in targets.items():
@@ -155,18 +151,18 @@ def curate(
     order = rng.permutation(np.concatenate(chosen))
     curated = split.subset(order, f"{split.name}-curated")
     cur_groups, cur_labels = np.asarray(curated.groups).astype(str), curated.labels
-    report: dict[str, Any] = {
-        "mode": mode,
-        "size": len(curated),
-        "cells_before": before,
-        "cells_after": {
+    correlated = target_correlation is not None
+    pg = positive_group or gs[-1]
+    return curated, CurationReport(
+        mode,
+        before,
+        size=len(curated),
+        cells_after={
             f"{g}|{c}": int(np.sum((cur_groups == g) & (cur_labels == c))) for (g, c) in targets
         },
-        "dropped": int(dropped),
-        "duplicated": int(duplicated),
-        "group_shares": {g: float(np.mean(cur_groups == g)) for g in gs},
-    }
-    if target_correlation is not None:
-        report["correlation"] = phi(cur_labels, cur_groups, positive_group or gs[-1])
-        report["correlation_before"] = phi(labels, groups, positive_group or gs[-1])
-    return curated, report
+        dropped=int(dropped),
+        duplicated=int(duplicated),
+        group_shares={g: float(np.mean(cur_groups == g)) for g in gs},
+        correlation=phi(cur_labels, cur_groups, pg) if correlated else None,
+        correlation_before=phi(labels, groups, pg) if correlated else None,
+    )

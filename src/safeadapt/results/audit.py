@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from safeadapt.results._json import FlatJson
+from safeadapt.results._json import FlatJson, absent, fields_json
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,26 @@ class AuditReport:
             f"</thead><tbody>{rows}</tbody></table><p>Cramér's V {self.cramers_v:.3f}; "
             f"flags:</p><ul>{flags}</ul>"
         )
+
+
+@dataclass(frozen=True)
+class CurationReport:
+    """What ``safeadapt.bias.curate`` did: the (group|label) cell counts before, and -- when
+    resampling -- after, with how many examples were dropped or duplicated, each group's share
+    and, for a correlation target, the achieved colour-label correlation (phi) before and after;
+    when reweighting, each cell's target count instead. ``to_json()`` is ``safeadapt curate``'s
+    output (the entries a mode does not produce are left out)."""
+
+    mode: str
+    cells_before: dict[str, int]
+    size: int | None = absent()
+    cells_after: dict[str, int] | None = absent()
+    target_cells: dict[str, int] | None = absent()
+    dropped: int | None = absent()
+    duplicated: int | None = absent()
+    group_shares: dict[str, float] | None = absent()
+    correlation: float | None = absent()
+    correlation_before: float | None = absent()
+
+    def to_json(self) -> dict[str, Any]:
+        return fields_json(self)

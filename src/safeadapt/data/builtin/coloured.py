@@ -146,8 +146,8 @@ def coloured_task(
         "colour x label cell",
         "groups: colour (red / green); label 1 = classes 5-9",
     ]
-    if report["duplicated"]:
-        notes.append(f"train: {report['duplicated']} examples duplicated (short cells)")
+    if report.duplicated:
+        notes.append(f"train: {report.duplicated} examples duplicated (short cells)")
     return Task(
         name=f"coloured[{source},{pool},{level}]",
         modality="image",
