@@ -7,8 +7,25 @@ Kumar et al. report that FT changes ID features much more than OOD ones; the OOD
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import torch.nn.functional as F
 from torch import Tensor
+
+from safeadapt.results._json import absent
+
+
+@dataclass(frozen=True)
+class FeatureChange:
+    """How far one split's features moved from the pretrained backbone's: mean L2, mean
+    cosine distance and mean L2 relative to the original norm; for an OOD split, its mean L2
+    over ID test's (``None`` when nothing moved on ID, as for LP)."""
+
+    l2: float
+    cosine: float
+    relative_l2: float
+    l2_ratio_to_id: float | None = absent()
 
 
 def per_example_l2(original: Tensor, adapted: Tensor) -> Tensor:
@@ -16,7 +33,7 @@ def per_example_l2(original: Tensor, adapted: Tensor) -> Tensor:
     return (adapted.double() - original.double()).norm(dim=1)
 
 
-def feature_change(original: Tensor, adapted: Tensor) -> dict[str, float]:
+def feature_change(original: Tensor, adapted: Tensor) -> FeatureChange:
     """Mean L2 and cosine distance between paired features ``(N, D)``; 0 when nothing moved."""
     if original.shape != adapted.shape or original.ndim != 2:
         raise ValueError(
@@ -31,16 +48,17 @@ def feature_change(original: Tensor, adapted: Tensor) -> dict[str, float]:
         .item()
     )
     rel = ((b - a).norm(dim=1) / a.norm(dim=1).clamp_min(1e-12)).mean().item()
-    return {"l2": l2, "cosine": cos, "relative_l2": rel}
+    return FeatureChange(l2, cos, rel)
 
 
 def distortion_report(
     original: dict[str, Tensor], adapted: dict[str, Tensor], id_split: str = "test"
-) -> dict[str, dict[str, float]]:
-    """Per split feature change, plus for each OOD split its OOD/ID ratio of mean L2."""
+) -> dict[str, FeatureChange]:
+    """Per split feature change, plus for each other split its OOD/ID ratio of mean L2."""
     out = {name: feature_change(original[name], adapted[name]) for name in original}
-    id_l2 = out[id_split]["l2"]
-    for name, row in out.items():
-        if name != id_split:
-            row["l2_ratio_to_id"] = row["l2"] / id_l2 if id_l2 > 0 else float("nan")
-    return out
+    id_l2 = out[id_split].l2
+    return {
+        name: c if name == id_split or not id_l2 > 0
+        else dataclasses.replace(c, l2_ratio_to_id=c.l2 / id_l2)
+        for name, c in out.items()
+    }  # fmt: skip

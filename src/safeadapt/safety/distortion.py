@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from safeadapt.metrics.distortion import distortion_report, per_example_l2
+from safeadapt.metrics.distortion import FeatureChange, distortion_report, per_example_l2
 from safeadapt.results import StudySummary
 from safeadapt.results.safety import dump_value, load_value
 from safeadapt.safety.base import (
@@ -22,7 +22,6 @@ from safeadapt.safety.base import (
     Family,
     SafetyResult,
     Score,
-    absent,
     register_family,
 )
 
@@ -32,15 +31,7 @@ class DistortionConfig:
     """No settings: the splits are the task's evaluation splits."""
 
 
-@dataclass(frozen=True)
-class SplitDistortion:
-    """How far one split's features moved from the pretrained backbone's."""
-
-    l2: float
-    cosine: float
-    relative_l2: float
-    # OOD splits: their mean L2 over ID test's (None when nothing moved on ID, as for LP)
-    l2_ratio_to_id: float | None = absent()
+SplitDistortion = FeatureChange  # one split's entry of the family's result
 
 
 @dataclass(frozen=True)
@@ -80,12 +71,7 @@ class Distortion(Family):
         adapted = {k: ctx.features(k) for k in names}
         for k in names:
             ctx.add_column("feature_shift", k, per_example_l2(original[k], adapted[k]).numpy())
-        splits = {}
-        for k, row in distortion_report(original, adapted).items():
-            ratio = row.pop("l2_ratio_to_id", None)  # none when nothing moved on ID (LP), not NaN
-            none = ratio is None or np.isnan(ratio)
-            splits[k] = SplitDistortion(**row, l2_ratio_to_id=None if none else ratio)
-        return DistortionResult(splits)
+        return DistortionResult(distortion_report(original, adapted))
 
     def scores(self, result: DistortionResult) -> dict[str, Score]:
         ratios = [
