@@ -47,12 +47,31 @@ class GroupReport:
     equalized_odds_difference_max_over_classes: float | None = absent()
 
 
-def _accuracies(frame) -> dict[str, GroupAccuracy]:
-    return {
-        str(g): GroupAccuracy(float(acc), int(n))
-        for g, acc, n in zip(frame.by_group.index, frame.by_group["accuracy"],
-                             frame.by_group["n"], strict=True)
-    }  # fmt: skip
+@dataclass(frozen=True)
+class _Breakdown:
+    """Accuracy per value of one sensitive feature (groups, or group x class cells)."""
+
+    by: dict[str, GroupAccuracy]
+    worst: str
+    worst_accuracy: float
+    gap: float  # best minus worst
+
+
+def _breakdown(y_true: np.ndarray, y_pred: np.ndarray, feature: np.ndarray) -> _Breakdown:
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import accuracy_score
+
+    frame = MetricFrame(metrics=accuracy_score, y_true=y_true, y_pred=y_pred,
+                        sensitive_features=feature)  # fmt: skip
+    accuracy = frame.by_group  # one metric: a Series indexed by the feature's values
+    names, counts = np.unique(feature, return_counts=True)
+    size = dict(zip(names.tolist(), counts.tolist(), strict=True))
+    return _Breakdown(
+        by={str(g): GroupAccuracy(float(a), int(size[str(g)])) for g, a in accuracy.items()},
+        worst=str(accuracy.idxmin()),
+        worst_accuracy=float(frame.group_min()),
+        gap=float(frame.difference(method="between_groups")),
+    )
 
 
 def group_report(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> GroupReport:
@@ -60,11 +79,9 @@ def group_report(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> 
     demographic-parity / equalised-odds differences of the predictions across groups."""
     from fairlearn.metrics import (
         MetricFrame,
-        count,
         demographic_parity_difference,
         equalized_odds_difference,
     )
-    from sklearn.metrics import accuracy_score
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     groups = np.asarray(groups).astype(str)
@@ -75,11 +92,8 @@ def group_report(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> 
         )
     if len(np.unique(groups)) < 2:
         raise DataError("group_report needs at least two groups; the split has one.")
-    metrics = {"accuracy": accuracy_score, "n": count}
-    frame = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=groups)
-    cells = np.char.add(np.char.add(groups, "|"), y_true.astype(str))
-    cell_frame = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred,
-                             sensitive_features=cells)  # fmt: skip
+    group = _breakdown(y_true, y_pred, groups)
+    cell = _breakdown(y_true, y_pred, np.char.add(np.char.add(groups, "|"), y_true.astype(str)))
     fairness: dict[str, float] = {}
     tpr_by_group = tpr_gap = None
     classes = np.unique(np.concatenate([y_true, y_pred]))
@@ -112,14 +126,14 @@ def group_report(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> 
             "equalized_odds_difference_max_over_classes": float(np.nanmax(eo)),
         }
     return GroupReport(
-        by_group=_accuracies(frame),
-        worst_group=str(frame.by_group["accuracy"].idxmin()),
-        worst_group_accuracy=float(frame.group_min()["accuracy"]),
-        accuracy_gap=float(frame.difference(method="between_groups")["accuracy"]),
-        by_cell=_accuracies(cell_frame),
-        worst_cell=str(cell_frame.by_group["accuracy"].idxmin()),
-        worst_cell_accuracy=float(cell_frame.group_min()["accuracy"]),
-        cell_gap=float(cell_frame.difference(method="between_groups")["accuracy"]),
+        by_group=group.by,
+        worst_group=group.worst,
+        worst_group_accuracy=group.worst_accuracy,
+        accuracy_gap=group.gap,
+        by_cell=cell.by,
+        worst_cell=cell.worst,
+        worst_cell_accuracy=cell.worst_accuracy,
+        cell_gap=cell.gap,
         tpr_by_group=tpr_by_group,
         tpr_gap=tpr_gap,
         **fairness,
