@@ -3,6 +3,7 @@ end to end, its numbers agree with the studies it ran, and a rerun reuses every 
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_regret.py"
 def _bench():
     spec = importlib.util.spec_from_file_location("bench_regret", BENCH)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through it
     spec.loader.exec_module(module)
     return module
 
