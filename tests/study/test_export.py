@@ -261,15 +261,15 @@ def test_card_datasets_name_each_split_by_its_own_source(tmp_path):
     task = SimpleNamespace(builtin=None, test="data/test.csv", ood={"shop": "hub:me/shop:test"})
     datasets = card_datasets(SimpleNamespace(task=task), summary)
     assert datasets == {
-        "test": {"name": "test.csv", "type": "test.csv", "split": "test"},
-        "ood:shop": {"name": "me/shop", "type": "me/shop", "split": "shop"},
+        "test": ("test.csv", "test.csv", "test"),
+        "ood:shop": ("me/shop", "me/shop", "shop"),
     }
     saved = tmp_path / "reviews"  # a save_to_disk folder is named by the folder, not "reviews:x"
     saved.mkdir()
     (saved / "dataset_dict.json").write_text('{"splits": ["test"]}')
     task = SimpleNamespace(builtin=None, test=f"{saved}:test", ood={"shop": f"hub:{saved}:test"})
     named = card_datasets(SimpleNamespace(task=task), summary)
-    assert named["test"]["name"] == named["ood:shop"]["name"] == "reviews"
+    assert named["test"].name == named["ood:shop"].name == "reviews"
     assert base_model("minilm") == "sentence-transformers/all-MiniLM-L6-v2"
     assert base_model("hf:google/vit-base-patch16-224") == "google/vit-base-patch16-224"
     assert base_model("efficientnet-lite0") is None

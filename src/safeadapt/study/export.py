@@ -25,7 +25,7 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from safeadapt.errors import CheckpointError, InvalidConfig
 from safeadapt.monitor.exported import MANIFEST, classifier, load_exported  # noqa: F401
@@ -234,9 +234,17 @@ def base_model(backbone: str) -> str | None:
     return None
 
 
-def card_datasets(config, summary: StudySummary) -> dict[str, dict[str, str]]:
-    """Each evaluated split's dataset entry (``name``, ``type``, ``split``): a built-in task by
-    its name, a file by its file name, a hub source by its id."""
+class CardDataset(NamedTuple):
+    """A model card's dataset entry for one evaluated split."""
+
+    name: str
+    type: str
+    split: str
+
+
+def card_datasets(config, summary: StudySummary) -> dict[str, CardDataset]:
+    """Each evaluated split's dataset entry: a built-in task by its name, a file by its file
+    name, a hub source by its id."""
     spec = config.task if config is not None else None
 
     def named(source: str | None, fallback: str) -> str:
@@ -258,7 +266,7 @@ def card_datasets(config, summary: StudySummary) -> dict[str, dict[str, str]]:
             source = spec.test if split == "test" else spec.ood.get(split.removeprefix("ood:"))
         base = spec.builtin if spec is not None and spec.builtin else summary.task
         name = named(source, base)
-        out[split] = {"name": name, "type": name, "split": split.removeprefix("ood:")}
+        out[split] = CardDataset(name, name, split.removeprefix("ood:"))
     return out
 
 
@@ -278,8 +286,8 @@ def card_metadata(summary: StudySummary, manifest: ExportManifest, entry: Varian
             ds = datasets[split]
             results.append(
                 EvalResult(
-                    task_type=task_type, dataset_type=ds["type"], dataset_name=ds["name"],
-                    dataset_split=ds["split"], metric_type=kind, metric_name=name,
+                    task_type=task_type, dataset_type=ds.type, dataset_name=ds.name,
+                    dataset_split=ds.split, metric_type=kind, metric_name=name,
                     metric_value=round(scores[key].mean, 4),
                 )
             )  # fmt: skip
