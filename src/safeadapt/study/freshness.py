@@ -13,8 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from safeadapt.results import StudySummary
 
@@ -23,13 +22,19 @@ def _hash(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def content_fingerprints(task, factory) -> dict[str, str]:
+class Content(NamedTuple):
     """What the study's results depend on beyond its settings: the data's and the backbone's
     content hashes (a local folder's weights can change under the same name)."""
-    return {"data": task.fingerprint(), "backbone": factory().fingerprint()}
+
+    data: str
+    backbone: str
 
 
-def study_inputs(config, modality: str, content: Mapping[str, str]) -> dict[str, str]:
+def content_fingerprints(task, factory) -> Content:
+    return Content(data=task.fingerprint(), backbone=factory().fingerprint())
+
+
+def study_inputs(config, modality: str, content: Content) -> dict[str, str]:
     """``{data, backbone, settings}`` hashes of what the study's results were made from."""
     from safeadapt.study.plan import expand_runs
 
@@ -39,8 +44,8 @@ def study_inputs(config, modality: str, content: Mapping[str, str]) -> dict[str,
         "preflight": dataclasses.asdict(config.preflight),
     }
     return {
-        "data": content["data"],
-        "backbone": content["backbone"],
+        "data": content.data,
+        "backbone": content.backbone,
         "settings": _hash(settings),
     }
 
