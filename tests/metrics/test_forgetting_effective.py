@@ -11,9 +11,9 @@ from safeadapt.metrics.forgetting import forgetting_report
 
 def test_forgetting_is_after_minus_before():
     r = forgetting_report({"a": 0.9, "b": 0.8}, {"a": 0.7, "b": 0.8})
-    assert r["tasks"]["a"]["delta"] == pytest.approx(-0.2)
-    assert r["tasks"]["b"]["delta"] == 0
-    assert r["mean_delta"] == pytest.approx(-0.1)
+    assert r.tasks["a"].delta == pytest.approx(-0.2)
+    assert r.tasks["b"].delta == 0
+    assert r.mean_delta == pytest.approx(-0.1)
     with pytest.raises(InvalidConfig, match="reference tasks differ"):
         forgetting_report({"a": 1.0}, {"b": 1.0})
 

@@ -8,16 +8,32 @@ that of the original backbone's features. Negative = forgotten. The probes are f
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 from safeadapt.errors import InvalidConfig
 
 
-def forgetting_report(
-    before: Mapping[str, float], after: Mapping[str, float]
-) -> dict[str, dict[str, float] | float]:
-    """``{task: {before, after, delta}}`` plus ``mean_delta`` (after - before, averaged)."""
+@dataclass(frozen=True)
+class TaskForgetting:
+    """A reference task's probe accuracy before and after adaptation."""
+
+    before: float
+    after: float
+    delta: float  # after - before
+
+
+@dataclass(frozen=True)
+class ForgettingReport:
+    """Per reference task, before / after / delta, and the mean delta."""
+
+    tasks: dict[str, TaskForgetting]
+    mean_delta: float
+
+
+def forgetting_report(before: Mapping[str, float], after: Mapping[str, float]) -> ForgettingReport:
+    """Each reference task's accuracy before and after, and the mean of after - before."""
     if set(before) != set(after):
         raise InvalidConfig(
             f"forgetting_report: reference tasks differ: before {sorted(before)}, after {sorted(after)}."
@@ -25,11 +41,7 @@ def forgetting_report(
     if not before:
         raise InvalidConfig("forgetting_report needs at least one reference task.")
     per = {
-        k: {
-            "before": float(before[k]),
-            "after": float(after[k]),
-            "delta": float(after[k] - before[k]),
-        }
+        k: TaskForgetting(float(before[k]), float(after[k]), float(after[k] - before[k]))
         for k in before
     }
-    return {"tasks": per, "mean_delta": float(np.mean([v["delta"] for v in per.values()]))}
+    return ForgettingReport(per, float(np.mean([v.delta for v in per.values()])))

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from safeadapt.config import MAX_SAMPLE, check_settings, count, each, one_of, setting
 from safeadapt.errors import AssetMissing
+from safeadapt.metrics.forgetting import TaskForgetting
 from safeadapt.results import StudySummary
 from safeadapt.safety.base import (
     EvalContext,
@@ -94,15 +95,6 @@ def _probe(feats: Sequence[Tensor], ref) -> Tensor:
 
 
 @dataclass(frozen=True)
-class TaskForgetting:
-    """A reference task's probe accuracy before and after adaptation."""
-
-    before: float
-    after: float
-    delta: float  # after - before
-
-
-@dataclass(frozen=True)
 class ProbeSizes:
     max_train: int
     max_eval: int
@@ -166,10 +158,10 @@ class Forgetting(Family):
             ctx.add_rows(f"reference:{name}", labels, logits_after)
             before[name] = float((logits_before.argmax(1).numpy() == labels).mean())
             after[name] = float((logits_after.argmax(1).numpy() == labels).mean())
-        report = forgetting_report(before, after) if before else {"tasks": {}}
+        report = forgetting_report(before, after) if before else None
         return ForgettingResult(
-            tasks={k: TaskForgetting(**v) for k, v in report["tasks"].items()},
-            mean_delta=report.get("mean_delta"),
+            tasks=report.tasks if report else {},
+            mean_delta=report.mean_delta if report else None,
             sizes=ProbeSizes(config.max_train, config.max_eval),
             skipped=skipped or None,
         )
