@@ -158,11 +158,12 @@ def test_curate_share_must_be_a_number():
 
 def test_an_empty_list_record_is_treated_as_corrupt(tmp_path):
     from safeadapt.study import StudyConfig
+    from safeadapt.study.freshness import Content
     from safeadapt.study.plan import expand_runs
     from safeadapt.study.store import RunStore
 
     config = StudyConfig.from_dict({**BASE, "output": str(tmp_path / "out")})
-    (spec,) = expand_runs(config, "image", {"data": "x"})
+    (spec,) = expand_runs(config, "image", Content(data="x", backbone="y"))
     store = RunStore(tmp_path / "out")
     for _ in range(2):  # every corrupt copy is kept
         store.folder(spec).mkdir(parents=True, exist_ok=True)
@@ -173,11 +174,12 @@ def test_an_empty_list_record_is_treated_as_corrupt(tmp_path):
 
 def test_a_run_locked_by_another_process_is_not_run_twice(tmp_path):
     from safeadapt.study import StudyConfig
+    from safeadapt.study.freshness import Content
     from safeadapt.study.plan import expand_runs
     from safeadapt.study.store import RunStore
 
     config = StudyConfig.from_dict({**BASE, "output": str(tmp_path / "out")})
-    (spec,) = expand_runs(config, "image", {"data": "x"})
+    (spec,) = expand_runs(config, "image", Content(data="x", backbone="y"))
     store = RunStore(tmp_path / "out")
     with store.lock(spec, wait=False) as first:
         assert first

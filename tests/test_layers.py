@@ -20,6 +20,7 @@ FLOORS = {
     "distributed": 1,
     "threads": 1,
     "config": 2,
+    "rules": 2,
     "settings_info": 2,
     "files": 2,
     "results": 2,

@@ -10,15 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from safeadapt.data.checks import check_texts, clean_labels, label_key
 from safeadapt.data.images import images_to_array
-from safeadapt.data.sources import (
-    _class_names,
-    _clean_labels,
-    _is_image_feature,
-    _label_key,
-    _load_source,
-    check_texts,
-)
+from safeadapt.data.sources import _class_names, _is_image_feature, _load_source
 from safeadapt.data.task import Split
 from safeadapt.errors import DataError
 
@@ -85,8 +79,8 @@ def load_split(
                               columns={label_column: "label_column"})  # fmt: skip
     index = {str(n): i for i, n in enumerate(label_names)}
     labels = []
-    for row, value in enumerate(_clean_labels(extra[label_column], f"Split {name!r} ({source})")):
-        key = _label_key(value, name, row)
+    for row, value in enumerate(clean_labels(extra[label_column], f"Split {name!r} ({source})")):
+        key = label_key(value, name, row)
         if str(key) not in index:
             raise DataError(
                 f"Split {name!r} ({source}), data row {row + 1}: label {value!r} is not one of "

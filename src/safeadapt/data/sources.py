@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from safeadapt.data.checks import check_texts, clean_labels, label_key, label_notes, label_set
 from safeadapt.data.disk import from_disk, saved_folder
 from safeadapt.data.images import images_to_array
 from safeadapt.data.task import Split, Task, stratified_holdout
@@ -324,7 +325,7 @@ def load_task(
         names = _class_names(ds, label_column)
         if names is not None:  # class indices are per source: map them through their names
             labels = [names[v] if v is not None and v >= 0 else None for v in labels]
-        labels = _clean_labels(labels, f"Split {split_name!r} ({source})")
+        labels = clean_labels(labels, f"Split {split_name!r} ({source})")
         groups = _column(ds, group_column, split_name, "group") if group_column else None
         if modality == "image":
             root = Path(source).parent if Path(source).is_file() else None
@@ -337,13 +338,13 @@ def load_task(
             check_texts(inputs, f"Split {split_name!r} ({source})")
         raw[split_name] = (inputs, labels, groups, origins)
 
-    label_names = _label_set(raw["train"][1])
+    label_names = label_set(raw["train"][1])
     index = {v: i for i, v in enumerate(label_names)}
     splits = {}
     for split_name, (inputs, labels, groups, origins) in raw.items():
         encoded = []
         for row, value in enumerate(labels):
-            key = _label_key(value, split_name, row)
+            key = label_key(value, split_name, row)
             if key not in index:
                 raise DataError(
                     f"Split {split_name!r}, row {row}: label {value!r} is not in the train label "
@@ -360,7 +361,7 @@ def load_task(
         splits["val"] = train_split.subset(held, "val")
         train_split = train_split.subset(kept, "train")
     return Task(
-        notes=_label_notes(label_names),
+        notes=label_notes(label_names),
         name=name or Path(train).stem,
         modality=modality,
         label_names=tuple(str(v) for v in label_names),
@@ -372,88 +373,3 @@ def load_task(
             k.removeprefix("ood-val:"): v for k, v in splits.items() if k.startswith("ood-val:")
         },
     )
-
-
-# characters per text: a tokenizer reads the whole text before it truncates to max_length, so
-# one huge cell would cost its whole size in time and memory at every pass
-MAX_TEXT_CHARS = 1_000_000
-
-
-def check_texts(texts: list, where: str) -> None:
-    """Every text is a non-empty string of at most ``MAX_TEXT_CHARS`` characters; errors name
-    the row as it is in the file (data row 1 is the first after a header), before any shuffling
-    or holding out."""
-    for i, text in enumerate(texts):
-        row = f"{where}, data row {i + 1}"
-        if text is None or (isinstance(text, float) and np.isnan(text)):
-            raise DataError(f"{row}: text is missing (None/NaN); drop or fill that row.")
-        if not isinstance(text, str):
-            raise DataError(f"{row}: text must be a string, got {type(text).__name__} {text!r}.")
-        if not text.strip():
-            raise DataError(f"{row}: text is empty; drop or fill that row.")
-        if len(text) > MAX_TEXT_CHARS:
-            raise DataError(
-                f"{row}: text has {len(text):,} characters, above the limit of "
-                f"{MAX_TEXT_CHARS:,} (the model reads at most max_length tokens of it); cut it "
-                "or drop that row."
-            )
-
-
-def _clean_labels(labels: list, where: str) -> list:
-    """Labels as scalars, string labels stripped of surrounding whitespace (``"pos "`` is
-    ``"pos"``); lists and mappings, and a mix of numbers and strings, are one-line errors."""
-    out, kinds = [], {}
-    for i, value in enumerate(labels):
-        if isinstance(value, list | tuple | dict | set | np.ndarray):
-            raise DataError(
-                f"{where}, data row {i + 1}: the label is a {type(value).__name__} ({value!r:.60}); "
-                "each row needs one label, a string or an integer (multi-label data is not "
-                "supported)."
-            )
-        if isinstance(value, str):
-            value = value.strip()
-            kinds.setdefault("string", (i, value))
-        elif isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-            value, bool
-        ):
-            if not (isinstance(value, float | np.floating) and np.isnan(value)):
-                kinds.setdefault("number", (i, value))
-        out.append(value)
-    if len(kinds) == 2:
-        (si, sv), (ni, nv) = kinds["string"], kinds["number"]
-        raise DataError(
-            f"{where}: labels mix strings and numbers ({sv!r} at data row {si + 1}, {nv!r} at "
-            f"data row {ni + 1}); write every label the same way (e.g. all as strings)."
-        )
-    return out
-
-
-def _label_notes(label_names: tuple) -> tuple[str, ...]:
-    """``labels:`` notes (validate prints them as warnings) for labels that differ only by case
-    or inner whitespace: separate classes, probably by mistake."""
-    groups: dict[str, list[str]] = {}
-    for name in label_names:
-        if isinstance(name, str):
-            groups.setdefault(" ".join(name.lower().split()), []).append(name)
-    return tuple(
-        f"labels: {', '.join(repr(n) for n in names)} differ only by case or spacing and are "
-        "separate classes; fix the data if they mean one class."
-        for names in groups.values()
-        if len(names) > 1
-    )
-
-
-def _label_key(value: Any, split_name: str, row: int) -> Any:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        raise DataError(f"Split {split_name!r}, row {row}: label is missing (None/NaN).")
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _label_set(labels: list) -> tuple:
-    keys = {_label_key(v, "train", i) for i, v in enumerate(labels)}
-    try:
-        return tuple(sorted(keys))
-    except TypeError:
-        return tuple(sorted(keys, key=str))

@@ -61,7 +61,7 @@ def rows_in_memory(inputs, modality: str, label_names: tuple[str, ...], labels=N
                 f"got {inputs.dtype} {inputs.shape}."
             )
     else:
-        from safeadapt.data.sources import check_texts
+        from safeadapt.data.checks import check_texts
 
         inputs = list(inputs)
         if not inputs:
