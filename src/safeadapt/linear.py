@@ -29,7 +29,8 @@ from torch import Tensor
 from safeadapt.config import check_settings, count, each, flag, positive_number, setting
 
 # Sizes bounded before anything is allocated: C values tried, lbfgs iterations per C.
-PROBE_LIMITS = {"c_grid": 100, "max_iter": 100_000}
+MAX_C_VALUES = 100  # C values a probe may try
+MAX_ITER = 100_000  # lbfgs iterations per C
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,9 @@ class ProbeConfig:
     c_grid: tuple[float, ...] = setting(
         (0.001, 0.01, 0.1, 1.0, 10.0),
         "the inverse L2 strengths tried; the best on validation is kept",
-        each(positive_number(), limit=PROBE_LIMITS["c_grid"]),
+        each(positive_number(), limit=MAX_C_VALUES),
     )
-    max_iter: int = setting(300, "lbfgs iterations per C", count(1, PROBE_LIMITS["max_iter"]))
+    max_iter: int = setting(300, "lbfgs iterations per C", count(1, MAX_ITER))
     standardize: bool = setting(True, "scale features by the training set's statistics", flag())
     # A mean objective, so independent of N: 1e-5 ends within 1e-6 of the optimum's objective
     # (tested).

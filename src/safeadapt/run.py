@@ -161,16 +161,13 @@ def predictions_table(task: Task, logits: dict[str, Tensor], per_example: PerExa
     frames = []
     for name, lg in logits.items():
         split = splits[name]
-        frame = frame_of(name, split.labels, lg)
-        frame["source"] = split.sources.astype(str)
+        extra = {"source": split.sources.astype(str)}
         if split.groups is not None:
-            frame["group"] = split.groups.astype(str)
+            extra.update(group=split.groups.astype(str))
         if not isinstance(split.inputs, np.ndarray):
-            frame["text"] = list(split.inputs)
-        for column, by_split in columns.items():
-            if name in by_split:
-                frame[column] = by_split[name]
-        frames.append(frame)
+            extra.update(text=list(split.inputs))
+        extra.update({c: by_split[name] for c, by_split in columns.items() if name in by_split})
+        frames.append(frame_of(name, split.labels, lg).assign(**extra))
     for name, (labels, lg) in per_example.rows.items():
         frames.append(frame_of(name, labels, lg))
     return pd.concat(frames, ignore_index=True)

@@ -64,7 +64,8 @@ REGULARIZERS: Registry[Callable[..., Regularizer]] = Registry("regularizer")
 # Calibrated on the built-in tasks so that the penalty acts (see the module docstring and
 # examples/ldifs_sweep.py); the README states the measurement.
 LDIFS_WEIGHT = 10.0
-DEFAULT_WEIGHT = {"ldifs": LDIFS_WEIGHT, "l2-sp": 0.5}
+L2SP_WEIGHT = 0.5
+DEFAULT_WEIGHT = {"ldifs": LDIFS_WEIGHT, "l2-sp": L2SP_WEIGHT}
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class L2SPSettings:
 
     name: ClassVar[str] = "l2-sp"
     weight: float | None = setting(
-        None, f"the penalty's weight; null: {DEFAULT_WEIGHT['l2-sp']:g}", non_negative_number()
+        None, f"the penalty's weight; null: {L2SP_WEIGHT:g}", non_negative_number()
     )
 
     def __post_init__(self) -> None:

@@ -102,7 +102,7 @@ class Adversarial(Family):
         )
 
     def scores(self, result: AdversarialResult) -> dict[str, Score]:
-        return {"robust_accuracy": Score(result.mean_accuracy, *self.SCORES["robust_accuracy"])}
+        return self.declared({"robust_accuracy": result.mean_accuracy})
 
     def intervals(self, results: list[AdversarialResult], outputs: Any) -> dict[str, tuple]:
         interval = pooled_wilson([(r.mean_accuracy, r.n) for r in results])

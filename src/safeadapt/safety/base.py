@@ -70,6 +70,11 @@ class Family:
     def scores(self, result: Mapping[str, Any]) -> dict[str, Score]:
         raise NotImplementedError
 
+    def declared(self, values: Mapping[str, float | None]) -> dict[str, Score]:
+        """Each value as its ``Score``, with the label, direction and format the family
+        declares in ``SCORES``."""
+        return {key: Score(value, *self.SCORES[key]) for key, value in values.items()}
+
     def figure(
         self, results: dict[str, list[Mapping[str, Any]]], summary: StudySummary | None = None
     ) -> bytes | None:

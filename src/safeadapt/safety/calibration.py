@@ -83,7 +83,7 @@ class Calibration(Family):
 
     def scores(self, result: CalibrationResult) -> dict[str, Score]:
         value = (result.splits or {}).get("test", {}).get("ece")
-        return {"ece_temperature_scaled": Score(value, *self.SCORES["ece_temperature_scaled"])}
+        return self.declared({"ece_temperature_scaled": value})
 
     def facts(self, result: CalibrationResult) -> list[str]:
         if result.temperature is None:

@@ -135,7 +135,7 @@ class Conformal(Family):
             "conformal_ood_coverage": min(ood) if ood else None,
             "conformal_set_size": test.mean_set_size if test else None,
         }
-        return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
+        return self.declared(values)
 
     def figure(
         self, results: dict[str, list[ConformalResult]], summary: StudySummary | None = None

@@ -174,7 +174,7 @@ class Corruption(Family):
             "corruption_drop": result.relative_drop,
             "corruption_flip_rate": result.mean_flip_rate,
         }
-        return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
+        return self.declared(values)
 
     def intervals(self, results: list[CorruptionResult], outputs: Any) -> dict[str, tuple]:
         interval = pooled_wilson([(r.mean_accuracy, r.n) for r in results])

@@ -229,10 +229,9 @@ class Detection(Family):
         return DetectionResult("val", splits, list(scorers))
 
     def scores(self, result: DetectionResult) -> dict[str, Score]:
-        return {
-            key: Score(result.mean_auroc(det, prefix), *self.SCORES[key])
-            for key, (det, prefix) in self._DETECTOR.items()
-        }
+        return self.declared(
+            {key: result.mean_auroc(det, prefix) for key, (det, prefix) in self._DETECTOR.items()}
+        )
 
     def intervals(self, results: list[DetectionResult], outputs: Any) -> dict[str, tuple]:
         """The MSP AUROC (``ood_auroc``), mean over OOD splits and seeds, from the stored

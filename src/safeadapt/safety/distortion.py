@@ -84,7 +84,7 @@ class Distortion(Family):
             "distortion_id": test.l2 if test else None,
             "distortion_ood_ratio": float(np.mean(ratios)) if ratios else None,
         }
-        return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
+        return self.declared(values)
 
     def intervals(self, results: list[DistortionResult], outputs: Any) -> dict[str, tuple]:
         """Mean L2 shift on ID test and the mean OOD/ID ratio (per seed, then averaged),

@@ -103,7 +103,7 @@ class Flips(Family):
             "negative_flip_rate": test.nfr if test else None,
             "ood_negative_flip_rate": float(np.mean(ood)) if ood else None,
         }
-        return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
+        return self.declared(values)
 
     def figure(
         self, results: dict[str, list[FlipsResult]], summary: StudySummary | None = None

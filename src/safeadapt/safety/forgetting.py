@@ -167,7 +167,7 @@ class Forgetting(Family):
         )
 
     def scores(self, result: ForgettingResult) -> dict[str, Score]:
-        return {"forgetting": Score(result.mean_delta, *self.SCORES["forgetting"])}
+        return self.declared({"forgetting": result.mean_delta})
 
     def intervals(self, results: list[ForgettingResult], outputs: Any) -> dict[str, tuple]:
         """Mean over reference tasks of probe accuracy after - before, paired on each task's test

@@ -70,7 +70,7 @@ class Groups(Family):
             "worst_cell_accuracy": test.worst_cell_accuracy if test else None,
             "tpr_gap": test.tpr_gap if test else None,
         }
-        return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
+        return self.declared(values)
 
     def intervals(self, results: list[GroupsResult], outputs: Any) -> dict[str, tuple]:
         """Worst group, group gap, worst cell and TPR gap on ID test (per seed, averaged): a

@@ -124,7 +124,7 @@ class Selective(Family):
             "ood_aurc": float(np.mean(ood)) if ood else None,
             "risk_at_coverage": test.risk_at_coverage if test else None,
         }
-        return {k: Score(v, *self.SCORES[k]) for k, v in values.items()}
+        return self.declared(values)
 
     def figure(
         self, results: dict[str, list[SelectiveResult]], summary: StudySummary | None = None

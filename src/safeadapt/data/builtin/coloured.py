@@ -136,9 +136,9 @@ def coloured_task(
         kw: dict = {"group_shares": {minority: minority_share, other: 1 - minority_share}}
         level = f"minority {minority} {minority_share:g}"
     else:
-        kw = {"target_correlation": 0.0 if correlation is None else correlation}
-        kw["positive_group"] = BIASED_TOWARD
-        level = f"correlation {kw['target_correlation']:g}"
+        rho = 0.0 if correlation is None else correlation
+        kw = {"target_correlation": rho, "positive_group": BIASED_TOWARD}
+        level = f"correlation {rho:g}"
     train, report = curate(grey[pool], size=size, allow_duplicates=True, seed=seed, **kw)
     val, _ = curate(grey["val"], size=max(size // 4, 20), allow_duplicates=True, seed=seed, **kw)
     notes = [
