@@ -88,6 +88,9 @@ def _rotated_fashion(work: Path, seed: int, n: int) -> dict[str, str]:
     return {"rotated": _write_images(folder, images, task.test.labels[idx], task.label_names)}
 
 
+COLOURED_TEST_PER_CELL = 200  # MNIST's test pool has ~250 examples per colour x label cell
+
+
 def _coloured_shifts(work: Path, seed: int, n: int) -> dict[str, str]:
     """Coloured digits from the disjoint ``bias`` pool: colour uncorrelated with the label
     (``decorrelated``) and the training correlation reversed (``reversed``, -0.9)."""
@@ -96,7 +99,8 @@ def _coloured_shifts(work: Path, seed: int, n: int) -> dict[str, str]:
     out = {}
     for name, rho in (("decorrelated", 0.0), ("reversed", -0.9)):
         task = load_builtin_task("coloured", source="mnist", pool="bias", correlation=rho,
-                                 size=n, seed=seed + 17)  # fmt: skip
+                                 size=n, test_per_cell=COLOURED_TEST_PER_CELL,
+                                 seed=seed + 17)  # fmt: skip
         out[name] = _write_images(work / f"ood-coloured-{name}", task.train.inputs,
                                   task.train.labels, task.label_names)  # fmt: skip
     return out
@@ -134,7 +138,8 @@ PAIRS = (
     Pair("fashion-rotated", "dev", {"builtin": "fashion-mnist"}, IMAGE, _rotated_fashion,
          note="Fashion-MNIST -> its test images rotated 30-60 degrees"),
     Pair("coloured-0.9", "held-out",
-         {"builtin": "coloured", "options": {"source": "mnist", "correlation": 0.9}}, IMAGE,
+         {"builtin": "coloured", "options": {"source": "mnist", "correlation": 0.9,
+                                             "test_per_cell": COLOURED_TEST_PER_CELL}}, IMAGE,
          _coloured_shifts,
          note="coloured MNIST, train colour-label correlation 0.9 -> decorrelated and reversed"),
 )  # fmt: skip
