@@ -154,8 +154,8 @@ def _hash(payload: Any) -> str:
 def expand_runs(config: Any, modality: str, content: Any = None) -> list[RunSpec]:
     """Protocols x grid points x seeds, in config order; each with its content hash.
 
-    ``content`` (a ``freshness.Content``) holds the fingerprints of what the settings only
-    name: the loaded data
+    ``content`` (a ``freshness.Content``, or any mapping) holds the fingerprints of what the
+    settings only name: the loaded data
     (``Task.fingerprint``) and the backbone's weights (``Backbone.fingerprint``). The runner always
     passes them, so a run is reused only when the data and weights are byte-for-byte the same.
     """
@@ -166,7 +166,7 @@ def expand_runs(config: Any, modality: str, content: Any = None) -> list[RunSpec
         "task": config.task.key_form(),
         "backbone": backbone,
         "safety": None if config.safety is None else dataclasses.asdict(config.safety),
-        "content": content._asdict() if content is not None else {},
+        "content": content._asdict() if hasattr(content, "_asdict") else dict(content or {}),
         "format": 2,  # bump when records change meaning without a setting changing
     }
     if config.safety is None:  # runs without the suite score calibration too (since 0.1.0)
