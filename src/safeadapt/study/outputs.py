@@ -175,7 +175,7 @@ def example_intervals(outputs: Outputs, splits: Sequence[str]) -> dict[str, tupl
     out: dict[str, tuple] = {}
     data = {name: outputs.split(name) for name in splits}
     data = {k: v for k, v in data.items() if v is not None}
-    test, val = (outputs.split(name) if name in data else None for name in ("test", "val"))
+    test, val = (data.pop(name, None) for name in ("test", "val"))
     if test is not None:
         out.update(id_accuracy=_accuracy_interval(test.correct))
         out.update({k: (*_seed_mean_interval(test.probs, test.labels, k), "bootstrap")

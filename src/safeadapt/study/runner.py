@@ -23,6 +23,7 @@ from safeadapt.data.features import FeatureCache
 from safeadapt.errors import InvalidConfig, SafeAdaptError
 from safeadapt.files import write_atomic
 from safeadapt.results import RunRecord, StudySummary
+from safeadapt.results.predictions import RunPredictions
 from safeadapt.study.config import StudyConfig
 from safeadapt.study.estimate import Estimate, estimate_full, quick_config
 from safeadapt.study.freshness import content_fingerprints, study_inputs
@@ -206,8 +207,10 @@ def _run(
         log(f"resumed: {skipped} finished runs reused, {ran} run now")
 
     predictions = {s.run_id: store.load_predictions(s) for s in specs}
+    outputs = {k: None if f is None else RunPredictions.from_frame(f)  # read once, used twice
+               for k, f in predictions.items()}  # fmt: skip
     summary = dataclasses.replace(
-        summarize(runs, config, task, predictions),
+        summarize(runs, config, task, outputs),
         preflight=results_of(preflight),
         inputs=study_inputs(config, task.modality, content),
     )
@@ -221,7 +224,7 @@ def _run(
             + (f"FAILED {', '.join(checks.failed)}" if checks.failed else "all passed")
         )
     write_atomic(out / "summary.json", json.dumps(summary.to_json(), indent=1, default=float))
-    write_results_csv(runs, out / "results.csv", predictions)
+    write_results_csv(runs, out / "results.csv", outputs)
     write_variants_csv(summary, out / "variants.csv")
     write_predictions(specs, predictions, out / "predictions.parquet")
     report_path = None

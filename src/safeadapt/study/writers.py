@@ -5,7 +5,7 @@ their intervals) and ``predictions.parquet`` (every run's per-example outputs)."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,9 @@ from safeadapt.results.predictions import RunPredictions
 from safeadapt.study.plan import RunSpec
 
 
-def write_results_csv(runs: Sequence[RunRecord], path, predictions=None) -> None:
+def write_results_csv(
+    runs: Sequence[RunRecord], path, predictions: Mapping[str, RunPredictions | None] | None = None
+) -> None:
     """``results.csv``: one row per run and split (report and selection splits): accuracy with
     its Wilson 95 % interval (``accuracy_ci_low`` / ``accuracy_ci_high``, from the per-example
     outputs) and every prediction metric, plus the run's columns (every safety family's
@@ -33,7 +35,9 @@ def write_results_csv(runs: Sequence[RunRecord], path, predictions=None) -> None
     write_atomic(path, pd.DataFrame(joined).to_csv(index=False))
 
 
-def _tables(runs: Sequence[RunRecord], predictions) -> tuple[list[dict], list[dict]]:
+def _tables(
+    runs: Sequence[RunRecord], predictions: Mapping[str, RunPredictions | None]
+) -> tuple[list[dict], list[dict]]:
     """The rows of ``runs.csv`` and of ``splits.csv``."""
     from safeadapt.metrics.intervals import wilson_interval
     from safeadapt.safety import run_scores as family_scores
@@ -52,8 +56,7 @@ def _tables(runs: Sequence[RunRecord], predictions) -> tuple[list[dict], list[di
             **family_scores(r.safety),
         }
         run_rows.append(base)
-        frame = predictions.get(r.run_id)
-        outputs = RunPredictions.from_frame(frame) if frame is not None else None
+        outputs = predictions.get(r.run_id)
         splits = {**r.metrics, **r.selection}
         for split, metrics in splits.items():
             row = {
