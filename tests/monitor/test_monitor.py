@@ -14,9 +14,9 @@ import pytest
 
 from safeadapt.errors import CheckpointError, DataError, InvalidConfig
 from safeadapt.monitor import Monitor, build_reference
-from safeadapt.monitor.suggest import study_record
 from safeadapt.protocols import FitContext, make_protocol
 from safeadapt.results.export import BackboneRef, ExportManifest
+from safeadapt.study.suggest import study_record
 
 
 def _export(folder, model, pretrained, task, backbone):

@@ -209,11 +209,21 @@ def test_lp_trend_points(image_task, effnet, feature_cache):
     ctx = _context(model, image_task, feature_cache, effnet, frozen=True)
     trend = lp_trend(ctx, (1e-4, 1e-2, 1.0))
     points = trend.points
-    assert [p["C"] for p in points] == [1e-4, 1e-2, 1.0]
-    assert all(0 <= p[k] <= 1 for p in points for k in ("test", "ood:digits", "ood:rotated"))
-    assert points[0]["test"] < points[-1]["test"]  # strong regularisation underfits
-    fit = fit_trend([p["test"] for p in points], [p["ood:rotated"] for p in points])
+    assert [p.C for p in points] == [1e-4, 1e-2, 1.0]
+    assert all(set(p.accuracy) == {"test", "ood:digits", "ood:rotated"} for p in points)
+    assert all(0 <= a <= 1 for p in points for a in p.accuracy.values())
+    assert points[0].id_accuracy < points[-1].id_accuracy  # strong regularisation underfits
+    fit = fit_trend([p.id_accuracy for p in points], [p.accuracy["ood:rotated"] for p in points])
     assert trend.fits["ood:rotated"].slope == pytest.approx(fit.slope)
-    residuals = [effective_robustness(p["test"], p["ood:rotated"], fit) for p in points]
+    residuals = [
+        effective_robustness(p.id_accuracy, p.accuracy["ood:rotated"], fit) for p in points
+    ]
+    stored = [type(p).from_json(p.to_json()) for p in points]  # the stored layout: flat
+    assert stored == points and set(points[0].to_json()) == {
+        "C",
+        "test",
+        "ood:digits",
+        "ood:rotated",
+    }
     assert abs(sum(residuals)) < 0.1  # the baseline sits on its own trend on average
     assert lp_trend(ctx, (1.0, 1e-2, 1e-4)) is trend  # memoised on content keys and the grid

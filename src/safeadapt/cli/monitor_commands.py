@@ -67,8 +67,9 @@ def monitor(
         console.print(f"JUnit XML: {escape(str(junit))}")
     if suggest_study is not None:
         from safeadapt.study.config import load_study
+        from safeadapt.study.suggest import suggest_study as write_suggestion
 
-        written = mon.suggest_study(suggest_study)
+        written = write_suggestion(mon, suggest_study)
         load_study(written)  # the suggestion is a valid study
         console.print(f"next study: {escape(str(written))} (safeadapt run {escape(str(written))})")
     if result.new_alerts:

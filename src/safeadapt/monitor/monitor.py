@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from safeadapt.errors import DataError, InvalidConfig
+from safeadapt.monitor.drifted import keep_window
 from safeadapt.monitor.exported import MODEL, content_key, read_manifest
 from safeadapt.monitor.inputs import Rows, read_inputs, rows_in_memory, time_order
 from safeadapt.monitor.reference import REFERENCE_DIR, TENSORS, Reference
-from safeadapt.monitor.suggest import keep_window, suggest_study
 from safeadapt.monitor.window import AlertPolicy, WindowResult, measure_window
 
 STATE = "safeadapt-monitor.json"
@@ -271,11 +271,6 @@ class Monitor:
         if new or not (self.out / "monitor.html").exists():  # figures only when they change
             self._write_outputs(result)
         return result, left
-
-    def suggest_study(self, path: str | Path) -> Path:
-        """Write the study to run next: the export's study with the labelled rows of the windows
-        that raised an alert as an OOD source (``safeadapt.monitor.suggest``)."""
-        return suggest_study(self.export_dir, self.out, Path(path), self.manifest.modality)
 
     def _measure(self, rows: Rows, index: int) -> WindowResult:
         import hashlib

@@ -55,12 +55,33 @@ class TrendFit:
 
 
 @dataclass(frozen=True)
+class TrendPoint:
+    """One linear probe of the trend: its ``C`` and its accuracy per evaluation split. Stored
+    flat, as ``{"C": c, "<split>": accuracy, ...}``."""
+
+    C: float
+    accuracy: dict[str, float]
+
+    @property
+    def id_accuracy(self) -> float:
+        """The probe's ID test accuracy (the trend's x)."""
+        return self.accuracy["test"]
+
+    def to_json(self) -> dict[str, float]:
+        return {"C": self.C, **self.accuracy}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> TrendPoint:
+        return cls(float(raw["C"]), {k: float(v) for k, v in raw.items() if k != "C"})
+
+
+@dataclass(frozen=True)
 class LPTrend:
-    """The baseline: linear probes of the pretrained backbone over C; each point has ``C`` and
-    one accuracy per evaluation split (keyed by split name)."""
+    """The baseline: linear probes of the pretrained backbone over C, and the fit per OOD
+    split."""
 
     baseline: str
-    points: list[dict[str, float]]
+    points: list[TrendPoint]
     fits: dict[str, TrendFit]
 
 
@@ -88,19 +109,20 @@ def lp_trend(ctx: EvalContext, c_grid: tuple[float, ...]) -> LPTrend:
         tuple(sorted(c_grid)),
     )
     if key not in _TRENDS:
-        feats = {n: ctx.pretrained_features(n) for n in names}
+        train, *evaluated = (ctx.pretrained_features(n) for n in names)
+        feats = dict(zip(ctx.eval_names, evaluated, strict=True))
         points = []
         for c, head in probe_path(
-            feats["train"], torch.from_numpy(ctx.labels("train")), ctx.task.num_classes, c_grid
+            train, torch.from_numpy(ctx.labels("train")), ctx.task.num_classes, c_grid
         ):
-            point = {"C": float(c)}
-            for n in ctx.eval_names:
-                pred = head.logits(feats[n]).argmax(1).numpy()
-                point[n] = float((pred == ctx.labels(n)).mean())
-            points.append(point)
+            accuracy = {
+                n: float((head.logits(feats[n]).argmax(1).numpy() == ctx.labels(n)).mean())
+                for n in ctx.eval_names
+            }
+            points.append(TrendPoint(float(c), accuracy))
         fits = {}
         for n in ctx.ood_names:
-            t = fit_trend([p["test"] for p in points], [p[n] for p in points])
+            t = fit_trend([p.id_accuracy for p in points], [p.accuracy[n] for p in points])
             fits[n] = TrendFit(t.slope, t.intercept)
         _TRENDS[key] = LPTrend("linear probes of the pretrained backbone over C", points, fits)
     return _TRENDS[key]
@@ -183,7 +205,7 @@ class EffectiveRobustness(Family):
         points = result.trend.points if result.trend else []
         if not points:
             return []
-        cs = ", ".join(f"{p['C']:g}" for p in points)
+        cs = ", ".join(f"{p.C:g}" for p in points)
         return [
             f"Effective robustness: trend of linear probes of the pretrained backbone at C = {cs}."
         ]
@@ -209,7 +231,7 @@ class EffectiveRobustness(Family):
         fig, axes = p.subplots(1, len(ood), figsize=(4.2 * len(ood), 3.8), squeeze=False)
         palette = colors(list(results))
         pts = trend.points
-        ids = [q["test"] for q in pts] + [r.id_accuracy for _, r in runs]
+        ids = [q.id_accuracy for q in pts] + [r.id_accuracy for _, r in runs]
         xs = np.linspace(min(ids) - 0.02, max(ids) + 0.02, 50).clip(1e-3, 1 - 1e-3)
         for ax, split in zip(axes[0], ood, strict=True):
             for v, r in runs:
@@ -237,8 +259,8 @@ class EffectiveRobustness(Family):
                         linewidth=1,
                     )
             ax.scatter(
-                [q["test"] for q in pts],
-                [q[split] for q in pts],
+                [q.id_accuracy for q in pts],
+                [q.accuracy[split] for q in pts],
                 marker="x",
                 color="grey",
                 label="LP over C",

@@ -140,13 +140,13 @@ def write_reference(model, manifest: ExportManifest, task, config, out: Path) ->
 
 def _write_study_record(out: Path, study_path: str | None, raw: dict[str, Any] | None) -> None:
     """The study's settings and the folder its paths are relative to, for the study a monitor
-    suggests after drift (``safeadapt.monitor.suggest``), read as the study's loader reads it."""
+    suggests after drift (``safeadapt.study.suggest``), read as the study's loader reads it."""
     import os
 
     from safeadapt.files import write_atomic
     from safeadapt.monitor.reference import REFERENCE_DIR
-    from safeadapt.monitor.suggest import STUDY, study_record
     from safeadapt.study.config import read_study_file
+    from safeadapt.study.suggest import STUDY, study_record
 
     if raw is None and study_path and Path(study_path).is_file():
         raw = read_study_file(study_path)

@@ -1,6 +1,6 @@
 """Re-adapt in small steps: the study to run next, with the inputs a monitor saw drift in.
 
-``suggest_study(monitor, result, path)`` takes the study the export came from (its settings,
+``suggest_study(monitor, path)`` takes the study the export came from (its settings,
 stored in the export as ``monitor/study.json``) and the labelled rows of every window that
 raised an alert. With at least ``2 * MIN_LABELLED`` of them, a seeded half becomes extra
 training data (``task.extra_train``: the next model learns from what now arrives) and the other
@@ -14,19 +14,26 @@ stay as they were.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from safeadapt.errors import DataError, InvalidConfig
+from safeadapt.monitor.drifted import drifted_rows
+from safeadapt.study.config import StudyConfig
+from safeadapt.study.specs import TaskSpec
+
+if TYPE_CHECKING:
+    from safeadapt.monitor.monitor import Monitor
 
 STUDY = "study.json"
 MIN_LABELLED = 20  # the fewest labelled drifted rows worth choosing on (half are OOD-val)
 SOURCE_KEYS = ("train", "test", "validation")
+EDITED = (*SOURCE_KEYS, "ood", "ood_val", "extra_train", "ood_val_fraction")  # task fields set here
 
 
 def study_record(raw: dict[str, Any], cwd: str) -> str:
@@ -42,19 +49,33 @@ def _absolute(source: Any, cwd: Path) -> Any:
     return str(cwd / source)
 
 
-def drifted_rows(out: Path) -> tuple[list[Path], int]:
-    """The files the monitor kept for its alerted windows and their labelled rows."""
-    kept = sorted((out / "drifted").glob("window-*.csv"))
-    images = out / "drifted" / "images"
-    if images.is_dir():
-        return [images], sum(1 for p in images.rglob("*.png"))
-    import pandas as pd
+def _with_monitored(task: TaskSpec, cwd: Path, source: Path, train_source: Path | None):
+    """``task`` with its local sources made absolute, the drifted rows as the OOD source
+    ``monitored`` (and, when given, as extra training rows of that name); ``(task, name)``."""
+    ood = {k: _absolute(v, cwd) for k, v in task.ood.items()}
+    name = "monitored"
+    while name in ood:
+        name += "-new"
+    extra = {k: _absolute(v, cwd) for k, v in task.extra_train.items()}
+    if train_source is not None:
+        extra = {**extra, name: str(train_source.resolve())}
+    sources = {key: _absolute(getattr(task, key), cwd) for key in SOURCE_KEYS}
+    task = dataclasses.replace(
+        task,
+        **sources,
+        ood={**ood, name: str(Path(source).resolve())},
+        ood_val={k: _absolute(v, cwd) for k, v in task.ood_val.items()},
+        extra_train=extra,
+        # the verdict is chosen on the new data's OOD-val part
+        ood_val_fraction=0.5 if task.ood_val_fraction is None else task.ood_val_fraction,
+    )
+    return task, name
 
-    return kept, sum(len(pd.read_csv(p)) for p in kept)
 
-
-def suggest_study(export_dir: Path, out: Path, path: Path, modality: str) -> Path:
-    """Write the next study (see the module docstring); returns ``path``."""
+def suggest_study(monitor: Monitor, path: str | Path) -> Path:
+    """Write the next study (see the module docstring) for what ``monitor`` kept; returns
+    ``path``."""
+    export_dir, out, modality = monitor.export_dir, monitor.out, monitor.manifest.modality
     import yaml
 
     from safeadapt.files import write_atomic
@@ -67,7 +88,8 @@ def suggest_study(export_dir: Path, out: Path, path: Path, modality: str) -> Pat
             "export again from the study's YAML file (safeadapt export STUDY --out DIR)."
         )
     record = json.loads(stored.read_text())
-    raw, cwd = copy.deepcopy(record["study"]), Path(record["cwd"])
+    raw, cwd = record.get("study") or {}, Path(record.get("cwd") or ".")
+    config = StudyConfig.from_dict(raw)  # the stored settings are checked before any edit
     files, labelled = drifted_rows(out)
     if labelled < MIN_LABELLED:
         raise DataError(
@@ -76,24 +98,16 @@ def suggest_study(export_dir: Path, out: Path, path: Path, modality: str) -> Pat
             "back (--labels COLUMN) and run monitor again."
         )
     source, train_source, n_train = _divide(out, files, modality, labelled >= 2 * MIN_LABELLED)
-    task = raw.setdefault("task", {})
-    for key in SOURCE_KEYS:
-        if key in task:
-            task[key] = _absolute(task[key], cwd)
-    for key in ("ood", "ood_val"):
-        task[key] = {k: _absolute(v, cwd) for k, v in (task.get(key) or {}).items()}
-    name = "monitored"
-    while name in task["ood"]:
-        name += "-new"
-    task["ood"][name] = str(Path(source).resolve())
-    if train_source is not None:
-        task["extra_train"] = {**(task.get("extra_train") or {}), name: str(train_source.resolve())}
-    if task.get("ood_val_fraction", 0.5) is None:
-        task["ood_val_fraction"] = 0.5  # the verdict is chosen on the new data's OOD-val part
-    old_output = Path(raw.get("output") or Path("safeadapt-out") / raw["name"])
-    old_output = old_output if old_output.is_absolute() else cwd / old_output
-    raw["output"] = str(old_output.parent / f"{old_output.name}-monitored")
-    raw["name"] = f"{raw['name']}-monitored"[:64]
+    task, name = _with_monitored(config.task, cwd, source, train_source)
+    old_output = config.output_dir if config.output_dir.is_absolute() else cwd / config.output_dir
+    # the user's document as written, but for the task's sources, the name and the output folder
+    edited = {f: getattr(task, f) for f in EDITED if getattr(task, f) != getattr(config.task, f)}
+    raw = {
+        **raw,
+        "name": f"{config.name}-monitored"[:64],
+        "output": str(old_output.parent / f"{old_output.name}-monitored"),
+        "task": {**(raw.get("task") or {}), **edited},
+    }
     used = (
         f"# {n_train} of them added to the training data (task.extra_train '{name}'), the other\n"
         f"# {labelled - n_train} as the OOD source '{name}'"
@@ -144,26 +158,3 @@ def _divide(out: Path, files: list[Path], modality: str, split: bool):
     write_atomic(train_source, rows.iloc[np.sort(order[:half])].to_csv(index=False))
     write_atomic(source, rows.iloc[np.sort(order[half:])].to_csv(index=False))
     return source, train_source, half
-
-
-def keep_window(out: Path, index: int, rows, label_names: tuple[str, ...]) -> int:
-    """The labelled rows of an alerted window, kept for ``suggest_study``; how many."""
-    from safeadapt.files import write_atomic
-
-    known = np.flatnonzero(np.asarray(rows.labels) >= 0)
-    if len(known) == 0:
-        return 0
-    if isinstance(rows.inputs, np.ndarray):
-        from PIL import Image
-
-        for k in known:
-            folder = out / "drifted" / "images" / label_names[rows.labels[k]]
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rows.inputs[k]).save(folder / f"w{index:05d}-{k:06d}.png")
-        return len(known)
-    import pandas as pd
-
-    frame = pd.DataFrame({"text": [rows.inputs[k] for k in known],
-                          "label": [label_names[rows.labels[k]] for k in known]})  # fmt: skip
-    write_atomic(out / "drifted" / f"window-{index:05d}.csv", frame.to_csv(index=False))
-    return len(known)
