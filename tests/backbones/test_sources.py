@@ -48,3 +48,23 @@ def test_a_registered_source_loads_refuses_and_checks_by_its_prefix(monkeypatch)
     with pytest.raises(UntrustedCode):  # validate refuses before building anything
         BackboneSpec("toy:4", {"plugin": True}).check("image")
     assert BUILT == []
+
+
+def test_a_source_carries_its_export_base_model_and_a_backbone_its_lora_targets():
+    from safeadapt.backbones import base_model
+    from safeadapt.protocols.tuning import lora_targets
+
+    # export: the Hub id a model card names, from the source (or the built-in's own)
+    assert base_model("hf:google/vit-base-patch16-224") == "google/vit-base-patch16-224"
+    assert base_model("minilm") == "sentence-transformers/all-MiniLM-L6-v2"
+    assert base_model("toy:5") is None and base_model("efficientnet-lite0") is None
+    # LoRA: a plain module gets the generic rule; a backbone class may declare its own
+    assert lora_targets(load_backbone("toy:5")) == ["1"]  # its only Linear
+
+    class Declared(TorchModuleBackbone):
+        def lora_targets(self):
+            return ["0"]
+
+    net = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    assert lora_targets(TorchModuleBackbone(net, feature_dim=2, name="plain")) == ["0", "1"]
+    assert lora_targets(Declared(net, feature_dim=2, name="declared")) == ["0"]

@@ -10,19 +10,26 @@ CLIP / SigLIP vision towers; ``safeadapt.backbones.hf_vision``), with ``revision
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import Any
 
 from safeadapt._registry import Registry
-from safeadapt.backbones import hf_source, module_source  # noqa: F401  (register their sources)
 from safeadapt.backbones.base import Backbone, MaxLength
 from safeadapt.backbones.efficientnet import EfficientNetSize
 from safeadapt.backbones.huggingface import TextPooling
 from safeadapt.backbones.sources import SOURCES, Source, check_options, source_of
 from safeadapt.backbones.torch_module import TorchModuleBackbone
 
+for _module in pkgutil.iter_modules(__path__):  # each ``*_source`` module registers its source
+    if _module.name.endswith("_source"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+
 BACKBONES: Registry[Callable[..., Backbone]] = Registry("backbone")
 DEFAULT_BACKBONE = {"text": "minilm", "image": "efficientnet-lite0"}
+# built-ins whose weights are a Hugging Face Hub model (an export's model card names it)
+BUILTIN_BASE_MODELS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 
 
 @BACKBONES.register("minilm")
@@ -71,6 +78,13 @@ def load_backbone(
     if weights is not None:
         load_weights(backbone, weights)
     return backbone.set_precision(precision).eval()
+
+
+def base_model(spec: str) -> str | None:
+    """The Hub id of the model the backbone ``spec`` started from (its source's or the
+    built-in's), or None."""
+    source = source_of(spec)
+    return source.base_model(spec) if source is not None else BUILTIN_BASE_MODELS.get(spec)
 
 
 def check_code_trust(spec: str, options: dict[str, Any], trust_code: bool | None = None) -> None:
@@ -132,5 +146,6 @@ __all__ = [
     "Backbone",
     "Source",
     "TorchModuleBackbone",
+    "base_model",
     "load_backbone",
 ]

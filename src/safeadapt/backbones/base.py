@@ -63,6 +63,41 @@ OptionalImageSize = Annotated[int | None, count(8, MAX_IMAGE_SIDE)]
 Flag = Annotated[bool, flag()]
 
 
+ATTENTION_PAIRS = (("query", "value"), ("q_proj", "v_proj"), ("q", "v"))
+
+
+def attention_targets(module: nn.Module) -> list[str] | None:
+    """A transformer's query and value projections (the LoRA paper's choice), by the names
+    Hugging Face models give them; None when the module has no such pair."""
+    names = {n.split(".")[-1] for n, _ in module.named_modules()}
+    return next((list(pair) for pair in ATTENTION_PAIRS if set(pair) <= names), None)
+
+
+def generic_lora_targets(module: nn.Module) -> list[str]:
+    """LoRA targets of a module nothing declares them for: attention projections if it has
+    them, else its 1x1 convolutions (a CNN's pointwise layers), else every Linear."""
+    found = attention_targets(module)
+    if found:
+        return found
+    pointwise = sorted(
+        {
+            n.split(".")[-1]
+            for n, m in module.named_modules()
+            if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1
+        }
+    )
+    if pointwise:
+        return pointwise
+    linear = sorted(
+        {n.split(".")[-1] for n, m in module.named_modules() if isinstance(m, nn.Linear)}
+    )
+    if linear:
+        return linear
+    raise InvalidConfig(
+        "tuning 'lora': no Linear or 1x1 Conv2d module to adapt; give 'tune.lora.targets'."
+    )
+
+
 class Backbone(nn.Module, ABC):
     """A feature extractor with its own preprocessing and named intermediate layers."""
 
@@ -114,6 +149,11 @@ class Backbone(nn.Module, ABC):
             return names
         step = (len(names) - 1) / 4
         return tuple(names[round(i * step)] for i in range(5))
+
+    def lora_targets(self) -> list[str]:
+        """The module names (suffixes) LoRA adapts when a study gives none. A transformer's own
+        class names its attention projections; any other module: :func:`generic_lora_targets`."""
+        return generic_lora_targets(self)
 
     def input_lengths(self, inputs: Sequence[Any]) -> list[int] | None:
         """How long each input is for batching by length (texts: characters), or ``None``."""

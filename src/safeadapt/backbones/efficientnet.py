@@ -58,6 +58,10 @@ class EfficientNetLiteBackbone(Backbone):
     def layer_names(self) -> tuple[str, ...]:
         return self._layers
 
+    def lora_targets(self) -> list[str]:
+        """The MBConv blocks' 1x1 expansion and projection convolutions and the head's."""
+        return ["_conv_head", "_expand_conv", "_project_conv"]
+
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "image_size": self.image_size, "normalise": "(x-0.5)/0.5"}
 

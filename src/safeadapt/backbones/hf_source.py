@@ -39,6 +39,13 @@ def _check(spec: str, options: dict[str, Any]) -> bool:
     return not options.get("trust_remote_code")  # a stock model is built to check it
 
 
+def _base_model(spec: str) -> str | None:
+    from pathlib import Path
+
+    ident = spec.removeprefix("hf:")
+    return None if Path(ident).expanduser().exists() else ident  # a local folder is no Hub id
+
+
 register_source(
     Source(
         prefix="hf:",
@@ -47,5 +54,6 @@ register_source(
         runs_code=_runs_code,
         check=_check,
         loaders=_loaders,
+        base_model=_base_model,
     )
 )

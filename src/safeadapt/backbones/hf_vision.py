@@ -24,7 +24,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from safeadapt.backbones.base import Backbone, Batch, Flag, OptionalImageSize, as_tokens, pool
+from safeadapt.backbones.base import (
+    Backbone,
+    Batch,
+    Flag,
+    OptionalImageSize,
+    as_tokens,
+    attention_targets,
+    generic_lora_targets,
+    pool,
+)
 from safeadapt.backbones.images import images_to_pixels
 from safeadapt.config import one_of
 from safeadapt.errors import InvalidConfig
@@ -125,6 +134,10 @@ class HFVisionBackbone(Backbone):
     @property
     def layer_names(self) -> tuple[str, ...]:
         return self._layers
+
+    def lora_targets(self) -> list[str]:
+        """The attention's query and value projections (by the model's own module names)."""
+        return attention_targets(self) or generic_lora_targets(self)
 
     def config(self) -> dict[str, Any]:
         return {

@@ -14,7 +14,15 @@ from typing import Annotated, Any
 
 from torch import Tensor
 
-from safeadapt.backbones.base import Backbone, Batch, Flag, MaxLength, pool
+from safeadapt.backbones.base import (
+    Backbone,
+    Batch,
+    Flag,
+    MaxLength,
+    attention_targets,
+    generic_lora_targets,
+    pool,
+)
 from safeadapt.config import one_of
 from safeadapt.errors import AssetMissing, InvalidConfig
 
@@ -64,6 +72,10 @@ class HFTextBackbone(Backbone):
     @property
     def layer_names(self) -> tuple[str, ...]:
         return self._layers
+
+    def lora_targets(self) -> list[str]:
+        """The attention's query and value projections (by the model's own module names)."""
+        return attention_targets(self) or generic_lora_targets(self)
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "max_length": self.max_length, "pooling": self.pooling}

@@ -1,8 +1,9 @@
 """Backbone sources: a spec that starts with a registered prefix (``hf:``, ``module:``) is loaded
 by its source, which also says whether loading runs code the input names (refused unless the
 person running the command allows it, :mod:`safeadapt.trust`) and how to check the spec at
-``validate`` without running that code. Adding a source = one module that registers a
-:class:`Source`, imported by ``safeadapt.backbones``."""
+``validate`` without running that code. Adding a source = one module named ``<name>_source.py`` in this
+package that registers a :class:`Source`; ``safeadapt.backbones`` imports every such module. A
+backbone's LoRA targets are the backbone's own (``Backbone.lora_targets``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class Source:
     check: Callable[[str, dict[str, Any]], bool]
     # the loaders whose keyword parameters are the source's options (``safeadapt list hf:``)
     loaders: Callable[[], tuple[Callable[..., Any], ...]] = lambda: ()
+    # export: the Hub id a model card names as its ``base_model``, or None (not a Hub model)
+    base_model: Callable[[str], str | None] = lambda spec: None
 
 
 SOURCES: Registry[Source] = Registry("backbone source")

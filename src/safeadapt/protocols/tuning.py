@@ -83,27 +83,14 @@ def _block_list(backbone: nn.Module) -> tuple[str, nn.ModuleList]:
 
 
 def lora_targets(backbone: nn.Module) -> list[str]:
-    """Default LoRA target module names (suffixes) for ``backbone``."""
-    names = [n for n, _ in backbone.named_modules()]
-    for pair in (("query", "value"), ("q_proj", "v_proj"), ("q", "v")):
-        if all(any(n.split(".")[-1] == p for n in names) for p in pair):
-            return list(pair)
-    pointwise = sorted(
-        {
-            n.split(".")[-1]
-            for n, m in backbone.named_modules()
-            if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1
-        }
-    )
-    if pointwise:
-        return pointwise
-    linear = sorted(
-        {n.split(".")[-1] for n, m in backbone.named_modules() if isinstance(m, nn.Linear)}
-    )
-    if linear:
-        return linear
-    raise InvalidConfig(
-        "tuning 'lora': no Linear or 1x1 Conv2d module to adapt; give 'tune.lora.targets'."
+    """Default LoRA target module names (suffixes): the ones ``backbone`` declares
+    (``Backbone.lora_targets``), or the generic rule for a plain module."""
+    from safeadapt.backbones.base import Backbone, generic_lora_targets
+
+    return (
+        backbone.lora_targets()
+        if isinstance(backbone, Backbone)
+        else generic_lora_targets(backbone)
     )
 
 

@@ -192,10 +192,6 @@ def md(value: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
-# built-in backbones whose weights are a Hugging Face Hub model (the card's ``base_model``)
-HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
-
-
 def _applies_when() -> dict[str, tuple[str, str | None]]:
     """Settings (in a record's flat form) that apply only when another setting has a value
     (``None``: when it is set at all): a tuning or regulariser method's own settings, from the
@@ -225,13 +221,11 @@ def applicable_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def base_model(backbone: str) -> str | None:
-    """The Hub id of the model the backbone started from, when there is one."""
-    if backbone in HUB_IDS:
-        return HUB_IDS[backbone]
-    if backbone.startswith("hf:"):
-        ident = backbone.removeprefix("hf:")
-        return None if Path(ident).expanduser().exists() else ident
-    return None
+    """The Hub id of the model the backbone started from, when there is one (the backbone's
+    source says: ``safeadapt.backbones.base_model``)."""
+    from safeadapt.backbones import base_model as hub_id
+
+    return hub_id(backbone)
 
 
 class CardDataset(NamedTuple):
