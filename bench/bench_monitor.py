@@ -84,7 +84,7 @@ def _watch(folder: Path, windows: list[tuple], work: Path, size: int, change: in
         result = mon.update([files[-1]])
     rows = []
     for w in result.windows:
-        rows.append({"window": w.index, "alerts": list(w.alerts), "atc": w.atc, "doc": w.doc,
+        rows.append({"window": w.index, "rows": w.rows, "alerts": list(w.alerts), "atc": w.atc, "doc": w.doc,
                      "accuracy": w.accuracy.accuracy if w.accuracy else None,
                      "p": {k: t.p_value for k, t in w.tests.items()}})  # fmt: skip
     return _score(rows, change) | {"windows": rows, "level": result.windows[0].level}
@@ -104,6 +104,21 @@ def _score(rows: list[dict], change: int | None) -> dict:
     out["delay"] = next((a - change for a in alerts if change is not None and a >= change), None)
     for name in ("atc", "doc"):
         out[f"{name}_mae"] = float(np.mean([abs(r[name] - r["accuracy"]) for r in rows]))
+    # after the change (or over the whole stream): the estimates' bias (mean estimate - mean
+    # accuracy) against the window's own sampling error -- the standard error of an accuracy
+    # on one window, which bounds how close any per-window estimate can come
+    shifted = [r for r in rows if change is None or r["window"] >= change]
+    acc = np.array([r["accuracy"] for r in shifted])
+    out["after_change"] = {
+        "windows": len(shifted),
+        "accuracy": float(acc.mean()),
+        "sampling_se": float(np.mean([np.sqrt(a * (1 - a) / r["rows"]) if "rows" in r else np.nan
+                                      for a, r in zip(acc, shifted, strict=True)])),
+        **{f"{name}_bias": float(np.mean([r[name] for r in shifted]) - acc.mean())
+           for name in ("atc", "doc")},
+        **{f"{name}_mae": float(np.mean([abs(r[name] - r["accuracy"]) for r in shifted]))
+           for name in ("atc", "doc")},
+    }  # fmt: skip
     return out
 
 
@@ -204,12 +219,35 @@ def _cost(folder: Path, factory, texts: list[str], work: Path) -> dict:
     return {"rows": len(texts), "embed_s": embed, "monitor_s": monitor, "ratio": monitor / embed}
 
 
+CHANGES = {"gradual": 1, "sudden": 10, "label_shift": 10}  # the window each stream changes at
+
+
+def rescore(path: Path, window: int) -> None:
+    """Print each stream's scores recomputed from a saved run (windows of ``window`` rows)."""
+    saved = json.loads(path.read_text())
+    streams = {f"no_drift[{i}]": (s["windows"], None) for i, s in enumerate(saved["no_drift"])}
+    streams.update({k: (saved[k]["windows"], c) for k, c in CHANGES.items() if k in saved})
+    for name, (rows, change) in streams.items():
+        for r in rows:
+            r.setdefault("rows", window)
+        scored = _score(rows, change)
+        print(name, json.dumps({k: v for k, v in scored.items() if k != "signals"}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", default="bench-monitor.json")
+    parser.add_argument(
+        "--rescore",
+        default=None,
+        help="score the windows of an earlier run's JSON again (no model)",
+    )
     args = parser.parse_args()
+    if args.rescore:
+        rescore(Path(args.rescore), args.window)
+        return
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

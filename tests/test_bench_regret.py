@@ -59,3 +59,21 @@ def test_quick_regret_run(tmp_path, capsys):
     assert all(r["runs"]["ran"] == 0 for r in again.values())  # content-keyed: all reused
     for name, r in again.items():
         assert r["best"] == report["pairs"][name]["best"]
+
+    # the follow-ups read the stored studies: the current rule reproduces the verdict's pick,
+    # and the paired difference against a habit is the difference of the two regrets
+    spec = importlib.util.spec_from_file_location("bench_regret_rules", BENCH.with_name(
+        "bench_regret_rules.py"))  # fmt: skip
+    rules = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rules)
+    follow = rules.main(["--out", str(tmp_path)])
+    current = follow["variants"]["current (1-point ID-val gate, ECE tie-break)"]["picks"]
+    for name, pair in report["pairs"].items():
+        assert current[name][0] == pair["rules"]["ood-val"]["pick"]
+        assert current[name][1] == pytest.approx(pair["rules"]["ood-val"]["regret"])
+    for habit in rules.HABITS:
+        v = follow["versus"][f"{habit}/all"]
+        assert v["ci"][0] <= v["difference"] <= v["ci"][1]
+        for name, d in v["per_pair"].items():
+            r = report["pairs"][name]["rules"]
+            assert d == pytest.approx(r[f"always-{habit}"]["regret"] - r["ood-val"]["regret"])
