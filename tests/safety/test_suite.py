@@ -227,3 +227,39 @@ def test_lp_trend_points(image_task, effnet, feature_cache):
     }
     assert abs(sum(residuals)) < 0.1  # the baseline sits on its own trend on average
     assert lp_trend(ctx, (1.0, 1e-2, 1e-4)) is trend  # memoised on content keys and the grid
+
+
+def test_forgetting_probes_the_users_own_reference_data(text_task, minilm_factory, feature_cache,
+                                                        tmp_path):  # fmt: skip
+    import pandas as pd
+
+    from safeadapt.data import load_builtin_task
+    from safeadapt.errors import InvalidConfig
+    from safeadapt.model import Classifier
+
+    ref = load_builtin_task("vader-domain", seed=0).subsample(120, 80, seed=0)
+    files = {}
+    for part in ("train", "test"):
+        split = getattr(ref, part)
+        names = [ref.label_names[i] for i in split.labels]
+        files[part] = tmp_path / f"{part}.csv"
+        pd.DataFrame({"sentence": list(split.inputs), "domain": names}).to_csv(files[part])
+    forgetting = family("forgetting")
+    config = forgetting.Config(
+        reference_tasks=[], max_train=100, max_eval=60,
+        reference_data={"mine": {"train": str(files["train"]), "test": str(files["test"]),
+                                 "text_column": "sentence", "label_column": "domain"}},
+    )  # fmt: skip
+    model = Classifier(minilm_factory(), text_task.num_classes)
+    ctx = _context(model, text_task, feature_cache, minilm_factory(), frozen=True)
+    out = forgetting.measure(ctx, config)
+    assert set(out.tasks) == {"mine"}  # [] turns the built-in references off
+    row = out.tasks["mine"]
+    assert row.before > 1 / len(ref.label_names) and row.delta == 0  # LP: nothing forgotten
+    for bad, match in [
+        ({"mine": {"train": "a.csv"}}, "reference_data"),
+        ({"mine": {"train": "a.csv", "test": "b.csv", "colour": "x"}}, "reference_data"),
+        ({"digits": {"train": "a.csv", "test": "b.csv"}}, "not a built-in task's"),
+    ]:
+        with pytest.raises(InvalidConfig, match=match):
+            forgetting.Config(reference_data=bad)

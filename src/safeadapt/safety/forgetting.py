@@ -1,6 +1,7 @@
 """Concept forgetting (Mukhoti et al. 2023): what the backbone knew about *other* tasks.
 
-For each reference task (built-in datasets of the same modality, other than the target), a plain
+For each reference task (built-in datasets of the same modality, other than the target, or the
+user's own data named in ``reference_data``: files, image folders or ``hub:`` datasets), a plain
 linear probe (``safeadapt.linear``, C chosen on the reference task's validation split) is fitted on
 the adapted backbone's features and on the pretrained backbone's; forgetting is the test-accuracy
 difference, after minus before (negative = forgotten). A frozen backbone (LP) has the pretrained
@@ -15,7 +16,7 @@ them, stratified by task (the probes' own fitting noise is not in it).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from safeadapt.config import MAX_SAMPLE, check_settings, count, each, one_of, setting
+from safeadapt.config import MAX_SAMPLE, Rule, check_settings, count, each, one_of, setting
 from safeadapt.errors import AssetMissing
 from safeadapt.metrics.forgetting import TaskForgetting
 from safeadapt.results import StudySummary
@@ -48,20 +49,67 @@ def _task_names() -> tuple[str, ...]:
     return tuple(TASKS.names())
 
 
+# what a reference_data entry may give: its sources and the columns to read (``load_task``'s)
+REFERENCE_KEYS = ("train", "test", "validation", "text_column", "image_column", "label_column")
+MAX_REFERENCE_DATA = 20
+
+
+def _is_reference_source(entry: Any) -> bool:
+    return (
+        isinstance(entry, Mapping)
+        and set(entry) <= set(REFERENCE_KEYS)
+        and all(isinstance(entry.get(k), str) and entry.get(k).strip() for k in ("train", "test"))
+        and all(v is None or isinstance(v, str) for v in entry.values())
+    )
+
+
+def reference_sources() -> Rule:
+    """A mapping of names (not built-in task names) to ``{train, test}`` sources, optionally
+    ``validation`` and the columns, at most ``MAX_REFERENCE_DATA`` of them."""
+    return Rule(
+        "a mapping of names to {train: source, test: source} (optionally validation, "
+        "text_column, image_column, label_column), each name not a built-in task's, at most "
+        f"{MAX_REFERENCE_DATA} of them",
+        lambda v: (
+            isinstance(v, Mapping)
+            and all(
+                isinstance(k, str) and k and k not in _task_names() and _is_reference_source(e)
+                for k, e in v.items()
+            )
+        ),  # fmt: skip
+        limit=None,
+    )
+
+
 @dataclass(frozen=True)
 class ForgettingConfig:
     """Concept forgetting: linear-probe accuracy on other tasks with the pretrained vs the
     adapted backbone."""
 
     reference_tasks: tuple[str, ...] | None = setting(
-        None, "built-in task names; null: the modality's, minus the target",
-        each(one_of(_task_names), limit=100),
+        None, "built-in task names; null: the modality's, minus the target; []: none",
+        each(one_of(_task_names), least=0, limit=100),
     )  # fmt: skip
     max_train: int = setting(600, "each reference task's probe-training size",
                              count(1, MAX_SAMPLE))  # fmt: skip
     max_eval: int = setting(400, "each reference task's evaluation size", count(1, MAX_SAMPLE))
+    reference_data: dict[str, dict[str, str]] = setting(
+        None, "your own reference tasks, {name: {train: source, test: source, ...}} (files, image "
+        "folders, hub: datasets; probed besides reference_tasks)", reference_sources(),
+        factory=dict,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
+        if (
+            isinstance(self.reference_data, Mapping)
+            and len(self.reference_data) > MAX_REFERENCE_DATA
+        ):
+            from safeadapt.errors import InvalidConfig
+
+            raise InvalidConfig(
+                f"safety 'forgetting' 'reference_data' lists {len(self.reference_data)} tasks, "
+                f"above the limit of {MAX_REFERENCE_DATA}; give at most {MAX_REFERENCE_DATA}."
+            )
         check_settings(self, "safety 'forgetting'")
 
 
@@ -70,6 +118,32 @@ def _reference_task(name: str, max_train: int, max_eval: int, seed: int):
     from safeadapt.data.builtin import load_builtin_task
 
     return load_builtin_task(name, seed=seed).subsample(max_train, max_eval, seed=seed)
+
+
+@functools.lru_cache(maxsize=16)
+def _reference_data_task(name: str, entry: tuple, max_train: int, max_eval: int, seed: int):
+    """A reference task of the user's own data (``reference_data``), subsampled like a built-in
+    one; without ``validation`` a tenth of train is held out for the probe's C."""
+    from safeadapt.data.sources import load_task
+
+    given = dict(entry)
+    columns = {k: given[k] for k in ("text_column", "image_column", "label_column") if k in given}
+    if "image_column" in columns and "text_column" not in columns:
+        columns["text_column"] = None
+    task = load_task(given["train"], given["test"], given.get("validation"), name=name,
+                     seed=seed, **columns)  # fmt: skip
+    return task.subsample(max_train, max_eval, seed=seed)
+
+
+def _references(config: ForgettingConfig, task, seed: int):
+    """``(name, loader)`` of every reference task: the built-in ones, then the user's own."""
+    builtin = config.reference_tasks
+    for name in default_reference_tasks(task) if builtin is None else builtin:
+        yield name, functools.partial(_reference_task, name, config.max_train, config.max_eval,
+                                      seed)  # fmt: skip
+    for name, entry in (config.reference_data or {}).items():
+        yield name, functools.partial(_reference_data_task, name, tuple(sorted(entry.items())),
+                                      config.max_train, config.max_eval, seed)  # fmt: skip
 
 
 def default_reference_tasks(task) -> tuple[str, ...]:
@@ -128,9 +202,9 @@ class Forgetting(Family):
         before: dict[str, float] = {}
         after: dict[str, float] = {}
         skipped: dict[str, str] = {}
-        for name in config.reference_tasks or default_reference_tasks(task):
+        for name, load in _references(config, task, ctx.seed):
             try:
-                ref = _reference_task(name, config.max_train, config.max_eval, ctx.seed)
+                ref = load()
             except AssetMissing as err:
                 skipped[name] = str(err)
                 continue
