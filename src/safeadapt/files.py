@@ -43,6 +43,15 @@ def write_parquet_atomic(path: Path, frame) -> None:
     _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def tensor_digest(tensors: dict[str, Tensor]) -> str:
     """SHA-256 over names, dtypes, shapes and bytes of ``tensors`` (sorted by name)."""
     h = hashlib.sha256()

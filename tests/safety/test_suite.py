@@ -263,3 +263,28 @@ def test_forgetting_probes_the_users_own_reference_data(text_task, minilm_factor
     ]:
         with pytest.raises(InvalidConfig, match=match):
             forgetting.Config(reference_data=bad)
+
+
+def test_a_reference_data_file_is_part_of_the_studys_content(tmp_path):
+    """An edited reference file is new content: the runs' keys change; a study without
+    reference_data hashes its data as before."""
+    from safeadapt.study.config import StudyConfig
+    from safeadapt.study.freshness import content_fingerprints
+
+    class Stub:
+        def fingerprint(self):
+            return "task"
+
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    train.write_text("text,label\na,x\nb,y\n")
+    test.write_text("text,label\nc,x\n")
+    raw = {"name": "s", "task": {"builtin": "digits"}, "protocols": {"lp": {}},
+           "safety": {"forgetting": {"reference_data": {"mine": {"train": str(train),
+                                                                 "test": str(test)}}}}}  # fmt: skip
+    config = StudyConfig.from_dict(raw)
+    plain = StudyConfig.from_dict({**raw, "safety": {}})
+    first = content_fingerprints(Stub(), Stub, config)
+    assert content_fingerprints(Stub(), Stub, plain).data == "task"
+    assert content_fingerprints(Stub(), Stub, config) == first
+    train.write_text("text,label\na,x\nb,x\n")  # a label edited
+    assert content_fingerprints(Stub(), Stub, config).data != first.data

@@ -30,8 +30,40 @@ class Content(NamedTuple):
     backbone: str
 
 
-def content_fingerprints(task, factory) -> Content:
-    return Content(data=task.fingerprint(), backbone=factory().fingerprint())
+def content_fingerprints(task, factory, config=None) -> Content:
+    """The task's and the backbone's content hashes; with ``config``, the data hash also covers
+    the local files of the forgetting family's ``reference_data`` (an edited reference file is
+    new content too). Studies without them hash as before."""
+    data = task.fingerprint()
+    references = reference_fingerprints(config) if config is not None else {}
+    if references:
+        data = _hash({"task": data, "reference_data": references})
+    return Content(data=data, backbone=factory().fingerprint())
+
+
+def reference_fingerprints(config) -> dict[str, str]:
+    """``{name:part: hash}`` of every local file or folder the forgetting family's
+    ``reference_data`` names (a ``hub:`` source is keyed by its id and revision, as written)."""
+    from pathlib import Path
+
+    from safeadapt.files import file_sha256
+
+    safety = getattr(config, "safety", None)
+    forgetting = safety.families.get("forgetting") if safety is not None else None
+    out = {}
+    for name, entry in (getattr(forgetting, "reference_data", None) or {}).items():
+        for part in ("train", "test", "validation"):
+            source = entry.get(part)
+            if not source or source.startswith("hub:"):
+                continue
+            path = Path(source.split("::")[0]).expanduser()
+            if path.is_file():
+                out[f"{name}:{part}"] = file_sha256(path)
+            elif path.is_dir():
+                files = sorted(p for p in path.rglob("*") if p.is_file())
+                out[f"{name}:{part}"] = _hash([(str(p.relative_to(path)), file_sha256(p))
+                                               for p in files])  # fmt: skip
+    return out
 
 
 def study_inputs(config, modality: str, content: Content) -> dict[str, str]:
@@ -53,7 +85,7 @@ def study_inputs(config, modality: str, content: Content) -> dict[str, str]:
 def current_inputs(config, task=None) -> tuple[dict[str, str], Any]:
     """The study's inputs as they are now (loads the data and fingerprints the backbone)."""
     task = task or config.task.load()
-    content = content_fingerprints(task, config.backbone.factory(task.modality))
+    content = content_fingerprints(task, config.backbone.factory(task.modality), config)
     return study_inputs(config, task.modality, content), task
 
 

@@ -152,7 +152,7 @@ def _run(
         claim_output(config.output_dir, config.name, force)
     task = config.task.load()
     factory = config.backbone.factory(task.modality)
-    content = content_fingerprints(task, factory)
+    content = content_fingerprints(task, factory, config)
     specs = expand_runs(config, task.modality, content)
     out = config.output_dir
     store = RunStore(out)
@@ -245,4 +245,4 @@ def planned_runs(config: StudyConfig, task=None) -> list[RunSpec]:
     data and the backbone to fingerprint them)."""
     task = task or config.task.load()
     factory = config.backbone.factory(task.modality)
-    return expand_runs(config, task.modality, content_fingerprints(task, factory))
+    return expand_runs(config, task.modality, content_fingerprints(task, factory, config))
