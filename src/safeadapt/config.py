@@ -10,6 +10,7 @@ with the doc, by ``safeadapt list <name>`` (``settings_info.describe_settings``)
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -277,13 +278,38 @@ def with_overrides(config: C, overrides: Mapping[str, Any], where: str) -> C:
 
 
 def setting(default: Any = dataclasses.MISSING, doc: str = "", rule: Rule | None = None, *,
-            factory: Callable[[], Any] | None = None) -> Any:  # fmt: skip
+            factory: Callable[[], Any] | None = None, late: bool = False) -> Any:  # fmt: skip
     """A config field with its one line of meaning and its rule (``check_settings`` enforces
-    the rule; ``describe_settings`` shows both)."""
-    meta = {"doc": doc, "rule": rule}
+    the rule; ``describe_settings`` shows both). ``late``: added after runs were first keyed, so
+    :func:`key_form` leaves it out while it is at its default (earlier studies keep their keys)."""
+    meta = {"doc": doc, "rule": rule, "late": late}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def key_form(config: Any) -> Any:
+    """``dataclasses.asdict(config)`` as run keys hash it: nested configs (and mappings of them)
+    alike, without the ``late`` settings that are at their default."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        out = {}
+        for f in dataclasses.fields(config):
+            value = getattr(config, f.name)
+            if f.metadata.get("late") and value == _default(f):
+                continue
+            out[f.name] = key_form(value)
+        return out
+    if isinstance(config, dict):
+        return {k: key_form(v) for k, v in config.items()}
+    if isinstance(config, list | tuple):
+        return type(config)(key_form(v) for v in config)
+    return copy.deepcopy(config)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def check_settings(config: Any, owner: str, path: str = "") -> None:

@@ -126,3 +126,19 @@ def test_run_keys_of_an_earlier_release_stay_the_same(tmp_path):
     study["task"]["extra_train"] = {"more": "rows.csv"}  # a setting that is given: a new key
     path.write_text(yaml.safe_dump(study))
     assert sorted(r.run_id for r in expand_runs(load_study(path), "image", content)) != ids
+
+
+def test_a_late_setting_at_its_default_leaves_the_run_keys_alone(tmp_path):
+    """The forgetting family's ``reference_data`` came after runs were keyed: left at its
+    default, the keys are the earlier ones; given, it is a new key."""
+    from safeadapt.study.config import StudyConfig
+    from safeadapt.study.plan import expand_runs
+
+    raw = {"name": "s", "task": {"builtin": "digits"}, "protocols": {"lp": {}}}
+    content = {"task": "t", "backbone": "b"}
+    plain = expand_runs(StudyConfig.from_dict(raw), "image", content)[0].key
+    empty = {**raw, "safety": {"forgetting": {"reference_data": {}}}}
+    assert expand_runs(StudyConfig.from_dict(empty), "image", content)[0].key == plain
+    given = {**raw, "safety": {"forgetting": {"reference_data": {
+        "mine": {"train": "a.csv", "test": "b.csv"}}}}}  # fmt: skip
+    assert expand_runs(StudyConfig.from_dict(given), "image", content)[0].key != plain

@@ -96,7 +96,7 @@ class ForgettingConfig:
     reference_data: dict[str, dict[str, str]] = setting(
         None, "your own reference tasks, {name: {train: source, test: source, ...}} (files, image "
         "folders, hub: datasets; probed besides reference_tasks)", reference_sources(),
-        factory=dict,
+        factory=dict, late=True,
     )  # fmt: skip
 
     def __post_init__(self) -> None:

@@ -159,13 +159,14 @@ def expand_runs(config: Any, modality: str, content: Any = None) -> list[RunSpec
     (``Task.fingerprint``) and the backbone's weights (``Backbone.fingerprint``). The runner always
     passes them, so a run is reused only when the data and weights are byte-for-byte the same.
     """
+    from safeadapt.config import key_form
     from safeadapt.protocols.start import START_RULE
 
     backbone = dataclasses.asdict(config.backbone.resolve(modality))
     common = {
         "task": config.task.key_form(),
         "backbone": backbone,
-        "safety": None if config.safety is None else dataclasses.asdict(config.safety),
+        "safety": None if config.safety is None else key_form(config.safety),
         "content": content._asdict() if hasattr(content, "_asdict") else dict(content or {}),
         "format": 2,  # bump when records change meaning without a setting changing
     }
