@@ -288,3 +288,25 @@ def test_a_reference_data_file_is_part_of_the_studys_content(tmp_path):
     assert content_fingerprints(Stub(), Stub, config) == first
     train.write_text("text,label\na,x\nb,x\n")  # a label edited
     assert content_fingerprints(Stub(), Stub, config).data != first.data
+
+
+def test_a_missing_reference_file_is_refused_before_any_training(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from safeadapt.cli import app
+
+    missing = str(tmp_path / "nope.csv")
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({
+        "name": "s", "task": {"builtin": "digits", "max_train": 40, "max_eval": 20},
+        "protocols": {"lp": {}}, "output": str(tmp_path / "out"),
+        "safety": {"forgetting": {"reference_data": {"mine": {"train": missing, "test": missing}}}},
+    }))  # fmt: skip
+    for command in (["validate", str(study)], ["run", str(study)]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert (
+            "'reference_data' 'mine' train" in result.output and "does not exist" in result.output
+        )
+    assert not (tmp_path / "out" / "runs").exists()  # nothing trained

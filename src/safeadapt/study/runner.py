@@ -30,6 +30,7 @@ from safeadapt.study.freshness import content_fingerprints, study_inputs
 from safeadapt.study.plan import RunSpec, expand_runs
 from safeadapt.study.preflight import results_of, stored_preflight
 from safeadapt.study.store import RunStore, claim_output
+from safeadapt.study.validation import check_reference_data
 from safeadapt.study.writers import write_predictions, write_results_csv, write_variants_csv
 
 
@@ -150,6 +151,7 @@ def _run(
     if main:
         # before any work: never write into a foreign folder
         claim_output(config.output_dir, config.name, force)
+    check_reference_data(config)  # before any training: those probes run after it
     task = config.task.load()
     factory = config.backbone.factory(task.modality)
     content = content_fingerprints(task, factory, config)
