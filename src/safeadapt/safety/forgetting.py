@@ -120,19 +120,33 @@ def _reference_task(name: str, max_train: int, max_eval: int, seed: int):
     return load_builtin_task(name, seed=seed).subsample(max_train, max_eval, seed=seed)
 
 
+@dataclass(frozen=True)
+class ReferenceSource:
+    """One ``reference_data`` entry: where the reference task's data are and which columns to
+    read (as ``load_task`` takes them)."""
+
+    train: str
+    test: str
+    validation: str | None = None
+    text_column: str | None = None
+    image_column: str | None = None
+    label_column: str = "label"
+
+    def load(self, name: str, seed: int):
+        from safeadapt.data.sources import load_task
+
+        text = self.text_column or (None if self.image_column else "text")
+        return load_task(self.train, self.test, self.validation, name=name, seed=seed,
+                         text_column=text, image_column=self.image_column,
+                         label_column=self.label_column)  # fmt: skip
+
+
 @functools.lru_cache(maxsize=16)
-def _reference_data_task(name: str, entry: tuple, max_train: int, max_eval: int, seed: int):
+def _reference_data_task(name: str, source: ReferenceSource, max_train: int, max_eval: int,
+                         seed: int):  # fmt: skip
     """A reference task of the user's own data (``reference_data``), subsampled like a built-in
     one; without ``validation`` a tenth of train is held out for the probe's C."""
-    from safeadapt.data.sources import load_task
-
-    given = dict(entry)
-    columns = {k: given[k] for k in ("text_column", "image_column", "label_column") if k in given}
-    if "image_column" in columns and "text_column" not in columns:
-        columns["text_column"] = None
-    task = load_task(given["train"], given["test"], given.get("validation"), name=name,
-                     seed=seed, **columns)  # fmt: skip
-    return task.subsample(max_train, max_eval, seed=seed)
+    return source.load(name, seed).subsample(max_train, max_eval, seed=seed)
 
 
 def _references(config: ForgettingConfig, task, seed: int):
@@ -142,7 +156,7 @@ def _references(config: ForgettingConfig, task, seed: int):
         yield name, functools.partial(_reference_task, name, config.max_train, config.max_eval,
                                       seed)  # fmt: skip
     for name, entry in (config.reference_data or {}).items():
-        yield name, functools.partial(_reference_data_task, name, tuple(sorted(entry.items())),
+        yield name, functools.partial(_reference_data_task, name, ReferenceSource(**entry),
                                       config.max_train, config.max_eval, seed)  # fmt: skip
 
 
