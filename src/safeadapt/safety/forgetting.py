@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,28 @@ class ForgettingConfig:
                 f"above the limit of {MAX_REFERENCE_DATA}; give at most {MAX_REFERENCE_DATA}."
             )
         check_settings(self, "safety 'forgetting'")
+
+    def local_sources(self) -> list[tuple[str, str, str, Path | None]]:
+        """``(name, part, source, path)`` of every local source ``reference_data`` names: the
+        file or folder it reads (a ``save_to_disk`` folder when written ``folder:split``), or
+        None when there is none; ``hub:`` sources are left out (they load when probed)."""
+        from safeadapt.data.disk import saved_folder
+
+        out = []
+        for name, entry in (self.reference_data or {}).items():
+            for part in ("train", "test", "validation"):
+                source = entry.get(part)
+                if not source or source.startswith("hub:"):
+                    continue
+                path = Path(source).expanduser()
+                out.append((name, part, source, path if path.exists() else saved_folder(source)[0]))
+        return out
+
+
+def reference_data_config(config) -> ForgettingConfig | None:
+    """A study's forgetting settings, or None when the family does not run."""
+    safety = getattr(config, "safety", None)
+    return safety.families.get("forgetting") if safety is not None else None
 
 
 @functools.lru_cache(maxsize=16)

@@ -44,25 +44,20 @@ def content_fingerprints(task, factory, config=None) -> Content:
 def reference_fingerprints(config) -> dict[str, str]:
     """``{name:part: hash}`` of every local file or folder the forgetting family's
     ``reference_data`` names (a ``hub:`` source is keyed by its id and revision, as written)."""
-    from pathlib import Path
-
     from safeadapt.files import file_sha256
+    from safeadapt.safety.forgetting import reference_data_config
 
-    safety = getattr(config, "safety", None)
-    forgetting = safety.families.get("forgetting") if safety is not None else None
+    forgetting = reference_data_config(config)
     out = {}
-    for name, entry in (getattr(forgetting, "reference_data", None) or {}).items():
-        for part in ("train", "test", "validation"):
-            source = entry.get(part)
-            if not source or source.startswith("hub:"):
-                continue
-            path = Path(source.split("::")[0]).expanduser()
-            if path.is_file():
-                out[f"{name}:{part}"] = file_sha256(path)
-            elif path.is_dir():
-                files = sorted(p for p in path.rglob("*") if p.is_file())
-                out[f"{name}:{part}"] = _hash([(str(p.relative_to(path)), file_sha256(p))
-                                               for p in files])  # fmt: skip
+    for name, part, _, path in forgetting.local_sources() if forgetting else ():
+        if path is None:
+            continue  # refused before any run (study.validation.check_reference_data)
+        if path.is_file():
+            out[f"{name}:{part}"] = file_sha256(path)
+        else:
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            out[f"{name}:{part}"] = _hash([(str(p.relative_to(path)), file_sha256(p))
+                                           for p in files])  # fmt: skip
     return out
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safeadapt._registry import Registry
-from safeadapt.config import at_most, build_config, require
+from safeadapt.config import at_most, build_config, key_form, require
 from safeadapt.errors import InvalidConfig
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -70,7 +70,7 @@ class TaskSpec:
     duplicates: str = "drop"
     # labelled rows added to the training split after its sampling, so they are always used
     # (e.g. the windows in which a monitor saw drift, once their labels came back): {name: source}
-    extra_train: dict[str, str] = field(default_factory=dict)
+    extra_train: dict[str, str] = field(default_factory=dict, metadata={"late": True})
 
     def __post_init__(self) -> None:
         for key in ("ood", "ood_val", "options", "extra_train"):
@@ -204,12 +204,9 @@ class TaskSpec:
         return task
 
     def key_form(self) -> dict[str, Any]:
-        """The settings as run and pre-flight keys hash them: a setting added later is left out
-        while it is at its default (empty), so studies of earlier releases keep their keys."""
-        out = dataclasses.asdict(self)
-        if not out["extra_train"]:
-            del out["extra_train"]
-        return out
+        """The settings as run and pre-flight keys hash them: a setting added later (``late``) is
+        left out while it is at its default, so studies of earlier releases keep their keys."""
+        return key_form(self)
 
     def _with_extra_train(self, task):
         """The task with the study's extra labelled rows appended to its training split, their

@@ -47,22 +47,15 @@ def check_against(config, task=None, backbone=None) -> None:
 def check_reference_data(config) -> None:
     """Every local source the forgetting family's ``reference_data`` names exists (checked before
     any training: those probes run after it). ``hub:`` sources load when they are probed."""
-    from pathlib import Path
+    from safeadapt.safety.forgetting import reference_data_config
 
-    from safeadapt.data.disk import saved_folder
-
-    safety = config.safety
-    forgetting = safety.families.get("forgetting") if safety is not None else None
-    for name, entry in (getattr(forgetting, "reference_data", None) or {}).items():
-        for part in ("train", "test", "validation"):
-            source = entry.get(part)
-            if not source or source.startswith("hub:"):
-                continue
-            if not Path(source).expanduser().exists() and saved_folder(source)[0] is None:
-                raise InvalidConfig(
-                    f"safety 'forgetting' 'reference_data' {name!r} {part}: {source} does not "
-                    "exist; give a file, an image folder, a save_to_disk folder or hub:<id>."
-                )
+    forgetting = reference_data_config(config)
+    for name, part, source, path in forgetting.local_sources() if forgetting else ():
+        if path is None:
+            raise InvalidConfig(
+                f"safety 'forgetting' 'reference_data' {name!r} {part}: {source} does not "
+                "exist; give a file, an image folder, a save_to_disk folder or hub:<id>."
+            )
 
 
 def _check_lora(config, backbone: Any) -> None:
