@@ -16,7 +16,15 @@ window, beside the windows' sampling standard error. Estimators:
 - ``atc pooled with OOD-val``: one threshold fitted on ID validation and the study's OOD-val
   splits together -- needs labelled data of the shift (anticipated shifts only);
 - ``atc nearest domain``: each input thresholded by the labelled domain (ID val or an OOD-val
-  split) most of its 10 nearest neighbours in the adapted features come from -- same need.
+  split) most of its 10 nearest neighbours in the adapted features come from -- same need;
+- other per-input scores thresholded as ATC's on ID validation: the max confidence (ATC-MC),
+  the energy of the logits, the kNN score of the adapted features (Sun et al. 2022), and the
+  probability of being right from a logistic model of the three on ID validation (also its
+  mean, as CBPE takes it); no shifted data needed;
+- a second model from the reference alone: a 10-nearest-neighbour vote over the ID-val
+  sample's adapted features and labels; the share of the window where it agrees with the head
+  (``knn agreement``: Jiang et al. 2022's disagreement as error), and ID-val accuracy moved by
+  the change of that share (``knn agreement, moved``).
 """
 
 from __future__ import annotations
@@ -98,8 +106,58 @@ def main() -> dict:
         which = np.array([np.bincount(owner[n], minlength=len(domains)).argmax() for n in near])
         return float((score(out[1]) > np.asarray(t_domain)[which]).mean())
 
+    # other per-input scores, each thresholded ATC-style on ID validation (kNN: leave-one-out)
+    val_acc = accuracy(val)
+    bank_id = val[0].float()
+    k_id = signals.knn_k(len(bank_id))
+
+    def knn(out, loo=False):
+        return signals.knn_score(bank_id, out[0].float(), k_id, leave_one_out=loo)
+
+    def features(out, loo=False):
+        return np.stack([score(out[1]), signals.energy(out[1]), knn(out, loo)], 1)
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(features(val, True))
+    correct_model = LogisticRegression(C=1.0).fit(
+        scaler.transform(features(val, True)), val[1].argmax(1).numpy() == val[2]
+    )
+
+    def p_correct(out, loo=False):
+        return correct_model.predict_proba(scaler.transform(features(out, loo)))[:, 1]
+
+    t_mc = signals.atc_threshold(signals.confidence(val[1], temperature), val_acc)
+    t_en = signals.atc_threshold(signals.energy(val[1]), val_acc)
+    t_knn = signals.atc_threshold(knn(val, True), val_acc)
+    t_pc = signals.atc_threshold(p_correct(val, True), val_acc)
+    # a second model from the reference alone: a k-nearest-neighbour vote over the ID-val
+    # sample's adapted features and labels (leave-one-out on the sample itself)
+    bank_n = torch.nn.functional.normalize(bank_id.double(), dim=1)
+
+    def knn_pred(out, loo=False, k=10):
+        d = torch.cdist(torch.nn.functional.normalize(out[0].double(), dim=1), bank_n)
+        idx = d.topk(k + int(loo), largest=False).indices[:, int(loo) :].numpy()
+        votes = val[2][idx]
+        return np.array([np.bincount(v, minlength=10).argmax() for v in votes])
+
+    def agree(out, loo=False):
+        return knn_pred(out, loo) == out[1].argmax(1).numpy()
+
+    agree_val = agree(val, True)
+
     estimators = {
         "atc": lambda out: signals.atc_estimate(score(out[1]), t_id),
+        "knn agreement": lambda out: float(agree(out).mean()),
+        "knn agreement, moved": lambda out: float(np.clip(
+            val_acc + agree(out).mean() - agree_val.mean(), 0, 1)),
+        "atc max-confidence": lambda out: signals.atc_estimate(
+            signals.confidence(out[1], temperature), t_mc),
+        "atc energy": lambda out: signals.atc_estimate(signals.energy(out[1]), t_en),
+        "atc knn": lambda out: signals.atc_estimate(knn(out), t_knn),
+        "correctness model (mean)": lambda out: float(p_correct(out).mean()),
+        "atc correctness model": lambda out: signals.atc_estimate(p_correct(out), t_pc),
         "atc+corruptions (linear)": lambda out: float(np.clip(
             intercept + slope * signals.atc_estimate(score(out[1]), t_id), 0, 1)),
         "atc+corruptions (probit)": lambda out: float(norm.cdf(
