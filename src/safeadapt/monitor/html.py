@@ -24,7 +24,9 @@ LABELS = {
 def _png(fig) -> str:
     """The figure as base64 PNG. Margins are fixed in inches (``_margins``) rather than found by
     a layout engine or a tight bounding box: either draws the figure twice, and a monitor
-    redraws its page after every update (half of the drawing time, measured)."""
+    redraws its page after every update (half of the drawing time, measured). For the same
+    reason titles sit at a fixed height (``y=1.0``: Matplotlib otherwise measures every tick
+    label to place them) and legends in a fixed corner (``"best"`` searches the data)."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -65,7 +67,7 @@ def _tests_figure(result) -> str:
         hit = np.asarray([name in w.alerts for w in result.windows])
         ax.scatter(x[hit], score[hit], color="#c62828", zorder=3, s=30, label="alert")
         ax.set_ylabel("-log10 p")
-        ax.set_title(LABELS[name], fontsize=9, loc="left")
+        ax.set_title(LABELS[name], fontsize=9, loc="left", y=1.0, pad=4)
     axes[0, 0].legend(fontsize=7, loc="upper left")
     axes[-1, 0].set_xlabel("window")
     return _png(fig)
@@ -90,8 +92,8 @@ def _estimates_figure(result) -> str:
                           for a, w in zip(acc, labelled, strict=True)]).T  # fmt: skip
         acc_ax.errorbar(lx, acc, yerr=err, fmt="k.", capsize=2, label="accuracy (labels)")
     acc_ax.set_ylabel("accuracy")
-    acc_ax.set_title("accuracy estimated without labels", fontsize=9, loc="left")
-    acc_ax.legend(fontsize=7)
+    acc_ax.set_title("accuracy estimated without labels", fontsize=9, loc="left", y=1.0, pad=4)
+    acc_ax.legend(fontsize=7, loc="lower left")
     rate = np.asarray([w.ood.rate for w in result.windows])
     low = np.asarray([w.ood.ci_low for w in result.windows])
     high = np.asarray([w.ood.ci_high for w in result.windows])
@@ -106,7 +108,7 @@ def _estimates_figure(result) -> str:
                    label="reference rate")  # fmt: skip
     ood_ax.set_ylabel("share flagged")
     ood_ax.set_xlabel("window")
-    ood_ax.legend(fontsize=7)
+    ood_ax.legend(fontsize=7, loc="upper left")
     return _png(fig)
 
 
