@@ -170,12 +170,66 @@ def text_streams(window: int, seeds: int, work: Path) -> dict:
     out["label_shift"] = _watch(folder, windows, work / "d", window, 10)
     texts = [pool_x[i] for i in range(1000)]
     out["cost"] = _cost(folder, factory, texts, work / "cost")
-    # an export whose adaptation moved the backbone: two feature passes per window
+    return out | ft_cost(work, task, factory, pool_x, tweets)
+
+
+def ft_cost(work: Path, task, factory, pool_x: list, tweets) -> dict:
+    """An export whose adaptation moved the backbone: a second feature pass per window, for the
+    pretrained features' drift test. Its cost with every row the test compares (the default,
+    500) and with fewer; and what fewer rows cost the test in power: the share of seeded
+    1,000-row windows, tweets mixed into movie snippets at a few shares, in which it alerts at
+    the level of an FT export's window (5 tests, the default horizon)."""
+    from safeadapt.data.features import extract_features
+    from safeadapt.data.task import Split
+    from safeadapt.monitor import Reference, signals
+    from safeadapt.monitor.window import AlertPolicy
+
     ft = _export(work / "text" / "export-ft", task, factory,
                  {"name": "minilm", "options": {"max_length": 64}}, protocol="ft",
                  epochs=1, max_steps=10, batch_size=32)  # fmt: skip
-    out["cost_ft"] = _cost(ft, factory, texts, work / "cost-ft")
+    texts = [pool_x[i] for i in range(1000)]
+    import matplotlib  # imported by a serving process's first update, as by the runs before
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+    out: dict = {"cost_ft": _cost(ft, factory, texts, work / "cost-ft")}
+    for rows in FT_ROWS[1:]:
+        out[f"cost_ft_{rows}"] = _cost(ft, factory, texts, work / f"cost-ft-{rows}", rows)
+    reference = Reference.load(ft)
+    level = AlertPolicy().level(5)
+    backbone = factory()
+    from safeadapt.monitor.exported import classifier, read_manifest
+
+    adapted_backbone = classifier(read_manifest(ft), ft / "model.safetensors").backbone
+    power: dict = {}
+    r = np.random.default_rng(11)
+    for share in FT_SHARES:
+        k = round(1000 * share)
+        x = [pool_x[i] for i in r.choice(len(pool_x), 1000 - k, replace=False)]
+        x += [tweets.inputs[i] for i in r.choice(len(tweets.inputs), k, replace=False)]
+        feats = extract_features(backbone, Split("w", x, np.zeros(1000, dtype=np.int64)),
+                                 show_progress=False).features  # fmt: skip
+        for rows in FT_ROWS:
+            hits = 0
+            for seed in range(FT_POWER_SEEDS):
+                take = np.random.default_rng(seed).choice(1000, rows, replace=False)
+                result = signals.embedding_drift(reference.pretrained, feats[take], level, seed)
+                hits += result.p_value <= level
+            power[f"{share:.2f}/{rows}"] = hits / FT_POWER_SEEDS
+        # the same windows' adapted-feature test, which an FT export's window runs on all rows
+        adapted = extract_features(adapted_backbone, Split("w", x, np.zeros(1000, dtype=np.int64)),
+                                   show_progress=False).features  # fmt: skip
+        hits = sum(signals.embedding_drift(reference.adapted, adapted, level, seed).p_value <= level
+                   for seed in range(FT_POWER_SEEDS))  # fmt: skip
+        power[f"{share:.2f}/adapted"] = hits / FT_POWER_SEEDS
+    out["ft_power"] = {"level": level, "alert_share": power}
     return out
+
+
+FT_ROWS = (500, 250, 100)  # the default first
+FT_SHARES = (0.0, 0.05, 0.1, 0.2)
+FT_POWER_SEEDS = 5
 
 
 def image_stream(window: int, work: Path) -> dict:
@@ -194,9 +248,14 @@ def image_stream(window: int, work: Path) -> dict:
     return {"sudden": _watch(folder, windows, work / "c", window, 10)}
 
 
-def _cost(folder: Path, factory, texts: list[str], work: Path) -> dict:
+COST_REPEATS = 3  # each timing is the median of this many, embedding and monitoring alternated
+
+
+def _cost(folder: Path, factory, texts: list[str], work: Path, pretrained_rows=None) -> dict:
     """Seconds to measure one window of the texts (features, logits, every test) against
-    seconds to embed them once with the same backbone."""
+    seconds to embed them once with the same backbone: medians of ``COST_REPEATS``, each
+    monitoring run on a fresh state folder, alternated with the embedding runs so that a slow
+    spell of the machine hits both."""
     from safeadapt.data.features import extract_features
     from safeadapt.data.task import Split
     from safeadapt.monitor import Monitor
@@ -204,32 +263,65 @@ def _cost(folder: Path, factory, texts: list[str], work: Path) -> dict:
     split = Split("cost", texts, np.zeros(len(texts), dtype=np.int64))
     backbone = factory()
     extract_features(backbone, split.subset(np.arange(64)), show_progress=False)  # warm up
-    t0 = time.perf_counter()
-    extract_features(backbone, split, show_progress=False)
-    embed = time.perf_counter() - t0
     import pandas as pd
 
     work.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"text": texts}).to_csv(work.with_suffix(".csv"), index=False)
-    mon = Monitor(folder, work, window=len(texts))
-    mon._models_loaded()
-    t0 = time.perf_counter()
-    mon.update([work.with_suffix(".csv")])
-    monitor = time.perf_counter() - t0
-    return {"rows": len(texts), "embed_s": embed, "monitor_s": monitor, "ratio": monitor / embed}
+    embeds, monitors = [], []
+    for repeat in range(COST_REPEATS):
+        t0 = time.perf_counter()
+        extract_features(backbone, split, show_progress=False)
+        embeds.append(time.perf_counter() - t0)
+        mon = Monitor(folder, work / str(repeat), window=len(texts),
+                      pretrained_rows=pretrained_rows)  # fmt: skip
+        mon._models_loaded()
+        t0 = time.perf_counter()
+        mon.update([work.with_suffix(".csv")])
+        monitors.append(time.perf_counter() - t0)
+    embed, monitor = float(np.median(embeds)), float(np.median(monitors))
+    return {"rows": len(texts), "embed_s": embed, "monitor_s": monitor, "ratio": monitor / embed,
+            "embed_runs": embeds, "monitor_runs": monitors}  # fmt: skip
+
+
+def ft_only(work: Path) -> dict:
+    """The FT part alone (``--ft-only``), on the same model and pools as the full run."""
+    from safeadapt.backbones import load_backbone
+    from safeadapt.data import load_builtin_task
+    from safeadapt.data.task import Task
+
+    full = load_builtin_task("vader-sentiment")
+    order = np.random.default_rng(0).permutation(len(full.train))
+    task = Task(full.name, full.modality, full.label_names, full.train.subset(order[:1000]),
+                full.val, full.test, full.ood)  # fmt: skip
+    pool = full.train.subset(order[1000:])
+    pool_x = list(pool.inputs) + list(full.test.inputs)
+    factory = lambda: load_backbone("minilm", max_length=64)  # noqa: E731
+    return ft_cost(work, task, factory, pool_x, full.ood["tweets"])
 
 
 CHANGES = {"gradual": 1, "sudden": 10, "label_shift": 10}  # the window each stream changes at
 
 
-def rescore(path: Path, window: int) -> None:
-    """Print each stream's scores recomputed from a saved run (windows of ``window`` rows)."""
+def rescore(path: Path, window: int, merge: int = 1) -> None:
+    """Print each stream's scores recomputed from a saved run (windows of ``window`` rows).
+    With ``merge`` > 1, every ``merge`` consecutive windows are scored as one window of
+    ``merge x window`` rows: exact for the accuracy and both estimates (each is a share of the
+    rows, and the reference and its thresholds do not change between windows), not for the
+    tests (their alerts are left out)."""
     saved = json.loads(path.read_text())
     streams = {f"no_drift[{i}]": (s["windows"], None) for i, s in enumerate(saved["no_drift"])}
     streams.update({k: (saved[k]["windows"], c) for k, c in CHANGES.items() if k in saved})
     for name, (rows, change) in streams.items():
         for r in rows:
             r.setdefault("rows", window)
+        if merge > 1:
+            rows = [
+                {"window": i, "rows": sum(r["rows"] for r in part), "alerts": [], "p": {},
+                 **{k: float(np.mean([r[k] for r in part])) for k in ("atc", "doc", "accuracy")}}
+                for i, part in enumerate(rows[j : j + merge]
+                                         for j in range(0, len(rows) - merge + 1, merge))
+            ]  # fmt: skip
+            change = None if change is None else change // merge
         scored = _score(rows, change)
         print(name, json.dumps({k: v for k, v in scored.items() if k != "signals"}))
 
@@ -240,15 +332,33 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", default="bench-monitor.json")
     parser.add_argument(
+        "--merge",
+        type=int,
+        default=1,
+        help="with --rescore: score every MERGE consecutive windows as one window",
+    )
+    parser.add_argument(
+        "--ft-only",
+        action="store_true",
+        help="only the FT export's cost and the power of its sampled pretrained drift test",
+    )
+    parser.add_argument(
         "--rescore",
         default=None,
         help="score the windows of an earlier run's JSON again (no model)",
     )
     args = parser.parse_args()
     if args.rescore:
-        rescore(Path(args.rescore), args.window)
+        rescore(Path(args.rescore), args.window, args.merge)
         return
     t0 = time.perf_counter()
+    if args.ft_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = ft_only(Path(tmp))
+        result["seconds"] = time.perf_counter() - t0
+        Path(args.out).write_text(json.dumps(result, indent=1))
+        print(json.dumps(result, indent=1))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         result = {"window": args.window, **text_streams(args.window, args.seeds, work),

@@ -195,6 +195,14 @@ def test_bad_monitoring_inputs_are_one_line_errors(text_export, tmp_path):
     good = _csv(tmp_path / "in.csv", task.test.inputs[:40], ["maybe"] * 40)
     with pytest.raises(InvalidConfig, match="--window must be an integer from 20"):
         Monitor(folder, tmp_path / "a", window=5)
+    from typer.testing import CliRunner
+
+    from safeadapt.cli import app
+
+    bad = CliRunner().invoke(app, ["monitor", str(folder), str(good), "--out",
+                                   str(tmp_path / "a"), "--pretrained-rows", "5"])  # fmt: skip
+    assert bad.exit_code == 2 and "--pretrained-rows must be an integer from 20" in bad.output
+    assert not (tmp_path / "a").exists()
     with pytest.raises(DataError, match=r"no column 'body' \(named by --input-column\)"):
         Monitor(folder, tmp_path / "a", window=20, input_column="body").update([good])
     with pytest.raises(DataError, match="no input has the label column 'labels'"):

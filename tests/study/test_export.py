@@ -305,3 +305,19 @@ def test_an_export_carries_its_monitoring_reference_and_monitors_an_image_folder
     done = monitored.update([incoming])
     assert len(done.windows) == len(task.test) // 20
     assert all(w.accuracy and w.accuracy.labelled == 20 for w in done.windows)
+    # the pretrained backbone embeds a seeded sample of each window when told to: its drift
+    # test says how many rows it compared, the adapted one keeps every row; the setting keys
+    # the state (a state made without it keeps its header as before)
+    header = json.loads((tmp_path / "watch" / "safeadapt-monitor.json").read_text())
+    assert "pretrained_rows" not in header["settings"]
+    first = done.windows[0].tests
+    assert first["embedding_pretrained"].rows == first["embedding_adapted"].rows == 20
+    window = 40
+    assert len(task.test) >= window
+    sampled = Monitor(folder, tmp_path / "sampled", window=window, pretrained_rows=20)
+    tests = sampled.update([incoming]).windows[0].tests
+    assert tests["embedding_pretrained"].rows == 20 and tests["embedding_adapted"].rows == window
+    with pytest.raises(InvalidConfig, match="same settings"):
+        Monitor(folder, tmp_path / "sampled", window=window).update([incoming])
+    with pytest.raises(InvalidConfig, match="--pretrained-rows"):
+        Monitor(folder, tmp_path / "bad", window=20, pretrained_rows=5)

@@ -35,6 +35,14 @@ def monitor(
         float, typer.Option(help="False-alarm rate allowed over each horizon of windows.")
     ] = 0.05,
     horizon: Annotated[int, typer.Option(help="Windows the false-alarm rate covers.")] = 50,
+    pretrained_rows: Annotated[
+        int | None,
+        typer.Option(
+            help="Rows of each window the pretrained backbone embeds for its drift test, a "
+            "seeded sample (an export whose adaptation moved the backbone; fewer is cheaper). "
+            "Default: 500, as many as the test compares."
+        ),
+    ] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML to this file.")] = None,
     suggest_study: Annotated[
         Path | None,
@@ -58,7 +66,8 @@ def monitor(
         raise InvalidConfig(f"--suggest-study {suggest_study} exists; give a new file name.")
     console = _console()
     mon = Monitor(export_dir, out, window=window, alpha=alpha, horizon=horizon,
-                  input_column=input_column, label_column=labels, time_column=time_column)  # fmt: skip
+                  input_column=input_column, label_column=labels, time_column=time_column,
+                  pretrained_rows=pretrained_rows)  # fmt: skip
     result = mon.update(list(inputs))
     console.print(escape(result.summary()))
     console.print(f"windows: {escape(str(out / 'monitor.csv'))}")

@@ -25,6 +25,7 @@ from safeadapt.monitor.drifted import keep_window
 from safeadapt.monitor.exported import MODEL, content_key, read_manifest
 from safeadapt.monitor.inputs import Rows, read_inputs, rows_in_memory, time_order
 from safeadapt.monitor.reference import REFERENCE_DIR, TENSORS, Reference
+from safeadapt.monitor.signals import MMD_PER_SIDE
 from safeadapt.monitor.window import AlertPolicy, WindowResult, measure_window
 
 STATE = "safeadapt-monitor.json"
@@ -32,6 +33,9 @@ STATE_SCHEMA = 2  # 1: every window and every key inside STATE, rewritten after 
 WINDOWS = "windows"
 MIN_WINDOW = 20  # the smallest window the tests are meaningful on (the kernel test needs 10)
 MAX_WINDOW = 1_000_000
+# rows of each window the pretrained backbone embeds (an export whose adaptation moved the
+# backbone): the kernel test of its features compares at most this many per side anyway
+PRETRAINED_ROWS = MMD_PER_SIDE
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,10 @@ class MonitorResult:
 
 
 class Monitor:
-    """Watches the export in ``export_dir``; its state lives in ``out``."""
+    """Watches the export in ``export_dir``; its state lives in ``out``. ``pretrained_rows``:
+    when the adaptation moved the backbone, how many rows of each window (a seeded sample) the
+    pretrained backbone embeds for its drift test -- by default as many as the test compares
+    (``MMD_PER_SIDE``), so the sample costs it nothing; fewer save time and lose power."""
 
     def __init__(
         self,
@@ -106,7 +113,14 @@ class Monitor:
         input_column: str | None = None,
         label_column: str | None = None,
         time_column: str | None = None,
+        pretrained_rows: int | None = None,
     ) -> None:
+        pretrained_rows = PRETRAINED_ROWS if pretrained_rows is None else pretrained_rows
+        if not isinstance(pretrained_rows, int) or not MIN_WINDOW <= pretrained_rows <= MAX_WINDOW:
+            raise InvalidConfig(
+                f"monitor: --pretrained-rows must be an integer from {MIN_WINDOW} to "
+                f"{MAX_WINDOW:,}; got {pretrained_rows!r}."
+            )
         if not isinstance(window, int) or not MIN_WINDOW <= window <= MAX_WINDOW:
             raise InvalidConfig(
                 f"monitor: --window must be an integer from {MIN_WINDOW} to {MAX_WINDOW:,}; got "
@@ -128,6 +142,9 @@ class Monitor:
         self.label_column, self.time_column = label_column, time_column
         self.settings = {"window": window, "alpha": alpha, "horizon": horizon,
                          "time_column": time_column}  # fmt: skip
+        self.pretrained_rows = pretrained_rows
+        if pretrained_rows != PRETRAINED_ROWS:  # a state made before the setting keeps its key
+            self.settings["pretrained_rows"] = pretrained_rows
         self.export_key = content_key(self.export_dir, (MODEL, f"{REFERENCE_DIR}/{TENSORS}"))
         self._models: tuple[Any, Any] | None = None
         self._pending: Rows | None = None  # observe(): rows short of a window, for the next call
@@ -280,7 +297,12 @@ class Monitor:
 
         model, base = self._models_loaded()
         split = Split(f"window {index}", rows.inputs, rows.labels)
-        pre, adapted, logits = window_outputs(model, base, split, self.reference.same_backbone)
+        take = None  # the pretrained pass: a seeded sample of the window's rows
+        if not self.reference.same_backbone and len(rows) > self.pretrained_rows:
+            rng = np.random.default_rng(self.reference.seed + index)
+            take = np.sort(rng.choice(len(rows), self.pretrained_rows, replace=False))
+        pre, adapted, logits = window_outputs(model, base, split, self.reference.same_backbone,
+                                              pretrained_rows=take)  # fmt: skip
         key = hashlib.sha256("|".join(rows.keys).encode()).hexdigest()
         span = (str(rows.times[0]), str(rows.times[-1])) if rows.times else (None, None)
         return measure_window(self.reference, pre, adapted, logits, rows.labels, self.policy,

@@ -153,10 +153,13 @@ class Reference:
         )  # fmt: skip
 
 
-def window_outputs(model, pretrained, split, same_backbone: bool, batch_size: int = 64):
+def window_outputs(
+    model, pretrained, split, same_backbone: bool, batch_size: int = 64, pretrained_rows=None
+):
     """``(pretrained features, adapted features, logits)`` of a split: one pass through the
     adapted model (its features, then its head), and one through the pretrained backbone unless
-    the adaptation left the backbone as it was."""
+    the adaptation left the backbone as it was -- over the rows ``pretrained_rows`` (indices)
+    only, when given: the drift test of the pretrained features is all that needs them."""
     from safeadapt.data.features import extract_features
 
     adapted = extract_features(model.backbone, split, batch_size, show_progress=False).features
@@ -164,6 +167,8 @@ def window_outputs(model, pretrained, split, same_backbone: bool, batch_size: in
         logits = model.head(adapted.to(model.head.weight.dtype)).float()
     if same_backbone:
         return adapted, adapted, logits
+    if pretrained_rows is not None:
+        split = split.subset(np.asarray(pretrained_rows, dtype=np.int64), split.name)
     base = extract_features(pretrained, split, batch_size, show_progress=False).features
     return base, adapted, logits
 

@@ -51,6 +51,8 @@ class Test:
     statistic: float
     p_value: float
     alert: bool
+    # the window's rows the test compared (the kernel tests subsample; None: every row)
+    rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ class WindowResult:
         for name, t in self.tests.items():
             out[f"{name}_stat"], out[f"{name}_p"] = t.statistic, t.p_value
             out[f"{name}_alert"] = t.alert
+            if t.rows is not None:
+                out[f"{name}_rows"] = t.rows
         knn = self.ood_knn
         out.update({"ood_rate": self.ood.rate, "ood_rate_low": self.ood.ci_low,
                     "ood_rate_high": self.ood.ci_high,
@@ -160,7 +164,8 @@ def measure_window(
                            ("embedding_adapted", reference.adapted, adapted)):  # fmt: skip
         if name in names:
             r = signals.embedding_drift(ref, win, level, seed)
-            tests[name] = Test(r.statistic, r.p_value, r.p_value <= level)
+            tests[name] = Test(r.statistic, r.p_value, r.p_value <= level,
+                               min(len(win), signals.MMD_PER_SIDE))  # fmt: skip
     pred = logits.argmax(1).numpy()
     drift, share = signals.prediction_drift(reference.predictions, pred,
                                             len(reference.label_names))  # fmt: skip
