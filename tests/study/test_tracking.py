@@ -1,5 +1,7 @@
 """MLflow tracking of a real tiny study into a local sqlite store."""
 
+import time
+
 import pytest
 
 from safeadapt.errors import InvalidConfig
@@ -92,7 +94,15 @@ def test_weights_and_biases_offline_logs_every_run_and_the_summary(
     )
     runs = sorted((result.output_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 3  # two runs and the summary
-    logs = [next(r.glob("run-*.wandb")).read_bytes() for r in runs]
+    # W&B's own service process writes each offline log and may still be flushing the last
+    # run's after finish() returned (seen once on a loaded machine): wait for it, up to 60 s
+    names = [r.run_id.encode() for r in result.runs] + [b"tiny-summary"]
+    deadline = time.monotonic() + 60
+    while True:
+        logs = [next(r.glob("run-*.wandb")).read_bytes() for r in runs]
+        if all(any(n in b for b in logs) for n in names) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     for record in result.runs:
         run_id = record.run_id
         (log,) = [b for b in logs if run_id.encode() in b]  # the offline protobuf log
