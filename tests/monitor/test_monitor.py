@@ -74,6 +74,10 @@ def test_no_drift_no_alert_and_no_row_counted_twice(text_export, tmp_path):
     assert abs(atc - truth) < 0.05, first.summary()
     for w in first.windows:
         assert w.accuracy.ci_low <= w.accuracy.accuracy <= w.accuracy.ci_high
+        # each estimate's interval holds it, and here (no shift) the window's true accuracy
+        for estimate, (low, high) in ((w.atc, w.atc_ci), (w.doc, w.doc_ci)):
+            assert low <= estimate <= high and low <= w.accuracy.accuracy <= high, w
+            assert 0.05 < high - low < 0.4  # a 95 % interval on 100 rows, not a token one
         assert w.coverage.ci_low <= w.coverage.accuracy <= w.coverage.ci_high
         assert 1 <= w.set_size <= 2  # a binary task's sets: one class or both
     # exchangeable with the reference: the 90 % sets cover about 90 % of the labelled rows

@@ -83,6 +83,11 @@ def _estimates_figure(result) -> str:
     _margins(fig, 4.4)
     x = np.asarray([w.index for w in result.windows])
     acc_ax.plot(x, [w.atc for w in result.windows], marker="o", ms=3, label="ATC estimate")
+    banded = [w for w in result.windows if w.atc_ci]
+    if banded:
+        acc_ax.fill_between([w.index for w in banded], [w.atc_ci[0] for w in banded],
+                            [w.atc_ci[1] for w in banded], alpha=0.2, step="mid",
+                            label="ATC 95 % interval")  # fmt: skip
     acc_ax.plot(x, [w.doc for w in result.windows], marker="s", ms=3, label="DoC estimate")
     labelled = [w for w in result.windows if w.accuracy]
     if labelled:
@@ -137,7 +142,7 @@ def _status(result) -> str:
 def _table(result) -> str:
     rows = "".join(
         f"<tr><td>{w.index}</td><td>{w.rows}</td><td>{html.escape(w.start or '')}</td>"
-        f"<td>{w.atc:.3f}</td><td>{w.doc:.3f}</td>"
+        f"<td>{w.atc:.3f}{_ci(w.atc_ci)}</td><td>{w.doc:.3f}{_ci(w.doc_ci)}</td>"
         f"<td>{'' if not w.accuracy else f'{w.accuracy.accuracy:.3f}'}</td>"
         f"<td>{w.ood.rate:.3f}</td><td>{'' if not w.ood_knn else f'{w.ood_knn.rate:.3f}'}</td>"
         f"<td>{html.escape(', '.join(w.alerts)) or 'ok'}</td></tr>"
@@ -146,6 +151,10 @@ def _table(result) -> str:
     return ("<table><tr><th>window</th><th>rows</th><th>start</th><th>ATC</th><th>DoC</th>"
             "<th>accuracy</th><th>OOD rate (energy)</th><th>OOD rate (kNN)</th><th>alerts</th>"
             f"</tr>{rows}</table>")  # fmt: skip
+
+
+def _ci(interval: tuple[float, float] | None) -> str:
+    return f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
 
 
 def fragment(result) -> str:

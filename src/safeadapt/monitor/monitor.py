@@ -87,13 +87,20 @@ class MonitorResult:
                    if w.ood_knn else "")  # fmt: skip
             lines.append(
                 f"  window {w.index} ({w.rows} rows): {flag}; estimated accuracy ATC "
-                f"{w.atc:.3f}, DoC {w.doc:.3f}, under label shift (BBSE) {w.bbse:.3f}; OOD "
+                f"{w.atc:.3f}{_ci(w.atc_ci)}, DoC {w.doc:.3f}{_ci(w.doc_ci)}, under label shift "
+                f"(BBSE) {w.bbse:.3f}; OOD "
                 f"rate: energy {w.ood.rate:.3f} (reference "
                 f"{w.ood.reference_rate:.3f}){knn}{acc}"
             )
         if track:
-            lines.append(f"On the study's labelled shifted splits the estimates were {track}.")
+            lines.append(f"On the study's labelled shifted splits the estimates were {track} "
+                         "(their 95 % intervals hold where the model errs as on the "
+                         "reference; a shift can break that).")  # fmt: skip
         return "\n".join(lines)
+
+
+def _ci(interval: tuple[float, float] | None) -> str:
+    return f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
 
 
 class Monitor:

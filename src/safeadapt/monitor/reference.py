@@ -83,6 +83,15 @@ class Reference:
         and the one their ID rate is counted on."""
         return split_halves(len(self.labels), self.seed)
 
+    def slips(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per reference row, what ATC and DoC count for it minus whether the model is right
+        (above the threshold or not; the temperature-scaled confidence): their spread sizes
+        the estimates' intervals (``signals.estimate_interval``)."""
+        right = (self.predictions == np.asarray(self.labels)).astype(np.float64)
+        above = signals.negative_entropy(self.logits, self.temperature) > self.atc_threshold
+        conf = signals.confidence(self.logits, self.temperature)
+        return above - right, conf - right
+
     def knn_bank(self) -> Tensor:
         return self.adapted[torch.as_tensor(self.halves()[0])]
 

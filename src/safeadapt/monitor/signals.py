@@ -174,6 +174,23 @@ def doc_estimate(conf: np.ndarray, reference_conf_mean: float, reference_accurac
     return float(np.clip(reference_accuracy + float(np.mean(conf)) - reference_conf_mean, 0, 1))
 
 
+def estimate_interval(
+    estimate: float, slips: np.ndarray, n: int, z: float = 1.959964
+) -> tuple[float, float]:
+    """A 95 % interval for the accuracy of a window of ``n`` rows around a label-free
+    ``estimate`` that is a mean over the window's rows (ATC: the share above the threshold;
+    DoC: the mean confidence, moved). ``slips`` holds, for each labelled reference row, what the
+    estimator counts for it minus whether the model got it right; their spread is how far the
+    estimate and the accuracy part on ``n`` rows, and on the reference the estimator was fitted
+    on: ``se = sd(slips) * sqrt(1 / n + 1 / len(slips))``. It holds where the estimator's
+    assumption holds (the errors look to the model as they did on the reference); it does not
+    widen for a shift that breaks it -- the export's track record on the study's shifted splits
+    says how far that has gone. Clipped to [0, 1]; it always contains ``estimate``."""
+    slips = np.asarray(slips, dtype=np.float64)
+    se = float(np.std(slips, ddof=1)) * math.sqrt(1 / n + 1 / len(slips))
+    return max(0.0, estimate - z * se), min(1.0, estimate + z * se)
+
+
 def conformal(
     ref_logits: Tensor, ref_labels: np.ndarray, logits: Tensor, labels: np.ndarray, coverage: float
 ) -> tuple[float, Proportion | None]:

@@ -96,6 +96,10 @@ class WindowResult:
     bbse: float | None = None
     # the kNN detector's flag rate in the adapted feature space (exports made before it: None)
     ood_knn: Rate | None = None
+    # 95 % intervals for the window's accuracy around each estimate, where the estimator's
+    # assumption holds (signals.estimate_interval); windows measured before them: None
+    atc_ci: tuple[float, float] | None = None
+    doc_ci: tuple[float, float] | None = None
 
     @property
     def alerts(self) -> tuple[str, ...]:
@@ -123,7 +127,12 @@ class WindowResult:
                     "ood_rate_knn": knn.rate if knn else None,
                     "ood_rate_knn_low": knn.ci_low if knn else None,
                     "ood_rate_knn_high": knn.ci_high if knn else None,
-                    "atc": self.atc, "doc": self.doc})  # fmt: skip
+                    "atc": self.atc,
+                    "atc_low": self.atc_ci[0] if self.atc_ci else None,
+                    "atc_high": self.atc_ci[1] if self.atc_ci else None,
+                    "doc": self.doc,
+                    "doc_low": self.doc_ci[0] if self.doc_ci else None,
+                    "doc_high": self.doc_ci[1] if self.doc_ci else None})  # fmt: skip
         acc = self.accuracy
         out.update({"accuracy": acc.accuracy if acc else None,
                     "accuracy_low": acc.ci_low if acc else None,
@@ -183,6 +192,9 @@ def measure_window(
                                reference.atc_threshold)  # fmt: skip
     doc = signals.doc_estimate(signals.confidence(logits, reference.temperature),
                                reference.confidence_mean, reference.accuracy)  # fmt: skip
+    atc_slips, doc_slips = reference.slips()
+    atc_ci = signals.estimate_interval(atc, atc_slips, len(pred))
+    doc_ci = signals.estimate_interval(doc, doc_slips, len(pred))
     acc = signals.accuracy(pred, labels)
     size, cover = signals.conformal(reference.logits, reference.labels, logits, labels, COVERAGE)
     label_share, bbse = signals.label_shift(reference.predictions, reference.labels,
@@ -194,4 +206,5 @@ def measure_window(
         set_size=size, coverage=Accuracy(*cover) if cover else None,
         label_share=label_share, bbse=bbse,
         ood_knn=Rate(knn.rate, knn.ci_low, knn.ci_high, knn.reference_rate) if knn else None,
+        atc_ci=atc_ci, doc_ci=doc_ci,
     )  # fmt: skip
