@@ -76,7 +76,8 @@ def _watch(folder: Path, windows: list[tuple], work: Path, size: int, change: in
 
     names = json.loads((folder / "safeadapt.json").read_text())["label_names"]
     work.mkdir(parents=True, exist_ok=True)
-    mon = Monitor(folder, work / "state", window=size, label_column="label")
+    mon = Monitor(folder, work / "state", window=size, label_column="label",
+                  more_detectors=MORE_DETECTORS)  # fmt: skip
     files = []
     for i, (inputs, labels) in enumerate(windows):
         suffix = "" if isinstance(inputs, np.ndarray) else ".csv"
@@ -307,6 +308,8 @@ def ft_only(work: Path) -> dict:
     return ft_cost(work, task, factory, pool_x, full.ood["tweets"])
 
 
+MORE_DETECTORS: tuple[str, ...] = ()  # --more-detectors: the streams' monitors test these too
+
 CHANGES = {"gradual": 1, "sudden": 10, "label_shift": 10}  # the window each stream changes at
 
 
@@ -340,6 +343,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", default="bench-monitor.json")
     parser.add_argument(
+        "--more-detectors",
+        default="",
+        help="comma-separated detectors the streams' monitors also test (see safeadapt monitor)",
+    )
+    parser.add_argument(
         "--merge",
         type=int,
         default=1,
@@ -359,6 +367,8 @@ def main() -> None:
     if args.rescore:
         rescore(Path(args.rescore), args.window, args.merge)
         return
+    global MORE_DETECTORS
+    MORE_DETECTORS = tuple(d for d in args.more_detectors.split(",") if d)
     t0 = time.perf_counter()
     if args.ft_only:
         with tempfile.TemporaryDirectory() as tmp:

@@ -356,3 +356,35 @@ def test_the_knn_rate_sees_a_domain_shift_the_energy_rate_misses(text_export):
     old = window(task.ood["tweets"], dataclasses.replace(reference, knn_threshold=None))
     assert "ood_rate_knn" not in old.tests and old.ood_knn is None
     assert old.level > shifted.level  # one test fewer in the Bonferroni division
+
+
+def test_more_detectors_are_fitted_on_the_reference_and_tested_like_the_built_in_two(
+    text_export, tmp_path
+):
+    """--more-detectors: the study's other detectors, fitted on the reference's fit half when
+    the monitor starts (nothing more in the export), each an OOD-rate test of its own; on ID
+    test they flag about their reference rate; each one is one more test in the Bonferroni
+    division; the setting keys the state; an unknown name is a one-line error."""
+    folder, task = text_export
+    movies = _csv(tmp_path / "movies.csv", task.test.inputs[:200])
+    plain = Monitor(folder, tmp_path / "plain", window=100).update([movies])
+    more = Monitor(folder, tmp_path / "more", window=100,
+                   more_detectors=("mahalanobis", "vim")).update([movies])  # fmt: skip
+    for w, base in zip(more.windows, plain.windows, strict=True):
+        assert {"ood_rate_mahalanobis", "ood_rate_vim"} <= set(w.tests)
+        assert set(w.ood_more) == {"mahalanobis", "vim"} and not w.alerts
+        for r in w.ood_more.values():
+            assert r.ci_low <= r.rate <= r.ci_high and r.rate < 0.2
+            assert 0 < r.reference_rate < 0.15  # ~5 % of the half it was not fitted on
+        assert w.level == pytest.approx(base.level * len(base.tests) / len(w.tests))
+        assert w.tests["ood_rate"] == base.tests["ood_rate"]  # the built-in two unchanged
+        assert w.row()["ood_rate_vim"] == w.ood_more["vim"].rate
+    header = json.loads((tmp_path / "more" / "safeadapt-monitor.json").read_text())
+    assert header["settings"]["more_detectors"] == ["mahalanobis", "vim"]
+    with pytest.raises(InvalidConfig, match="same settings"):
+        Monitor(folder, tmp_path / "more", window=100).update([movies])
+    assert (tmp_path / "more" / "monitor.html").read_text().count('<img class="plot"') == 2
+    with pytest.raises(InvalidConfig, match=r"unknown \['mahal'\]; give distinct names from"):
+        Monitor(folder, tmp_path / "bad", window=100, more_detectors=("mahal",))
+    with pytest.raises(InvalidConfig, match="a detector named twice"):
+        Monitor(folder, tmp_path / "bad", window=100, more_detectors=("vim", "vim"))

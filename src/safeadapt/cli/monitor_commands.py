@@ -43,6 +43,14 @@ def monitor(
             "Default: 500, as many as the test compares."
         ),
     ] = None,
+    more_detectors: Annotated[
+        str | None,
+        typer.Option(
+            help="More OOD detectors whose flag rate is tested, comma-separated, beside energy "
+            "and kNN: msp, max_logit, mahalanobis, relative_mahalanobis, vim (each is one more "
+            "test, so every test's level gets stricter)."
+        ),
+    ] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML to this file.")] = None,
     suggest_study: Annotated[
         Path | None,
@@ -67,7 +75,9 @@ def monitor(
     console = _console()
     mon = Monitor(export_dir, out, window=window, alpha=alpha, horizon=horizon,
                   input_column=input_column, label_column=labels, time_column=time_column,
-                  pretrained_rows=pretrained_rows)  # fmt: skip
+                  pretrained_rows=pretrained_rows,
+                  more_detectors=tuple(d.strip() for d in (more_detectors or "").split(",")
+                                       if d.strip()))  # fmt: skip
     result = mon.update(list(inputs))
     console.print(escape(result.summary()))
     console.print(f"windows: {escape(str(out / 'monitor.csv'))}")

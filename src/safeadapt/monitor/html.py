@@ -51,7 +51,8 @@ def _tests_figure(result) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [t for t in TESTS if any(t in w.tests for w in result.windows)]
+    more = sorted({t for w in result.windows for t in w.tests if t not in TESTS})
+    names = [t for t in TESTS if any(t in w.tests for w in result.windows)] + more
     height = 2.1 * len(names)
     fig, axes = plt.subplots(len(names), 1, figsize=(8, height), sharex=True, squeeze=False)
     _margins(fig, height)
@@ -67,7 +68,8 @@ def _tests_figure(result) -> str:
         hit = np.asarray([name in w.alerts for w in result.windows])
         ax.scatter(x[hit], score[hit], color="#c62828", zorder=3, s=30, label="alert")
         ax.set_ylabel("-log10 p")
-        ax.set_title(LABELS[name], fontsize=9, loc="left", y=1.0, pad=4)
+        title = LABELS.get(name) or f"OOD rate above the reference's ({name[len('ood_rate_') :]})"
+        ax.set_title(title, fontsize=9, loc="left", y=1.0, pad=4)
     axes[0, 0].legend(fontsize=7, loc="upper left")
     axes[-1, 0].set_xlabel("window")
     return _png(fig)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from safeadapt.errors import DataError, InvalidConfig
+from safeadapt.monitor.detectors import check_detectors
 from safeadapt.monitor.drifted import keep_window
 from safeadapt.monitor.exported import MODEL, content_key, read_manifest
 from safeadapt.monitor.inputs import Rows, read_inputs, rows_in_memory, time_order
@@ -85,6 +86,8 @@ class MonitorResult:
             flag = f"ALERT ({', '.join(w.alerts)})" if w.alerts else "ok"
             knn = (f", kNN {w.ood_knn.rate:.3f} (reference {w.ood_knn.reference_rate:.3f})"
                    if w.ood_knn else "")  # fmt: skip
+            knn += "".join(f", {name} {r.rate:.3f} (reference {r.reference_rate:.3f})"
+                           for name, r in w.ood_more.items())  # fmt: skip
             lines.append(
                 f"  window {w.index} ({w.rows} rows): {flag}; estimated accuracy ATC "
                 f"{w.atc:.3f}{_ci(w.atc_ci)}, DoC {w.doc:.3f}{_ci(w.doc_ci)}, under label shift "
@@ -121,6 +124,7 @@ class Monitor:
         label_column: str | None = None,
         time_column: str | None = None,
         pretrained_rows: int | None = None,
+        more_detectors: tuple[str, ...] = (),
     ) -> None:
         pretrained_rows = PRETRAINED_ROWS if pretrained_rows is None else pretrained_rows
         if not isinstance(pretrained_rows, int) or not MIN_WINDOW <= pretrained_rows <= MAX_WINDOW:
@@ -152,6 +156,10 @@ class Monitor:
         self.pretrained_rows = pretrained_rows
         if pretrained_rows != PRETRAINED_ROWS:  # a state made before the setting keeps its key
             self.settings["pretrained_rows"] = pretrained_rows
+        self.more_detectors = check_detectors(more_detectors)
+        if self.more_detectors:  # likewise
+            self.settings["more_detectors"] = list(self.more_detectors)
+        self._fitted: tuple | None = None  # the more detectors, fitted once on the reference
         self.export_key = content_key(self.export_dir, (MODEL, f"{REFERENCE_DIR}/{TENSORS}"))
         self._models: tuple[Any, Any] | None = None
         self._pending: Rows | None = None  # observe(): rows short of a window, for the next call
@@ -303,6 +311,11 @@ class Monitor:
         from safeadapt.monitor.reference import window_outputs
 
         model, base = self._models_loaded()
+        if self._fitted is None:
+            from safeadapt.monitor.detectors import fit_detectors
+
+            head = (model.head.weight.detach().float(), model.head.bias.detach().float())
+            self._fitted = fit_detectors(self.reference, self.more_detectors, head)
         split = Split(f"window {index}", rows.inputs, rows.labels)
         take = None  # the pretrained pass: a seeded sample of the window's rows
         if not self.reference.same_backbone and len(rows) > self.pretrained_rows:
@@ -313,7 +326,7 @@ class Monitor:
         key = hashlib.sha256("|".join(rows.keys).encode()).hexdigest()
         span = (str(rows.times[0]), str(rows.times[-1])) if rows.times else (None, None)
         return measure_window(self.reference, pre, adapted, logits, rows.labels, self.policy,
-                              index=index, key=key, span=span)  # fmt: skip
+                              index=index, key=key, span=span, more=self._fitted)  # fmt: skip
 
     def _write_outputs(self, result: MonitorResult) -> None:
         from safeadapt.files import write_atomic

@@ -14,7 +14,7 @@ it) rather than as false alarms.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,8 @@ class WindowResult:
     # assumption holds (signals.estimate_interval); windows measured before them: None
     atc_ci: tuple[float, float] | None = None
     doc_ci: tuple[float, float] | None = None
+    # the flag rates of the detectors asked for beyond the two above (--more-detectors)
+    ood_more: dict[str, Rate] = field(default_factory=dict)
 
     @property
     def alerts(self) -> tuple[str, ...]:
@@ -122,6 +124,8 @@ class WindowResult:
             if t.rows is not None:
                 out[f"{name}_rows"] = t.rows
         knn = self.ood_knn
+        for name, more in self.ood_more.items():
+            out[f"ood_rate_{name}"] = more.rate
         out.update({"ood_rate": self.ood.rate, "ood_rate_low": self.ood.ci_low,
                     "ood_rate_high": self.ood.ci_high,
                     "ood_rate_knn": knn.rate if knn else None,
@@ -159,13 +163,16 @@ def measure_window(
     index: int,
     key: str,
     span: tuple[str | None, str | None] = (None, None),
+    more: tuple = (),
 ) -> WindowResult:
     """Every signal of one window (features and logits already computed) against ``reference``;
-    ``labels`` holds -1 for the rows whose label has not come back."""
+    ``labels`` holds -1 for the rows whose label has not come back; ``more``: detectors fitted
+    on the reference beyond its own two (``monitor.detectors.FittedDetector``), one OOD-rate
+    test each."""
     skip = {"embedding_adapted"} if reference.same_backbone else set()
     if reference.knn_threshold is None:
         skip.add("ood_rate_knn")
-    names = [t for t in TESTS if t not in skip]
+    names = [t for t in TESTS if t not in skip] + [f"ood_rate_{d.name}" for d in more]
     level = policy.level(len(names))
     seed = reference.seed + index
     tests: dict[str, Test] = {}
@@ -188,6 +195,12 @@ def measure_window(
         knn = signals.ood_rate(scores, reference.knn_threshold, reference.knn_reference_flagged,
                                reference.ood_reference_n)  # fmt: skip
         tests["ood_rate_knn"] = Test(knn.rate, knn.p_value, knn.p_value <= level)
+    rates = {}
+    for d in more:
+        r = signals.ood_rate(d.score(adapted, logits), d.threshold, d.reference_flagged,
+                             d.reference_n)  # fmt: skip
+        tests[f"ood_rate_{d.name}"] = Test(r.rate, r.p_value, r.p_value <= level)
+        rates[d.name] = Rate(r.rate, r.ci_low, r.ci_high, r.reference_rate)
     atc = signals.atc_estimate(signals.negative_entropy(logits, reference.temperature),
                                reference.atc_threshold)  # fmt: skip
     doc = signals.doc_estimate(signals.confidence(logits, reference.temperature),
@@ -206,5 +219,5 @@ def measure_window(
         set_size=size, coverage=Accuracy(*cover) if cover else None,
         label_share=label_share, bbse=bbse,
         ood_knn=Rate(knn.rate, knn.ci_low, knn.ci_high, knn.reference_rate) if knn else None,
-        atc_ci=atc_ci, doc_ci=doc_ci,
+        atc_ci=atc_ci, doc_ci=doc_ci, ood_more=rates,
     )  # fmt: skip

@@ -146,22 +146,34 @@ def _logit_scorer(kind: str):
     return score
 
 
+def fit_scorer(
+    det: str,
+    fit_x: Tensor,
+    fit_y: np.ndarray,
+    fit_logits: Tensor,
+    head: tuple[Tensor, Tensor],
+    knn_k: int = 50,
+    vim_dim: int | None = None,
+):
+    """Detector ``det`` (one of ``DETECTORS``) fitted on ID features, labels and logits (and the
+    head's weight and bias, for ViM): a function ``(features, logits) -> (N,)`` scores."""
+    if det in ("msp", "max_logit", "energy"):
+        return _logit_scorer(det)
+    if det == "knn":
+        return knn_scorer(fit_x, knn_k)
+    if det == "mahalanobis":
+        return mahalanobis_scorer(fit_x, fit_y)
+    if det == "relative_mahalanobis":
+        return mahalanobis_scorer(fit_x, fit_y, relative=True)
+    if det == "vim":
+        return vim_scorer(fit_x, fit_logits, head[0], head[1], vim_dim)
+    raise ValueError(f"unknown detector {det!r}; one of {', '.join(DETECTORS)}")
+
+
 def build_scorers(ctx: EvalContext, cfg: DetectionConfig) -> dict[str, Any]:
     fit_x, fit_y, fit_logits = ctx.features("val"), ctx.labels("val"), ctx.logits("val")
-    w, b = ctx.head
-    out = {}
-    for det in cfg.detectors:
-        if det in ("msp", "max_logit", "energy"):
-            out[det] = _logit_scorer(det)
-        elif det == "knn":
-            out[det] = knn_scorer(fit_x, cfg.knn_k)
-        elif det == "mahalanobis":
-            out[det] = mahalanobis_scorer(fit_x, fit_y)
-        elif det == "relative_mahalanobis":
-            out[det] = mahalanobis_scorer(fit_x, fit_y, relative=True)
-        else:
-            out[det] = vim_scorer(fit_x, fit_logits, w, b, cfg.vim_dim)
-    return out
+    return {det: fit_scorer(det, fit_x, fit_y, fit_logits, ctx.head, cfg.knn_k, cfg.vim_dim)
+            for det in cfg.detectors}  # fmt: skip
 
 
 @dataclass(frozen=True)
