@@ -86,7 +86,8 @@ def _watch(folder: Path, windows: list[tuple], work: Path, size: int, change: in
     rows = []
     for w in result.windows:
         rows.append({"window": w.index, "rows": w.rows, "alerts": list(w.alerts), "atc": w.atc, "doc": w.doc,
-                     "atc_ci": w.atc_ci, "doc_ci": w.doc_ci,
+                     "atc_ci": w.atc_ci, "doc_ci": w.doc_ci, "bbse": w.bbse,
+                     "bbse_ci": w.bbse_ci,
                      "accuracy": w.accuracy.accuracy if w.accuracy else None,
                      "p": {k: t.p_value for k, t in w.tests.items()}})  # fmt: skip
     return _score(rows, change) | {"windows": rows, "level": result.windows[0].level}
@@ -123,7 +124,7 @@ def _score(rows: list[dict], change: int | None) -> dict:
     }  # fmt: skip
     # the share of windows whose accuracy lies in the estimate's 95 % interval (runs saved
     # before the intervals existed have none)
-    for name in ("atc", "doc"):
+    for name in ("atc", "doc", "bbse"):
         held = [r for r in shifted if r.get(f"{name}_ci")]
         if held:
             out["after_change"][f"{name}_coverage"] = float(np.mean(

@@ -192,6 +192,10 @@ def test_label_shift_moves_predictions_not_embeddings(text_export, tmp_path):
     # positive for a true 0.80, from a reference of 300; accuracy 0.675 under that shift, ATC
     # 0.723, true 0.750 -- both estimates are printed, neither is trusted alone)
     assert abs(w.label_share[1] - 0.8) < 0.15 and w.label_share[1] > 0.65, w.label_share
+    # its accuracy carries a bootstrap interval that holds it and, here, the truth
+    low, high = w.bbse_ci
+    assert low <= w.bbse <= high and low <= w.accuracy.accuracy <= high, (w.bbse_ci, w.accuracy)
+    assert high - low < 0.3
 
 
 def test_bad_monitoring_inputs_are_one_line_errors(text_export, tmp_path):

@@ -91,7 +91,7 @@ class MonitorResult:
             lines.append(
                 f"  window {w.index} ({w.rows} rows): {flag}; estimated accuracy ATC "
                 f"{w.atc:.3f}{_ci(w.atc_ci)}, DoC {w.doc:.3f}{_ci(w.doc_ci)}, under label shift "
-                f"(BBSE) {w.bbse:.3f}; OOD "
+                f"(BBSE) {w.bbse:.3f}{_ci(w.bbse_ci)}; OOD "
                 f"rate: energy {w.ood.rate:.3f} (reference "
                 f"{w.ood.reference_rate:.3f}){knn}{acc}"
             )

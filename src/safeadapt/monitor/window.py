@@ -94,6 +94,7 @@ class WindowResult:
     # black-box shift estimation: the window's label shares and the accuracy they imply
     label_share: tuple[float, ...] | None = None
     bbse: float | None = None
+    bbse_ci: tuple[float, float] | None = None  # bootstrap (windows measured before: None)
     # the kNN detector's flag rate in the adapted feature space (exports made before it: None)
     ood_knn: Rate | None = None
     # 95 % intervals for the window's accuracy around each estimate, where the estimator's
@@ -144,6 +145,8 @@ class WindowResult:
                     "labelled": acc.labelled if acc else 0,
                     "atc_error": self.atc - acc.accuracy if acc else None,
                     "bbse": self.bbse,
+                    "bbse_low": self.bbse_ci[0] if self.bbse_ci else None,
+                    "bbse_high": self.bbse_ci[1] if self.bbse_ci else None,
                     "set_size": self.set_size,
                     "coverage": self.coverage.accuracy if self.coverage else None,
                     "coverage_low": self.coverage.ci_low if self.coverage else None,
@@ -218,6 +221,8 @@ def measure_window(
         atc=atc, doc=doc, accuracy=Accuracy(*acc) if acc else None, class_share=share,
         set_size=size, coverage=Accuracy(*cover) if cover else None,
         label_share=label_share, bbse=bbse,
+        bbse_ci=signals.label_shift_interval(reference.predictions, reference.labels, pred,
+                                             len(reference.label_names), bbse, seed),
         ood_knn=Rate(knn.rate, knn.ci_low, knn.ci_high, knn.reference_rate) if knn else None,
         atc_ci=atc_ci, doc_ci=doc_ci, ood_more=rates,
     )  # fmt: skip
