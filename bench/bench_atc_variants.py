@@ -24,7 +24,10 @@ window, beside the windows' sampling standard error. Estimators:
 - a second model from the reference alone: a 10-nearest-neighbour vote over the ID-val
   sample's adapted features and labels; the share of the window where it agrees with the head
   (``knn agreement``: Jiang et al. 2022's disagreement as error), and ID-val accuracy moved by
-  the change of that share (``knn agreement, moved``).
+  the change of that share (``knn agreement, moved``);
+- ``atc among Mahalanobis-unflagged``: inputs a Mahalanobis detector flags (5 % FPR on
+  cross-fitted ID-validation scores) counted wrong, ATC on the rest, its threshold refitted on
+  ID validation for the combined rule -- no shifted data needed.
 """
 
 from __future__ import annotations
@@ -147,8 +150,32 @@ def main() -> dict:
 
     agree_val = agree(val, True)
 
+    # ATC among the inputs a Mahalanobis detector does not flag (flagged ones counted wrong):
+    # the detector fitted on ID validation, its threshold at a 5 % FPR of 5-fold cross-fitted
+    # scores there, ATC's threshold refitted on ID validation for the combined rule
+    from safeadapt.safety.detection import fit_scorer
+
+    fx, fy, fl = val[0].float(), val[2], val[1].float()
+    head = (model.head.weight.detach().float(), model.head.bias.detach().float())
+    folds = np.array_split(np.random.default_rng(0).permutation(len(fy)), 5)
+    crossed = np.empty(len(fy))
+    for held in folds:
+        rest = np.setdiff1d(np.arange(len(fy)), held)
+        maha_k = fit_scorer("mahalanobis", fx[rest], fy[rest], fl[rest], head)
+        crossed[held] = maha_k(fx[held], fl[held])
+    maha = fit_scorer("mahalanobis", fx, fy, fl, head)
+    t_maha = float(np.quantile(crossed, 0.05))
+
+    def kept_score(out, cross=None):
+        flagged = (crossed if cross is not None else maha(out[0].float(), out[1])) < t_maha
+        return np.where(flagged, -np.inf, score(out[1]))
+
+    t_kept = signals.atc_threshold(kept_score(val, cross=True), val_acc)
+
     estimators = {
         "atc": lambda out: signals.atc_estimate(score(out[1]), t_id),
+        "atc among Mahalanobis-unflagged": lambda out: signals.atc_estimate(
+            kept_score(out), t_kept),
         "knn agreement": lambda out: float(agree(out).mean()),
         "knn agreement, moved": lambda out: float(np.clip(
             val_acc + agree(out).mean() - agree_val.mean(), 0, 1)),
