@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from safeadapt.monitor.window import TESTS
+from safeadapt.monitor.window import TESTS, ci_text
 
 LABELS = {
     "embedding_pretrained": "embedding drift, pretrained backbone (MMD)",
@@ -144,7 +144,7 @@ def _status(result) -> str:
 def _table(result) -> str:
     rows = "".join(
         f"<tr><td>{w.index}</td><td>{w.rows}</td><td>{html.escape(w.start or '')}</td>"
-        f"<td>{w.atc:.3f}{_ci(w.atc_ci)}</td><td>{w.doc:.3f}{_ci(w.doc_ci)}</td>"
+        f"<td>{w.atc:.3f}{ci_text(w.atc_ci)}</td><td>{w.doc:.3f}{ci_text(w.doc_ci)}</td>"
         f"<td>{'' if not w.accuracy else f'{w.accuracy.accuracy:.3f}'}</td>"
         f"<td>{w.ood.rate:.3f}</td><td>{'' if not w.ood_knn else f'{w.ood_knn.rate:.3f}'}</td>"
         f"<td>{html.escape(', '.join(w.alerts)) or 'ok'}</td></tr>"
@@ -153,10 +153,6 @@ def _table(result) -> str:
     return ("<table><tr><th>window</th><th>rows</th><th>start</th><th>ATC</th><th>DoC</th>"
             "<th>accuracy</th><th>OOD rate (energy)</th><th>OOD rate (kNN)</th><th>alerts</th>"
             f"</tr>{rows}</table>")  # fmt: skip
-
-
-def _ci(interval: tuple[float, float] | None) -> str:
-    return f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
 
 
 def fragment(result) -> str:

@@ -27,7 +27,7 @@ from safeadapt.monitor.exported import MODEL, content_key, read_manifest
 from safeadapt.monitor.inputs import Rows, read_inputs, rows_in_memory, time_order
 from safeadapt.monitor.reference import REFERENCE_DIR, TENSORS, Reference
 from safeadapt.monitor.signals import MMD_PER_SIDE
-from safeadapt.monitor.window import AlertPolicy, WindowResult, measure_window
+from safeadapt.monitor.window import AlertPolicy, WindowResult, ci_text, measure_window
 
 STATE = "safeadapt-monitor.json"
 STATE_SCHEMA = 2  # 1: every window and every key inside STATE, rewritten after each window
@@ -90,8 +90,8 @@ class MonitorResult:
                            for name, r in w.ood_more.items())  # fmt: skip
             lines.append(
                 f"  window {w.index} ({w.rows} rows): {flag}; estimated accuracy ATC "
-                f"{w.atc:.3f}{_ci(w.atc_ci)}, DoC {w.doc:.3f}{_ci(w.doc_ci)}, under label shift "
-                f"(BBSE) {w.bbse:.3f}{_ci(w.bbse_ci)}; OOD "
+                f"{w.atc:.3f}{ci_text(w.atc_ci)}, DoC {w.doc:.3f}{ci_text(w.doc_ci)}, "
+                f"under label shift (BBSE) {w.bbse:.3f}{ci_text(w.bbse_ci)}; OOD "
                 f"rate: energy {w.ood.rate:.3f} (reference "
                 f"{w.ood.reference_rate:.3f}){knn}{acc}"
             )
@@ -100,10 +100,6 @@ class MonitorResult:
                          "(their 95 % intervals hold where the model errs as on the "
                          "reference; a shift can break that).")  # fmt: skip
         return "\n".join(lines)
-
-
-def _ci(interval: tuple[float, float] | None) -> str:
-    return f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
 
 
 class Monitor:

@@ -155,6 +155,11 @@ class WindowResult:
         return out
 
 
+def ci_text(interval: tuple[float, float] | None) -> str:
+    """`` [low, high]`` to follow an estimate in text, or nothing for a window without one."""
+    return f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
+
+
 def measure_window(
     reference: Reference,
     pretrained: Tensor,
