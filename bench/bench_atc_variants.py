@@ -25,6 +25,9 @@ window, beside the windows' sampling standard error. Estimators:
   sample's adapted features and labels; the share of the window where it agrees with the head
   (``knn agreement``: Jiang et al. 2022's disagreement as error), and ID-val accuracy moved by
   the change of that share (``knn agreement, moved``);
+- ``importance-weighted reference``: the reference's accuracy with each row weighted by
+  p(window | x) / p(reference | x) from a logistic domain classifier on the adapted features
+  (covariate-shift correction) -- no shifted labels needed;
 - ``atc among Mahalanobis-unflagged``: inputs a Mahalanobis detector flags (5 % FPR on
   cross-fitted ID-validation scores) counted wrong, ATC on the rest, its threshold refitted on
   ID validation for the combined rule -- no shifted data needed.
@@ -172,8 +175,26 @@ def main() -> dict:
 
     t_kept = signals.atc_threshold(kept_score(val, cross=True), val_acc)
 
+    # importance weighting (covariate shift): a domain classifier between the reference's and
+    # the window's adapted features gives each reference row the weight p(window | x) /
+    # p(reference | x); the estimate is the reference's weighted accuracy
+    ref_right = (val[1].argmax(1).numpy() == val[2]).astype(float)
+    ref_x = val[0].float().numpy()
+
+    def importance_weighted(out, c=1.0):
+        x = np.concatenate([ref_x, out[0].float().numpy()])
+        side = np.r_[np.zeros(len(ref_x)), np.ones(len(out[2]))]
+        scaler_d = StandardScaler().fit(x)
+        clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
+        clf.fit(scaler_d.transform(x), side)
+        p = clf.predict_proba(scaler_d.transform(ref_x))[:, 1].clip(1e-6, 1 - 1e-6)
+        w = p / (1 - p)
+        return float((w * ref_right).sum() / w.sum())
+
     estimators = {
         "atc": lambda out: signals.atc_estimate(score(out[1]), t_id),
+        "importance-weighted reference (C=1)": importance_weighted,
+        "importance-weighted reference (C=0.01)": lambda out: importance_weighted(out, 0.01),
         "atc among Mahalanobis-unflagged": lambda out: signals.atc_estimate(
             kept_score(out), t_kept),
         "knn agreement": lambda out: float(agree(out).mean()),
