@@ -35,3 +35,21 @@ def test_the_atc_interval_covers_a_windows_accuracy_where_atc_holds():
     assert np.mean(widths) < 0.1  # at 500 rows: narrower than at 100
     # an estimate at the edge: clipped, still holding it
     assert signals.estimate_interval(1.0, np.array([0.0, 1.0, -1.0, 0.0]), 20)[1] == 1.0
+
+
+def test_the_label_shift_interval_is_left_out_where_its_bootstrap_cannot_say_anything():
+    """Above BBSE_MAX_CLASSES classes (a reference of 1,000 rows then holds about one row per
+    class) no interval is drawn -- the bootstrap's 200 solves took 20 s a window at 1,000
+    classes; at 10 classes it holds its estimate."""
+    rng = np.random.default_rng(0)
+    for classes, expect_interval in ((10, True), (signals.BBSE_MAX_CLASSES + 1, False)):
+        labels = rng.integers(0, classes, 1_000)
+        pred = np.where(rng.random(1_000) < 0.8, labels, rng.integers(0, classes, 1_000))
+        window = rng.integers(0, classes, 500)
+        share = np.bincount(window, minlength=classes) / 500
+        _, estimate = signals.label_shift(pred, labels, share, classes)
+        ci = signals.label_shift_interval(pred, labels, window, classes, estimate, 0)
+        if expect_interval:
+            assert ci is not None and ci[0] <= estimate <= ci[1]
+        else:
+            assert ci is None
