@@ -23,6 +23,7 @@ FLOORS = {
     "rules": 2,
     "settings_info": 2,
     "files": 2,
+    "readback": 2,
     "results": 2,
     "_registry": 2,
     "trust": 2,

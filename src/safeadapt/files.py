@@ -85,6 +85,18 @@ def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     return tensors, meta
 
 
+def safetensors_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a safetensors file, from its header alone (no tensor is read);
+    :class:`CheckpointError` when it is not a readable safetensors file."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as err:  # missing, truncated or not safetensors at all
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err}).") from None
+
+
 def load_verified(path: Path) -> dict[str, Tensor]:
     """Read a file written by :func:`save_verified`; :class:`CheckpointError` when its content
     does not match the stored checksum (or it has none)."""

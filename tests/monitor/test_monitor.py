@@ -318,11 +318,11 @@ def test_the_manifest_reads_every_layout_and_names_what_is_missing(tmp_path):
     read = read_manifest(tmp_path)
     assert read.monitor is None and not read.transformers.loads and read.num_classes == 2
     (tmp_path / "safeadapt.json").write_text(json.dumps({**old, "num_classes": 3}))
-    with pytest.raises(CheckpointError, match="num_classes 3 but 2 label names"):
+    with pytest.raises(DataError, match="num_classes is 3 but label_names holds 2 names"):
         read_manifest(tmp_path)
     del old["label_names"]
     (tmp_path / "safeadapt.json").write_text(json.dumps(old))
-    with pytest.raises(CheckpointError, match=r"no entry 'label_names'\); export again"):
+    with pytest.raises(DataError, match=r"misses key 'label_names'; export the model again"):
         read_manifest(tmp_path)
 
 

@@ -189,6 +189,7 @@ def check(
     from safeadapt.errors import InvalidConfig
     from safeadapt.study import load_study
     from safeadapt.study.checks import evaluate_checks
+    from safeadapt.study.evidence import verified_summary
     from safeadapt.study.freshness import fresh_summary
 
     _check_junit(junit)
@@ -197,7 +198,8 @@ def check(
     config = load_study(study, max_runs=max_runs)
     if config.checks is None:
         raise InvalidConfig(f"{study} has no 'checks:' section; add bounds such as max_ece: 0.1.")
-    summary, _ = fresh_summary(config, "check", str(study))
+    summary, task = fresh_summary(config, "check", str(study))
+    summary = verified_summary(config, summary, task, "check", str(study))
     result = evaluate_checks(summary, config.checks)
     _report_checks(console, result, config.name, junit)
 

@@ -19,8 +19,22 @@ def drifted_rows(out: Path) -> tuple[list[Path], int]:
     return kept, sum(len(pd.read_csv(p)) for p in kept)
 
 
-def keep_window(out: Path, index: int, rows, label_names: tuple[str, ...]) -> int:
-    """The labelled rows of an alerted window, kept for ``suggest_study``; how many."""
+def folder_name(label_names: tuple[str, ...], label: int) -> str:
+    """The image folder of class ``label``: its name by the safe-name rule; the class index is
+    added when two names would map to one folder (the rule folds the characters it replaces)."""
+    from safeadapt.readback import safe_part
+
+    parts = [safe_part(n, 100) for n in label_names]
+    part = parts[label]
+    return part if parts.count(part) == 1 else f"{part}-{label}"
+
+
+def keep_window(
+    out: Path, index: int, rows, label_names: tuple[str, ...],
+    columns: tuple[str, str] = ("text", "label"),
+) -> int:  # fmt: skip
+    """The labelled rows of an alerted window, kept for ``suggest_study`` under the study's own
+    ``(input, label)`` column names; how many."""
     from safeadapt.files import write_atomic
 
     known = np.flatnonzero(np.asarray(rows.labels) >= 0)
@@ -29,14 +43,18 @@ def keep_window(out: Path, index: int, rows, label_names: tuple[str, ...]) -> in
     if isinstance(rows.inputs, np.ndarray):
         from PIL import Image
 
+        from safeadapt.readback import inside
+
         for k in known:
-            folder = out / "drifted" / "images" / label_names[rows.labels[k]]
+            # a label name comes from the export's files: never a path of its own
+            part = folder_name(label_names, int(rows.labels[k]))
+            folder = inside(out, out / "drifted" / "images" / part)
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(rows.inputs[k]).save(folder / f"w{index:05d}-{k:06d}.png")
         return len(known)
     import pandas as pd
 
-    frame = pd.DataFrame({"text": [rows.inputs[k] for k in known],
-                          "label": [label_names[rows.labels[k]] for k in known]})  # fmt: skip
+    frame = pd.DataFrame({columns[0]: [rows.inputs[k] for k in known],
+                          columns[1]: [label_names[rows.labels[k]] for k in known]})  # fmt: skip
     write_atomic(out / "drifted" / f"window-{index:05d}.csv", frame.to_csv(index=False))
     return len(known)

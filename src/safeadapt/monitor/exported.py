@@ -15,22 +15,50 @@ MODEL = "model.safetensors"
 
 
 def read_manifest(folder: str | Path) -> ExportManifest:
-    """The export's :class:`~safeadapt.results.export.ExportManifest`."""
+    """The export's :class:`~safeadapt.results.export.ExportManifest`, read strictly."""
+    from safeadapt.readback import read_object
+
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
         raise CheckpointError(f"{folder} is not a safeadapt export: no {MANIFEST}.")
-    try:
-        raw = json.loads(path.read_text())
-    except ValueError as err:
-        raise CheckpointError(f"{path} is not readable JSON ({err}); export again.") from None
-    try:
-        return ExportManifest.from_json(raw)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        what = f"no entry {err}" if isinstance(err, KeyError) else str(err)
-        raise CheckpointError(
-            f"{path} is not a safeadapt export manifest ({what}); export again."
-        ) from None
+    raw = read_object(path, "export the model again")
+    return ExportManifest.from_json(raw, str(path))
+
+
+def verify_export(folder: str | Path, manifest: ExportManifest) -> None:
+    """The export is one unit: each file its manifest lists has the SHA-256 recorded there (an
+    export made before the list: nothing to compare), and the weights' own metadata name the
+    run (id and content key) and the number of classes the manifest claims. ``DataError`` --
+    naming the file and what differs -- when a file was edited or swapped after the export."""
+    from safeadapt.errors import DataError
+    from safeadapt.files import file_sha256, safetensors_metadata
+
+    folder = Path(folder)
+    again = "export the model again (safeadapt export STUDY --out NEW_FOLDER)"
+    for name, digest in manifest.files.items():
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"{path} is missing; {MANIFEST} lists it as part of the export; "
+                            f"{again}.")  # fmt: skip
+        if file_sha256(path) != digest:
+            raise DataError(f"{path} is not the file that was exported (its SHA-256 differs "
+                            f"from the one {MANIFEST} records): it was edited or swapped; "
+                            f"{again}.")  # fmt: skip
+    meta = safetensors_metadata(folder / MODEL)
+    claims = {"run_id": manifest.run_id, "key": manifest.run_key,
+              "num_classes": manifest.num_classes}  # fmt: skip
+    for key, claimed in claims.items():
+        if key not in meta or claimed is None:
+            continue
+        try:
+            held = json.loads(meta[key])
+        except ValueError:
+            held = meta[key]
+        if str(held) != str(claimed):
+            raise DataError(f"{folder / MODEL} holds the weights of {key} {held!r}, but "
+                            f"{MANIFEST} describes {key} {claimed!r}: the weights were swapped; "
+                            f"{again}.")  # fmt: skip
 
 
 def classifier(manifest: ExportManifest, weights: Path):
@@ -51,9 +79,12 @@ def pretrained_backbone(manifest: ExportManifest):
 
 
 def load_exported(folder: str | Path):
-    """The exported :class:`~safeadapt.model.Classifier`, weights loaded and in eval mode."""
+    """The exported :class:`~safeadapt.model.Classifier`, weights loaded and in eval mode (the
+    export's files checked against its manifest first: :func:`verify_export`)."""
     folder = Path(folder)
-    return classifier(read_manifest(folder), folder / MODEL)
+    manifest = read_manifest(folder)
+    verify_export(folder, manifest)
+    return classifier(manifest, folder / MODEL)
 
 
 def content_key(folder: str | Path, names: tuple[str, ...]) -> str:

@@ -23,15 +23,22 @@ import numpy as np
 from safeadapt.errors import DataError, InvalidConfig
 from safeadapt.monitor.detectors import check_detectors
 from safeadapt.monitor.drifted import keep_window
-from safeadapt.monitor.exported import MODEL, content_key, read_manifest
+from safeadapt.monitor.exported import MANIFEST, MODEL, content_key, read_manifest, verify_export
 from safeadapt.monitor.inputs import Rows, read_inputs, rows_in_memory, time_order
-from safeadapt.monitor.reference import REFERENCE_DIR, TENSORS, Reference
+from safeadapt.monitor.reference import META, REFERENCE_DIR, TENSORS, Reference
 from safeadapt.monitor.signals import MMD_PER_SIDE
+from safeadapt.monitor.state import (
+    LOCK,
+    STATE,
+    STATE_SCHEMA,
+    WINDOWS,
+    StateHeader,
+    read_header,
+    read_window,
+    state_lock,
+)
 from safeadapt.monitor.window import AlertPolicy, WindowResult, ci_text, measure_window
 
-STATE = "safeadapt-monitor.json"
-STATE_SCHEMA = 2  # 1: every window and every key inside STATE, rewritten after each window
-WINDOWS = "windows"
 MIN_WINDOW = 20  # the smallest window the tests are meaningful on (the kernel test needs 10)
 MAX_WINDOW = 1_000_000
 # rows of each window the pretrained backbone embeds (an export whose adaptation moved the
@@ -139,7 +146,15 @@ class Monitor:
             raise InvalidConfig(f"monitor: --horizon must be an integer >= 1; got {horizon!r}.")
         self.export_dir, self.out = Path(export_dir), Path(out)
         self.manifest = read_manifest(self.export_dir)
+        verify_export(self.export_dir, self.manifest)
         self.reference = Reference.load(self.export_dir)
+        if self.reference.label_names != self.manifest.label_names:
+            raise DataError(
+                f"monitor: {self.export_dir / REFERENCE_DIR / META} names the classes "
+                f"{list(self.reference.label_names)}, but {self.export_dir / MANIFEST} names "
+                f"{list(self.manifest.label_names)}: one of them was edited; export the model "
+                "again."
+            )
         self.policy = AlertPolicy(alpha, horizon)
         self.window = window
         modality = self.manifest.modality
@@ -156,7 +171,9 @@ class Monitor:
         if self.more_detectors:  # likewise
             self.settings["more_detectors"] = list(self.more_detectors)
         self._fitted: tuple | None = None  # the more detectors, fitted once on the reference
-        self.export_key = content_key(self.export_dir, (MODEL, f"{REFERENCE_DIR}/{TENSORS}"))
+        # every file of the export the monitor reads: an edited threshold is another export
+        self.export_key = content_key(self.export_dir, (MANIFEST, MODEL, f"{REFERENCE_DIR}/{META}",
+                                                        f"{REFERENCE_DIR}/{TENSORS}"))  # fmt: skip
         self._models: tuple[Any, Any] | None = None
         self._pending: Rows | None = None  # observe(): rows short of a window, for the next call
         # the state as this object last read or wrote it: (window files, counts, windows), so a
@@ -171,48 +188,52 @@ class Monitor:
         if self.out.exists() and not self.out.is_dir():
             raise InvalidConfig(f"monitor: --out {self.out} is a file; give a folder.")
         if not path.is_file():
-            if self.out.is_dir() and any(self.out.iterdir()):
+            if self.out.is_dir() and any(p.name != LOCK for p in self.out.iterdir()):
                 raise InvalidConfig(
                     f"monitor: {self.out} exists, is not empty and holds no {STATE}: it is not "
                     "a monitor's folder; give a new --out."
                 )
             return Counter(), []
-        state = self._read_json(path)
-        if state.get("schema", 1) > STATE_SCHEMA:
-            raise InvalidConfig(f"monitor: {path} has schema {state['schema']}, newer than this "
-                                "safeadapt reads; upgrade safeadapt.")  # fmt: skip
-        if state.get("export") != self.export_key:
+        state = read_header(path)
+        if state.export != self.export_key and not self._legacy_key(state):
             raise InvalidConfig(
-                f"monitor: {self.out} watches another export (or this one changed since); give "
-                "a new --out for this export."
+                f"monitor: {self.out} watches another export (or this one changed since: its "
+                "manifest, weights or reference); give a new --out for this export."
             )
-        if state.get("settings") != self.settings:
+        if state.settings != self.settings:
             raise InvalidConfig(
-                f"monitor: {self.out} was made with {state.get('settings')}; run with the same "
+                f"monitor: {self.out} was made with {state.settings}; run with the same "
                 "settings, or give a new --out."
             )
         files = sorted((self.out / WINDOWS).glob("*.json"))
         if self._known is not None and self._known[0] == len(files):
             return self._known[1], self._known[2]  # nothing written since by anyone else
         # schema 1 kept everything in STATE: read as the history before the window files
-        consumed = Counter(state.get("consumed", {}))
-        windows = [WindowResult.from_json(w) for w in state.get("windows", [])]
+        consumed = Counter(state.consumed)
+        windows = [WindowResult.from_json(w) for w in state.windows]
         for file in files:
-            entry = self._read_json(file)
-            windows.append(WindowResult.from_json(entry["result"]))
-            consumed.update(entry["keys"])
-        if [w.index for w in windows] != list(range(len(windows))):
-            raise DataError(f"monitor: {self.out / WINDOWS} misses a window "
-                            f"({[w.index for w in windows]}); give a new --out.")  # fmt: skip
+            entry = read_window(file, expected=len(windows))
+            windows.append(entry.result)
+            consumed.update(entry.keys)
         self._known = (len(files), consumed, windows)
         return consumed, windows
 
-    @staticmethod
-    def _read_json(path: Path) -> dict[str, Any]:
-        try:
-            return json.loads(path.read_text())
-        except ValueError as err:
-            raise DataError(f"monitor: {path} is not readable JSON ({err}).") from None
+    def _legacy_key(self, state: StateHeader) -> bool:
+        """A state made before the key covered the manifest and ``reference.json`` (schema <= 2)
+        that matches this export's weights and reference tensors: its header is rewritten with
+        the full key, from which on an edit of any of those files is refused."""
+        from safeadapt.files import write_atomic
+
+        if state.schema > 2:
+            return False
+        old = content_key(self.export_dir, (MODEL, f"{REFERENCE_DIR}/{TENSORS}"))
+        if state.export != old:
+            return False
+        header = {"schema": STATE_SCHEMA, "export": self.export_key, "settings": state.settings}
+        if state.consumed or state.windows:  # schema 1's history stays where it was
+            header.update(consumed=dict(state.consumed), windows=list(state.windows))
+        write_atomic(self.out / STATE, json.dumps(header))
+        return True
 
     def _start(self) -> None:
         """The state's header, once (a schema-1 file's history stays in it, read as before)."""
@@ -229,8 +250,16 @@ class Monitor:
 
         folder = self.out / WINDOWS
         folder.mkdir(parents=True, exist_ok=True)
-        entry = {"result": result.to_json(), "keys": keys}
+        entry = {"result": result.to_json(), "keys": list(keys)}
         write_atomic(folder / f"{result.index:08d}.json", json.dumps(entry))
+
+    def _study_columns(self) -> tuple[str, str]:
+        """The study's own input and label column names, for the rows a suggested study
+        reads back (the built-in tasks: text / label)."""
+        written = self.manifest.monitor
+        text = written.input_column if written else "text"
+        label = (written.label_column if written else None) or "label"
+        return text, label if label != text else f"{label}_label"
 
     # --- models ---
 
@@ -268,6 +297,11 @@ class Monitor:
 
     def _process(self, rows: Rows, by_time: bool) -> tuple[MonitorResult, Rows]:
         """Measure every full window of the rows not counted before; the rows left over."""
+        self._state()  # a folder that is not a monitor's is refused before the lock is made
+        with state_lock(self.out):
+            return self._process_locked(rows, by_time)
+
+    def _process_locked(self, rows: Rows, by_time: bool) -> tuple[MonitorResult, Rows]:
         consumed, windows = self._state()
         seen: Counter = Counter()
         fresh = []
@@ -286,7 +320,9 @@ class Monitor:
             part = new_rows.take(np.arange(w * self.window, (w + 1) * self.window))
             result = self._measure(part, index=len(windows))
             if result.alerts:  # its labelled rows are what a suggested study chooses on
-                keep_window(self.out, result.index, part, self.reference.label_names)
+                keep_window(
+                    self.out, result.index, part, self.reference.label_names, self._study_columns()
+                )
             self._save_window(result, part.keys)  # a killed run keeps the windows it finished
             windows.append(result)
             new.append(result.index)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from safeadapt.errors import CheckpointError
+from safeadapt.errors import CheckpointError, DataError
 from safeadapt.monitor import signals
 
 REFERENCE_DIR = "monitor"
@@ -113,15 +113,20 @@ class Reference:
         if not self.same_backbone:  # an LP export: one set of features serves as both
             tensors["adapted"] = self.adapted.float().contiguous()
         save_verified(tensors, folder / TENSORS)
-        tensor_fields = ("pretrained", "adapted", "logits", "labels")  # stored above, not copied
-        meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in tensor_fields}
+        meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in TENSOR_FIELDS}
         meta["label_names"] = list(self.label_names)
         meta["checks"] = [asdict(c) for c in self.checks]
         write_atomic(folder / META, json.dumps({"schema": REFERENCE_SCHEMA, **meta}, indent=1))
 
     @classmethod
     def load(cls, export_dir: Path) -> Reference:
+        """The reference of an export, read as untrusted input: ``reference.json`` by its typed
+        reader (every key known and of its type, the values in range), the tensors of the
+        shapes the JSON implies, finite, labels among the classes; ``DataError`` (exit 2)
+        naming the file and what is wrong otherwise."""
         from safeadapt.files import read_safetensors
+        from safeadapt.readback import read_object, typed_fields
+        from safeadapt.results.export import check_label_names
 
         folder = Path(export_dir) / REFERENCE_DIR
         if not (folder / META).is_file() or not (folder / TENSORS).is_file():
@@ -130,36 +135,101 @@ class Reference:
                 "exported by a safeadapt that did not write one. Export the model again "
                 "(safeadapt export STUDY --out NEW_FOLDER) and monitor the new folder."
             )
-        try:
-            meta = json.loads((folder / META).read_text())
-        except (OSError, ValueError) as err:
-            raise CheckpointError(f"{folder / META} is not readable JSON ({err}).") from None
-        if meta.get("schema", 0) > REFERENCE_SCHEMA:
-            raise CheckpointError(
-                f"{folder / META} has schema {meta['schema']}, newer than this safeadapt reads "
-                f"({REFERENCE_SCHEMA}); upgrade safeadapt."
-            )
+        fix = "export the model again (safeadapt export STUDY --out NEW_FOLDER)"
+        path = folder / META
+        meta = read_object(path, fix)
+        schema = meta.pop("schema", REFERENCE_SCHEMA)
+        if type(schema) is not int or not 0 <= schema <= REFERENCE_SCHEMA:
+            raise DataError(f"{path}: schema {schema!r} is not one this safeadapt reads "
+                            f"({REFERENCE_SCHEMA}); upgrade safeadapt or {fix}.")  # fmt: skip
+        values = typed_fields(cls, meta, str(path), fix, skip=frozenset(TENSOR_FIELDS))
+        check_label_names(values["label_names"], str(path))
+        _check_meta(values, str(path), fix)
+        size = (folder / TENSORS).stat().st_size
+        if size > MAX_TENSOR_BYTES:
+            raise DataError(f"{folder / TENSORS} is {size:,} bytes, more than a reference of "
+                            f"{REFERENCE_SIZE:,} rows can be; {fix}.")  # fmt: skip
         try:
             tensors, _ = read_safetensors(folder / TENSORS)
         except CheckpointError:
             raise
         except Exception as err:  # truncated or not a safetensors file at all
             raise CheckpointError(
-                f"{folder / TENSORS} is corrupt ({type(err).__name__}); export the model again."
+                f"{folder / TENSORS} is corrupt ({type(err).__name__}); {fix}."
             ) from None
-        missing = {"pretrained", "logits", "labels"} - set(tensors)
-        if missing:
-            raise CheckpointError(
-                f"{folder / TENSORS} lacks {sorted(missing)}; export the model again."
-            )
-        meta.pop("schema", None)
-        checks = tuple(EstimateCheck(**c) for c in meta.pop("checks", ()))
-        return cls(
-            pretrained=tensors["pretrained"],
-            adapted=tensors.get("adapted", tensors["pretrained"]),
-            logits=tensors["logits"], labels=tensors["labels"].numpy(),
-            label_names=tuple(meta.pop("label_names")), checks=checks, **meta,
-        )  # fmt: skip
+        tensors = _check_tensors(tensors, values, folder / TENSORS, fix)
+        return cls(**tensors, **values)
+
+
+TENSOR_FIELDS = ("pretrained", "adapted", "logits", "labels")
+MAX_TENSOR_BYTES = 4 << 30
+
+
+def _check_meta(values: dict[str, Any], where: str, fix: str) -> None:
+    """The ranges of ``reference.json``'s numbers (their types are checked by the reader)."""
+    bad = None
+    if not values["temperature"] > 0:
+        bad = "temperature must be above 0"
+    elif not all(0 <= values[k] <= 1 for k in ("accuracy", "confidence_mean")):
+        bad = "accuracy and confidence_mean must lie in [0, 1]"
+    elif not 1 <= values["ood_reference_n"] <= REFERENCE_SIZE:
+        bad = f"ood_reference_n must be from 1 to {REFERENCE_SIZE}"
+    elif not 0 <= values["ood_reference_flagged"] <= values["ood_reference_n"]:
+        bad = "ood_reference_flagged must be from 0 to ood_reference_n"
+    elif values.get("seed", 0) < 0:
+        bad = "seed must be 0 or more"
+    else:
+        knn = [values.get(k) for k in ("knn_k", "knn_threshold", "knn_reference_flagged")]
+        if any(v is None for v in knn) and any(v is not None for v in knn):
+            bad = "knn_k, knn_threshold and knn_reference_flagged go together"
+        elif knn[0] is not None and not (1 <= knn[0] <= REFERENCE_SIZE
+                                         and 0 <= knn[2] <= values["ood_reference_n"]):  # fmt: skip
+            bad = "knn_k or knn_reference_flagged is out of range"
+    for check in values.get("checks", ()):
+        if not (1 <= check.n and all(0 <= getattr(check, k) <= 1
+                                     for k in ("accuracy", "atc", "doc"))):  # fmt: skip
+            bad = f"check {check.split!r} has a count below 1 or a rate outside [0, 1]"
+    if bad:
+        raise DataError(f"{where}: {bad}; {fix}.")
+
+
+def _check_tensors(tensors: dict[str, Tensor], values: dict[str, Any], path: Path,
+                   fix: str) -> dict[str, Any]:  # fmt: skip
+    """The reference's tensors, checked against each other and ``reference.json``: the names
+    it needs (and no others), 2-D float features and logits of one row count, as many logit
+    columns as label names, integer labels among them, every value finite."""
+    same = values["same_backbone"]
+    need = {"pretrained", "logits", "labels"} | (set() if same else {"adapted"})
+    if set(tensors) != need:
+        missing, extra = sorted(need - set(tensors)), sorted(set(tensors) - need)
+        raise DataError(f"{path} holds tensors {sorted(tensors)}; a reference with "
+                        f"same_backbone {str(same).lower()} holds {sorted(need)} (missing "
+                        f"{missing}, unexpected {extra}); {fix}.")  # fmt: skip
+    labels, logits = tensors["labels"], tensors["logits"]
+    n, k = len(labels), len(values["label_names"])
+    if labels.ndim != 1 or labels.dtype != torch.int64 or not 2 <= n <= REFERENCE_SIZE:
+        raise DataError(f"{path}: labels must be 1-D int64 of 2 to {REFERENCE_SIZE} rows; got "
+                        f"{labels.dtype} {tuple(labels.shape)}; {fix}.")  # fmt: skip
+    if n < values["ood_reference_n"]:
+        raise DataError(f"{path}: {n} rows, fewer than ood_reference_n; {fix}.")
+    if tuple(logits.shape) != (n, k):
+        raise DataError(f"{path}: logits are {tuple(logits.shape)}, not ({n}, {k}) for {n} rows "
+                        f"and {k} label names; {fix}.")  # fmt: skip
+    if int(labels.min()) < 0 or int(labels.max()) >= k:
+        raise DataError(f"{path}: labels lie outside 0..{k - 1}; {fix}.")
+    for name in need - {"labels"}:
+        t = tensors[name]
+        if not t.is_floating_point() or t.ndim != 2 or len(t) != n or t.shape[1] < 1:
+            raise DataError(f"{path}: {name} must be a 2-D float tensor of {n} rows; got "
+                            f"{t.dtype} {tuple(t.shape)}; {fix}.")  # fmt: skip
+        if not bool(torch.isfinite(t).all()):
+            raise DataError(f"{path}: {name} holds NaN or infinite values; {fix}.")
+    return {
+        "pretrained": tensors["pretrained"],
+        "adapted": tensors.get("adapted", tensors["pretrained"]),
+        "logits": logits,
+        "labels": labels.numpy(),
+    }
 
 
 def window_outputs(

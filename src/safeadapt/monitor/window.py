@@ -22,7 +22,6 @@ from torch import Tensor
 
 from safeadapt.monitor import signals
 from safeadapt.monitor.reference import Reference
-from safeadapt.results._json import from_fields
 
 # the tests a window runs that can raise an alert (the embedding test of the adapted backbone
 # only when the adaptation changed the backbone; the kNN rate when the reference has its bank)
@@ -112,8 +111,13 @@ class WindowResult:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> WindowResult:
-        return from_fields(cls, data)  # typed parts by their field types
+    def from_json(cls, data: Any, where: str = "a monitor window") -> WindowResult:
+        """A window's result read strictly (``safeadapt.readback``): exit 2 naming the key."""
+        from safeadapt.readback import typed
+
+        return typed(
+            cls, data, where, "move the window file away, or give a new --out", nonfinite=True
+        )
 
     def row(self) -> dict[str, Any]:
         """One flat row of ``monitor.csv``."""

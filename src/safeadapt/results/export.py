@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from safeadapt.errors import DataError
 from safeadapt.results._json import plain
 
 
@@ -109,6 +110,10 @@ class ExportManifest:
     task: str
     transformers: TransformersExport = field(default_factory=TransformersExport)
     monitor: MonitorEntry | None = None
+    # the run's content key (the weights' metadata carries it too) and the SHA-256 of each file
+    # of the export (relative path -> hex): the export is one unit; exports before: None / {}
+    run_key: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -132,29 +137,99 @@ class ExportManifest:
         }
         if self.monitor is not None:
             out["monitor"] = self.monitor.to_json()
+        if self.run_key is not None:
+            out["run_key"] = self.run_key
+        if self.files:
+            out["files"] = dict(self.files)
         return out
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> ExportManifest:
-        """The manifest of ``raw`` (``KeyError`` / ``ValueError`` / ``TypeError`` when an entry
-        is missing or of the wrong kind; the reader turns them into one message)."""
-        names = tuple(str(n) for n in raw["label_names"])
-        if int(raw.get("num_classes", len(names))) != len(names):
-            raise ValueError(f"num_classes {raw['num_classes']} but {len(names)} label names")
-        backbone = raw["backbone"]
-        monitor = raw.get("monitor")
+    def from_json(cls, raw: Any, where: str = "safeadapt.json") -> ExportManifest:
+        """The manifest of ``raw``, read strictly (:mod:`safeadapt.readback`): a missing,
+        unknown or mistyped entry, an unknown modality, label names that are empty, repeated
+        or disagree with ``num_classes`` -- each a ``DataError`` naming ``where`` and the key."""
+        from safeadapt.readback import typed
+
+        fix = "export the model again (safeadapt export STUDY --out NEW_FOLDER)"
+        layout = typed(_ManifestJson, raw, where, fix)
+        names = layout.label_names
+        if layout.num_classes is not None and layout.num_classes != len(names):
+            raise DataError(f"{where}: num_classes is {layout.num_classes} but label_names "
+                            f"holds {len(names)} names; {fix}.")  # fmt: skip
+        check_label_names(names, where)
+        if layout.modality not in MODALITIES:
+            raise DataError(f"{where}: modality {layout.modality!r} is not one safeadapt "
+                            f"monitors ({', '.join(MODALITIES)}); {fix}.")  # fmt: skip
+        for name, digest in layout.files.items():
+            if (
+                "\\" in name
+                or name.startswith("/")
+                or ".." in name.split("/")
+                or not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest))
+            ):
+                raise DataError(f"{where}: files entry {name!r} is not a file of the export "
+                                f"with its SHA-256; {fix}.")  # fmt: skip
         return cls(
-            safeadapt=str(raw["safeadapt"]),
-            backbone=BackboneRef(str(backbone["name"]), dict(backbone.get("options") or {})),
+            safeadapt=layout.safeadapt,
+            backbone=layout.backbone,
             label_names=names,
-            modality=str(raw["modality"]),
-            variant=str(raw["variant"]),
-            protocol=str(raw["protocol"]),
-            settings=dict(raw.get("settings") or {}),
-            seed=int(raw["seed"]),
-            run_id=str(raw["run_id"]),
-            study=str(raw["study"]),
-            task=str(raw["task"]),
-            transformers=TransformersExport.from_json(raw.get("transformers")),
-            monitor=None if monitor is None else MonitorEntry.from_json(monitor),
+            modality=layout.modality,
+            variant=layout.variant,
+            protocol=layout.protocol,
+            settings=dict(layout.settings),
+            seed=layout.seed,
+            run_id=layout.run_id,
+            study=layout.study,
+            task=layout.task,
+            transformers=layout.transformers or TransformersExport(),
+            monitor=layout.monitor,
+            run_key=layout.run_key,
+            files=dict(layout.files),
         )
+
+
+MODALITIES = ("text", "image")
+MAX_LABEL = 200  # characters of a label name
+
+
+def check_label_names(names: tuple[str, ...], where: str) -> None:
+    """Label names read back: at least two, each a non-empty text of at most ``MAX_LABEL``
+    characters, all different once case and spacing are folded (as the task's labels are
+    matched) and in the normal form of Unicode (look-alike spellings are not two classes)."""
+    import unicodedata
+
+    if len(names) < 2:
+        raise DataError(f"{where}: label_names must hold at least 2 names; got {len(names)}.")
+    folded: dict[str, str] = {}
+    for name in names:
+        if not name.strip() or len(name) > MAX_LABEL or not name.isprintable():
+            raise DataError(f"{where}: label name {name[:40]!r} must be a printable, non-empty "
+                            f"text of at most {MAX_LABEL} characters.")  # fmt: skip
+        key = unicodedata.normalize("NFKC", " ".join(name.split())).casefold()
+        if key in folded:
+            raise DataError(f"{where}: label names {folded[key]!r} and {name!r} name one "
+                            "class twice.")  # fmt: skip
+        folded[key] = name
+
+
+@dataclass(frozen=True)
+class _ManifestJson:
+    """The layout of ``safeadapt.json`` as written (what :meth:`ExportManifest.from_json`
+    accepts)."""
+
+    safeadapt: str
+    backbone: BackboneRef
+    label_names: tuple[str, ...]
+    modality: str
+    variant: str
+    protocol: str
+    seed: int
+    run_id: str
+    study: str
+    task: str
+    num_classes: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    transformers: TransformersExport | None = None
+    monitor: MonitorEntry | None = None
+    run_key: str | None = None
+    files: dict[str, str] = field(default_factory=dict)

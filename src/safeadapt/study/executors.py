@@ -21,6 +21,7 @@ half-written.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from urllib.parse import urlparse
 
@@ -39,6 +40,14 @@ def finished(config, store: RunStore, spec) -> RunRecord | None:
     record = store.load(spec)
     if record is not None and config.save_models and not store.has_model(spec):
         return None
+    if record is not None:
+        from safeadapt.study.evidence import record_agrees
+
+        wrong = record_agrees(record, store.load_predictions(spec))
+        if wrong:  # an edited record is not evidence: the run is redone
+            logging.getLogger(__name__).warning("run record %s disagrees with its predictions (%s); the run is redone",
+                        store.folder(spec) / "record.json", wrong)  # fmt: skip
+            return None
     return record
 
 

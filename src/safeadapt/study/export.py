@@ -90,10 +90,15 @@ def export_model(
     if not out.parent.is_dir():
         raise InvalidConfig(f"export: folder {out.parent} does not exist; create it first.")
     summary, task = fresh_summary(config, "export", study_path or "study.yaml")
+    from safeadapt.study.evidence import verified_summary
+
+    summary = verified_summary(config, summary, task, "export", study_path or "study.yaml")
     name, seed, record, entry = _find_run(config, summary, variant, seed, task)
-    out.mkdir(parents=True, exist_ok=True)
     run_id = record.run_id
-    shutil.copyfile(config.output_dir / "runs" / run_id / MODEL, out / MODEL)
+    weights = config.output_dir / "runs" / run_id / MODEL
+    _check_weights(weights, record)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(weights, out / MODEL)
     backbone = config.backbone.resolve(summary.modality)
     manifest = ExportManifest(
         safeadapt=safeadapt.__version__,
@@ -107,6 +112,7 @@ def export_model(
         run_id=run_id,
         study=summary.study,
         task=summary.task,
+        run_key=record.run.key if record.run else None,
     )
     from safeadapt.study.hf_export import write_transformers
 
@@ -117,9 +123,46 @@ def export_model(
         monitor=write_reference(model, manifest, task, config, out),
     )
     _write_study_record(out, study_path, study_raw)
+    manifest = dataclasses.replace(manifest, files=export_files(out))
     write_atomic(out / MANIFEST, json.dumps(manifest.to_json(), indent=1, default=str))
     write_atomic(out / "README.md", model_card(summary, manifest, entry, record, config))
     return out
+
+
+def _check_weights(weights: Path, record: RunRecord) -> None:
+    """The run folder's weights are the run's own: their metadata name its id and content key
+    (weights copied in from another run are refused, not shipped under this run's card)."""
+    from safeadapt.files import safetensors_metadata
+
+    meta = safetensors_metadata(weights)
+    want = {"run_id": record.run_id, "key": record.run.key if record.run else None}
+    for key, value in want.items():
+        held = meta.get(key)
+        if value is None or held is None:
+            continue
+        try:
+            held = json.loads(held)
+        except ValueError:
+            pass
+        if held != value:
+            raise CheckpointError(
+                f"export: {weights} holds the weights of {key} {held!r}, not of this run "
+                f"({value!r}): it was copied in from another run. Delete it and run the study "
+                "again (save_models: true) to retrain this run."
+            )
+
+
+def export_files(out: Path) -> dict[str, str]:
+    """The SHA-256 of each file of the export that safeadapt reads back (weights, monitoring
+    reference, study record), keyed by its path relative to ``out``."""
+    from safeadapt.files import file_sha256
+    from safeadapt.monitor.reference import META, REFERENCE_DIR, TENSORS
+    from safeadapt.study.store import MODEL
+    from safeadapt.study.suggest import STUDY
+
+    names = (MODEL, f"{REFERENCE_DIR}/{META}", f"{REFERENCE_DIR}/{TENSORS}",
+             f"{REFERENCE_DIR}/{STUDY}")  # fmt: skip
+    return {name: file_sha256(out / name) for name in names if (out / name).is_file()}
 
 
 def write_reference(model, manifest: ExportManifest, task, config, out: Path) -> MonitorEntry:

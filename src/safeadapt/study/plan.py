@@ -132,7 +132,9 @@ class RunSpec:
     @property
     def folder_name(self) -> str:
         """The variant as a folder-name part (letters, digits and ``-_.=``; the rest ``_``)."""
-        return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in self.variant)
+        from safeadapt.readback import safe_part
+
+        return safe_part(self.variant)
 
     @property
     def run_id(self) -> str:

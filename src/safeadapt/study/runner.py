@@ -229,6 +229,10 @@ def _run(
     write_results_csv(runs, out / "results.csv", outputs)
     write_variants_csv(summary, out / "variants.csv")
     write_predictions(specs, predictions, out / "predictions.parquet")
+    from safeadapt.study.evidence import sign
+
+    if sign(out) is not None:  # SAFEADAPT_SIGNING_KEY: the evidence, signed
+        log(f"evidence signed: {out / 'evidence.sig'}")
     report_path = None
     if report:
         from safeadapt.report import write_report

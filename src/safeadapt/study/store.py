@@ -119,10 +119,11 @@ class RunStore:
     def has_model(self, spec: RunSpec) -> bool:
         return (self.folder(spec) / MODEL).is_file()
 
-    def load(self, spec: RunSpec) -> RunRecord | None:
+    def load(self, spec: RunSpec, move_aside: bool = True) -> RunRecord | None:
         """The stored record of ``spec``, or ``None`` if it has not finished. A record that does
         not parse, is not a mapping, belongs to another run, fails its checksum or does not
-        read as a record is moved aside (every such copy is kept) and the run is redone."""
+        read as a record is moved aside (every such copy is kept; not by a command that only
+        reads, ``move_aside=False``) and the run is redone."""
         path = self.folder(spec) / RECORD
         if not path.is_file():
             return None
@@ -144,6 +145,8 @@ class RunStore:
             KeyError,
             TypeError,
         ) as err:
+            if not move_aside:
+                return None
             stamp = f"{RECORD}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
             aside, n = path.with_name(stamp), 1
             while aside.exists():  # keep every corrupt copy

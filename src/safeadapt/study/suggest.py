@@ -87,8 +87,14 @@ def suggest_study(monitor: Monitor, path: str | Path) -> Path:
             f"--suggest-study: {export_dir} carries no study settings ({REFERENCE_DIR}/{STUDY}); "
             "export again from the study's YAML file (safeadapt export STUDY --out DIR)."
         )
-    record = json.loads(stored.read_text())
-    raw, cwd = record.get("study") or {}, Path(record.get("cwd") or ".")
+    from safeadapt.readback import read_object
+
+    record = read_object(stored, "export the model again from the study's YAML file")
+    raw, cwd = record.get("study"), record.get("cwd")
+    if not isinstance(raw, dict) or not isinstance(cwd, str) or set(record) != {"study", "cwd"}:
+        raise DataError(f"--suggest-study: {stored} must hold exactly 'study' (an object) and "
+                        "'cwd' (a folder); export the model again from the study's YAML file.")  # fmt: skip
+    cwd = Path(cwd)
     config = StudyConfig.from_dict(raw)  # the stored settings are checked before any edit
     files, labelled = drifted_rows(out)
     if labelled < MIN_LABELLED:

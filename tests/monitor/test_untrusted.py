@@ -1,0 +1,197 @@
+"""The monitor reads an export and its own state as untrusted input (issue 37): no name from
+data becomes a path, the export is one unit keyed on every file it reads, malformed state files
+are exit 2, and two monitors on one folder do not lose or repeat a window."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from safeadapt.cli import app
+from safeadapt.errors import DataError, InvalidConfig
+from safeadapt.monitor import Monitor
+from tests.monitor.test_monitor import _csv, text_export  # noqa: F401  (the fixture)
+
+
+@pytest.fixture(scope="module")
+def unit_export(text_export, tmp_path_factory):  # noqa: F811
+    """The text export as ``safeadapt export`` writes it now: weights carrying their run id and
+    key, the manifest naming them and the SHA-256 of every file the monitor reads."""
+    from safeadapt.monitor.exported import load_exported
+    from safeadapt.study.export import export_files
+
+    folder, task = text_export
+    unit = tmp_path_factory.mktemp("unit") / "export"
+    shutil.copytree(folder, unit)
+    model = load_exported(folder)
+    model.save(unit / "model.safetensors", metadata={"run_id": "lp-seed0", "key": "k-lp"})
+    manifest = json.loads((unit / "safeadapt.json").read_text())
+    manifest.update(run_key="k-lp", files=export_files(unit))
+    (unit / "safeadapt.json").write_text(json.dumps(manifest))
+    return unit, task, model
+
+
+def _copy(unit, tmp_path, name="e"):
+    out = tmp_path / name
+    shutil.copytree(unit, out)
+    return out
+
+
+def _edit_json(path, **changes):
+    doc = json.loads(path.read_text())
+    doc.update(changes)
+    path.write_text(json.dumps(doc))
+
+
+def _drop_files(folder):
+    """The manifest without its file list (as exports before it, or an attacker, write it)."""
+    doc = json.loads((folder / "safeadapt.json").read_text())
+    doc.pop("files")
+    (folder / "safeadapt.json").write_text(json.dumps(doc))
+
+
+def test_every_file_of_an_export_is_tied_to_its_manifest(unit_export, tmp_path):
+    """Edited thresholds, reversed label names, weights of another run: each refused before
+    any window is measured, with the file named -- with or without the manifest's file list."""
+    unit, task, model = unit_export
+    Monitor(unit, tmp_path / "ok", window=20)  # the untouched export reads
+    ref = "monitor/reference.json"
+    meta = json.loads((unit / ref).read_text())
+    edits = {
+        "threshold": lambda f: _edit_json(f / ref, ood_threshold=-1e9, knn_threshold=-1e9),
+        "atc": lambda f: _edit_json(f / ref, atc_threshold=-1e9),
+        "labels": lambda f: _edit_json(f / ref, label_names=meta["label_names"][::-1]),
+        "weights": lambda f: model.save(f / "model.safetensors",
+                                        metadata={"run_id": "ft-seed0", "key": "k-ft"}),
+        "tensors": lambda f: (f / "monitor/reference.safetensors").write_bytes(
+            (unit / "monitor/reference.safetensors").read_bytes()[:-8] + b"\0" * 8),
+    }  # fmt: skip
+    for name, edit in edits.items():
+        folder = _copy(unit, tmp_path, name)
+        edit(folder)
+        with pytest.raises(DataError, match="edited or swapped"):
+            Monitor(folder, tmp_path / f"s-{name}", window=20)
+    # without the file list, the claims inside the files still have to agree
+    for name, message in (("labels", "names the classes"), ("weights", "weights were swapped")):
+        folder = _copy(unit, tmp_path, f"{name}-nolist")
+        edits[name](folder)
+        _drop_files(folder)
+        with pytest.raises(DataError, match=message):
+            Monitor(folder, tmp_path / f"n-{name}", window=20)
+
+
+def test_a_state_is_keyed_on_every_file_the_monitor_reads(unit_export, tmp_path):
+    """A state made on an export is refused once any file it reads changes (thresholds edited
+    after the state exists switch no alert off); a schema-2 state, keyed on the weights and the
+    reference tensors only, is taken over and keyed on all of them from then on."""
+    unit, task, _ = unit_export
+    names = np.asarray(task.label_names)
+    rows = _csv(tmp_path / "rows.csv", task.test.inputs[:40], names[task.test.labels[:40]])
+    folder = _copy(unit, tmp_path)
+    _drop_files(folder)
+    state = tmp_path / "state"
+    Monitor(folder, state, window=20).update([rows])
+    _edit_json(folder / "monitor/reference.json", ood_threshold=-1e9)
+    with pytest.raises(InvalidConfig, match="watches another export"):
+        Monitor(folder, state, window=20).update([rows])
+    # a schema-2 header (the older key) on the unedited export
+    from safeadapt.monitor.exported import content_key
+
+    fresh = _copy(unit, tmp_path, "fresh")
+    old = tmp_path / "old"
+    Monitor(fresh, old, window=20).update([rows])
+    header = json.loads((old / "safeadapt-monitor.json").read_text())
+    key2 = content_key(fresh, ("model.safetensors", "monitor/reference.safetensors"))
+    (old / "safeadapt-monitor.json").write_text(json.dumps({**header, "schema": 2, "export": key2}))
+    again = Monitor(fresh, old, window=20).update([rows])
+    assert len(again.windows) == 2 and not again.new  # nothing recounted
+    upgraded = json.loads((old / "safeadapt-monitor.json").read_text())
+    assert upgraded["schema"] == 3 and upgraded["export"] == header["export"]
+
+
+def test_no_label_name_from_an_export_becomes_a_path(tmp_path):
+    """The images of an alerted window are kept under a folder per class whose name follows
+    the safe-name rule, whatever the export's label names say; names the rule folds together
+    keep apart by their class index."""
+    from safeadapt.monitor.drifted import keep_window
+    from safeadapt.monitor.inputs import Rows
+
+    hostile = ("../../x", "/etc/cron.d/evil", "..", "a/b", "a_b", ".hidden", "~", "é")
+    n = len(hostile)
+    images = np.zeros((n, 4, 4, 3), dtype=np.uint8)
+    rows = Rows(images, np.arange(n), None, [str(i) for i in range(n)])
+    out = tmp_path / "state"
+    out.mkdir()
+    assert keep_window(out, 0, rows, hostile) == n
+    written = [p.resolve() for p in tmp_path.rglob("*.png")]
+    assert len(written) == n
+    assert all((out / "drifted" / "images").resolve() in p.parents for p in written)
+    folders = {p.parent.name for p in written}
+    assert len(folders) == n  # "a/b" and "a_b" did not merge
+    assert not (tmp_path / "x").exists() and not any(f.startswith(".") for f in folders)
+
+
+def test_malformed_state_files_are_exit_2_naming_the_file(unit_export, tmp_path):
+    unit, task, _ = unit_export
+    names = np.asarray(task.label_names)
+    rows = _csv(tmp_path / "rows.csv", task.test.inputs[:60], names[task.test.labels[:60]])
+    runner = CliRunner()
+    out = tmp_path / "state"
+    args = ["monitor", str(unit), str(rows), "--window", "20", "--out", str(out)]
+    base = runner.invoke(app, args)
+    assert base.exit_code == 0, base.output
+    windows = out / "windows"
+    good = {p.name: p.read_text() for p in windows.iterdir()}
+    header = (out / "safeadapt-monitor.json").read_text()
+    cases = {
+        "result": lambda: (windows / "00000001.json").write_text('{"result": 5, "keys": []}'),
+        "list": lambda: (out / "safeadapt-monitor.json").write_text("[]"),
+        "key": lambda: (out / "safeadapt-monitor.json").write_text(
+            json.dumps({**json.loads(header), "extra": 1})),
+        "twice": lambda: (windows / "00000002.json").write_text(good["00000001.json"]),
+        "missing": lambda: (windows / "00000001.json").unlink(),
+    }  # fmt: skip
+    messages = {"result": "00000001.json", "list": "safeadapt-monitor.json",
+                "key": "unknown key 'extra'", "twice": "00000002.json holds window 1",
+                "missing": "window 1 is missing before it"}  # fmt: skip
+    for name, spoil in cases.items():
+        spoil()
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (name, result.output)
+        assert messages[name] in " ".join(result.output.split()), (name, result.output)
+        (out / "safeadapt-monitor.json").write_text(header)  # restore
+        for file, text in good.items():
+            (windows / file).write_text(text)
+
+
+def test_two_monitors_on_one_folder_write_each_window_once(unit_export, tmp_path):
+    """While one monitor holds the state's lock, a second waits; then it reads the windows the
+    first wrote and measures only the rows they did not count."""
+    from safeadapt.monitor.state import state_lock
+
+    unit, task, _ = unit_export
+    names = np.asarray(task.label_names)
+    rows = _csv(tmp_path / "rows.csv", task.test.inputs[:40], names[task.test.labels[:40]])
+    out = tmp_path / "state"
+    first = Monitor(unit, out, window=20)
+    second = Monitor(unit, out, window=20)
+    first.update([rows])  # 2 windows
+    more = _csv(tmp_path / "more.csv", task.test.inputs[:80], names[task.test.labels[:80]])
+    done: dict = {}
+    with state_lock(out):
+        worker = threading.Thread(target=lambda: done.update(r=second.update([more])))
+        worker.start()
+        time.sleep(1.0)
+        assert worker.is_alive() and "r" not in done  # waits for the lock
+    worker.join(120)
+    assert [w.index for w in done["r"].windows] == [0, 1, 2, 3] and done["r"].new == (2, 3)
+    assert sorted(p.name for p in (out / "windows").iterdir()) == [
+        f"{i:08d}.json" for i in range(4)
+    ]
+    assert not first.update([more]).new  # the first monitor sees the second's windows
