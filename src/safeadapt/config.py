@@ -88,6 +88,18 @@ def _typed(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+MAX_INT = 2**53  # any integer setting: beyond it a float cannot hold it and int64 soon overflows
+MAX_SEED = 2**32 - 1  # seeds: what every generator safeadapt seeds (NumPy, torch, Python) takes
+
+
+def check_seed(value: Any, what: str) -> None:
+    """A seed: an integer from 0 to ``MAX_SEED``."""
+    require(
+        isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEED,
+        f"{what} must be an integer from 0 to {MAX_SEED:,}; got {value!r}.",
+    )
+
+
 def _coerce(hint: Any, value: Any, what: str) -> Any:
     origin = typing.get_origin(hint)
     options = typing.get_args(hint) if origin in (typing.Union, types.UnionType) else (hint,)
@@ -105,6 +117,8 @@ def _coerce(hint: Any, value: Any, what: str) -> Any:
     elif isinstance(value, int | float) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value) and (float in simple):
             raise InvalidConfig(f"{what} must be a finite number; got {value!r}.")
+        if isinstance(value, int) and not -MAX_INT <= value <= MAX_INT:
+            raise InvalidConfig(f"{what} must lie within +-{MAX_INT:,}; got {value!r}.")
         if float in simple or (int in simple and isinstance(value, int)):
             return value
     elif isinstance(value, str):

@@ -88,18 +88,33 @@ class Classifier(nn.Module):
             raise CheckpointError(f"Checkpoint {path} does not exist.")
         try:
             tensors, meta = read_safetensors(path)  # read once; checksum verified when present
-            missing, unexpected = load_state(self, tensors)
         except Exception as err:
             raise CheckpointError(
                 f"Checkpoint {path} is corrupt or not a safetensors file ({err}). Delete it and "
                 "rerun; finished runs are recomputed only if their checkpoint is needed."
             ) from err
+        saved_classes = meta.get("num_classes")
+        if saved_classes is not None and saved_classes != str(self.num_classes):
+            raise CheckpointError(
+                f"Checkpoint {path} has a head of {saved_classes} classes, but the model it is "
+                f"loaded into has {self.num_classes} (its label names): they do not belong "
+                "together."
+            )
+        try:
+            missing, unexpected = load_state(self, tensors)
+        except Exception as err:  # a tensor of another shape
+            raise CheckpointError(f"Checkpoint {path} does not fit this model ({err}).") from err
         if missing or unexpected:
             raise CheckpointError(
                 f"Checkpoint {path} does not match this model: missing {sorted(missing)[:3]}, "
                 f"unexpected {sorted(unexpected)[:3]}."
             )
-        saved = json.loads(meta.get("backbone", "{}"))
+        try:
+            saved = json.loads(meta.get("backbone", "{}"))
+        except ValueError:
+            saved = None
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"Checkpoint {path} names no readable backbone in its metadata.")
         if saved and saved.get("name") != self.backbone.config().get("name"):
             raise CheckpointError(
                 f"Checkpoint {path} was saved from backbone {saved.get('name')!r}, "

@@ -159,3 +159,17 @@ def test_module_spec_builds_your_own_backbone(tmp_path, monkeypatch):
         load_backbone("module:my_models:missing")
     with pytest.raises(InvalidConfig, match="write module:<package.module>:<function>"):
         load_backbone("module:my_models")
+
+
+def test_a_long_text_is_cut_before_tokenising_to_the_same_tokens(minilm):
+    """Issue 37: a text far beyond max_length is cut to a bound of characters before the
+    tokenizer reads it, and gives the tokens the whole text gives."""
+    words = " ".join(f"word{i % 97}" for i in range(20_000))  # ~150,000 characters
+    limit = 100 * minilm.max_length + 1_000
+    assert len(words) > limit and [len(t) for t in minilm._clipped([words, "short"])] == [
+        limit,
+        5,
+    ]
+    full = minilm.tokenizer([words], truncation=True, max_length=minilm.max_length)
+    cut = minilm.preprocess([words])
+    assert cut["input_ids"][0].tolist() == full["input_ids"][0]

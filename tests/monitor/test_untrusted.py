@@ -78,7 +78,7 @@ def test_every_file_of_an_export_is_tied_to_its_manifest(unit_export, tmp_path):
         with pytest.raises(DataError, match="edited or swapped"):
             Monitor(folder, tmp_path / f"s-{name}", window=20)
     # without the file list, the claims inside the files still have to agree
-    for name, message in (("labels", "names the classes"), ("weights", "weights were swapped")):
+    for name, message in (("labels", "names the classes"), ("weights", "the weights were swapped")):
         folder = _copy(unit, tmp_path, f"{name}-nolist")
         edits[name](folder)
         _drop_files(folder)
@@ -195,3 +195,97 @@ def test_two_monitors_on_one_folder_write_each_window_once(unit_export, tmp_path
         f"{i:08d}.json" for i in range(4)
     ]
     assert not first.update([more]).new  # the first monitor sees the second's windows
+
+
+def test_inputs_mean_one_thing(unit_export, tmp_path):
+    """A file given twice counts once; times are ordered by the instant they name (UTC offsets
+    included) and a value that is not a time is refused naming its row; a text is not a list
+    of characters; settings of the wrong type are one-line errors."""
+    import pandas as pd
+
+    unit, task, _ = unit_export
+    names = np.asarray(task.label_names)
+    rows = _csv(tmp_path / "rows.csv", task.test.inputs[:40], names[task.test.labels[:40]])
+    twice = Monitor(unit, tmp_path / "twice", window=20).update([rows, rows, tmp_path / "rows.csv"])
+    assert len(twice.windows) == 2 and twice.pending == 0 and twice.skipped == 0
+    # the same instant written in two offsets, and a later one in a third
+    times = ["2026-12-03T18:00:00+01:00", "2026-12-03T16:30:00Z", "2026-12-03T12:00:00-05:00"]
+    stamped = pd.DataFrame({"text": task.test.inputs[:3], "t": times})
+    order = __import__("safeadapt.monitor.inputs", fromlist=["time_order"]).time_order
+    assert list(order(list(stamped["t"]), "t")) == [1, 0, 2]  # 16:30Z, 17:00Z, 17:00Z
+    assert list(order([3, 1.5, 2], "t")) == [1, 2, 0]
+    for bad, message in ((["2026-12-03", "soon"], "row 2: 'soon' is not a time"),
+                         (["2026-12-03T10:00Z", "2026-12-03T11:00"], "with a UTC offset"),
+                         ([1, "2026-12-03"], "mixes numbers and texts")):  # fmt: skip
+        with pytest.raises(DataError, match=message):
+            order(bad, "t")
+    mon = Monitor(unit, tmp_path / "mem", window=20)
+    with pytest.raises(DataError, match=r"wrap it: \[text\]"):
+        mon.observe("one text")
+    with pytest.raises(InvalidConfig, match="--alpha must be a number"):
+        Monitor(unit, tmp_path / "a", alpha="0.05")
+
+
+def test_a_manifest_of_other_classes_than_its_weights_names_both(unit_export, tmp_path):
+    unit, _, _ = unit_export
+    folder = _copy(unit, tmp_path)
+    _drop_files(folder)
+    _edit_json(folder / "safeadapt.json", label_names=["neg", "pos", "neutral"], num_classes=3)
+    with pytest.raises(DataError, match="num_classes 2.*describes num_classes 3"):
+        Monitor(folder, tmp_path / "s", window=20)
+
+
+def test_outputs_of_one_command_never_share_a_path(unit_export, tmp_path):
+    """--junit and --suggest-study naming one file, either inside --out, --out overlapping the
+    export, and --suggest-study without the labels it needs: refused before any window is
+    measured (the state stays empty)."""
+    unit, task, _ = unit_export
+    names = np.asarray(task.label_names)
+    rows = _csv(tmp_path / "rows.csv", task.test.inputs[:40], names[task.test.labels[:40]])
+    out = tmp_path / "state"
+    base = ["monitor", str(unit), str(rows), "--window", "20"]
+    same = tmp_path / "x.xml"
+    cases = {
+        "name the same file": ["--out", str(out), "--labels", "label", "--junit", str(same),
+                               "--suggest-study", str(same)],
+        "inside --out": ["--out", str(out), "--labels", "label", "--suggest-study",
+                         str(out / "next.yaml")],
+        "overlap": ["--out", str(unit / "state")],
+        "needs the labels": ["--out", str(out), "--suggest-study", str(tmp_path / "n.yaml")],
+    }  # fmt: skip
+    for message, extra in cases.items():
+        result = CliRunner().invoke(app, [*base, *extra])
+        assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert not out.exists() and not (unit / "state").exists()
+
+
+def test_kept_rows_carry_the_studys_own_column_names(tmp_path):
+    import pandas as pd
+
+    from safeadapt.monitor.drifted import keep_window
+    from safeadapt.monitor.inputs import Rows
+
+    rows = Rows(["good", "bad", "meh"], np.asarray([1, 0, -1]), None, ["a", "b", "c"])
+    assert keep_window(tmp_path, 3, rows, ("neg", "pos"), ("review", "sentiment")) == 2
+    kept = pd.read_csv(tmp_path / "drifted" / "window-00003.csv")
+    assert list(kept.columns) == ["review", "sentiment"] and list(kept["sentiment"]) == [
+        "pos",
+        "neg",
+    ]
+
+
+def test_files_written_for_others_keep_the_users_umask(unit_export, tmp_path):
+    import os
+    import stat
+
+    from safeadapt.study.export import export_files
+
+    unit, _, _ = unit_export
+    old = os.umask(0o022)
+    try:
+        model = __import__("safeadapt.monitor.exported", fromlist=["x"]).load_exported(unit)
+        model.save(tmp_path / "m.safetensors")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644
+    assert set(export_files(unit)) >= {"model.safetensors", "monitor/reference.json"}

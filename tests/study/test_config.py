@@ -111,3 +111,46 @@ def test_safety_routes_family_entries_and_keeps_the_old_switches():
         _safety_config({"families": ["calibraton"]})
     with pytest.raises(InvalidConfig, match="'families' is a list of family names or a mapping"):
         _safety_config({"families": "calibration"})
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        ({"seeds": [2**63]}, "'seeds' entry must be an integer from 0 to 4,294,967,295"),
+        ({"seeds": [-1]}, "'seeds' entry must be an integer from 0"),
+        ({"task": {"builtin": "mnist", "seed": 2**40}}, "'task.seed' must be an integer from 0"),
+        ({"preflight": {"seed": -3}}, "'preflight.seed' must be an integer from 0"),
+        ({"task": {"builtin": "mnist", "max_train": 10**30}}, "must lie within"),
+        ({"task": {"builtin": "coloured", "options": {"size": 1_000_000}}}, "size"),
+        ({"task": {"builtin": "coloured", "options": {"test_per_cell": 10**6}}}, "test_per_cell"),
+    ],
+)
+def test_validate_bounds_every_seed_integer_and_task_size_before_allocating(
+    tiny_study, edit, match, tmp_path
+):
+    """Issue 37: a seed beyond what the generators take, an integer beyond 2**53, a built-in
+    task's size beyond its data (coloured at 1,000,000 allocated 8.8 GiB) -- refused by
+    validate (exit 2) before any data is drawn."""
+    import resource
+
+    from typer.testing import CliRunner
+
+    from safeadapt.cli import app
+
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({**tiny_study, **edit}))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and match in " ".join(result.output.split()), result.output
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 500  # nothing of the requested size was allocated
+
+
+def test_yaml_boolean_words_as_keys_are_named_not_called_duplicates(tmp_path):
+    """Issue 37: YAML 1.1 reads `yes:` and `on:` as true; the error names the word and the
+    fix (quote it), where it said 'duplicate key True'."""
+    for word in ("yes", "on", "off", "n"):
+        path = tmp_path / f"{word}.yaml"
+        path.write_text(f"name: t\ntask: {{builtin: mnist}}\nprotocols: {{lp: {{}}}}\n{word}: 1\n")
+        with pytest.raises(InvalidConfig, match=f"key '{word}' on line 4 reads as .* quote it"):
+            load_study(path)

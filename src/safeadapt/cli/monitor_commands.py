@@ -72,6 +72,12 @@ def monitor(
     _check_junit(junit)
     if suggest_study is not None and suggest_study.exists():  # before any work
         raise InvalidConfig(f"--suggest-study {suggest_study} exists; give a new file name.")
+    if suggest_study is not None and labels is None:  # before any window is used up
+        raise InvalidConfig(
+            "--suggest-study needs the labels that came back (--labels COLUMN): the next study "
+            "learns and chooses on the alerting windows' labelled rows."
+        )
+    check_outputs(export_dir, out, junit=junit, suggest_study=suggest_study)
     console = _console()
     mon = Monitor(export_dir, out, window=window, alpha=alpha, horizon=horizon,
                   input_column=input_column, label_column=labels, time_column=time_column,
@@ -93,6 +99,31 @@ def monitor(
         console.print(f"next study: {escape(str(written))} (safeadapt run {escape(str(written))})")
     if result.new_alerts:
         raise typer.Exit(code=1)
+
+
+def check_outputs(export_dir: Path, out: Path, **files: Path | None) -> None:
+    """The command's outputs name different paths, none inside the export (which the monitor
+    reads and keys on) or the export inside ``--out``; a file output is not inside ``--out``
+    (the monitor's own folder)."""
+    from safeadapt.errors import InvalidConfig
+
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    given = {flag(k): v.resolve() for k, v in files.items() if v is not None}
+    seen: dict[Path, str] = {}
+    for name, path in given.items():
+        if path in seen:
+            raise InvalidConfig(f"{seen[path]} and {name} name the same file {path}; give each "
+                                "its own.")  # fmt: skip
+        seen[path] = name
+        if out.resolve() == path or out.resolve() in path.parents:
+            raise InvalidConfig(f"{name} {path} is inside --out {out}, the monitor's own "
+                                "folder; write it elsewhere.")  # fmt: skip
+    export, state = export_dir.resolve(), out.resolve()
+    if state == export or export in state.parents or state in export.parents:
+        raise InvalidConfig(f"--out {out} and the export {export_dir} overlap; give the monitor "
+                            "a folder of its own.")  # fmt: skip
 
 
 def monitor_junit(result, name: str) -> str:

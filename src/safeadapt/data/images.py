@@ -139,6 +139,7 @@ def images_to_array(
         if arrays[-1].shape != arrays[0].shape:
             raise DataError(
                 f"Split {split_name!r}, row {i}: image of shape {arrays[-1].shape} differs from "
-                f"{arrays[0].shape}; pass image_size to resize all images to one size."
+                f"{arrays[0].shape}; resize the images to one size (in a study, task "
+                "'image_size' does it)."
             )
     return np.stack(arrays)

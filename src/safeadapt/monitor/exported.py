@@ -57,8 +57,8 @@ def verify_export(folder: str | Path, manifest: ExportManifest) -> None:
             held = meta[key]
         if str(held) != str(claimed):
             raise DataError(f"{folder / MODEL} holds the weights of {key} {held!r}, but "
-                            f"{MANIFEST} describes {key} {claimed!r}: the weights were swapped; "
-                            f"{again}.")  # fmt: skip
+                            f"{MANIFEST} describes {key} {claimed!r}: the two do not belong "
+                            f"together (edited, or the weights were swapped); {again}.")  # fmt: skip
 
 
 def classifier(manifest: ExportManifest, weights: Path):

@@ -91,6 +91,10 @@ def _estimates_figure(result) -> str:
                             [w.atc_ci[1] for w in banded], alpha=0.2, step="mid",
                             label="ATC 95 % interval")  # fmt: skip
     acc_ax.plot(x, [w.doc for w in result.windows], marker="s", ms=3, label="DoC estimate")
+    bbse = [w for w in result.windows if w.bbse is not None]
+    if bbse:
+        acc_ax.plot([w.index for w in bbse], [w.bbse for w in bbse], marker="D", ms=3,
+                    label="label-shift (BBSE) estimate")  # fmt: skip
     labelled = [w for w in result.windows if w.accuracy]
     if labelled:
         lx = np.asarray([w.index for w in labelled])
@@ -142,16 +146,21 @@ def _status(result) -> str:
 
 
 def _table(result) -> str:
+    # the alerts right after the window's number: the column a reader looks for stays in view
+    # however many estimates follow
     rows = "".join(
-        f"<tr><td>{w.index}</td><td>{w.rows}</td><td>{html.escape(w.start or '')}</td>"
+        f"<tr><td>{w.index}</td><td>{html.escape(', '.join(w.alerts)) or 'ok'}</td>"
+        f"<td>{w.rows}</td><td>{html.escape(w.start or '')}</td>"
         f"<td>{w.atc:.3f}{ci_text(w.atc_ci)}</td><td>{w.doc:.3f}{ci_text(w.doc_ci)}</td>"
+        f"<td>{'' if w.bbse is None else f'{w.bbse:.3f}'}{ci_text(w.bbse_ci)}</td>"
         f"<td>{'' if not w.accuracy else f'{w.accuracy.accuracy:.3f}'}</td>"
         f"<td>{w.ood.rate:.3f}</td><td>{'' if not w.ood_knn else f'{w.ood_knn.rate:.3f}'}</td>"
-        f"<td>{html.escape(', '.join(w.alerts)) or 'ok'}</td></tr>"
+        f"<td>{'' if w.seconds is None else f'{w.seconds:.2f}'}</td></tr>"
         for w in result.windows
     )
-    return ("<table><tr><th>window</th><th>rows</th><th>start</th><th>ATC</th><th>DoC</th>"
-            "<th>accuracy</th><th>OOD rate (energy)</th><th>OOD rate (kNN)</th><th>alerts</th>"
+    return ("<table><tr><th>window</th><th>alerts</th><th>rows</th><th>start</th><th>ATC</th>"
+            "<th>DoC</th><th>BBSE</th><th>accuracy</th><th>OOD rate (energy)</th>"
+            "<th>OOD rate (kNN)</th><th>seconds</th>"
             f"</tr>{rows}</table>")  # fmt: skip
 
 

@@ -63,6 +63,10 @@ def rows_in_memory(inputs, modality: str, label_names: tuple[str, ...], labels=N
     else:
         from safeadapt.data.checks import check_texts
 
+        if isinstance(inputs, str | bytes):
+            raise DataError(
+                "monitor: observe() takes a list of texts; got one text (wrap it: [text])."
+            )
         inputs = list(inputs)
         if not inputs:
             raise DataError("monitor: no inputs given.")
@@ -129,7 +133,11 @@ def read_inputs(
     if not sources:
         raise DataError("monitor: give at least one input (a file or an image folder).")
     parts, found_labels = [], False
-    for source in sources:
+    unique: dict[str, str | Path] = {}
+    for source in sources:  # a file given twice is one file: its rows count once
+        unique.setdefault(str(Path(source).resolve()) if Path(source).exists() else str(source),
+                          source)  # fmt: skip
+    for source in unique.values():
         columns = {c: o for c, o in ((label_column, "--labels"), (time_column, "--time-column"))
                    if c}  # fmt: skip
         # labels come back for some inputs only: a file without the column has none yet
@@ -162,19 +170,58 @@ def read_inputs(
 
 
 def time_order(times: list, column: str) -> np.ndarray:
-    """A stable order of the rows by their time values (numbers, or texts such as ISO dates,
-    which sort as they read); missing or mixed values are an error."""
+    """A stable order of the rows by the instant each time names: numbers (e.g. epoch seconds),
+    or ISO 8601 times (texts or the file's own datetime values), where ``...+01:00`` and
+    ``...Z`` are ordered by the instant, not the text. A value that is neither, a mix of the two,
+    or times with and without a UTC offset in one column, is an error naming the row."""
+    keys, kinds, aware = [], set(), set()
     for row, value in enumerate(times):
         if _missing(value):
             raise DataError(f"monitor: time column {column!r} is empty at row {row + 1}.")
-    kinds = {isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in times}
+        if isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_):
+            kinds.add("number")
+            keys.append(float(value))
+            continue
+        instant = _datetime(value)
+        if instant is None:
+            raise DataError(
+                f"monitor: time column {column!r}, row {row + 1}: {str(value)[:40]!r} is not a "
+                "time; write times as ISO 8601 (2026-12-03T17:00:00+01:00) or numbers."
+            )
+        kinds.add("time")
+        aware.add(instant.tzinfo is not None)
+        keys.append(instant.timestamp() if instant.tzinfo is not None else instant)
     if len(kinds) > 1:
         raise DataError(
             f"monitor: time column {column!r} mixes numbers and texts; write every time the "
             "same way (e.g. ISO 8601, 2026-12-03T17:00:00)."
         )
-    values = [str(v) if not kinds or kinds == {False} else float(v) for v in times]
-    return np.asarray(sorted(range(len(values)), key=values.__getitem__), dtype=np.int64)
+    if len(aware) > 1:
+        raise DataError(
+            f"monitor: time column {column!r} mixes times with a UTC offset and times without "
+            "one, which cannot be ordered; give every time its offset (or none)."
+        )
+    return np.asarray(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
+
+
+def _datetime(value: Any):
+    """``value`` as a ``datetime`` (ISO 8601 text, a datetime or numpy datetime64), or None."""
+    from datetime import date, datetime
+
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, np.datetime64):
+        import pandas as pd
+
+        return None if np.isnat(value) else pd.Timestamp(value).to_pydatetime()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
 def source_names(sources: list[str | Path]) -> list[str]:

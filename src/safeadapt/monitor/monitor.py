@@ -140,8 +140,8 @@ class Monitor:
                 f"monitor: --window must be an integer from {MIN_WINDOW} to {MAX_WINDOW:,}; got "
                 f"{window!r} (the drift tests need at least {MIN_WINDOW} inputs per window)."
             )
-        if not 0 < alpha < 1:
-            raise InvalidConfig(f"monitor: --alpha must be in (0, 1); got {alpha!r}.")
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+            raise InvalidConfig(f"monitor: --alpha must be a number in (0, 1); got {alpha!r}.")
         if not isinstance(horizon, int) or not 1 <= horizon <= 1_000_000:
             raise InvalidConfig(f"monitor: --horizon must be an integer >= 1; got {horizon!r}.")
         self.export_dir, self.out = Path(export_dir), Path(out)
@@ -337,11 +337,14 @@ class Monitor:
         return result, left
 
     def _measure(self, rows: Rows, index: int) -> WindowResult:
+        import dataclasses
         import hashlib
+        import time
 
         from safeadapt.data.task import Split
         from safeadapt.monitor.reference import window_outputs
 
+        started = time.perf_counter()
         model, base = self._models_loaded()
         if self._fitted is None:
             from safeadapt.monitor.detectors import fit_detectors
@@ -357,8 +360,9 @@ class Monitor:
                                               pretrained_rows=take)  # fmt: skip
         key = hashlib.sha256("|".join(rows.keys).encode()).hexdigest()
         span = (str(rows.times[0]), str(rows.times[-1])) if rows.times else (None, None)
-        return measure_window(self.reference, pre, adapted, logits, rows.labels, self.policy,
-                              index=index, key=key, span=span, more=self._fitted)  # fmt: skip
+        result = measure_window(self.reference, pre, adapted, logits, rows.labels, self.policy,
+                                index=index, key=key, span=span, more=self._fitted)  # fmt: skip
+        return dataclasses.replace(result, seconds=round(time.perf_counter() - started, 4))
 
     def _write_outputs(self, result: MonitorResult) -> None:
         from safeadapt.files import write_atomic

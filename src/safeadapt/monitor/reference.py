@@ -17,8 +17,9 @@ Size: ``REFERENCE_SIZE x (2 x feature dim + classes) x 4`` bytes (1,000 MiniLM r
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -143,8 +144,9 @@ class Reference:
             raise DataError(f"{path}: schema {schema!r} is not one this safeadapt reads "
                             f"({REFERENCE_SCHEMA}); upgrade safeadapt or {fix}.")  # fmt: skip
         values = typed_fields(cls, meta, str(path), fix, skip=frozenset(TENSOR_FIELDS))
-        check_label_names(values["label_names"], str(path))
-        _check_meta(values, str(path), fix)
+        view = _view(values)
+        check_label_names(view.label_names, str(path))
+        _check_meta(view, str(path), fix)
         size = (folder / TENSORS).stat().st_size
         if size > MAX_TENSOR_BYTES:
             raise DataError(f"{folder / TENSORS} is {size:,} bytes, more than a reference of "
@@ -157,7 +159,7 @@ class Reference:
             raise CheckpointError(
                 f"{folder / TENSORS} is corrupt ({type(err).__name__}); {fix}."
             ) from None
-        tensors = _check_tensors(tensors, values, folder / TENSORS, fix)
+        tensors = _check_tensors(tensors, view, folder / TENSORS, fix)
         return cls(**tensors, **values)
 
 
@@ -165,27 +167,36 @@ TENSOR_FIELDS = ("pretrained", "adapted", "logits", "labels")
 MAX_TENSOR_BYTES = 4 << 30
 
 
-def _check_meta(values: dict[str, Any], where: str, fix: str) -> None:
+def _view(values: dict[str, Any]) -> SimpleNamespace:
+    """``reference.json``'s values by attribute, the fields it may leave out at their defaults."""
+    defaults = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default
+                for f in fields(Reference)
+                if f.name not in TENSOR_FIELDS and (f.default is not MISSING
+                                                    or f.default_factory is not MISSING)}  # fmt: skip
+    return SimpleNamespace(**{**defaults, **values})
+
+
+def _check_meta(m: SimpleNamespace, where: str, fix: str) -> None:
     """The ranges of ``reference.json``'s numbers (their types are checked by the reader)."""
     bad = None
-    if not values["temperature"] > 0:
+    if not m.temperature > 0:
         bad = "temperature must be above 0"
-    elif not all(0 <= values[k] <= 1 for k in ("accuracy", "confidence_mean")):
+    elif not (0 <= m.accuracy <= 1 and 0 <= m.confidence_mean <= 1):
         bad = "accuracy and confidence_mean must lie in [0, 1]"
-    elif not 1 <= values["ood_reference_n"] <= REFERENCE_SIZE:
+    elif not 1 <= m.ood_reference_n <= REFERENCE_SIZE:
         bad = f"ood_reference_n must be from 1 to {REFERENCE_SIZE}"
-    elif not 0 <= values["ood_reference_flagged"] <= values["ood_reference_n"]:
+    elif not 0 <= m.ood_reference_flagged <= m.ood_reference_n:
         bad = "ood_reference_flagged must be from 0 to ood_reference_n"
-    elif values.get("seed", 0) < 0:
+    elif m.seed < 0:
         bad = "seed must be 0 or more"
     else:
-        knn = [values.get(k) for k in ("knn_k", "knn_threshold", "knn_reference_flagged")]
+        knn = [m.knn_k, m.knn_threshold, m.knn_reference_flagged]
         if any(v is None for v in knn) and any(v is not None for v in knn):
             bad = "knn_k, knn_threshold and knn_reference_flagged go together"
         elif knn[0] is not None and not (1 <= knn[0] <= REFERENCE_SIZE
-                                         and 0 <= knn[2] <= values["ood_reference_n"]):  # fmt: skip
+                                         and 0 <= knn[2] <= m.ood_reference_n):  # fmt: skip
             bad = "knn_k or knn_reference_flagged is out of range"
-    for check in values.get("checks", ()):
+    for check in m.checks:
         if not (1 <= check.n and all(0 <= getattr(check, k) <= 1
                                      for k in ("accuracy", "atc", "doc"))):  # fmt: skip
             bad = f"check {check.split!r} has a count below 1 or a rate outside [0, 1]"
@@ -193,24 +204,24 @@ def _check_meta(values: dict[str, Any], where: str, fix: str) -> None:
         raise DataError(f"{where}: {bad}; {fix}.")
 
 
-def _check_tensors(tensors: dict[str, Tensor], values: dict[str, Any], path: Path,
+def _check_tensors(tensors: dict[str, Tensor], m: SimpleNamespace, path: Path,
                    fix: str) -> dict[str, Any]:  # fmt: skip
     """The reference's tensors, checked against each other and ``reference.json``: the names
     it needs (and no others), 2-D float features and logits of one row count, as many logit
     columns as label names, integer labels among them, every value finite."""
-    same = values["same_backbone"]
+    same = m.same_backbone
     need = {"pretrained", "logits", "labels"} | (set() if same else {"adapted"})
     if set(tensors) != need:
         missing, extra = sorted(need - set(tensors)), sorted(set(tensors) - need)
         raise DataError(f"{path} holds tensors {sorted(tensors)}; a reference with "
                         f"same_backbone {str(same).lower()} holds {sorted(need)} (missing "
                         f"{missing}, unexpected {extra}); {fix}.")  # fmt: skip
-    labels, logits = tensors["labels"], tensors["logits"]
-    n, k = len(labels), len(values["label_names"])
+    labels, logits, base = (tensors.get(k) for k in ("labels", "logits", "pretrained"))
+    n, k = len(labels), len(m.label_names)
     if labels.ndim != 1 or labels.dtype != torch.int64 or not 2 <= n <= REFERENCE_SIZE:
         raise DataError(f"{path}: labels must be 1-D int64 of 2 to {REFERENCE_SIZE} rows; got "
                         f"{labels.dtype} {tuple(labels.shape)}; {fix}.")  # fmt: skip
-    if n < values["ood_reference_n"]:
+    if n < m.ood_reference_n:
         raise DataError(f"{path}: {n} rows, fewer than ood_reference_n; {fix}.")
     if tuple(logits.shape) != (n, k):
         raise DataError(f"{path}: logits are {tuple(logits.shape)}, not ({n}, {k}) for {n} rows "
@@ -218,15 +229,15 @@ def _check_tensors(tensors: dict[str, Tensor], values: dict[str, Any], path: Pat
     if int(labels.min()) < 0 or int(labels.max()) >= k:
         raise DataError(f"{path}: labels lie outside 0..{k - 1}; {fix}.")
     for name in need - {"labels"}:
-        t = tensors[name]
+        t = tensors.get(name)
         if not t.is_floating_point() or t.ndim != 2 or len(t) != n or t.shape[1] < 1:
             raise DataError(f"{path}: {name} must be a 2-D float tensor of {n} rows; got "
                             f"{t.dtype} {tuple(t.shape)}; {fix}.")  # fmt: skip
         if not bool(torch.isfinite(t).all()):
             raise DataError(f"{path}: {name} holds NaN or infinite values; {fix}.")
     return {
-        "pretrained": tensors["pretrained"],
-        "adapted": tensors.get("adapted", tensors["pretrained"]),
+        "pretrained": base,
+        "adapted": tensors.get("adapted", base),
         "logits": logits,
         "labels": labels.numpy(),
     }

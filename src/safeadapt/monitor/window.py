@@ -102,6 +102,8 @@ class WindowResult:
     doc_ci: tuple[float, float] | None = None
     # the flag rates of the detectors asked for beyond the two above (--more-detectors)
     ood_more: dict[str, Rate] = field(default_factory=dict)
+    # wall time of the window's measurement (its model passes and tests), seconds
+    seconds: float | None = None
 
     @property
     def alerts(self) -> tuple[str, ...]:
@@ -155,6 +157,7 @@ class WindowResult:
                     "coverage": self.coverage.accuracy if self.coverage else None,
                     "coverage_low": self.coverage.ci_low if self.coverage else None,
                     "coverage_high": self.coverage.ci_high if self.coverage else None,
+                    "seconds": self.seconds,
                     "alerts": " ".join(self.alerts)})  # fmt: skip
         return out
 

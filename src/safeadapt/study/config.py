@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from safeadapt._registry import did_you_mean
-from safeadapt.config import build_config, require
+from safeadapt.config import build_config, check_seed, require
 from safeadapt.errors import InvalidConfig
 from safeadapt.safety.suite import SafetyConfig
 from safeadapt.study.checks import ChecksSpec
@@ -116,6 +116,8 @@ class StudyConfig:
             and len(set(seeds)) == len(seeds),
             f"study 'seeds' must be a list of distinct integers; got {seeds!r}.",
         )
+        for seed in seeds:
+            check_seed(seed, "study 'seeds' entry")
         safety_raw = raw.get("safety", {})
         safety = None if safety_raw is False else _safety_config(safety_raw)
         backbone_raw = raw.get("backbone", {})
@@ -320,6 +322,14 @@ def _study_loader():
                 for key_node, _ in node.value:
                     key = self.construct_object(key_node, deep=True)
                     line = key_node.start_mark.line + 1
+                    if isinstance(key, bool):  # YAML 1.1: yes / no / on / off / y / n
+                        raise yaml.constructor.ConstructorError(
+                            None,
+                            None,
+                            f"key {key_node.value!r} on line {line} reads as {str(key).lower()} "
+                            f"in YAML; quote it ('{key_node.value}': ...) to use it as a name",
+                            key_node.start_mark,
+                        )
                     try:
                         seen = key in lines
                     except TypeError:

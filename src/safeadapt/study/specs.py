@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safeadapt._registry import Registry
-from safeadapt.config import at_most, build_config, key_form, require
+from safeadapt.config import at_most, build_config, check_seed, key_form, require
 from safeadapt.errors import InvalidConfig
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -73,6 +73,7 @@ class TaskSpec:
     extra_train: dict[str, str] = field(default_factory=dict, metadata={"late": True})
 
     def __post_init__(self) -> None:
+        check_seed(self.seed, "study 'task.seed'")
         for key in ("ood", "ood_val", "options", "extra_train"):
             value = getattr(self, key)
             require(
@@ -340,6 +341,7 @@ class PreflightSpec:
     def __post_init__(self) -> None:
         from safeadapt.study.preflight import PREFLIGHT
 
+        check_seed(self.seed, "study 'preflight.seed'")
         for c in self.checks:
             PREFLIGHT.get(c)
         require(

@@ -126,8 +126,32 @@ def suggest_study(monitor: Monitor, path: str | Path) -> Path:
         "# (divided into OOD-validation, on which the verdict is chosen, and OOD test).\n"
         "# Run it with: safeadapt run <this file>\n"
     )
-    write_atomic(Path(path), header + yaml.safe_dump(raw, sort_keys=False))
+    text = header + yaml.safe_dump(raw, sort_keys=False)
+    _check_suggestion(text, Path(path))
+    write_atomic(Path(path), text)
     return Path(path)
+
+
+def _check_suggestion(text: str, path: Path) -> None:
+    """The suggested study is valid as written, with its data (what ``safeadapt validate``
+    checks), before it is written: a suggestion that cannot run is an error here, not later."""
+    import os
+    import tempfile
+
+    from safeadapt.errors import SafeAdaptError
+    from safeadapt.study.config import load_study
+
+    fd, tmp = tempfile.mkstemp(prefix=".suggested-", suffix=".yaml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        config = load_study(tmp)
+        config.task.load()
+    except SafeAdaptError as err:
+        raise DataError(f"--suggest-study: the suggested study would not run ({err}); it was "
+                        "not written.") from None  # fmt: skip
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _divide(out: Path, files: list[Path], modality: str, split: bool):
