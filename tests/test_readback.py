@@ -203,3 +203,50 @@ def test_every_reader_refuses_a_malformed_file_with_exit_2_never_3(reader, tmp_p
             pass
 
     fuzz()
+
+
+GOLDEN = Path(__file__).resolve().parent / "study" / "golden" / "v0"
+
+
+def test_the_stored_results_readers_never_crash(tmp_path):
+    """summary.json (the reader check / export use) and record.json (the store's), from a
+    real stored study, fuzzed the same way: a summary reads or is exit 2; a record reads or is
+    set aside for the run to be redone -- never an exception."""
+    from safeadapt.study.freshness import read_summary
+    from safeadapt.study.plan import RunSpec
+    from safeadapt.study.store import RunStore, record_checksum
+
+    summary = json.loads((GOLDEN / "summary.json").read_text())
+    record = json.loads((GOLDEN / "record.json").read_text())
+    run = record["run"]
+    spec = RunSpec(run["variant"], run["label"], run["protocol"], run["settings"], run["seed"],
+                   run["key"])  # fmt: skip
+    store = RunStore(tmp_path / "out")
+    read_summary_ok = read_summary(_write(tmp_path / "s.json", summary), "fix")
+    assert read_summary_ok.variants
+    body = {k: v for k, v in record.items() if k != "checksum"}
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_mutations(summary), _mutations(body), st.booleans())
+    def fuzz(doc, rec, checksum):
+        try:
+            read_summary(_write(tmp_path / "s.json", doc), "fix")
+        except SafeAdaptError:
+            pass
+        if checksum and isinstance(rec, dict):
+            rec = {**rec, "checksum": record_checksum(rec)}  # a forger's valid checksum
+        _write(store.folder(spec) / "record.json", rec)
+        store.load(spec, move_aside=False)  # a record or None
+
+    fuzz()
+    # a score of the wrong type is exit 2 by name, not a comparison that fails later
+    bad = json.loads(json.dumps(summary))
+    next(iter(bad["variants"][0]["scores"].values()))["mean"] = "0.99"
+    with pytest.raises(SafeAdaptError, match="key 'mean' must be a number"):
+        read_summary(_write(tmp_path / "s.json", bad), "fix")
+
+
+def _write(path: Path, doc) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    return path

@@ -203,3 +203,18 @@ def inside(root: Path, path: Path) -> Path:
     if resolved != base and base not in resolved.parents:
         raise DataError(f"refused to write {path}: it is outside {root}.")
     return path
+
+
+# Cyrillic and Greek letters drawn like Latin ones (a subset of Unicode's confusables, TR39)
+_LOOK_ALIKE = str.maketrans("асеорхуіјѕԁһӏаеорсухіѕјԛԝоαβεικνορτυχ",
+                            "aceopxyijsdhlaeopcyxisjqwoabeikvoptux")  # fmt: skip
+
+
+def skeleton(name: str) -> str:
+    """What a name looks like: NFKC-normalised, case and spacing folded, Cyrillic and Greek
+    letters drawn like Latin ones mapped to them. Two names with one skeleton read as one
+    (``lp`` with a Cyrillic ``р``, ``LP``, ``l p``) and are refused as two."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", " ".join(str(name).split())).casefold()
+    return text.translate(_LOOK_ALIKE).replace(" ", "")

@@ -149,8 +149,46 @@ def test_validate_bounds_every_seed_integer_and_task_size_before_allocating(
 def test_yaml_boolean_words_as_keys_are_named_not_called_duplicates(tmp_path):
     """Issue 37: YAML 1.1 reads `yes:` and `on:` as true; the error names the word and the
     fix (quote it), where it said 'duplicate key True'."""
-    for word in ("yes", "on", "off", "n"):
+    for word in ("yes", "on", "off", "no"):
         path = tmp_path / f"{word}.yaml"
         path.write_text(f"name: t\ntask: {{builtin: mnist}}\nprotocols: {{lp: {{}}}}\n{word}: 1\n")
         with pytest.raises(InvalidConfig, match=f"key '{word}' on line 4 reads as .* quote it"):
             load_study(path)
+
+
+def test_errors_name_the_fix_that_works(tmp_path):
+    """Issue 37 item 8: look-alike protocol labels (Latin p, Cyrillic р; case; spacing) are
+    refused as one label; a folder of CSV files as a split names the fix; forgetting
+    reference_data naming a missing column is refused by validate, before any training."""
+    from typer.testing import CliRunner
+
+    from safeadapt.cli import app
+
+    for other in ("l\u0440", "LP", "l p"):
+        raw = {
+            "name": "t",
+            "task": {"builtin": "mnist"},
+            "protocols": {"lp": {}, other: {"protocol": "lp"}},
+        }
+        with pytest.raises(InvalidConfig, match="look the same"):
+            expand_runs(StudyConfig.from_dict(raw), "image")
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (tables / name).write_text("text,label\n" + "".join(
+            f"{name}{i},{('pos', 'neg')[i % 2]}\n" for i in range(12)))  # fmt: skip
+    ref = tmp_path / "ref.csv"
+    ref.write_text("txt,label\n" + "".join(f"w{i},{'xy'[i % 2]}\n" for i in range(8)))
+    cases = {
+        "folder of table files": {"task": {"train": str(tables), "test": str(tables / "a.csv")}},
+        "'mine' does not read: Split 'train' has no text column 'text'": {
+            "task": {"train": str(tables / "a.csv"), "test": str(tables / "b.csv")},
+            "safety": {"forgetting": {"reference_tasks": [], "reference_data": {
+                "mine": {"train": str(ref), "test": str(ref)}}}},
+        },
+    }  # fmt: skip
+    for message, extra in cases.items():
+        path = tmp_path / "s.yaml"
+        path.write_text(yaml.safe_dump({"name": "t", "protocols": {"lp": {}}, **extra}))
+        result = CliRunner().invoke(app, ["validate", str(path)])
+        assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output

@@ -26,6 +26,9 @@ from safeadapt.paths import home
 _BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
+TABLE_SUFFIXES = tuple(_BUILDERS)
+
+
 def _load_source(source: str, split_name: str, hub_split: str | None = None):
     """A ``datasets.Dataset`` from a local file / folder or a hub id (``hub_source``).
 
@@ -65,6 +68,14 @@ def _load_source(source: str, split_name: str, hub_split: str | None = None):
             ) from None
     if path.is_dir():
         _check_regular_files(path, split_name)
+        tables = sorted(p.name for p in path.iterdir() if p.suffix.lower() in TABLE_SUFFIXES)
+        if tables and not any(p.is_dir() for p in path.iterdir()):
+            raise DataError(
+                f"Source {source!r} for split {split_name!r} is a folder of table files "
+                f"({', '.join(tables[:3])}{', ...' if len(tables) > 3 else ''}), not an image "
+                "folder; give one file per split (e.g. train: "
+                f"{str(path / tables[0])!r}), or join them into one file first."
+            )
         # Images are stored by path and decoded on access, so their bytes are read fresh.
         try:
             return datasets.load_dataset(

@@ -196,7 +196,7 @@ def check_label_names(names: tuple[str, ...], where: str) -> None:
     """Label names read back: at least two, each a non-empty text of at most ``MAX_LABEL``
     characters, all different once case and spacing are folded (as the task's labels are
     matched) and in the normal form of Unicode (look-alike spellings are not two classes)."""
-    import unicodedata
+    from safeadapt.readback import skeleton
 
     if len(names) < 2:
         raise DataError(f"{where}: label_names must hold at least 2 names; got {len(names)}.")
@@ -205,7 +205,7 @@ def check_label_names(names: tuple[str, ...], where: str) -> None:
         if not name.strip() or len(name) > MAX_LABEL or not name.isprintable():
             raise DataError(f"{where}: label name {name[:40]!r} must be a printable, non-empty "
                             f"text of at most {MAX_LABEL} characters.")  # fmt: skip
-        key = unicodedata.normalize("NFKC", " ".join(name.split())).casefold()
+        key = skeleton(name)
         if key in folded:
             raise DataError(f"{where}: label names {folded[key]!r} and {name!r} name one "
                             "class twice.")  # fmt: skip

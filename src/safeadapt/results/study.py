@@ -4,7 +4,6 @@ selection rules, the paired comparisons), the ``checks:`` outcome (``summary.jso
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,8 +41,11 @@ class ScoreSummary:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ScoreSummary:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in names})
+        """Read strictly (``safeadapt.readback``): a score of the wrong type is exit 2, not a
+        comparison that fails inside a check."""
+        from safeadapt.readback import typed
+
+        return typed(cls, raw, "summary.json score", "run the study again", nonfinite=True)
 
 
 @dataclass(frozen=True)

@@ -123,16 +123,23 @@ def fresh_summary(config, command: str, study_path: str) -> tuple[StudySummary, 
     fix = f"(safeadapt run {study_path})"
     if not path.is_file():
         raise InvalidConfig(f"{command}: {path} does not exist: run the study first {fix}.")
-    try:
-        raw = json.loads(path.read_text())
-        if not isinstance(raw, dict):
-            raise ValueError("not a mapping")
-        summary = StudySummary.from_json(raw)
-    except (ValueError, OSError, KeyError, TypeError, AttributeError):
-        raise InvalidConfig(
-            f"{command}: {path} is not a readable summary: run the study again {fix}."
-        ) from None
+    summary = read_summary(path, f"{command}: run the study again {fix}")
     return summary, ensure_fresh(config, summary, command, study_path)
+
+
+def read_summary(path, fix: str) -> StudySummary:
+    """``summary.json`` read as untrusted input: exit 2 (``InvalidConfig``) naming the file and
+    what is wrong for anything that does not read as a summary."""
+    from safeadapt.errors import InvalidConfig, SafeAdaptError
+    from safeadapt.readback import read_object
+
+    try:
+        return StudySummary.from_json(read_object(path, fix))
+    except SafeAdaptError as err:
+        raise InvalidConfig(str(err)) from None
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as err:
+        raise InvalidConfig(f"{path} is not a readable summary ({type(err).__name__}: "
+                            f"{str(err)[:100]}); {fix}.") from None  # fmt: skip
 
 
 __all__ = ["current_inputs", "ensure_fresh", "fresh_summary", "study_inputs"]

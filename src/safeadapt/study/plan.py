@@ -195,6 +195,16 @@ def expand_runs(config: Any, modality: str, content: Any = None) -> list[RunSpec
 def _check_folders(runs: list[RunSpec]) -> None:
     """Distinct variants must keep distinct run folders (and fit a file name): ``"a b"`` and
     ``"a_b"`` clean to the same folder name, so one would vanish from the results."""
+    from safeadapt.readback import skeleton
+
+    labels: dict[str, str] = {}
+    for spec in runs:
+        other = labels.setdefault(skeleton(spec.label), spec.label)
+        if other != spec.label:
+            raise InvalidConfig(
+                f"study 'protocols': labels {other!r} and {spec.label!r} look the same (they "
+                "differ in case, spacing or look-alike letters of another script); rename one."
+            )
     seen: dict[str, str] = {}
     for spec in runs:
         folder = spec.folder_name

@@ -144,6 +144,8 @@ class RunStore:
             UnicodeDecodeError,
             KeyError,
             TypeError,
+            IndexError,
+            RecursionError,
         ) as err:
             if not move_aside:
                 return None

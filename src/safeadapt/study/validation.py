@@ -45,9 +45,11 @@ def check_against(config, task=None, backbone=None) -> None:
 
 
 def check_reference_data(config) -> None:
-    """Every local source the forgetting family's ``reference_data`` names exists (checked before
-    any training: those probes run after it). ``hub:`` sources load when they are probed."""
-    from safeadapt.safety.forgetting import reference_data_config
+    """Every local source the forgetting family's ``reference_data`` names exists, and an entry
+    whose sources are all local reads with the columns it names (checked before any training:
+    those probes run after it). ``hub:`` sources load when they are probed."""
+    from safeadapt.errors import SafeAdaptError
+    from safeadapt.safety.forgetting import ReferenceSource, reference_data_config
 
     forgetting = reference_data_config(config)
     for name, part, source, path in forgetting.local_sources() if forgetting else ():
@@ -56,6 +58,15 @@ def check_reference_data(config) -> None:
                 f"safety 'forgetting' 'reference_data' {name!r} {part}: {source} does not "
                 "exist; give a file, an image folder, a save_to_disk folder or hub:<id>."
             )
+    for name, entry in (forgetting.reference_data or {}).items() if forgetting else ():
+        if any(str(v).startswith("hub:") for k, v in entry.items() if not k.endswith("column")):
+            continue
+        try:
+            ReferenceSource(**entry).load(name, seed=0)
+        except SafeAdaptError as err:
+            raise InvalidConfig(
+                f"safety 'forgetting' 'reference_data' {name!r} does not read: {err}"
+            ) from None
 
 
 def _check_lora(config, backbone: Any) -> None:
