@@ -25,7 +25,7 @@ backbone passes per split (benchmarked in ``bench/``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -138,10 +138,15 @@ def run_scores(safety: Mapping[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def run_intervals(results: list[Mapping[str, Any]], outputs: Any) -> dict[str, tuple]:
-    """Every family's intervals over one variant's runs (``results``: each run's ``safety``)."""
+def run_intervals(
+    results: list[Mapping[str, Any]], outputs: Any, only: Collection[str] | None = None
+) -> dict[str, tuple]:
+    """Every family's intervals over one variant's runs (``results``: each run's ``safety``);
+    ``only``: the families to compute them for (``None``: all)."""
     out: dict[str, tuple] = {}
     for name in FAMILIES.in_order():
+        if only is not None and name not in only:
+            continue
         fam = family(name)
         mine = [fam.read(r[name]) for r in results if r.get(name)]
         if len(mine) == len(results) and mine:

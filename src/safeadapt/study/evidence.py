@@ -83,13 +83,12 @@ def record_agrees(record, frame) -> str | None:
 
 def verified_summary(config, summary, task, command: str, study_path: str):
     """``summary`` (read from ``summary.json``), checked against the stored evidence: every run
-    the study plans is stored, agrees with its predictions, and every variant's scores recomputed
-    from them equal the summary's (to ``TOLERANCE``). ``DataError`` naming the first
-    disagreement otherwise. With a signing key in the environment, the signature first."""
+    the study plans is stored and agrees with its predictions; every variant's scores and the
+    recommendation, recomputed from them, equal the summary's (to ``TOLERANCE``) -- the
+    bootstrap intervals of the safety families only for the scores ``check`` reads (those are
+    the costly part: seconds a variant). ``DataError`` naming the first disagreement otherwise.
+    With a signing key in the environment, the signature first."""
     from safeadapt.results.predictions import RunPredictions
-    from safeadapt.study.freshness import content_fingerprints
-    from safeadapt.study.plan import expand_runs
-    from safeadapt.study.recommend import summarize
     from safeadapt.study.store import RunStore
 
     fix = f"run the study again (safeadapt run {study_path})"
@@ -98,8 +97,7 @@ def verified_summary(config, summary, task, command: str, study_path: str):
         check_signature(out, command)
     store = RunStore(out)
     runs, outputs = [], {}
-    content = content_fingerprints(task, config.backbone.factory(task.modality), config)
-    for spec in expand_runs(config, task.modality, content):
+    for spec in _planned(config, task):
         record = store.load(spec, move_aside=False)
         if record is None:
             raise DataError(f"{command}: run {spec.run_id} of the summary is not stored (or its "
@@ -111,30 +109,94 @@ def verified_summary(config, summary, task, command: str, study_path: str):
                             f"own predictions ({wrong}): it was edited; {fix}.")  # fmt: skip
         runs.append(record)
         outputs[spec.run_id] = None if frame is None else RunPredictions.from_frame(frame)
-    fresh = summarize(runs, config, task, outputs)
-    stored = {v.variant: v for v in summary.variants}
-    for variant in fresh.variants:
-        mine = stored.get(variant.variant)
-        if mine is None:
-            raise DataError(f"{command}: summary.json has no variant {variant.variant!r} that the "
-                            f"stored runs give; {fix}.")  # fmt: skip
-        for key, score in variant.scores.items():
-            theirs = mine.scores.get(key)
-            if theirs is None or not _close(score, theirs):
-                value = "nothing" if theirs is None else f"{theirs.mean:.6g}"
-                raise DataError(
-                    f"{command}: summary.json says {key} of {variant.variant!r} is {value}, but "
-                    f"its stored runs give {score.mean:.6g}: the summary was edited or belongs "
-                    f"to other runs; {fix}."
-                )
-    if fresh.recommendation.variant != summary.recommendation.variant:
-        raise DataError(f"{command}: summary.json recommends {summary.recommendation.variant!r}, "
-                        f"its stored runs {fresh.recommendation.variant!r}; {fix}.")  # fmt: skip
+    fresh = _summarize(runs, config, task, outputs, families=())
+    if fresh.recommendation.variant == summary.recommendation.variant:
+        _compare(summary, fresh, command, fix, intervals=False)
+    else:  # the verdict may read a family's intervals: judge on the whole recomputation
+        _compare(summary, _summarize(runs, config, task, outputs, None), command, fix, True)
+    gate = config.checks if command == "check" else None
+    if gate is not None and gate.bounds:
+        from safeadapt.study.variants import aggregate
+
+        name = summary.recommendation.variant if gate.variant == "recommended" else gate.variant
+        mine = [r for r in runs if r.variant == name]
+        keys = {b.partition("_")[2] for b in gate.bounds}
+        checked = aggregate(mine, outputs, _owners(keys)) if mine else []
+        for candidate in checked:
+            _compare_variant(summary, candidate.summary, command, fix, keys)
     return summary
 
 
-def _close(a, b) -> bool:
-    pairs = [(a.mean, b.mean), (a.ci_low, b.ci_low), (a.ci_high, b.ci_high)]
+def _planned(config, task):
+    from safeadapt.study.freshness import content_fingerprints
+    from safeadapt.study.plan import expand_runs
+
+    content = content_fingerprints(task, config.backbone.factory(task.modality), config)
+    return expand_runs(config, task.modality, content)
+
+
+def _summarize(runs, config, task, outputs, families):
+    from safeadapt.study.recommend import summarize
+
+    return summarize(runs, config, task, outputs, families)
+
+
+def _owners(keys: set[str]) -> set[str] | None:
+    """The safety families whose scores include ``keys`` (``None``: a key no family declares,
+    e.g. a per-split one: every family)."""
+    from safeadapt.safety.base import FAMILIES
+
+    owners, found = set(), set()
+    for name in FAMILIES.in_order():
+        declared = set(FAMILIES.get(name).SCORES)
+        if declared & keys:
+            owners.add(name)
+            found |= declared & keys
+    from safeadapt.results import SCORES
+
+    rest = keys - found - set(SCORES)
+    return None if rest else owners
+
+
+def _compare(summary, fresh, command: str, fix: str, intervals: bool) -> None:
+    """Every variant of ``fresh`` against ``summary``: means, spreads and counts always; the
+    intervals too where ``fresh`` computed them (``intervals=False``: not the safety families',
+    which ``fresh`` left out)."""
+    from safeadapt.safety import score_columns
+
+    family_keys = {key for key, *_ in score_columns()}
+    for variant in fresh.variants:
+        skip = set() if intervals else family_keys
+        _compare_variant(summary, variant, command, fix, None, skip)
+    if fresh.recommendation.variant != summary.recommendation.variant:
+        raise DataError(f"{command}: summary.json recommends {summary.recommendation.variant!r}, "
+                        f"its stored runs {fresh.recommendation.variant!r}; {fix}.")  # fmt: skip
+
+
+def _compare_variant(summary, variant, command: str, fix: str, keys=None, skip=frozenset()):
+    stored = {v.variant: v for v in summary.variants}
+    mine = stored.get(variant.variant)
+    if mine is None:
+        raise DataError(f"{command}: summary.json has no variant {variant.variant!r} that the "
+                        f"stored runs give; {fix}.")  # fmt: skip
+    for key, score in variant.scores.items():
+        if keys is not None and key not in keys:
+            continue
+        theirs = mine.scores.get(key)
+        if theirs is None or not _close(score, theirs, key not in skip):
+            value = "nothing" if theirs is None else f"{theirs.mean:.6g}"
+            raise DataError(
+                f"{command}: summary.json says {key} of {variant.variant!r} is {value} (with its "
+                f"interval), but its stored runs give {score.mean:.6g}: the summary was edited "
+                f"or belongs to other runs; {fix}."
+            )
+
+
+def _close(a, b, intervals: bool = True) -> bool:
+    pairs = [(a.mean, b.mean), (a.std, b.std), (float(a.n), float(b.n))]
+    if intervals:
+        pairs += [(a.ci_low, b.ci_low), (a.ci_high, b.ci_high), (a.seed_ci_low, b.seed_ci_low),
+                  (a.seed_ci_high, b.seed_ci_high)]  # fmt: skip
     for x, y in pairs:
         if x is None or y is None:
             if (x is None) != (y is None):

@@ -6,7 +6,7 @@ The recommendation rule is ``RULE`` below, stated in the report word for word.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -270,9 +270,15 @@ def recommend(variants: list[Candidate], id_tolerance: float = 0.01) -> Verdict:
 
 
 def summarize(
-    runs: Sequence[RunRecord], config, task, predictions: dict[str, Any] | None = None
+    runs: Sequence[RunRecord],
+    config,
+    task,
+    predictions: dict[str, Any] | None = None,
+    families: Collection[str] | None = None,
 ) -> StudySummary:
-    variants = aggregate(runs, predictions)
+    """The study's summary from its runs (``families``: the safety families whose intervals are
+    computed; ``None``: all)."""
+    variants = aggregate(runs, predictions, families)
     rec = recommend(variants, config.recommend.id_tolerance)
     rec = replace(
         rec,

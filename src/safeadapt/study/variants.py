@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,11 +88,14 @@ def _score_summary(key: str, vals: list[float], interval: tuple | None) -> Score
 
 
 def aggregate(
-    runs: Sequence[RunRecord], predictions: dict[str, Any] | None = None
+    runs: Sequence[RunRecord],
+    predictions: dict[str, Any] | None = None,
+    families: Collection[str] | None = None,
 ) -> list[Candidate]:
     """Per variant, in first-seen order: its scores over seeds, each with its interval from
-    per-example outputs (Wilson / bootstrap over examples; each safety family's own) and with
-    >= 2 seeds the t-interval across seeds; and its outputs."""
+    per-example outputs (Wilson / bootstrap over examples; each safety family's own, for the
+    ``families`` named, all by default) and with >= 2 seeds the t-interval across seeds; and
+    its outputs."""
     predictions = predictions or {}
     by_variant: dict[str, list[RunRecord]] = {}
     for r in runs:
@@ -104,7 +107,7 @@ def aggregate(
         splits = ["val", "test", *[k for k in group[0].metrics if k != "test"]]
         splits += list(group[0].selection)
         intervals = example_intervals(outputs, list(dict.fromkeys(splits))) if outputs else {}
-        intervals.update(family_intervals([r.safety for r in group], outputs))
+        intervals.update(family_intervals([r.safety for r in group], outputs, families))
         keys = list(dict.fromkeys(k for s in per_run for k in s))
         scores = {}
         for k in keys:
