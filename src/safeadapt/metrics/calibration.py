@@ -7,6 +7,7 @@ ECE = sum_b |B_b|/N * |acc(B_b) - conf(B_b)|   (Naeini et al. 2015; Guo et al. 2
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -20,7 +21,8 @@ from safeadapt.metrics.registry import register_metric
 def _bins(conf: Tensor, n_bins: int, strategy: str) -> Tensor:
     """Bin index ``(N,)`` of each confidence."""
     if strategy == "uniform":
-        # right-closed bins (k/B, (k+1)/B], as in torchmetrics and Guo et al.
+        # right-closed bins (k/B, (k+1)/B] (Guo et al.); torchmetrics' are left-closed: the
+        # two differ only for a confidence exactly on an edge (docs/metrics.md)
         return (torch.ceil(conf * n_bins) - 1).clamp(0, n_bins - 1).long()
     if strategy == "quantile":  # equal-mass ("adaptive") bins: each holds ~N/B examples
         order = conf.argsort(stable=True)
@@ -108,8 +110,13 @@ def brier(logits: Tensor, labels: Tensor) -> float:
     return (probs - onehot).pow(2).sum(1).mean().item()
 
 
+MAX_TEMPERATURE = 100.0  # beyond it every probability is near uniform; unbounded it ran to 1e7
+
+
 def fit_temperature(logits: Tensor, labels: Tensor, max_iter: int = 200) -> float:
-    """The temperature ``T > 0`` minimising validation NLL of ``logits / T`` (L-BFGS on log T)."""
+    """The temperature ``T`` in ``(0, MAX_TEMPERATURE]`` minimising validation NLL of
+    ``logits / T`` (L-BFGS on log T). On uninformative logits the NLL keeps falling as ``T``
+    grows; the bound stops it there (and says the logits carry no calibration signal)."""
     check_logits(logits, labels)
     x = logits.double().detach()
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
@@ -122,4 +129,5 @@ def fit_temperature(logits: Tensor, labels: Tensor, max_iter: int = 200) -> floa
         return loss
 
     opt.step(closure)
-    return float(log_t.exp().item())
+    t = float(log_t.exp().item())
+    return t if math.isfinite(t) and t <= MAX_TEMPERATURE else MAX_TEMPERATURE

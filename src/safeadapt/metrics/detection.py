@@ -9,6 +9,8 @@ scored above the threshold that keeps 95% of ID examples.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -49,9 +51,12 @@ def auroc(id_scores: Tensor, ood: Tensor) -> float:
 
 
 def fpr_at_tpr(id_scores: Tensor, ood: Tensor, tpr: float = 0.95) -> float:
-    """False-positive rate (OOD accepted as ID) at the threshold keeping ``tpr`` of ID examples."""
+    """False-positive rate (OOD accepted as ID) at the first threshold whose true-positive rate
+    reaches ``tpr`` (as on scikit-learn's ROC curve): the ``ceil(tpr * n)``-th largest ID score,
+    every score at or above it accepted."""
     a, b = _check(id_scores, ood)
-    threshold = np.quantile(a, 1.0 - tpr, method="lower")  # TPR >= tpr at score >= threshold
+    k = max(1, math.ceil(tpr * len(a) - 1e-9))  # the fewest ID examples that reach ``tpr``
+    threshold = np.sort(a)[len(a) - k]
     return float((b >= threshold).mean())
 
 

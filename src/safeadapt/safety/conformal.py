@@ -51,10 +51,10 @@ def calibrate(probs: np.ndarray, labels: np.ndarray, alpha: float, method: str) 
     """The conformal threshold from calibration ``probs (n, K)`` and ``labels (n,)``."""
     n = len(labels)
     scores = nonconformity(probs, method)[np.arange(n), labels]
-    level = math.ceil((n + 1) * (1 - alpha)) / n
-    if level > 1:  # too few calibration examples for this alpha: every class is in the set
+    rank = math.ceil((n + 1) * (1 - alpha) - 1e-9)  # the k-th smallest score (Vovk; MAPIE)
+    if rank > n:  # too few calibration examples for this alpha: every class is in the set
         return math.inf
-    return float(np.quantile(scores, level, method="higher"))
+    return float(np.sort(scores)[rank - 1])
 
 
 def prediction_sets(probs: np.ndarray, threshold: float, method: str) -> np.ndarray:

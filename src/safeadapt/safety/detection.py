@@ -85,16 +85,24 @@ def _precision(x: np.ndarray) -> np.ndarray:
     return LedoitWolf(assume_centered=True).fit(x).precision_
 
 
+def _ml_precision(x: np.ndarray) -> np.ndarray:
+    """The pseudo-inverse of the maximum-likelihood covariance of centred rows ``x``."""
+    return np.linalg.pinv(x.T @ x / len(x), hermitian=True)
+
+
 def mahalanobis_scorer(fit_x: Tensor, fit_y: np.ndarray, relative: bool = False):
-    """``-min_c (x - mu_c)^T S^-1 (x - mu_c)`` (tied covariance ``S``); ``relative`` subtracts
-    ``(x - mu_0)^T S0^-1 (x - mu_0)`` of one Gaussian over all fit features (Ren et al. 2021)."""
+    """``-min_c (x - mu_c)^T S^-1 (x - mu_c)`` (tied covariance ``S``, Ledoit-Wolf shrunk);
+    ``relative`` is Ren et al. (2021)'s relative distance: both ``S`` and the one Gaussian over
+    all fit features ``S0`` by maximum likelihood (their definition; with shrinkage the two
+    terms shrink differently and the difference fell below chance on text features), the
+    class distance minus ``(x - mu_0)^T S0^-1 (x - mu_0)``."""
     x = fit_x.double().numpy()
     classes = np.unique(fit_y)
     means = np.stack([x[fit_y == c].mean(0) for c in classes])  # (C, D)
     centred = x - means[np.searchsorted(classes, fit_y)]
-    prec = _precision(centred)
+    prec = _ml_precision(centred) if relative else _precision(centred)
     mu0 = x.mean(0)
-    prec0 = _precision(x - mu0) if relative else None
+    prec0 = _ml_precision(x - mu0) if relative else None
 
     mp = means @ prec  # (C, D)
     mpm = (mp * means).sum(1)  # (C,)

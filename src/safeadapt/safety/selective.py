@@ -20,8 +20,10 @@ from safeadapt.safety.base import EvalContext, Family, SafetyResult, Score, regi
 
 
 def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``coverage (N,)`` = k / N and ``risk (N,)`` = errors among the k most confident, for k =
-    1..N. Ties in confidence are broken by the stable order of the input."""
+    """``coverage (N,)`` = k / N and ``risk (N,)`` = the expected errors among the k most
+    confident, for k = 1..N, when examples of equal confidence enter in a random order: the
+    errors of a tie block are spread evenly over its positions (so the curve, and AURC, do not
+    depend on how the rows happen to be sorted)."""
     confidence, correct = np.asarray(confidence, float), np.asarray(correct, bool)
     if confidence.shape != correct.shape or confidence.ndim != 1 or confidence.size == 0:
         raise ValueError(
@@ -29,7 +31,15 @@ def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarr
             f"{correct.shape}"
         )
     order = np.argsort(-confidence, kind="stable")
-    errors = np.cumsum(~correct[order])
+    conf, wrong = confidence[order], (~correct[order]).astype(np.float64)
+    # tie blocks: [start, end) runs of equal confidence in the sorted order
+    starts = np.flatnonzero(np.r_[True, conf[1:] != conf[:-1]])
+    ends = np.r_[starts[1:], len(conf)]
+    block_errors = np.add.reduceat(wrong, starts)
+    before = np.r_[0.0, np.cumsum(block_errors)[:-1]]
+    block = np.repeat(np.arange(len(starts)), ends - starts)
+    within = np.arange(len(conf)) - starts[block] + 1  # position inside its block, 1..size
+    errors = before[block] + block_errors[block] * within / (ends - starts)[block]
     k = np.arange(1, len(order) + 1)
     return k / len(order), errors / k
 

@@ -174,6 +174,8 @@ def expand_runs(config: Any, modality: str, content: Any = None) -> list[RunSpec
     }
     if config.safety is None:  # runs without the suite score calibration too (since 0.1.0)
         common["metrics"] = "prediction-v2"
+    else:  # FPR@95, conformal thresholds, relative Mahalanobis, AURC ties, temperature bound
+        common["metrics"] = "safety-v2"  # redefined (issue 38): earlier records are redone
     runs = []
     for entry in config.protocols:
         grid_keys = [k for k, v in entry.settings.items() if _is_grid(v)]
