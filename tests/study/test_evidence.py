@@ -151,3 +151,5 @@ def test_with_a_signing_key_only_signed_unchanged_evidence_passes(finished, tmp_
     monkeypatch.setenv(KEY_ENV, "another key")
     result = _check(study)
     assert result.exit_code == 2 and "not made with this signing key" in result.output
+    export = CliRunner().invoke(app, ["export", str(study), "--out", str(tmp_path / "x")])
+    assert export.exit_code == 2 and "signing key" in export.output, export.output

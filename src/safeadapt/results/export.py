@@ -148,19 +148,24 @@ class ExportManifest:
         """The manifest of ``raw``, read strictly (:mod:`safeadapt.readback`): a missing,
         unknown or mistyped entry, an unknown modality, label names that are empty, repeated
         or disagree with ``num_classes`` -- each a ``DataError`` naming ``where`` and the key."""
-        from safeadapt.readback import typed
+        from safeadapt.readback import typed_fields
 
         fix = "export the model again (safeadapt export STUDY --out NEW_FOLDER)"
-        layout = typed(_ManifestJson, raw, where, fix)
-        names = layout.label_names
-        if layout.num_classes is not None and layout.num_classes != len(names):
-            raise DataError(f"{where}: num_classes is {layout.num_classes} but label_names "
-                            f"holds {len(names)} names; {fix}.")  # fmt: skip
+        if not isinstance(raw, dict):
+            raise DataError(f"{where} must be a JSON object; {fix}.")
+        count, listed = raw.get("num_classes"), raw.get("label_names")
+        held = len(listed) if isinstance(listed, list) else None
+        if count is not None and (type(count) is not int or (held is not None and count != held)):
+            raise DataError(f"{where}: num_classes is {count!r} but label_names holds {held} "
+                            f"names; {fix}.")  # fmt: skip
+        body = {"settings": {}, **{k: v for k, v in raw.items() if k != "num_classes"}}
+        values = typed_fields(cls, body, where, fix)
+        names = values["label_names"]
         check_label_names(names, where)
-        if layout.modality not in MODALITIES:
-            raise DataError(f"{where}: modality {layout.modality!r} is not one safeadapt "
+        if values["modality"] not in MODALITIES:
+            raise DataError(f"{where}: modality {values['modality']!r} is not one safeadapt "
                             f"monitors ({', '.join(MODALITIES)}); {fix}.")  # fmt: skip
-        for name, digest in layout.files.items():
+        for name, digest in values.get("files", {}).items():
             if (
                 "\\" in name
                 or name.startswith("/")
@@ -169,23 +174,7 @@ class ExportManifest:
             ):
                 raise DataError(f"{where}: files entry {name!r} is not a file of the export "
                                 f"with its SHA-256; {fix}.")  # fmt: skip
-        return cls(
-            safeadapt=layout.safeadapt,
-            backbone=layout.backbone,
-            label_names=names,
-            modality=layout.modality,
-            variant=layout.variant,
-            protocol=layout.protocol,
-            settings=dict(layout.settings),
-            seed=layout.seed,
-            run_id=layout.run_id,
-            study=layout.study,
-            task=layout.task,
-            transformers=layout.transformers or TransformersExport(),
-            monitor=layout.monitor,
-            run_key=layout.run_key,
-            files=dict(layout.files),
-        )
+        return cls(**values)
 
 
 MODALITIES = ("text", "image")
@@ -210,26 +199,3 @@ def check_label_names(names: tuple[str, ...], where: str) -> None:
             raise DataError(f"{where}: label names {folded[key]!r} and {name!r} name one "
                             "class twice.")  # fmt: skip
         folded[key] = name
-
-
-@dataclass(frozen=True)
-class _ManifestJson:
-    """The layout of ``safeadapt.json`` as written (what :meth:`ExportManifest.from_json`
-    accepts)."""
-
-    safeadapt: str
-    backbone: BackboneRef
-    label_names: tuple[str, ...]
-    modality: str
-    variant: str
-    protocol: str
-    seed: int
-    run_id: str
-    study: str
-    task: str
-    num_classes: int | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    transformers: TransformersExport | None = None
-    monitor: MonitorEntry | None = None
-    run_key: str | None = None
-    files: dict[str, str] = field(default_factory=dict)
