@@ -51,6 +51,7 @@ def main() -> dict:
     from safeadapt.data import Split, load_builtin_task
     from safeadapt.data.features import FeatureCache
     from safeadapt.metrics.calibration import fit_temperature
+    from safeadapt.metrics.detection import knn_score
     from safeadapt.monitor import signals
     from safeadapt.monitor.reference import window_outputs
     from safeadapt.perturb.images import IMAGE_CORRUPTIONS
@@ -118,7 +119,7 @@ def main() -> dict:
     k_id = signals.knn_k(len(bank_id))
 
     def knn(out, loo=False):
-        return signals.knn_score(bank_id, out[0].float(), k_id, leave_one_out=loo)
+        return knn_score(bank_id, out[0].float(), k_id, leave_one_out=loo)
 
     def features(out, loo=False):
         return np.stack([score(out[1]), signals.energy(out[1]), knn(out, loo)], 1)

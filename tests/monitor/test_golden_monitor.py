@@ -1,6 +1,6 @@
 """A golden monitor run (issue 39's safety net): one seeded stream through an LP export of the
-packaged MiniLM -- movie snippets the model never saw, then tweets, labels back for part of the
-rows -- must give the same ``monitor.csv`` (floats to 1e-9) and the same alerts as when the
+packaged MiniLM -- 100 movie snippets the model never saw, then 100 tweets, in windows of 50,
+labels back for part of the rows -- must give the same ``monitor.csv`` (floats to 1e-9) and the same alerts as when the
 golden file was written, by the code before the monitor's plug-in redesign.
 
 One math thread and a feature cache of its own, so the floats do not depend on how many threads
@@ -35,12 +35,12 @@ def one_thread():
 
 def _stream(tmp_path: Path, task) -> list[Path]:
     names = np.asarray(task.label_names)
-    movies = pd.DataFrame({"text": task.test.inputs[:200]})
-    labels = names[task.test.labels[:200]].astype(object)
+    movies = pd.DataFrame({"text": task.test.inputs[:100]})
+    labels = names[task.test.labels[:100]].astype(object)
     labels[1::3] = None  # a third of the labels have not come back
     movies["label"] = labels
     tweets = task.ood["tweets"]
-    shifted = pd.DataFrame({"text": tweets.inputs[:200], "label": names[tweets.labels[:200]]})
+    shifted = pd.DataFrame({"text": tweets.inputs[:100], "label": names[tweets.labels[:100]]})
     paths = [tmp_path / "movies.csv", tmp_path / "tweets.csv"]
     movies.to_csv(paths[0], index=False)
     shifted.to_csv(paths[1], index=False)
@@ -62,13 +62,13 @@ def test_the_golden_stream_gives_the_golden_windows(tmp_path, one_thread, minilm
     from safeadapt.protocols import FitContext, make_protocol
     from tests.monitor.test_monitor import _export
 
-    task = load_builtin_task("vader-sentiment").subsample(max_train=200, max_eval=200, seed=0)
+    task = load_builtin_task("vader-sentiment").subsample(max_train=100, max_eval=100, seed=0)
     cache = FeatureCache(tmp_path / "features")
     fit = make_protocol("lp").fit(FitContext(task, minilm_factory, 0, cache, False))
     folder = _export(tmp_path / "export", fit.model, minilm_factory(), task,
                      {"name": "minilm", "options": {"max_length": 32}})  # fmt: skip
     out = tmp_path / "watch"
-    result = Monitor(folder, out, window=100, label_column="label").update(_stream(tmp_path, task))
+    result = Monitor(folder, out, window=50, label_column="label").update(_stream(tmp_path, task))
     got = {"alerts": [list(w.alerts) for w in result.windows], "rows": _rows(out)}
     if os.environ.get("SAFEADAPT_WRITE_GOLDEN") == "1":
         GOLDEN.parent.mkdir(exist_ok=True)

@@ -16,20 +16,22 @@ from typer.testing import CliRunner
 from safeadapt.cli import app
 from safeadapt.errors import DataError, InvalidConfig
 from safeadapt.monitor import Monitor
-from tests.monitor.test_monitor import _csv, text_export  # noqa: F401  (the fixture)
+from tests.monitor.test_monitor import _csv, _export
 
 
 @pytest.fixture(scope="module")
-def unit_export(text_export, tmp_path_factory):  # noqa: F811
-    """The text export as ``safeadapt export`` writes it now: weights carrying their run id and
-    key, the manifest naming them and the SHA-256 of every file the monitor reads."""
-    from safeadapt.monitor.exported import load_exported
+def unit_export(tmp_path_factory, minilm_factory, feature_cache):
+    """A small LP text export as ``safeadapt export`` writes it now: weights carrying their run
+    id and key, the manifest naming them and the SHA-256 of every file the monitor reads."""
+    from safeadapt.data import load_builtin_task
+    from safeadapt.protocols import FitContext, make_protocol
     from safeadapt.study.export import export_files
 
-    folder, task = text_export
-    unit = tmp_path_factory.mktemp("unit") / "export"
-    shutil.copytree(folder, unit)
-    model = load_exported(folder)
+    task = load_builtin_task("vader-sentiment").subsample(max_train=100, max_eval=100, seed=0)
+    fit = make_protocol("lp").fit(FitContext(task, minilm_factory, 0, feature_cache, False))
+    unit = _export(tmp_path_factory.mktemp("unit") / "export", fit.model, minilm_factory(),
+                   task, {"name": "minilm", "options": {"max_length": 32}})  # fmt: skip
+    model = fit.model
     model.save(unit / "model.safetensors", metadata={"run_id": "lp-seed0", "key": "k-lp"})
     manifest = json.loads((unit / "safeadapt.json").read_text())
     manifest.update(run_key="k-lp", files=export_files(unit))

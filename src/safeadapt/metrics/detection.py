@@ -15,8 +15,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-SCORES = ("msp", "energy")
-
 
 def msp_score(logits: Tensor) -> Tensor:
     return logits.double().softmax(1).max(1).values
@@ -26,12 +24,14 @@ def energy_score(logits: Tensor, temperature: float = 1.0) -> Tensor:
     return temperature * torch.logsumexp(logits.double() / temperature, dim=1)
 
 
-def ood_scores(logits: Tensor, kind: str) -> Tensor:
-    if kind == "msp":
-        return msp_score(logits)
-    if kind == "energy":
-        return energy_score(logits)
-    raise ValueError(f"'kind' must be one of {SCORES}; got {kind!r}")
+def knn_score(bank: Tensor, x: Tensor, k: int, leave_one_out: bool = False) -> np.ndarray:
+    """The kNN score (Sun et al., ICML 2022): minus the distance from each row of ``x`` to its
+    ``k``-th nearest row of ``bank``, features L2-normalised; low = unlike ID. With
+    ``leave_one_out`` (``x`` is the bank itself) each row's own zero distance is skipped."""
+    bank_n = torch.nn.functional.normalize(bank.double(), dim=1)
+    z = torch.nn.functional.normalize(x.double(), dim=1)
+    dist = torch.cdist(z, bank_n)  # (N, M)
+    return (-dist.kthvalue(k + int(leave_one_out), dim=1).values).numpy()
 
 
 def _check(id_scores: Tensor, ood: Tensor) -> tuple[np.ndarray, np.ndarray]:

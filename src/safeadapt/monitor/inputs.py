@@ -222,7 +222,3 @@ def _datetime(value: Any):
         except ValueError:
             return None
     return None
-
-
-def source_names(sources: list[str | Path]) -> list[str]:
-    return [str(Path(s)) for s in sources]

@@ -280,6 +280,7 @@ def build_reference(
     task's OOD-validation splits and its ID test split (labelled, never used to fit anything
     here)."""
     from safeadapt.metrics.calibration import fit_temperature
+    from safeadapt.metrics.detection import knn_score
 
     split = task.val.sample(size, seed)
     same = same_weights(model.backbone, pretrained)
@@ -298,10 +299,8 @@ def build_reference(
     # each row's own distance left out, ID rate on the other half
     bank = adapted[torch.as_tensor(fit)]
     k = signals.knn_k(len(bank))
-    knn_threshold = float(
-        np.quantile(signals.knn_score(bank, bank, k, leave_one_out=True), OOD_FPR)
-    )
-    knn_flagged = int((signals.knn_score(bank, adapted[torch.as_tensor(count)], k)
+    knn_threshold = float(np.quantile(knn_score(bank, bank, k, leave_one_out=True), OOD_FPR))
+    knn_flagged = int((knn_score(bank, adapted[torch.as_tensor(count)], k)
                        < knn_threshold).sum())  # fmt: skip
     checks = []
     for name, other in {**{f"ood-val:{k}": v for k, v in task.ood_val.items()},

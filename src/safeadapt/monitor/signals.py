@@ -1,7 +1,7 @@
 """The signals of one monitoring window, as pure functions of arrays (no model, no files).
 
 Each test returns a p-value of "this window comes from the reference distribution"; the alert
-policy (``safeadapt.monitor.alerts``) decides at what level a p-value raises an alert.
+policy (``safeadapt.monitor.window.AlertPolicy``) decides at what level a p-value raises an alert.
 
 - :func:`embedding_drift` -- MMD^2 between the reference's and the window's features with a
   permutation p-value (``safeadapt.shift.tests.mmd_test``), in two stages: a cheap first pass
@@ -14,7 +14,7 @@ policy (``safeadapt.monitor.alerts``) decides at what level a p-value raises an 
 - :func:`ood_rate` -- the share of the window an ID-validation threshold flags, against the
   share it flags on reference examples the threshold was *not* fitted on (one-sided Fisher
   exact test), with a Wilson interval; for two detectors: the energy of the logits
-  (:func:`energy`) and the kNN distance in the adapted feature space (:func:`knn_score`), which
+  (:func:`energy`) and the kNN distance in the adapted feature space (``metrics.detection.knn_score``), which
   sees inputs the head is confidently wrong about.
 - :func:`atc_threshold` / :func:`atc_estimate` -- Average Thresholded Confidence (Garg et al.,
   ICLR 2022): the negative entropy above which the share of ID-validation examples equals their
@@ -29,9 +29,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-import torch
 from torch import Tensor
 
+from safeadapt.metrics.detection import energy_score
 from safeadapt.metrics.intervals import wilson_interval
 from safeadapt.shift.tests import mmd_test
 
@@ -125,16 +125,6 @@ def ood_rate(
     return FlagRate(flagged / n, low, high, float(p), reference_flagged / reference_n)
 
 
-def knn_score(bank: Tensor, x: Tensor, k: int, leave_one_out: bool = False) -> np.ndarray:
-    """The kNN score (Sun et al., ICML 2022): minus the distance from each row of ``x`` to its
-    ``k``-th nearest row of ``bank``, features L2-normalised; low = unlike ID. With
-    ``leave_one_out`` (``x`` is the bank itself) each row's own zero distance is skipped."""
-    bank_n = torch.nn.functional.normalize(bank.double(), dim=1)
-    z = torch.nn.functional.normalize(x.double(), dim=1)
-    dist = torch.cdist(z, bank_n)  # (N, M)
-    return (-dist.kthvalue(k + int(leave_one_out), dim=1).values).numpy()
-
-
 def knn_k(bank_size: int, k: int = 50) -> int:
     """The neighbour whose distance is the score: ``k`` (the study's detector default), at most
     a tenth of the bank."""
@@ -142,8 +132,9 @@ def knn_k(bank_size: int, k: int = 50) -> int:
 
 
 def energy(logits: Tensor) -> np.ndarray:
-    """The energy score ``logsumexp(logits)`` (Liu et al., NeurIPS 2020): low = unlike ID."""
-    return torch.logsumexp(logits.double(), 1).numpy()
+    """The energy score ``logsumexp(logits)`` (Liu et al., NeurIPS 2020): low = unlike ID; the
+    study's own definition (``metrics.detection.energy_score``)."""
+    return energy_score(logits).numpy()
 
 
 def negative_entropy(logits: Tensor, temperature: float) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from safeadapt.metrics.detection import knn_score
 from safeadapt.monitor import signals
 from safeadapt.monitor.reference import Reference
 
@@ -206,7 +207,7 @@ def measure_window(
     tests["ood_rate"] = Test(rate.rate, rate.p_value, rate.p_value <= level)
     knn = None
     if "ood_rate_knn" in names:
-        scores = signals.knn_score(reference.knn_bank(), adapted, reference.knn_k)
+        scores = knn_score(reference.knn_bank(), adapted, reference.knn_k)
         knn = signals.ood_rate(scores, reference.knn_threshold, reference.knn_reference_flagged,
                                reference.ood_reference_n)  # fmt: skip
         tests["ood_rate_knn"] = Test(knn.rate, knn.p_value, knn.p_value <= level)

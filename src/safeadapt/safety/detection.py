@@ -68,13 +68,13 @@ class DetectionConfig:
 
 def knn_scorer(fit_x: Tensor, k: int):
     """``-||z - z_(k)||`` with ``z = x / ||x||``, ``z_(k)`` the k-th nearest fit feature."""
-    bank = torch.nn.functional.normalize(fit_x.double(), dim=1)
+    from safeadapt.metrics.detection import knn_score
+
+    bank = fit_x.double()
     k = max(1, min(k, len(bank) // 10 or 1))
 
     def score(x: Tensor, logits: Tensor) -> np.ndarray:
-        z = torch.nn.functional.normalize(x.double(), dim=1)
-        dist = torch.cdist(z, bank)  # (N, M)
-        return (-dist.kthvalue(k, dim=1).values).numpy()
+        return knn_score(bank, x, k)
 
     return score
 
