@@ -290,10 +290,28 @@ class Monitor:
         to order them by. Rows short of a window stay in this object for the next call."""
         rows = rows_in_memory(inputs, self.manifest.modality, self.reference.label_names,
                               labels, times)  # fmt: skip
+        return self._observe_rows(rows, by_time=times is not None)
+
+    def _observe_rows(self, rows: Rows, by_time: bool) -> MonitorResult:
         if self._pending is not None:
             rows = self._pending.extend(rows)
-        result, self._pending = self._process(rows, by_time=times is not None)
+        result, self._pending = self._process(rows, by_time=by_time)
         return result
+
+    def background(self, max_queued: int = 64):
+        """This monitor with ``observe()`` that returns at once: a worker thread measures the
+        windows in order (``monitor.background.BackgroundMonitor``; ``flush()`` / ``close()``,
+        or use it as a context manager)."""
+        from safeadapt.monitor.background import BackgroundMonitor
+
+        return BackgroundMonitor(self, max_queued)
+
+    def result(self) -> MonitorResult:
+        """The state as it stands (every window measured so far), measuring nothing."""
+        _, windows = self._state()
+        pending = len(self._pending) if self._pending is not None else 0
+        return MonitorResult(tuple(windows), (), pending, 0, self.policy,
+                             self.reference.estimate_error())  # fmt: skip
 
     def _process(self, rows: Rows, by_time: bool) -> tuple[MonitorResult, Rows]:
         """Measure every full window of the rows not counted before; the rows left over."""
