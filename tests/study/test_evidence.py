@@ -23,8 +23,7 @@ def finished(tmp_path_factory, feature_cache):
     from tests.study.conftest import TINY_STUDY
 
     root = tmp_path_factory.mktemp("evidence")
-    raw = {**TINY_STUDY, "seeds": [0], "save_models": True,
-           "safety": {"adversarial": False, "corruption": False, "forgetting": False},
+    raw = {**TINY_STUDY, "seeds": [0], "save_models": True, "safety": False,
            "preflight": {"checks": []}, "output": str(root / "out"),
            "checks": {"variant": "lp", "min_id_accuracy": 0.95}}  # fmt: skip
     study = root / "study.yaml"

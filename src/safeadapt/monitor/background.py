@@ -14,12 +14,9 @@ from __future__ import annotations
 import dataclasses
 import queue
 import threading
-from typing import TYPE_CHECKING
+from typing import Any
 
 from safeadapt.monitor.inputs import rows_in_memory
-
-if TYPE_CHECKING:
-    from safeadapt.monitor.monitor import Monitor, MonitorResult
 
 
 class BackgroundMonitor:
@@ -27,7 +24,9 @@ class BackgroundMonitor:
     returns the state with the windows measured since the last flush as new; ``close()``
     flushes and stops the worker."""
 
-    def __init__(self, monitor: Monitor, max_queued: int = 64) -> None:
+    def __init__(self, monitor: Any, max_queued: int = 64) -> None:
+        """``monitor``: the ``Monitor`` whose ``observe`` this runs in the worker (it builds
+        this object: ``Monitor.background()``; not imported here, which would make a loop)."""
         if not isinstance(max_queued, int) or max_queued < 1:
             from safeadapt.errors import InvalidConfig
 
@@ -72,7 +71,7 @@ class BackgroundMonitor:
             err, self._error = self._error, None
             raise err
 
-    def flush(self) -> MonitorResult:
+    def flush(self) -> Any:
         """Wait until every input given so far is measured (or waits for a full window)."""
         self._queue.join()
         self._raise()
@@ -80,7 +79,7 @@ class BackgroundMonitor:
             new, self._new = tuple(self._new), []
         return dataclasses.replace(self.monitor.result(), new=new)
 
-    def close(self) -> MonitorResult:
+    def close(self) -> Any:
         """Flush, then stop the worker; the monitor's state is as after the same ``observe``
         calls in the foreground."""
         if self._closed:

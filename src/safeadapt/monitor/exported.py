@@ -26,22 +26,25 @@ def read_manifest(folder: str | Path) -> ExportManifest:
     return ExportManifest.from_json(raw, str(path))
 
 
-def verify_export(folder: str | Path, manifest: ExportManifest) -> None:
+def verify_export(folder: str | Path, manifest: ExportManifest) -> dict[str, str]:
     """The export is one unit: each file its manifest lists has the SHA-256 recorded there (an
     export made before the list: nothing to compare), and the weights' own metadata name the
     run (id and content key) and the number of classes the manifest claims. ``DataError`` --
-    naming the file and what differs -- when a file was edited or swapped after the export."""
+    naming the file and what differs -- when a file was edited or swapped after the export.
+    Returns the SHA-256 of each file it read, so a caller keys on them without reading again."""
     from safeadapt.errors import DataError
     from safeadapt.files import file_sha256, safetensors_metadata
 
     folder = Path(folder)
     again = "export the model again (safeadapt export STUDY --out NEW_FOLDER)"
+    hashes: dict[str, str] = {}
     for name, digest in manifest.files.items():
         path = folder / name
         if not path.is_file():
             raise DataError(f"{path} is missing; {MANIFEST} lists it as part of the export; "
                             f"{again}.")  # fmt: skip
-        if file_sha256(path) != digest:
+        hashes[name] = file_sha256(path)
+        if hashes[name] != digest:
             raise DataError(f"{path} is not the file that was exported (its SHA-256 differs "
                             f"from the one {MANIFEST} records): it was edited or swapped; "
                             f"{again}.")  # fmt: skip
@@ -59,6 +62,7 @@ def verify_export(folder: str | Path, manifest: ExportManifest) -> None:
             raise DataError(f"{folder / MODEL} holds the weights of {key} {held!r}, but "
                             f"{MANIFEST} describes {key} {claimed!r}: the two do not belong "
                             f"together (edited, or the weights were swapped); {again}.")  # fmt: skip
+    return hashes
 
 
 def classifier(manifest: ExportManifest, weights: Path):
@@ -85,6 +89,17 @@ def load_exported(folder: str | Path):
     manifest = read_manifest(folder)
     verify_export(folder, manifest)
     return classifier(manifest, folder / MODEL)
+
+
+def export_key(folder: str | Path, names: tuple[str, ...], known: dict[str, str]) -> str:
+    """SHA-256 over the names and SHA-256s of the named files of ``folder`` (those in ``known``
+    are not read again): what a monitor state watches."""
+    from safeadapt.files import file_sha256
+
+    h = hashlib.sha256()
+    for name in names:
+        h.update(f"{name}|{known.get(name) or file_sha256(Path(folder) / name)}|".encode())
+    return h.hexdigest()
 
 
 def content_key(folder: str | Path, names: tuple[str, ...]) -> str:

@@ -23,7 +23,14 @@ import numpy as np
 from safeadapt.errors import DataError, InvalidConfig
 from safeadapt.monitor.detectors import check_detectors
 from safeadapt.monitor.drifted import keep_window
-from safeadapt.monitor.exported import MANIFEST, MODEL, content_key, read_manifest, verify_export
+from safeadapt.monitor.exported import (
+    MANIFEST,
+    MODEL,
+    content_key,
+    export_key,
+    read_manifest,
+    verify_export,
+)
 from safeadapt.monitor.inputs import Rows, read_inputs, rows_in_memory, time_order
 from safeadapt.monitor.reference import META, REFERENCE_DIR, TENSORS, Reference
 from safeadapt.monitor.signals import MMD_PER_SIDE
@@ -146,7 +153,7 @@ class Monitor:
             raise InvalidConfig(f"monitor: --horizon must be an integer >= 1; got {horizon!r}.")
         self.export_dir, self.out = Path(export_dir), Path(out)
         self.manifest = read_manifest(self.export_dir)
-        verify_export(self.export_dir, self.manifest)
+        hashes = verify_export(self.export_dir, self.manifest)
         self.reference = Reference.load(self.export_dir)
         if self.reference.label_names != self.manifest.label_names:
             raise DataError(
@@ -172,8 +179,8 @@ class Monitor:
             self.settings["more_detectors"] = list(self.more_detectors)
         self._fitted: tuple | None = None  # the more detectors, fitted once on the reference
         # every file of the export the monitor reads: an edited threshold is another export
-        self.export_key = content_key(self.export_dir, (MANIFEST, MODEL, f"{REFERENCE_DIR}/{META}",
-                                                        f"{REFERENCE_DIR}/{TENSORS}"))  # fmt: skip
+        self.export_key = export_key(self.export_dir, (MANIFEST, MODEL, f"{REFERENCE_DIR}/{META}",
+                                                       f"{REFERENCE_DIR}/{TENSORS}"), hashes)  # fmt: skip
         self._models: tuple[Any, Any] | None = None
         self._pending: Rows | None = None  # observe(): rows short of a window, for the next call
         # the state as this object last read or wrote it: (window files, counts, windows), so a
