@@ -291,3 +291,27 @@ def test_files_written_for_others_keep_the_users_umask(unit_export, tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644
     assert set(export_files(unit)) >= {"model.safetensors", "monitor/reference.json"}
+
+
+def test_a_reference_claiming_more_rows_than_a_reference_is_refused_from_its_header(tmp_path):
+    """The tensors' shapes are read from the safetensors header and bounded before any tensor
+    is allocated; a kept window's CSV that does not read is exit 2 naming it."""
+    import torch
+
+    from safeadapt.files import save_verified
+    from safeadapt.monitor.drifted import read_kept
+    from safeadapt.monitor.reference import REFERENCE_SIZE, Reference
+    from tests.test_readback import _reference_folder, _reference_meta
+
+    folder = _reference_folder(tmp_path / "ok", _reference_meta())
+    Reference.load(folder)
+    big = REFERENCE_SIZE + 1
+    save_verified({"pretrained": torch.zeros(big, 4), "logits": torch.zeros(big, 2),
+                   "labels": torch.zeros(big, dtype=torch.int64)},
+                  folder / "monitor" / "reference.safetensors")  # fmt: skip
+    with pytest.raises(DataError, match="larger than a reference"):
+        Reference.load(folder)
+    bad = tmp_path / "window-00001.csv"
+    bad.write_bytes(b'"unclosed\n\xff\xfe')
+    with pytest.raises(DataError, match="window-00001.csv is not a table"):
+        read_kept(bad)

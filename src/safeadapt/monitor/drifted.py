@@ -14,9 +14,23 @@ def drifted_rows(out: Path) -> tuple[list[Path], int]:
     images = out / "drifted" / "images"
     if images.is_dir():
         return [images], sum(1 for p in images.rglob("*.png"))
+    return kept, sum(len(read_kept(p)) for p in kept)
+
+
+def read_kept(path: Path):
+    """A kept window's rows (a CSV the monitor wrote and reads back): one that does not read
+    as a table is a ``DataError`` naming it (exit 2), never a pandas error."""
     import pandas as pd
 
-    return kept, sum(len(pd.read_csv(p)) for p in kept)
+    from safeadapt.errors import DataError
+
+    try:
+        return pd.read_csv(path)
+    except (ValueError, OSError, UnicodeDecodeError) as err:  # pandas' parser errors included
+        raise DataError(
+            f"monitor: {path} is not a table the monitor wrote ({type(err).__name__}"
+            "); move it away and run monitor again."
+        ) from None
 
 
 def folder_name(label_names: tuple[str, ...], label: int) -> str:

@@ -33,7 +33,7 @@ def verify_export(folder: str | Path, manifest: ExportManifest) -> dict[str, str
     naming the file and what differs -- when a file was edited or swapped after the export.
     Returns the SHA-256 of each file it read, so a caller keys on them without reading again."""
     from safeadapt.errors import DataError
-    from safeadapt.files import file_sha256, safetensors_metadata
+    from safeadapt.files import file_sha256
 
     folder = Path(folder)
     again = "export the model again (safeadapt export STUDY --out NEW_FOLDER)"
@@ -48,9 +48,23 @@ def verify_export(folder: str | Path, manifest: ExportManifest) -> dict[str, str
             raise DataError(f"{path} is not the file that was exported (its SHA-256 differs "
                             f"from the one {MANIFEST} records): it was edited or swapped; "
                             f"{again}.")  # fmt: skip
-    meta = safetensors_metadata(folder / MODEL)
-    claims = {"run_id": manifest.run_id, "key": manifest.run_key,
-              "num_classes": manifest.num_classes}  # fmt: skip
+    wrong = weights_disagree(folder / MODEL, {"run_id": manifest.run_id, "key": manifest.run_key,
+                                              "num_classes": manifest.num_classes})  # fmt: skip
+    if wrong:
+        key, held, claimed = wrong
+        raise DataError(f"{folder / MODEL} holds the weights of {key} {held!r}, but "
+                        f"{MANIFEST} describes {key} {claimed!r}: the two do not belong "
+                        f"together (edited, or the weights were swapped); {again}.")  # fmt: skip
+    return hashes
+
+
+def weights_disagree(path: Path, claims: dict) -> tuple[str, object, object] | None:
+    """The first of ``claims`` (run id, run key, class count) that the weights' own metadata
+    contradict, as ``(key, held, claimed)``; ``None`` when none does (a claim or a metadata
+    entry that is absent contradicts nothing)."""
+    from safeadapt.files import safetensors_metadata
+
+    meta = safetensors_metadata(path)
     for key, claimed in claims.items():
         if key not in meta or claimed is None:
             continue
@@ -59,10 +73,8 @@ def verify_export(folder: str | Path, manifest: ExportManifest) -> dict[str, str
         except ValueError:
             held = meta[key]
         if str(held) != str(claimed):
-            raise DataError(f"{folder / MODEL} holds the weights of {key} {held!r}, but "
-                            f"{MANIFEST} describes {key} {claimed!r}: the two do not belong "
-                            f"together (edited, or the weights were swapped); {again}.")  # fmt: skip
-    return hashes
+            return key, held, claimed
+    return None
 
 
 def classifier(manifest: ExportManifest, weights: Path):

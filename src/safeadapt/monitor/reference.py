@@ -152,8 +152,9 @@ class Reference:
             raise DataError(f"{folder / TENSORS} is {size:,} bytes, more than a reference of "
                             f"{REFERENCE_SIZE:,} rows can be; {fix}.")  # fmt: skip
         try:
+            _check_shapes(folder / TENSORS, fix)  # from the header, before any tensor is read
             tensors, _ = read_safetensors(folder / TENSORS)
-        except CheckpointError:
+        except (CheckpointError, DataError):
             raise
         except Exception as err:  # truncated or not a safetensors file at all
             raise CheckpointError(
@@ -165,6 +166,23 @@ class Reference:
 
 TENSOR_FIELDS = ("pretrained", "adapted", "logits", "labels")
 MAX_TENSOR_BYTES = 4 << 30
+MAX_WIDTH = 65_536  # feature dimensions or classes of a reference tensor
+
+
+def _check_shapes(path: Path, fix: str) -> None:
+    """Each tensor of the reference file at most ``REFERENCE_SIZE`` rows and ``MAX_WIDTH``
+    columns, read from the safetensors header: a file claiming more is refused before its
+    tensors are allocated."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        for name in f.keys():
+            shape = f.get_slice(name).get_shape()
+            if len(shape) > 2 or (shape and shape[0] > REFERENCE_SIZE) or any(
+                    d > MAX_WIDTH for d in shape[1:]):  # fmt: skip
+                raise DataError(f"{path}: tensor {name!r} of shape {tuple(shape)} is larger than "
+                                f"a reference ({REFERENCE_SIZE:,} rows of at most {MAX_WIDTH:,}); "
+                                f"{fix}.")  # fmt: skip
 
 
 def _view(values: dict[str, Any]) -> SimpleNamespace:

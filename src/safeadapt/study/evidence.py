@@ -81,13 +81,14 @@ def record_agrees(record, frame) -> str | None:
     return None
 
 
-def verified_summary(config, summary, task, command: str, study_path: str):
+def verified_summary(config, summary, task, command: str, study_path: str, specs=None):
     """``summary`` (read from ``summary.json``), checked against the stored evidence: every run
     the study plans is stored and agrees with its predictions; every variant's scores and the
     recommendation, recomputed from them, equal the summary's (to ``TOLERANCE``) -- the
     bootstrap intervals of the safety families only for the scores ``check`` reads (those are
     the costly part: seconds a variant). ``DataError`` naming the first disagreement otherwise.
-    With a signing key in the environment, the signature first."""
+    With a signing key in the environment, the signature first. ``specs``: the study's planned
+    runs when the caller has them (planning fingerprints the data and the weights)."""
     from safeadapt.results.predictions import RunPredictions
     from safeadapt.study.store import RunStore
 
@@ -97,7 +98,7 @@ def verified_summary(config, summary, task, command: str, study_path: str):
         check_signature(out, command)
     store = RunStore(out)
     runs, outputs = [], {}
-    for spec in _planned(config, task):
+    for spec in specs if specs is not None else _planned(config, task):
         record = store.load(spec, move_aside=False)
         if record is None:
             raise DataError(f"{command}: run {spec.run_id} of the summary is not stored (or its "

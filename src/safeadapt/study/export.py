@@ -34,11 +34,10 @@ from safeadapt.results.export import BackboneRef, ExportManifest, MonitorEntry
 
 
 def _find_run(
-    config, summary: StudySummary, variant: str | None, seed: int | None, task
+    config, summary: StudySummary, variant: str | None, seed: int | None, specs
 ) -> tuple[str, int, RunRecord, VariantSummary]:
     """The stored run of ``variant`` / ``seed``, found by its content-keyed id as the study
     plans it now (so a run made from other data or settings is never taken)."""
-    from safeadapt.study.runner import planned_runs
     from safeadapt.study.store import RunStore
 
     name = variant or summary.recommendation.variant
@@ -50,7 +49,7 @@ def _find_run(
     if seed not in seeds:
         raise InvalidConfig(f"export: variant {name!r} ran seeds {seeds}, not {seed}.")
     store = RunStore(config.output_dir)
-    for spec in planned_runs(config, task):
+    for spec in specs:
         if spec.variant == name and spec.seed == seed:
             record = store.load(spec)
             if record is None:
@@ -91,9 +90,12 @@ def export_model(
         raise InvalidConfig(f"export: folder {out.parent} does not exist; create it first.")
     summary, task = fresh_summary(config, "export", study_path or "study.yaml")
     from safeadapt.study.evidence import verified_summary
+    from safeadapt.study.runner import planned_runs
 
-    summary = verified_summary(config, summary, task, "export", study_path or "study.yaml")
-    name, seed, record, entry = _find_run(config, summary, variant, seed, task)
+    specs = planned_runs(config, task)  # fingerprints data and weights: once, for both uses
+    summary = verified_summary(config, summary, task, "export", study_path or "study.yaml",
+                               specs)  # fmt: skip
+    name, seed, record, entry = _find_run(config, summary, variant, seed, specs)
     run_id = record.run_id
     weights = config.output_dir / "runs" / run_id / MODEL
     _check_weights(weights, record)
@@ -132,24 +134,17 @@ def export_model(
 def _check_weights(weights: Path, record: RunRecord) -> None:
     """The run folder's weights are the run's own: their metadata name its id and content key
     (weights copied in from another run are refused, not shipped under this run's card)."""
-    from safeadapt.files import safetensors_metadata
+    from safeadapt.monitor.exported import weights_disagree
 
-    meta = safetensors_metadata(weights)
-    want = {"run_id": record.run_id, "key": record.run.key if record.run else None}
-    for key, value in want.items():
-        held = meta.get(key)
-        if value is None or held is None:
-            continue
-        try:
-            held = json.loads(held)
-        except ValueError:
-            pass
-        if held != value:
-            raise CheckpointError(
-                f"export: {weights} holds the weights of {key} {held!r}, not of this run "
-                f"({value!r}): it was copied in from another run. Delete it and run the study "
-                "again (save_models: true) to retrain this run."
-            )
+    wrong = weights_disagree(weights, {"run_id": record.run_id,
+                                       "key": record.run.key if record.run else None})  # fmt: skip
+    if wrong:
+        key, held, value = wrong
+        raise CheckpointError(
+            f"export: {weights} holds the weights of {key} {held!r}, not of this run "
+            f"({value!r}): it was copied in from another run. Delete it and run the study "
+            "again (save_models: true) to retrain this run."
+        )
 
 
 def export_files(out: Path) -> dict[str, str]:

@@ -177,7 +177,9 @@ def _divide(out: Path, files: list[Path], modality: str, split: bool):
         return base / "monitored-ood", base / "monitored-train", len(train)
     import pandas as pd
 
-    rows = pd.concat([pd.read_csv(p) for p in files], ignore_index=True)
+    from safeadapt.monitor.drifted import read_kept
+
+    rows = pd.concat([read_kept(p) for p in files], ignore_index=True)
     source = base / "monitored.csv"
     if not split:
         write_atomic(source, rows.to_csv(index=False))
