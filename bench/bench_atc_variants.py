@@ -52,8 +52,8 @@ def main() -> dict:
     from safeadapt.data.features import FeatureCache
     from safeadapt.metrics.calibration import fit_temperature
     from safeadapt.metrics.detection import knn_score
-    from safeadapt.monitor import signals
     from safeadapt.monitor.reference import window_outputs
+    from safeadapt.monitor.signals import stats as signals
     from safeadapt.perturb.images import IMAGE_CORRUPTIONS
     from safeadapt.protocols import FitContext, make_protocol
 

@@ -73,6 +73,7 @@ def _watch(folder: Path, windows: list[tuple], work: Path, size: int, change: in
     """Each window (inputs, labels) written as its own file and monitored in order (one update
     per window, as a serving job would call it)."""
     from safeadapt.monitor import Monitor
+    from safeadapt.monitor.signals import signal_for
 
     names = json.loads((folder / "safeadapt.json").read_text())["label_names"]
     work.mkdir(parents=True, exist_ok=True)
@@ -85,11 +86,14 @@ def _watch(folder: Path, windows: list[tuple], work: Path, size: int, change: in
         result = mon.update([files[-1]])
     rows = []
     for w in result.windows:
-        rows.append({"window": w.index, "rows": w.rows, "alerts": list(w.alerts), "atc": w.atc, "doc": w.doc,
-                     "atc_ci": w.atc_ci, "doc_ci": w.doc_ci, "bbse": w.bbse,
-                     "bbse_ci": w.bbse_ci,
-                     "accuracy": w.accuracy.accuracy if w.accuracy else None,
-                     "p": {k: t.p_value for k, t in w.tests.items()}})  # fmt: skip
+        row = {"window": w.index, "rows": w.rows, "alerts": list(w.alerts),
+               "accuracy": w.get("accuracy").accuracy if w.get("accuracy") else None,
+               "p": {k: t.p_value for k, t in w.tests.items()}}  # fmt: skip
+        for name in ESTIMATES:
+            signal, value = signal_for(name), w.get(name)
+            est = signal.estimate(value) if signal and value is not None else None
+            row[name], row[f"{name}_ci"] = (est.estimate, est.ci) if est else (None, None)
+        rows.append(row)
     return _score(rows, change) | {"windows": rows, "level": result.windows[0].level}
 
 
@@ -191,7 +195,8 @@ def ft_cost(work: Path, task, factory, pool_x: list, tweets) -> dict:
     the level of an FT export's window (5 tests, the default horizon)."""
     from safeadapt.data.features import extract_features
     from safeadapt.data.task import Split
-    from safeadapt.monitor import Reference, signals
+    from safeadapt.monitor import Reference
+    from safeadapt.monitor.signals import stats as signals
     from safeadapt.monitor.window import AlertPolicy
 
     ft = _export(work / "text" / "export-ft", task, factory,
@@ -310,6 +315,7 @@ def ft_only(work: Path) -> dict:
 
 
 MORE_DETECTORS: tuple[str, ...] = ()  # --more-detectors: the streams' monitors test these too
+ESTIMATES = ("atc", "doc", "bbse")  # the label-free accuracy estimates each window row keeps
 
 CHANGES = {"gradual": 1, "sudden": 10, "label_shift": 10}  # the window each stream changes at
 

@@ -69,19 +69,20 @@ def test_no_drift_no_alert_and_no_row_counted_twice(text_export, tmp_path):
     assert notebook.startswith('<div class="safeadapt-monitor">') and "No alert." in notebook
     # unseen in-distribution inputs: over the windows, the estimate is near the truth (each
     # window's accuracy on 100 rows is itself uncertain by about +-0.09)
-    atc = np.mean([w.atc for w in first.windows])
-    truth = np.mean([w.accuracy.accuracy for w in first.windows])
+    atc = np.mean([w.get("atc").estimate for w in first.windows])
+    truth = np.mean([w.get("accuracy").accuracy for w in first.windows])
     assert abs(atc - truth) < 0.05, first.summary()
     for w in first.windows:
-        assert w.accuracy.ci_low <= w.accuracy.accuracy <= w.accuracy.ci_high
+        assert w.get("accuracy").ci_low <= w.get("accuracy").accuracy <= w.get("accuracy").ci_high
         # each estimate's interval holds it, and here (no shift) the window's true accuracy
-        for estimate, (low, high) in ((w.atc, w.atc_ci), (w.doc, w.doc_ci)):
-            assert low <= estimate <= high and low <= w.accuracy.accuracy <= high, w
+        for estimate, (low, high) in ((e.estimate, e.ci) for e in (w.get("atc"), w.get("doc"))):
+            assert low <= estimate <= high and low <= w.get("accuracy").accuracy <= high, w
             assert 0.05 < high - low < 0.4  # a 95 % interval on 100 rows, not a token one
-        assert w.coverage.ci_low <= w.coverage.accuracy <= w.coverage.ci_high
-        assert 1 <= w.set_size <= 2  # a binary task's sets: one class or both
+        cover = w.get("conformal").coverage
+        assert cover.ci_low <= cover.accuracy <= cover.ci_high
+        assert 1 <= w.get("conformal").set_size <= 2  # a binary task's sets: one class or both
     # exchangeable with the reference: the 90 % sets cover about 90 % of the labelled rows
-    cover = np.mean([w.coverage.accuracy for w in first.windows])
+    cover = np.mean([w.get("conformal").coverage.accuracy for w in first.windows])
     assert 0.83 <= cover <= 0.97, first.summary()
     again = Monitor(folder, out, window=100, label_column="label").update([movies])
     assert again.new == () and again.skipped == 300 and len(again.windows) == 3
@@ -91,7 +92,10 @@ def test_no_drift_no_alert_and_no_row_counted_twice(text_export, tmp_path):
     assert list(frame["window"]) == [0, 1, 2]
     # the state: a header written once, one file per window with its rows' keys
     header = json.loads((out / "safeadapt-monitor.json").read_text())
-    assert set(header) == {"schema", "export", "settings"}
+    assert set(header) == {"schema", "export", "settings", "signals", "budgets"}
+    assert [s["name"] for s in header["signals"]] == [
+        "embedding_pretrained", "prediction", "ood_rate", "ood_rate_knn", "accuracy", "atc",
+        "doc", "bbse", "conformal"]  # an LP export: one feature space  # fmt: skip
     files = sorted((out / "windows").glob("*.json"))
     assert [len(json.loads(f.read_text())["keys"]) for f in files] == [100, 100, 100]
     # a folder of the earlier layout (everything in the header) resumes as before
@@ -191,10 +195,12 @@ def test_label_shift_moves_predictions_not_embeddings(text_export, tmp_path):
     # black-box shift estimation reads the new label shares off the predictions (measured: 0.88
     # positive for a true 0.80, from a reference of 300; accuracy 0.675 under that shift, ATC
     # 0.723, true 0.750 -- both estimates are printed, neither is trusted alone)
-    assert abs(w.label_share[1] - 0.8) < 0.15 and w.label_share[1] > 0.65, w.label_share
+    share = w.get("bbse").label_share
+    assert abs(share[1] - 0.8) < 0.15 and share[1] > 0.65, share
     # its accuracy carries a bootstrap interval that holds it and, here, the truth
-    low, high = w.bbse_ci
-    assert low <= w.bbse <= high and low <= w.accuracy.accuracy <= high, (w.bbse_ci, w.accuracy)
+    bbse, truth = w.get("bbse"), w.get("accuracy").accuracy
+    low, high = bbse.ci
+    assert low <= bbse.estimate <= high and low <= truth <= high, (bbse, truth)
     assert high - low < 0.3
 
 
@@ -291,8 +297,8 @@ def test_the_accuracy_estimate_on_rotated_digits_is_within_the_error_the_export_
         Image.fromarray(rotated.inputs[i]).save(incoming / label / f"{i}.png")
     result = Monitor(folder, tmp_path / "state", window=25, label_column="label").update([incoming])
     assert len(result.windows) == len(rotated) // 25
-    atc = np.mean([w.atc for w in result.windows])
-    truth = np.mean([w.accuracy.accuracy for w in result.windows])
+    atc = np.mean([w.get("atc").estimate for w in result.windows])
+    truth = np.mean([w.get("accuracy").accuracy for w in result.windows])
     n = sum(w.rows for w in result.windows)
     sampling = 2 * np.sqrt(truth * (1 - truth) / n)  # two standard errors of the pooled accuracy
     assert abs(atc - truth) <= record + sampling, (atc, truth, record, sampling)
@@ -334,6 +340,7 @@ def test_the_knn_rate_sees_a_domain_shift_the_energy_rate_misses(text_export):
     import dataclasses
 
     from safeadapt.monitor.reference import Reference, window_outputs
+    from safeadapt.monitor.signals import Options, plan
     from safeadapt.monitor.window import AlertPolicy, measure_window
     from safeadapt.study.export import load_exported
 
@@ -347,18 +354,22 @@ def test_the_knn_rate_sees_a_domain_shift_the_energy_rate_misses(text_export):
         sample = split.sample(100, 0)
         base, adapted, logits = window_outputs(model, None, sample, same_backbone=True)
         unlabelled = np.full(len(sample), -1)
-        return measure_window(ref, base, adapted, logits, unlabelled, AlertPolicy(), index=0,
-                              key="w")  # fmt: skip
+        signals = plan(ref, Options())
+        for signal in signals:
+            signal.fit(ref, (model.head.weight.detach(), model.head.bias.detach()))
+        return measure_window(signals, base, adapted, logits, unlabelled, AlertPolicy(),
+                              index=0, key="w", seed=ref.seed)  # fmt: skip
 
     same, shifted = window(task.test), window(task.ood["tweets"])
-    assert "ood_rate_knn" not in same.alerts and same.ood_knn.rate < 0.15
-    assert "ood_rate_knn" in shifted.alerts and shifted.ood_knn.rate > 0.5
-    assert shifted.ood_knn.rate > shifted.ood.rate + 0.3  # energy barely moves on this shift
+    knn = shifted.get("ood_rate_knn").rate
+    assert "ood_rate_knn" not in same.alerts and same.get("ood_rate_knn").rate.rate < 0.15
+    assert "ood_rate_knn" in shifted.alerts and knn.rate > 0.5
+    assert knn.rate > shifted.get("ood_rate").rate.rate + 0.3  # energy barely moves here
     row = shifted.row()
-    assert row["ood_rate_knn_low"] <= row["ood_rate_knn"] == shifted.ood_knn.rate
+    assert row["ood_rate_knn_low"] <= row["ood_rate_knn"] == knn.rate
     assert row["ood_rate_knn"] <= row["ood_rate_knn_high"]
     old = window(task.ood["tweets"], dataclasses.replace(reference, knn_threshold=None))
-    assert "ood_rate_knn" not in old.tests and old.ood_knn is None
+    assert "ood_rate_knn" not in old.tests and old.get("ood_rate_knn") is None
     assert old.level > shifted.level  # one test fewer in the Bonferroni division
 
 
@@ -376,16 +387,17 @@ def test_more_detectors_are_fitted_on_the_reference_and_tested_like_the_built_in
                    more_detectors=("mahalanobis", "vim")).update([movies])  # fmt: skip
     for w, base in zip(more.windows, plain.windows, strict=True):
         assert {"ood_rate_mahalanobis", "ood_rate_vim"} <= set(w.tests)
-        assert set(w.ood_more) == {"mahalanobis", "vim"} and not w.alerts
-        for r in w.ood_more.values():
+        assert not w.alerts
+        for r in (w.get(f"ood_rate_{d}").rate for d in ("mahalanobis", "vim")):
             assert r.ci_low <= r.rate <= r.ci_high and r.rate < 0.2
             assert 0 < r.reference_rate < 0.15  # ~5 % of the half it was not fitted on
         assert w.level == pytest.approx(base.level * len(base.tests) / len(w.tests))
         assert w.tests["ood_rate"] == base.tests["ood_rate"]  # the built-in two unchanged
-        assert w.row()["ood_rate_vim"] == w.ood_more["vim"].rate
+        assert w.row()["ood_rate_vim"] == w.get("ood_rate_vim").rate.rate
     header = json.loads((tmp_path / "more" / "safeadapt-monitor.json").read_text())
-    assert header["settings"]["more_detectors"] == ["mahalanobis", "vim"]
-    with pytest.raises(InvalidConfig, match="same settings"):
+    assert [s["name"] for s in header["signals"] if s["name"].startswith("ood_rate_")] == [
+        "ood_rate_knn", "ood_rate_mahalanobis", "ood_rate_vim"]  # fmt: skip
+    with pytest.raises(InvalidConfig, match="removed ood_rate_mahalanobis, ood_rate_vim"):
         Monitor(folder, tmp_path / "more", window=100).update([movies])
     assert (tmp_path / "more" / "monitor.html").read_text().count('<img class="plot"') == 2
     with pytest.raises(InvalidConfig, match=r"unknown \['mahal'\]; give distinct names from"):

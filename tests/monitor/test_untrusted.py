@@ -114,7 +114,9 @@ def test_a_state_is_keyed_on_every_file_the_monitor_reads(unit_export, tmp_path)
     again = Monitor(fresh, old, window=20).update([rows])
     assert len(again.windows) == 2 and not again.new  # nothing recounted
     upgraded = json.loads((old / "safeadapt-monitor.json").read_text())
-    assert upgraded["schema"] == 3 and upgraded["export"] == header["export"]
+    assert upgraded["schema"] == 4 and upgraded["export"] == header["export"]
+    assert upgraded["signals"] == header["signals"]  # the same signals: no new alert budget
+    assert upgraded["budgets"] == []
 
 
 def test_no_label_name_from_an_export_becomes_a_path(tmp_path):

@@ -58,7 +58,7 @@ def test_t_interval_is_scipys():
 def test_chi_square_of_prediction_drift_has_no_yates_correction():
     from scipy.stats import chi2_contingency
 
-    from safeadapt.monitor.signals import prediction_drift
+    from safeadapt.monitor.signals.stats import prediction_drift
 
     ref = np.repeat([0, 1], [60, 40])
     win = np.repeat([0, 1], [35, 65])

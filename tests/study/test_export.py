@@ -304,7 +304,7 @@ def test_an_export_carries_its_monitoring_reference_and_monitors_an_image_folder
     monitored = Monitor(folder, tmp_path / "watch", window=20, label_column="label")
     done = monitored.update([incoming])
     assert len(done.windows) == len(task.test) // 20
-    assert all(w.accuracy and w.accuracy.labelled == 20 for w in done.windows)
+    assert all(w.get("accuracy").labelled == 20 for w in done.windows)
     # the pretrained backbone embeds a seeded sample of each window when told to: its drift
     # test says how many rows it compared, the adapted one keeps every row; the setting keys
     # the state (a state made without it keeps its header as before)

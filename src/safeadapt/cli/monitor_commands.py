@@ -51,6 +51,13 @@ def monitor(
             "test, so every test's level gets stricter)."
         ),
     ] = None,
+    allow_new_signals: Annotated[
+        bool,
+        typer.Option(
+            help="Resume a state measured with other signals (another --more-detectors, or a "
+            "safeadapt that measures more): a new alert budget starts at the next window."
+        ),
+    ] = False,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML to this file.")] = None,
     suggest_study: Annotated[
         Path | None,
@@ -83,7 +90,8 @@ def monitor(
                   input_column=input_column, label_column=labels, time_column=time_column,
                   pretrained_rows=pretrained_rows,
                   more_detectors=tuple(d.strip() for d in (more_detectors or "").split(",")
-                                       if d.strip()))  # fmt: skip
+                                       if d.strip()),
+                  allow_new_signals=allow_new_signals)  # fmt: skip
     result = mon.update(list(inputs))
     console.print(escape(result.summary()))
     console.print(f"windows: {escape(str(out / 'monitor.csv'))}")

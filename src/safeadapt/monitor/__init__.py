@@ -7,8 +7,9 @@ OOD detector's rate, accuracy estimated without labels (ATC, DoC) and, where lab
 accuracy -- with alerts whose false-alarm rate holds over a declared horizon of windows.
 """
 
-from safeadapt.monitor.monitor import Monitor, MonitorResult
+from safeadapt.monitor.monitor import Monitor
 from safeadapt.monitor.reference import Reference, build_reference
+from safeadapt.monitor.result import MonitorResult
 from safeadapt.monitor.window import AlertPolicy, WindowResult
 
 __all__ = [

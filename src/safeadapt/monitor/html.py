@@ -10,15 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from safeadapt.monitor.window import TESTS, ci_text
-
-LABELS = {
-    "embedding_pretrained": "embedding drift, pretrained backbone (MMD)",
-    "embedding_adapted": "embedding drift, adapted backbone (MMD)",
-    "prediction": "prediction drift (predicted-class shares, chi-square)",
-    "ood_rate": "OOD rate above the reference's (energy score, Fisher exact)",
-    "ood_rate_knn": "OOD rate above the reference's (kNN distance in the adapted features)",
-}
+from safeadapt.monitor.signals import signal_for
+from safeadapt.monitor.window import ci_text
 
 
 def _png(fig) -> str:
@@ -45,19 +38,32 @@ def _margins(fig, height: float) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # windows are whole numbers
 
 
+def _signals(result) -> list:
+    """The signals of the windows, in their registry order (a signal a window lacks: a gap)."""
+    names = list(dict.fromkeys(name for w in result.windows for name in w.signals))
+    found = [(name, signal_for(name)) for name in names]
+    return sorted((s for _, s in found if s is not None), key=lambda s: s.order)
+
+
+def _budget_marks(ax, result) -> None:
+    """A dotted line where the signals changed and a new alert budget started."""
+    for start in getattr(result, "budgets", ()):
+        ax.axvline(start - 0.5, color="#555", lw=1, ls=":")
+
+
 def _tests_figure(result) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    more = sorted({t for w in result.windows for t in w.tests if t not in TESTS})
-    names = [t for t in TESTS if any(t in w.tests for w in result.windows)] + more
-    height = 2.1 * len(names)
-    fig, axes = plt.subplots(len(names), 1, figsize=(8, height), sharex=True, squeeze=False)
+    alerting = [s for s in _signals(result) if s.alerts]
+    height = 2.1 * len(alerting)
+    fig, axes = plt.subplots(len(alerting), 1, figsize=(8, height), sharex=True, squeeze=False)
     _margins(fig, height)
     x = np.asarray([w.index for w in result.windows])
-    for ax, name in zip(axes[:, 0], names, strict=True):
+    for ax, signal in zip(axes[:, 0], alerting, strict=True):
+        name = signal.name
         p = np.asarray([w.tests[name].p_value if name in w.tests else np.nan
                         for w in result.windows])  # fmt: skip
         level = np.asarray([w.level for w in result.windows])
@@ -67,15 +73,17 @@ def _tests_figure(result) -> str:
                 label="alert level")  # fmt: skip
         hit = np.asarray([name in w.alerts for w in result.windows])
         ax.scatter(x[hit], score[hit], color="#c62828", zorder=3, s=30, label="alert")
+        _budget_marks(ax, result)
         ax.set_ylabel("-log10 p")
-        title = LABELS.get(name) or f"OOD rate above the reference's ({name[len('ood_rate_') :]})"
-        ax.set_title(title, fontsize=9, loc="left", y=1.0, pad=4)
+        ax.set_title(signal.label, fontsize=9, loc="left", y=1.0, pad=4)
     axes[0, 0].legend(fontsize=7, loc="upper left")
     axes[-1, 0].set_xlabel("window")
     return _png(fig)
 
 
 def _estimates_figure(result) -> str:
+    """Every accuracy estimate (with its interval where it has one) against the labelled
+    accuracy, and every OOD rate against the reference's."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,40 +91,49 @@ def _estimates_figure(result) -> str:
 
     fig, (acc_ax, ood_ax) = plt.subplots(2, 1, figsize=(8, 4.4), sharex=True)
     _margins(fig, 4.4)
-    x = np.asarray([w.index for w in result.windows])
-    acc_ax.plot(x, [w.atc for w in result.windows], marker="o", ms=3, label="ATC estimate")
-    banded = [w for w in result.windows if w.atc_ci]
-    if banded:
-        acc_ax.fill_between([w.index for w in banded], [w.atc_ci[0] for w in banded],
-                            [w.atc_ci[1] for w in banded], alpha=0.2, step="mid",
-                            label="ATC 95 % interval")  # fmt: skip
-    acc_ax.plot(x, [w.doc for w in result.windows], marker="s", ms=3, label="DoC estimate")
-    bbse = [w for w in result.windows if w.bbse is not None]
-    if bbse:
-        acc_ax.plot([w.index for w in bbse], [w.bbse for w in bbse], marker="D", ms=3,
-                    label="label-shift (BBSE) estimate")  # fmt: skip
-    labelled = [w for w in result.windows if w.accuracy]
+    signals = _signals(result)
+    markers = iter("osD^vP*X" * 4)
+    for signal in signals:
+        points = [(w.index, signal.estimate(w.get(signal.name))) for w in result.windows]
+        points = [(i, e) for i, e in points if e is not None]
+        if not points:
+            continue
+        line = acc_ax.plot([i for i, _ in points], [e.estimate for _, e in points],
+                           marker=next(markers), ms=3, label=f"{signal.label} estimate")  # fmt: skip
+        banded = [(i, e.ci) for i, e in points if e.ci]
+        if banded:
+            acc_ax.fill_between([i for i, _ in banded], [c[0] for _, c in banded],
+                                [c[1] for _, c in banded], alpha=0.15, step="mid",
+                                color=line[0].get_color())  # fmt: skip
+    labelled = [w for w in result.windows if w.get("accuracy")]
     if labelled:
         lx = np.asarray([w.index for w in labelled])
-        acc = np.asarray([w.accuracy.accuracy for w in labelled])
-        err = np.asarray([[a - w.accuracy.ci_low, w.accuracy.ci_high - a]
+        acc = np.asarray([w.get("accuracy").accuracy for w in labelled])
+        err = np.asarray([[a - w.get("accuracy").ci_low, w.get("accuracy").ci_high - a]
                           for a, w in zip(acc, labelled, strict=True)]).T  # fmt: skip
         acc_ax.errorbar(lx, acc, yerr=err, fmt="k.", capsize=2, label="accuracy (labels)")
     acc_ax.set_ylabel("accuracy")
-    acc_ax.set_title("accuracy estimated without labels", fontsize=9, loc="left", y=1.0, pad=4)
+    acc_ax.set_title("accuracy estimated without labels (bands: 95 % intervals)", fontsize=9,
+                     loc="left", y=1.0, pad=4)  # fmt: skip
     acc_ax.legend(fontsize=7, loc="lower left")
-    rate = np.asarray([w.ood.rate for w in result.windows])
-    low = np.asarray([w.ood.ci_low for w in result.windows])
-    high = np.asarray([w.ood.ci_high for w in result.windows])
-    ood_ax.fill_between(x, low, high, alpha=0.25, color="#6a1b9a", step="mid")
-    ood_ax.plot(x, rate, marker="o", ms=3, color="#6a1b9a",
-                label="OOD rate, energy (95 % interval)")  # fmt: skip
-    knn = [w for w in result.windows if w.ood_knn]
-    if knn:
-        ood_ax.plot([w.index for w in knn], [w.ood_knn.rate for w in knn], marker="^", ms=3,
-                    color="#00897b", label="OOD rate, kNN features")  # fmt: skip
-    ood_ax.axhline(result.windows[0].ood.reference_rate, color="k", lw=1, ls=":",
-                   label="reference rate")  # fmt: skip
+    reference_rate = None
+    for signal in signals:
+        rates = [(w.index, signal.rate(w.get(signal.name))) for w in result.windows]
+        rates = [(i, r) for i, r in rates if r is not None]
+        if not rates:
+            continue
+        rx = np.asarray([i for i, _ in rates])
+        line = ood_ax.plot(rx, [r.rate for _, r in rates], marker=next(markers), ms=3,
+                           label=f"OOD rate, {signal.short}")  # fmt: skip
+        ood_ax.fill_between(rx, [r.ci_low for _, r in rates], [r.ci_high for _, r in rates],
+                            alpha=0.15, step="mid", color=line[0].get_color())  # fmt: skip
+        reference_rate = (
+            reference_rate if reference_rate is not None else rates[0][1].reference_rate
+        )
+    if reference_rate is not None:
+        ood_ax.axhline(reference_rate, color="k", lw=1, ls=":", label="reference rate (energy)")
+    for ax in (acc_ax, ood_ax):
+        _budget_marks(ax, result)
     ood_ax.set_ylabel("share flagged")
     ood_ax.set_xlabel("window")
     ood_ax.legend(fontsize=7, loc="upper left")
@@ -145,23 +162,32 @@ def _status(result) -> str:
     )
 
 
+def _cell(signal, value) -> str:
+    """An estimate with its interval, or a flag rate, as one table cell."""
+    est, rate = signal.estimate(value), signal.rate(value)
+    if est is not None:
+        return f"{est.estimate:.3f}{ci_text(est.ci)}"
+    return f"{rate.rate:.3f}" if rate is not None else ""
+
+
 def _table(result) -> str:
     # the alerts right after the window's number: the column a reader looks for stays in view
-    # however many estimates follow
-    rows = "".join(
-        f"<tr><td>{w.index}</td><td>{html.escape(', '.join(w.alerts)) or 'ok'}</td>"
-        f"<td>{w.rows}</td><td>{html.escape(w.start or '')}</td>"
-        f"<td>{w.atc:.3f}{ci_text(w.atc_ci)}</td><td>{w.doc:.3f}{ci_text(w.doc_ci)}</td>"
-        f"<td>{'' if w.bbse is None else f'{w.bbse:.3f}'}{ci_text(w.bbse_ci)}</td>"
-        f"<td>{'' if not w.accuracy else f'{w.accuracy.accuracy:.3f}'}</td>"
-        f"<td>{w.ood.rate:.3f}</td><td>{'' if not w.ood_knn else f'{w.ood_knn.rate:.3f}'}</td>"
-        f"<td>{'' if w.seconds is None else f'{w.seconds:.2f}'}</td></tr>"
-        for w in result.windows
-    )
-    return ("<table><tr><th>window</th><th>alerts</th><th>rows</th><th>start</th><th>ATC</th>"
-            "<th>DoC</th><th>BBSE</th><th>accuracy</th><th>OOD rate (energy)</th>"
-            "<th>OOD rate (kNN)</th><th>seconds</th>"
-            f"</tr>{rows}</table>")  # fmt: skip
+    # however many estimates follow; then each estimate and rate, the labelled accuracy, time
+    shown = [s for s in _signals(result) if s.name != "accuracy" and any(
+        _cell(s, w.get(s.name)) for w in result.windows)]  # fmt: skip
+    head = "".join(f"<th>{html.escape(s.column)}</th>" for s in shown)
+    rows = []
+    for w in result.windows:
+        acc = w.get("accuracy")
+        rows.append(
+            f"<tr><td>{w.index}</td><td>{html.escape(', '.join(w.alerts)) or 'ok'}</td>"
+            f"<td>{w.rows}</td><td>{html.escape(w.start or '')}</td>"
+            + "".join(f"<td>{_cell(s, w.get(s.name))}</td>" for s in shown)
+            + f"<td>{'' if acc is None else f'{acc.accuracy:.3f}'}</td>"
+            f"<td>{'' if w.seconds is None else f'{w.seconds:.2f}'}</td></tr>"
+        )
+    return ("<table><tr><th>window</th><th>alerts</th><th>rows</th><th>start</th>"
+            f"{head}<th>accuracy</th><th>seconds</th></tr>{''.join(rows)}</table>")  # fmt: skip
 
 
 def fragment(result) -> str:

@@ -12,16 +12,15 @@ state reads every window once (the content keys of every counted row: 33 bytes a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from safeadapt.errors import DataError, InvalidConfig
-from safeadapt.monitor.detectors import check_detectors
 from safeadapt.monitor.drifted import keep_window
 from safeadapt.monitor.exported import (
     MANIFEST,
@@ -33,7 +32,11 @@ from safeadapt.monitor.exported import (
 )
 from safeadapt.monitor.inputs import Rows, read_inputs, rows_in_memory, time_order
 from safeadapt.monitor.reference import META, REFERENCE_DIR, TENSORS, Reference
-from safeadapt.monitor.signals import MMD_PER_SIDE
+from safeadapt.monitor.result import MonitorResult
+from safeadapt.monitor.signals import Options, Signal, plan
+from safeadapt.monitor.signals.base import SignalEntry
+from safeadapt.monitor.signals.ood_rate import check_detectors
+from safeadapt.monitor.signals.stats import MMD_PER_SIDE
 from safeadapt.monitor.state import (
     LOCK,
     STATE,
@@ -44,76 +47,13 @@ from safeadapt.monitor.state import (
     read_window,
     state_lock,
 )
-from safeadapt.monitor.window import AlertPolicy, WindowResult, ci_text, measure_window
+from safeadapt.monitor.window import AlertPolicy, WindowResult, measure_window
 
 MIN_WINDOW = 20  # the smallest window the tests are meaningful on (the kernel test needs 10)
 MAX_WINDOW = 1_000_000
 # rows of each window the pretrained backbone embeds (an export whose adaptation moved the
 # backbone): the kernel test of its features compares at most this many per side anyway
 PRETRAINED_ROWS = MMD_PER_SIDE
-
-
-@dataclass(frozen=True)
-class MonitorResult:
-    """Every window of the state, which of them this update measured, and the rows waiting."""
-
-    windows: tuple[WindowResult, ...]
-    new: tuple[int, ...]
-    pending: int
-    skipped: int  # rows already counted in an earlier update
-    policy: AlertPolicy
-    estimate_error: dict[str, float | None]
-
-    @property
-    def new_alerts(self) -> tuple[WindowResult, ...]:
-        return tuple(w for w in self.windows if w.index in self.new and w.alerts)
-
-    def frame(self):
-        import pandas as pd
-
-        return pd.DataFrame([w.row() for w in self.windows])
-
-    def _repr_html_(self) -> str:
-        """The windows' table and the alert status, styled under one root class (a notebook
-        page keeps its own styles)."""
-        from safeadapt.monitor.html import fragment
-
-        return fragment(self)
-
-    def summary(self) -> str:
-        lines = [f"{len(self.new)} new window(s), {len(self.windows)} in all; {self.skipped} "
-                 f"row(s) counted before were skipped; {self.pending} row(s) wait for the next "
-                 f"window. Alerts: {self.policy.describe()}."]  # fmt: skip
-        err = self.estimate_error
-        track = ", ".join(
-            f"{k.upper()} off by up to {v:.3f}" for k, v in err.items() if v is not None
-        )
-        for w in self.windows:
-            if w.index not in self.new:
-                continue
-            acc = (f"; accuracy {w.accuracy.accuracy:.3f} [{w.accuracy.ci_low:.3f}, "
-                   f"{w.accuracy.ci_high:.3f}] on {w.accuracy.labelled} labelled"
-                   if w.accuracy else "")  # fmt: skip
-            if w.coverage:
-                acc += (f", 90 % conformal sets cover {w.coverage.accuracy:.3f} "
-                        f"[{w.coverage.ci_low:.3f}, {w.coverage.ci_high:.3f}]")  # fmt: skip
-            flag = f"ALERT ({', '.join(w.alerts)})" if w.alerts else "ok"
-            knn = (f", kNN {w.ood_knn.rate:.3f} (reference {w.ood_knn.reference_rate:.3f})"
-                   if w.ood_knn else "")  # fmt: skip
-            knn += "".join(f", {name} {r.rate:.3f} (reference {r.reference_rate:.3f})"
-                           for name, r in w.ood_more.items())  # fmt: skip
-            lines.append(
-                f"  window {w.index} ({w.rows} rows): {flag}; estimated accuracy ATC "
-                f"{w.atc:.3f}{ci_text(w.atc_ci)}, DoC {w.doc:.3f}{ci_text(w.doc_ci)}, "
-                f"under label shift (BBSE) {w.bbse:.3f}{ci_text(w.bbse_ci)}; OOD "
-                f"rate: energy {w.ood.rate:.3f} (reference "
-                f"{w.ood.reference_rate:.3f}){knn}{acc}"
-            )
-        if track:
-            lines.append(f"On the study's labelled shifted splits the estimates were {track} "
-                         "(their 95 % intervals hold where the model errs as on the "
-                         "reference; a shift can break that).")  # fmt: skip
-        return "\n".join(lines)
 
 
 class Monitor:
@@ -135,6 +75,7 @@ class Monitor:
         time_column: str | None = None,
         pretrained_rows: int | None = None,
         more_detectors: tuple[str, ...] = (),
+        allow_new_signals: bool = False,
     ) -> None:
         pretrained_rows = PRETRAINED_ROWS if pretrained_rows is None else pretrained_rows
         if not isinstance(pretrained_rows, int) or not MIN_WINDOW <= pretrained_rows <= MAX_WINDOW:
@@ -174,10 +115,13 @@ class Monitor:
         self.pretrained_rows = pretrained_rows
         if pretrained_rows != PRETRAINED_ROWS:  # a state made before the setting keeps its key
             self.settings["pretrained_rows"] = pretrained_rows
-        self.more_detectors = check_detectors(more_detectors)
-        if self.more_detectors:  # likewise
-            self.settings["more_detectors"] = list(self.more_detectors)
-        self._fitted: tuple | None = None  # the more detectors, fitted once on the reference
+        # the signals measured: their list (with their settings) is in the state header, so a
+        # resumed stream is measured as it began (or, by choice, starts a new alert budget)
+        self.signals: list[Signal] = plan(self.reference, Options(check_detectors(more_detectors)))
+        self.allow_new_signals = bool(allow_new_signals)
+        self._fitted = False  # the signals are fitted on the reference once, at the first window
+        self._header: StateHeader | None = None  # as last read
+        self._notes: list[str] = []
         # every file of the export the monitor reads: an edited threshold is another export
         self.export_key = export_key(self.export_dir, (MANIFEST, MODEL, f"{REFERENCE_DIR}/{META}",
                                                        f"{REFERENCE_DIR}/{TENSORS}"), hashes)  # fmt: skip
@@ -207,11 +151,15 @@ class Monitor:
                 f"monitor: {self.out} watches another export (or this one changed since: its "
                 "manifest, weights or reference); give a new --out for this export."
             )
-        if state.settings != self.settings:
+        settings = dict(state.settings)
+        legacy = settings.pop("more_detectors", []) if state.schema < 4 else []
+        if settings != self.settings:
             raise InvalidConfig(
                 f"monitor: {self.out} was made with {state.settings}; run with the same "
                 "settings, or give a new --out."
             )
+        self._check_signals(state, legacy)
+        self._header = state
         files = sorted((self.out / WINDOWS).glob("*.json"))
         if self._known is not None and self._known[0] == len(files):
             return self._known[1], self._known[2]  # nothing written since by anyone else
@@ -236,21 +184,60 @@ class Monitor:
         old = content_key(self.export_dir, (MODEL, f"{REFERENCE_DIR}/{TENSORS}"))
         if state.export != old:
             return False
-        header = {"schema": STATE_SCHEMA, "export": self.export_key, "settings": state.settings}
+        header = {"schema": 3, "export": self.export_key, "settings": state.settings}
         if state.consumed or state.windows:  # schema 1's history stays where it was
             header.update(consumed=dict(state.consumed), windows=list(state.windows))
         write_atomic(self.out / STATE, json.dumps(header))
         return True
 
-    def _start(self) -> None:
-        """The state's header, once (a schema-1 file's history stays in it, read as before)."""
+    def _recorded(self, state: StateHeader, legacy_more: list) -> tuple[SignalEntry, ...]:
+        """The signals the state was measured with; before schema 4 the header did not say:
+        those this release plans for the export and the detectors the settings named."""
+        if state.signals is not None:
+            return state.signals
+        return _entries(plan(self.reference, Options(check_detectors(legacy_more))))
+
+    def _check_signals(self, state: StateHeader, legacy_more: list) -> None:
+        """A state measured with other signals is refused (their number sets the windows' alert
+        level), unless ``allow_new_signals``: then the next window starts a new budget."""
+        recorded, now = self._recorded(state, legacy_more), _entries(self.signals)
+        if recorded == now or self.allow_new_signals:
+            return
+        raise InvalidConfig(
+            f"monitor: {self.out} was measured with other signals ({_changes(recorded, now)}), "
+            "which changes the alert level; run with the same --more-detectors and safeadapt, "
+            "give a new --out, or pass --allow-new-signals to start a new alert budget from "
+            "the next window."
+        )
+
+    def _start(self, windows: int) -> None:
+        """The state's header: written once; rewritten when an older schema's header is carried
+        forward or the signals changed (``allow_new_signals``: a new budget from ``windows``).
+        A schema-1 file's history stays in it, read as before."""
         from safeadapt.files import write_atomic
 
-        if (self.out / STATE).is_file():
+        now = _entries(self.signals)
+        state = self._header if (self.out / STATE).is_file() else None
+        if state is not None and state.schema == STATE_SCHEMA and state.signals == now:
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        header = {"schema": STATE_SCHEMA, "export": self.export_key, "settings": self.settings}
+        budgets = list(state.budgets) if state is not None else []
+        if state is not None:
+            legacy = state.settings.get("more_detectors", []) if state.schema < 4 else []
+            recorded = self._recorded(state, legacy)
+            if recorded != now:
+                budgets.append(windows)
+                self._notes.append(f"The signals changed at window {windows} "
+                                   f"({_changes(recorded, now)}): a new alert budget starts "
+                                   "there (--allow-new-signals).")  # fmt: skip
+        header: dict[str, Any] = {"schema": STATE_SCHEMA, "export": self.export_key,
+                                  "settings": self.settings,
+                                  "signals": [dataclasses.asdict(e) for e in now],
+                                  "budgets": budgets}  # fmt: skip
+        if state is not None and (state.consumed or state.windows):
+            header.update(consumed=dict(state.consumed), windows=list(state.windows))
         write_atomic(self.out / STATE, json.dumps(header))
+        self._header = read_header(self.out / STATE)
 
     def _save_window(self, result: WindowResult, keys: list[str]) -> None:
         from safeadapt.files import write_atomic
@@ -318,7 +305,10 @@ class Monitor:
         _, windows = self._state()
         pending = len(self._pending) if self._pending is not None else 0
         return MonitorResult(tuple(windows), (), pending, 0, self.policy,
-                             self.reference.estimate_error())  # fmt: skip
+                             self.reference.estimate_error(), budgets=self._budgets())  # fmt: skip
+
+    def _budgets(self) -> tuple[int, ...]:
+        return tuple(self._header.budgets) if self._header is not None else ()
 
     def _process(self, rows: Rows, by_time: bool) -> tuple[MonitorResult, Rows]:
         """Measure every full window of the rows not counted before; the rows left over."""
@@ -339,7 +329,7 @@ class Monitor:
         if by_time:
             new_rows = new_rows.take(time_order(new_rows.times, self.time_column or "times"))
         full = len(new_rows) // self.window
-        self._start()
+        self._start(len(windows))
         new = []
         for w in range(full):
             part = new_rows.take(np.arange(w * self.window, (w + 1) * self.window))
@@ -356,13 +346,14 @@ class Monitor:
             self._known = (files, consumed, windows)
         left = new_rows.take(np.arange(full * self.window, len(new_rows)))
         result = MonitorResult(tuple(windows), tuple(new), len(left), skipped, self.policy,
-                               self.reference.estimate_error())  # fmt: skip
+                               self.reference.estimate_error(), tuple(self._notes),
+                               self._budgets())  # fmt: skip
+        self._notes.clear()
         if new or not (self.out / "monitor.html").exists():  # figures only when they change
             self._write_outputs(result)
         return result, left
 
     def _measure(self, rows: Rows, index: int) -> WindowResult:
-        import dataclasses
         import hashlib
         import time
 
@@ -371,11 +362,11 @@ class Monitor:
 
         started = time.perf_counter()
         model, base = self._models_loaded()
-        if self._fitted is None:
-            from safeadapt.monitor.detectors import fit_detectors
-
+        if not self._fitted:
             head = (model.head.weight.detach().float(), model.head.bias.detach().float())
-            self._fitted = fit_detectors(self.reference, self.more_detectors, head)
+            for signal in self.signals:
+                signal.fit(self.reference, head)
+            self._fitted = True
         split = Split(f"window {index}", rows.inputs, rows.labels)
         take = None  # the pretrained pass: a seeded sample of the window's rows
         if not self.reference.same_backbone and len(rows) > self.pretrained_rows:
@@ -385,8 +376,9 @@ class Monitor:
                                               pretrained_rows=take)  # fmt: skip
         key = hashlib.sha256("|".join(rows.keys).encode()).hexdigest()
         span = (str(rows.times[0]), str(rows.times[-1])) if rows.times else (None, None)
-        result = measure_window(self.reference, pre, adapted, logits, rows.labels, self.policy,
-                                index=index, key=key, span=span, more=self._fitted)  # fmt: skip
+        result = measure_window(self.signals, pre, adapted, logits, rows.labels, self.policy,
+                                index=index, key=key, seed=self.reference.seed + index,
+                                span=span)  # fmt: skip
         return dataclasses.replace(result, seconds=round(time.perf_counter() - started, 4))
 
     def _write_outputs(self, result: MonitorResult) -> None:
@@ -396,3 +388,17 @@ class Monitor:
         if result.windows:
             write_atomic(self.out / "monitor.csv", result.frame().to_csv(index=False))
         html.write(result, self.out / "monitor.html", str(self.export_dir))
+
+
+def _entries(signals: list[Signal]) -> tuple[SignalEntry, ...]:
+    return tuple(s.describe() for s in signals)
+
+
+def _changes(before: tuple[SignalEntry, ...], after: tuple[SignalEntry, ...]) -> str:
+    """What differs between two signal lists, in a few words."""
+    names_before, names_after = {e.name for e in before}, {e.name for e in after}
+    added, removed = sorted(names_after - names_before), sorted(names_before - names_after)
+    changed = sorted(e.name for e in after if e.name in names_before and e not in before)
+    parts = [f"{what} {', '.join(names)}" for what, names in
+             (("added", added), ("removed", removed), ("changed", changed)) if names]  # fmt: skip
+    return "; ".join(parts) or "their order"

@@ -17,7 +17,7 @@ Size: ``REFERENCE_SIZE x (2 x feature dim + classes) x 4`` bytes (1,000 MiniLM r
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from safeadapt.errors import CheckpointError, DataError
-from safeadapt.monitor import signals
+from safeadapt.monitor.signals import stats
 
 REFERENCE_DIR = "monitor"
 TENSORS, META = "reference.safetensors", "reference.json"
@@ -60,14 +60,12 @@ class Reference:
     accuracy: float
     confidence_mean: float  # temperature-scaled, over the reference
     atc_threshold: float
-    ood_detector: str
     ood_threshold: float  # fitted on one half of the reference ...
     ood_reference_flagged: int  # ... and the rate counted on the other half
     ood_reference_n: int
     same_backbone: bool  # the adaptation left the backbone as it was (LP): one feature pass
     checks: tuple[EstimateCheck, ...] = ()
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
     # the kNN detector on the adapted features: its bank is the half the energy threshold was
     # fitted on, its threshold fitted there too (leave-one-out), its ID rate counted on the
     # other half; None in references exported before it existed (their windows skip it)
@@ -87,10 +85,10 @@ class Reference:
     def slips(self) -> tuple[np.ndarray, np.ndarray]:
         """Per reference row, what ATC and DoC count for it minus whether the model is right
         (above the threshold or not; the temperature-scaled confidence): their spread sizes
-        the estimates' intervals (``signals.estimate_interval``)."""
+        the estimates' intervals (``stats.estimate_interval``)."""
         right = (self.predictions == np.asarray(self.labels)).astype(np.float64)
-        above = signals.negative_entropy(self.logits, self.temperature) > self.atc_threshold
-        conf = signals.confidence(self.logits, self.temperature)
+        above = stats.negative_entropy(self.logits, self.temperature) > self.atc_threshold
+        conf = stats.confidence(self.logits, self.temperature)
         return above - right, conf - right
 
     def knn_bank(self) -> Tensor:
@@ -143,6 +141,7 @@ class Reference:
         if type(schema) is not int or not 0 <= schema <= REFERENCE_SCHEMA:
             raise DataError(f"{path}: schema {schema!r} is not one this safeadapt reads "
                             f"({REFERENCE_SCHEMA}); upgrade safeadapt or {fix}.")  # fmt: skip
+        _legacy_keys(meta, str(path), fix)
         values = typed_fields(cls, meta, str(path), fix, skip=frozenset(TENSOR_FIELDS))
         view = _view(values)
         check_label_names(view.label_names, str(path))
@@ -167,6 +166,18 @@ class Reference:
 TENSOR_FIELDS = ("pretrained", "adapted", "logits", "labels")
 MAX_TENSOR_BYTES = 4 << 30
 MAX_WIDTH = 65_536  # feature dimensions or classes of a reference tensor
+
+
+# keys of references written before the monitor's signals were plug-ins, with the one value any
+# safeadapt wrote for them: read and dropped
+LEGACY_KEYS = {"ood_detector": "energy", "extra": {}}
+
+
+def _legacy_keys(meta: dict[str, Any], where: str, fix: str) -> None:
+    for key, value in LEGACY_KEYS.items():
+        if key in meta and meta.pop(key) != value:
+            raise DataError(f"{where}: key {key!r} can only be {value!r} (a reference written "
+                            f"by an older safeadapt); {fix}.")  # fmt: skip
 
 
 def _check_shapes(path: Path, fix: str) -> None:
@@ -306,17 +317,17 @@ def build_reference(
     labels = np.asarray(split.labels)
     temperature = fit_temperature(logits, torch.as_tensor(labels))
     acc = float((logits.argmax(1).numpy() == labels).mean())
-    conf = signals.confidence(logits, temperature)
-    threshold = signals.atc_threshold(signals.negative_entropy(logits, temperature), acc)
+    conf = stats.confidence(logits, temperature)
+    threshold = stats.atc_threshold(stats.negative_entropy(logits, temperature), acc)
     # the detector: the energy score (Liu et al., NeurIPS 2020) of the adapted model's logits;
     # its threshold on a seeded half of the reference, its ID rate counted on the other half
-    scores = signals.energy(logits)
+    scores = stats.energy(logits)
     fit, count = split_halves(len(scores), seed)
     ood_threshold = float(np.quantile(scores[fit], OOD_FPR))
     # the kNN detector: bank = the fit half's adapted features, threshold on the same half with
     # each row's own distance left out, ID rate on the other half
     bank = adapted[torch.as_tensor(fit)]
-    k = signals.knn_k(len(bank))
+    k = stats.knn_k(len(bank))
     knn_threshold = float(np.quantile(knn_score(bank, bank, k, leave_one_out=True), OOD_FPR))
     knn_flagged = int((knn_score(bank, adapted[torch.as_tensor(count)], k)
                        < knn_threshold).sum())  # fmt: skip
@@ -328,13 +339,13 @@ def build_reference(
         truth = float((out.argmax(1).numpy() == np.asarray(sample.labels)).mean())
         checks.append(EstimateCheck(
             name, len(sample), truth,
-            signals.atc_estimate(signals.negative_entropy(out, temperature), threshold),
-            signals.doc_estimate(signals.confidence(out, temperature), float(conf.mean()), acc),
+            stats.atc_estimate(stats.negative_entropy(out, temperature), threshold),
+            stats.doc_estimate(stats.confidence(out, temperature), float(conf.mean()), acc),
         ))  # fmt: skip
     return Reference(
         pretrained=base, adapted=adapted, logits=logits, labels=labels,
         label_names=tuple(task.label_names), temperature=temperature, accuracy=acc,
-        confidence_mean=float(conf.mean()), atc_threshold=threshold, ood_detector="energy",
+        confidence_mean=float(conf.mean()), atc_threshold=threshold,
         ood_threshold=ood_threshold, ood_reference_flagged=int((scores[count] < ood_threshold).sum()),
         ood_reference_n=len(count), same_backbone=same, checks=tuple(checks), seed=seed,
         knn_k=k, knn_threshold=knn_threshold, knn_reference_flagged=knn_flagged,

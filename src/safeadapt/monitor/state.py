@@ -16,26 +16,32 @@ from pathlib import Path
 from typing import Any
 
 from safeadapt.errors import DataError, InvalidConfig
+from safeadapt.monitor.signals.base import SignalEntry
 from safeadapt.monitor.window import WindowResult
 
 STATE = "safeadapt-monitor.json"
 # 1: every window and every key inside STATE, rewritten after each window; 2: the export keyed
-# on its weights and reference tensors only; 3: on every file of the export the monitor reads
-STATE_SCHEMA = 3
+# on its weights and reference tensors only; 3: on every file of the export the monitor reads;
+# 4: the signals measured (with their settings) in the header, each window's results by signal
+STATE_SCHEMA = 4
 LOCK = ".lock"
 WINDOWS = "windows"
 
 
 @dataclass(frozen=True)
 class StateHeader:
-    """``safeadapt-monitor.json``: the export watched (its content key) and the settings; a
-    schema-1 state also kept every window and counted row here."""
+    """``safeadapt-monitor.json``: the export watched (its content key), the settings, the
+    signals measured (``Signal.describe``: name, alerts, settings; None before schema 4) and
+    the windows from which a new alert budget started (``--allow-new-signals``); a schema-1
+    state also kept every window and counted row here."""
 
     export: str
     settings: dict[str, Any]
     schema: int = 1
     consumed: dict[str, int] = field(default_factory=dict)
     windows: tuple[dict[str, Any], ...] = ()
+    signals: tuple[SignalEntry, ...] | None = None
+    budgets: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,20 @@ class WindowEntry:
     keys: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _StoredEntry:
+    result: dict[str, Any]  # read by WindowResult.from_json
+    keys: tuple[str, ...]
+
+
 def read_window(path: Path, expected: int) -> WindowEntry:
     """A window file, read strictly: typed, named after its own index, which is ``expected``
     (the windows before it are all there), with one content key per row."""
     from safeadapt.readback import read_object, typed
 
     fix = "move it away (or give a new --out) and run again"
-    entry = typed(WindowEntry, read_object(path, fix), str(path), fix, nonfinite=True)
+    raw = typed(_StoredEntry, read_object(path, fix), str(path), fix)
+    entry = WindowEntry(WindowResult.from_json(raw.result, f"{path}: key 'result'"), raw.keys)
     index = entry.result.index
     if path.name != f"{index:08d}.json":
         raise DataError(f"monitor: {path} holds window {index}, not the window its name says; "

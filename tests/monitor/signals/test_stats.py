@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from safeadapt.monitor import signals
+from safeadapt.monitor.signals import stats as signals
 
 
 def test_the_atc_interval_covers_a_windows_accuracy_where_atc_holds():

@@ -1,7 +1,7 @@
-"""The signals of one monitoring window, as pure functions of arrays (no model, no files).
+"""The statistics of the monitor's signals, as pure functions of arrays (no model, no files).
 
 Each test returns a p-value of "this window comes from the reference distribution"; the alert
-policy (``safeadapt.monitor.window.AlertPolicy``) decides at what level a p-value raises an alert.
+policy (``monitor.window.AlertPolicy``) decides at what level a p-value raises an alert.
 
 - :func:`embedding_drift` -- MMD^2 between the reference's and the window's features with a
   permutation p-value (``safeadapt.shift.tests.mmd_test``), in two stages: a cheap first pass
@@ -33,6 +33,7 @@ from torch import Tensor
 
 from safeadapt.metrics.detection import energy_score
 from safeadapt.metrics.intervals import wilson_interval
+from safeadapt.monitor.signals.base import Proportion, Rate
 from safeadapt.shift.tests import mmd_test
 
 FIRST_PERMUTATIONS = 200
@@ -47,23 +48,6 @@ class TestResult(NamedTuple):
 
     statistic: float
     p_value: float
-
-
-class FlagRate(NamedTuple):
-    rate: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    reference_rate: float
-
-
-class Proportion(NamedTuple):
-    """A share of labelled rows (accuracy, conformal coverage) with its Wilson interval."""
-
-    accuracy: float
-    ci_low: float
-    ci_high: float
-    labelled: int
 
 
 def permutations_for(level: float) -> int:
@@ -111,9 +95,9 @@ def prediction_drift(
 
 def ood_rate(
     window_scores: np.ndarray, threshold: float, reference_flagged: int, reference_n: int
-) -> FlagRate:
+) -> tuple[Rate, float]:
     """The share of the window scored below ``threshold`` (flagged as out of distribution), its
-    Wilson interval, and a one-sided Fisher exact p-value against the reference rate
+    Wilson interval, the reference rate, and a one-sided Fisher exact p-value against the reference rate
     ``reference_flagged / reference_n`` (counted on examples the threshold was not fitted on)."""
     from scipy.stats import fisher_exact
 
@@ -122,7 +106,7 @@ def ood_rate(
     table = [[flagged, n - flagged], [reference_flagged, reference_n - reference_flagged]]
     _, p = fisher_exact(table, alternative="greater")
     low, high = wilson_interval(flagged, n)
-    return FlagRate(flagged / n, low, high, float(p), reference_flagged / reference_n)
+    return Rate(flagged / n, low, high, reference_flagged / reference_n), float(p)
 
 
 def knn_k(bank_size: int, k: int = 50) -> int:
