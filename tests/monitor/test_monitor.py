@@ -19,8 +19,9 @@ from safeadapt.results.export import BackboneRef, ExportManifest
 from safeadapt.study.suggest import study_record
 
 
-def _export(folder, model, pretrained, task, backbone):
-    """The export layout ``safeadapt export`` writes, from a model fitted here."""
+def _export(folder, model, pretrained, task, backbone, members=0):
+    """The export layout ``safeadapt export`` writes, from a model fitted here (``members``:
+    the heads of its ensemble for agreement-on-the-line)."""
     folder.mkdir()
     model.save(folder / "model.safetensors")
     manifest = ExportManifest(
@@ -29,7 +30,7 @@ def _export(folder, model, pretrained, task, backbone):
         protocol="lp", settings={}, seed=0, run_id="lp-seed0", study="watched", task=task.name,
     )  # fmt: skip
     (folder / "safeadapt.json").write_text(json.dumps(manifest.to_json()))
-    build_reference(model, pretrained, task, seed=0).save(folder)
+    build_reference(model, pretrained, task, seed=0, members=members).save(folder)
     # the study it came from: tweets are not among its OOD domains (they arrive in production)
     study = {"name": "watched", "task": {"builtin": "vader-sentiment", "max_train": 60,
                                          "options": {"ood_domains": ["amazon"]}},

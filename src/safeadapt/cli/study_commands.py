@@ -217,6 +217,13 @@ def export(
     seed: Annotated[
         int | None, typer.Option(help="Which seed's model (default: the first).")
     ] = None,
+    ensemble: Annotated[
+        int | None,
+        typer.Option(
+            help="Heads the monitoring reference carries for the agreement estimate of accuracy "
+            "(ALine-D): 0 for none, 2 to 20. Default: 5 when the study has 3 runs or more."
+        ),
+    ] = None,
     trust_code: TrustCode = False,
     max_runs: MaxRuns = 1000,
 ) -> None:
@@ -227,7 +234,8 @@ def export(
     from safeadapt.study.export import export_model
 
     _trust(trust_code)
-    folder = export_model(load_study(study, max_runs=max_runs), out, variant, seed, str(study))
+    folder = export_model(load_study(study, max_runs=max_runs), out, variant, seed, str(study),
+                          ensemble=ensemble)  # fmt: skip
     typer.echo(f"exported to {folder}: model.safetensors, safeadapt.json, README.md (model card)")
 
 

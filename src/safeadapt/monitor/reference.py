@@ -45,6 +45,7 @@ class EstimateCheck:
     accuracy: float
     atc: float
     doc: float
+    aline: float | None = None  # agreement-on-the-line, where the export carries an ensemble
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,20 @@ class Reference:
     knn_k: int | None = None
     knn_threshold: float | None = None
     knn_reference_flagged: int | None = None
+    # the ensemble for agreement-on-the-line (``monitor.members``): K heads on the adapted
+    # features, weight (K x classes, D) and bias (K, classes); None: exported without one
+    member_weight: Tensor | None = None
+    member_bias: Tensor | None = None
+
+    @property
+    def members(self) -> int:
+        return 0 if self.member_bias is None else len(self.member_bias)
+
+    def ensemble_predictions(self, features: Tensor, logits: Tensor) -> np.ndarray:
+        """``(1 + K, rows)``: the deployed model's predicted classes, then each member's."""
+        from safeadapt.monitor.members import ensemble_predictions
+
+        return ensemble_predictions(self.member_weight, self.member_bias, features, logits)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -97,8 +112,9 @@ class Reference:
     def estimate_error(self) -> dict[str, float | None]:
         """The largest absolute error of each estimate on the study's shifted splits."""
         out: dict[str, float | None] = {}
-        for name in ("atc", "doc"):
-            errors = [abs(getattr(c, name) - c.accuracy) for c in self.checks]
+        for name in ("atc", "doc", "aline"):
+            errors = [abs(getattr(c, name) - c.accuracy) for c in self.checks
+                      if getattr(c, name) is not None]  # fmt: skip
             out[name] = max(errors) if errors else None
         return out
 
@@ -111,6 +127,9 @@ class Reference:
                    "labels": torch.as_tensor(self.labels, dtype=torch.int64)}  # fmt: skip
         if not self.same_backbone:  # an LP export: one set of features serves as both
             tensors["adapted"] = self.adapted.float().contiguous()
+        if self.members:
+            tensors["member_weight"] = self.member_weight.float().contiguous()
+            tensors["member_bias"] = self.member_bias.float().contiguous()
         save_verified(tensors, folder / TENSORS)
         meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in TENSOR_FIELDS}
         meta["label_names"] = list(self.label_names)
@@ -151,7 +170,9 @@ class Reference:
             raise DataError(f"{folder / TENSORS} is {size:,} bytes, more than a reference of "
                             f"{REFERENCE_SIZE:,} rows can be; {fix}.")  # fmt: skip
         try:
-            _check_shapes(folder / TENSORS, fix)  # from the header, before any tensor is read
+            _check_shapes(
+                folder / TENSORS, fix, len(view.label_names)
+            )  # from the header, before any tensor is read
             tensors, _ = read_safetensors(folder / TENSORS)
         except (CheckpointError, DataError):
             raise
@@ -163,7 +184,8 @@ class Reference:
         return cls(**tensors, **values)
 
 
-TENSOR_FIELDS = ("pretrained", "adapted", "logits", "labels")
+TENSOR_FIELDS = ("pretrained", "adapted", "logits", "labels", "member_weight", "member_bias")
+MEMBERS = ("member_weight", "member_bias")
 MAX_TENSOR_BYTES = 4 << 30
 MAX_WIDTH = 65_536  # feature dimensions or classes of a reference tensor
 
@@ -180,16 +202,19 @@ def _legacy_keys(meta: dict[str, Any], where: str, fix: str) -> None:
                             f"by an older safeadapt); {fix}.")  # fmt: skip
 
 
-def _check_shapes(path: Path, fix: str) -> None:
+def _check_shapes(path: Path, fix: str, classes: int) -> None:
     """Each tensor of the reference file at most ``REFERENCE_SIZE`` rows and ``MAX_WIDTH``
     columns, read from the safetensors header: a file claiming more is refused before its
     tensors are allocated."""
     from safetensors import safe_open
 
+    from safeadapt.monitor.members import MAX_MEMBERS
+
     with safe_open(str(path), framework="pt") as f:
         for name in f.keys():
             shape = f.get_slice(name).get_shape()
-            if len(shape) > 2 or (shape and shape[0] > REFERENCE_SIZE) or any(
+            rows = MAX_MEMBERS * classes if name == "member_weight" else REFERENCE_SIZE
+            if len(shape) > 2 or (shape and shape[0] > rows) or any(
                     d > MAX_WIDTH for d in shape[1:]):  # fmt: skip
                 raise DataError(f"{path}: tensor {name!r} of shape {tuple(shape)} is larger than "
                                 f"a reference ({REFERENCE_SIZE:,} rows of at most {MAX_WIDTH:,}); "
@@ -240,6 +265,8 @@ def _check_tensors(tensors: dict[str, Tensor], m: SimpleNamespace, path: Path,
     columns as label names, integer labels among them, every value finite."""
     same = m.same_backbone
     need = {"pretrained", "logits", "labels"} | (set() if same else {"adapted"})
+    if set(MEMBERS) <= set(tensors):  # the ensemble is optional, both tensors or neither
+        need |= set(MEMBERS)
     if set(tensors) != need:
         missing, extra = sorted(need - set(tensors)), sorted(set(tensors) - need)
         raise DataError(f"{path} holds tensors {sorted(tensors)}; a reference with "
@@ -257,19 +284,27 @@ def _check_tensors(tensors: dict[str, Tensor], m: SimpleNamespace, path: Path,
                         f"and {k} label names; {fix}.")  # fmt: skip
     if int(labels.min()) < 0 or int(labels.max()) >= k:
         raise DataError(f"{path}: labels lie outside 0..{k - 1}; {fix}.")
-    for name in need - {"labels"}:
+    for name in need - {"labels", *MEMBERS}:
         t = tensors.get(name)
         if not t.is_floating_point() or t.ndim != 2 or len(t) != n or t.shape[1] < 1:
             raise DataError(f"{path}: {name} must be a 2-D float tensor of {n} rows; got "
                             f"{t.dtype} {tuple(t.shape)}; {fix}.")  # fmt: skip
         if not bool(torch.isfinite(t).all()):
             raise DataError(f"{path}: {name} holds NaN or infinite values; {fix}.")
-    return {
-        "pretrained": base,
-        "adapted": tensors.get("adapted", base),
-        "logits": logits,
-        "labels": labels.numpy(),
-    }
+    adapted = tensors.get("adapted", base)
+    weight, bias = (tensors.get(name) for name in MEMBERS)
+    if bias is not None:
+        members = len(bias)
+        if not (bias.is_floating_point() and weight.is_floating_point()
+                and tuple(bias.shape) == (members, k) and 2 <= members
+                and tuple(weight.shape) == (members * k, adapted.shape[1])):  # fmt: skip
+            raise DataError(f"{path}: the ensemble's member_weight {tuple(weight.shape)} and "
+                            f"member_bias {tuple(bias.shape)} must be (K x {k}, "
+                            f"{adapted.shape[1]}) and (K, {k}) with K >= 2; {fix}.")  # fmt: skip
+        if not bool(torch.isfinite(weight).all() and torch.isfinite(bias).all()):
+            raise DataError(f"{path}: the ensemble holds NaN or infinite values; {fix}.")
+    return {"pretrained": base, "adapted": adapted, "logits": logits,
+            "labels": labels.numpy(), "member_weight": weight, "member_bias": bias}  # fmt: skip
 
 
 def window_outputs(
@@ -302,12 +337,13 @@ def same_weights(adapted, pretrained) -> bool:
 
 
 def build_reference(
-    model, pretrained, task, seed: int = 0, size: int = REFERENCE_SIZE
+    model, pretrained, task, seed: int = 0, size: int = REFERENCE_SIZE, members: int = 0
 ) -> Reference:
     """The reference of ``model`` (an adapted ``Classifier``) whose backbone started as
     ``pretrained``, from ``task``'s ID-validation split; the estimates are checked on the
     task's OOD-validation splits and its ID test split (labelled, never used to fit anything
-    here)."""
+    here). ``members``: the heads of the ensemble for agreement-on-the-line (0: none), fitted
+    on a seeded sample of the task's training split (``monitor.members``)."""
     from safeadapt.metrics.calibration import fit_temperature
     from safeadapt.metrics.detection import knn_score
 
@@ -331,16 +367,30 @@ def build_reference(
     knn_threshold = float(np.quantile(knn_score(bank, bank, k, leave_one_out=True), OOD_FPR))
     knn_flagged = int((knn_score(bank, adapted[torch.as_tensor(count)], k)
                        < knn_threshold).sum())  # fmt: skip
+    weight = bias = None
+    if members:
+        from safeadapt.monitor.members import TRAIN_ROWS, fit_members
+
+        train = task.train.sample(TRAIN_ROWS, seed)
+        _, feats, _ = window_outputs(model, None, train, same_backbone=True)
+        weight, bias = fit_members(feats, train.labels, task.num_classes, members, seed)
     checks = []
     for name, other in {**{f"ood-val:{k}": v for k, v in task.ood_val.items()},
                         "test": task.test}.items():  # fmt: skip
         sample = other.sample(size, seed)
-        _, _, out = window_outputs(model, pretrained, sample, same_backbone=True)
+        _, feats, out = window_outputs(model, pretrained, sample, same_backbone=True)
         truth = float((out.argmax(1).numpy() == np.asarray(sample.labels)).mean())
+        aline = None
+        if weight is not None:
+            from safeadapt.monitor.members import ensemble_predictions
+
+            aline = stats.aline_estimate(ensemble_predictions(weight, bias, adapted, logits), labels,
+                                         ensemble_predictions(weight, bias, feats, out)).accuracy[0]  # fmt: skip
         checks.append(EstimateCheck(
             name, len(sample), truth,
             stats.atc_estimate(stats.negative_entropy(out, temperature), threshold),
             stats.doc_estimate(stats.confidence(out, temperature), float(conf.mean()), acc),
+            None if aline is None else float(aline),
         ))  # fmt: skip
     return Reference(
         pretrained=base, adapted=adapted, logits=logits, labels=labels,
@@ -349,6 +399,7 @@ def build_reference(
         ood_threshold=ood_threshold, ood_reference_flagged=int((scores[count] < ood_threshold).sum()),
         ood_reference_n=len(count), same_backbone=same, checks=tuple(checks), seed=seed,
         knn_k=k, knn_threshold=knn_threshold, knn_reference_flagged=knn_flagged,
+        member_weight=weight, member_bias=bias,
     )  # fmt: skip
 
 

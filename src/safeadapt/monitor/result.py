@@ -44,7 +44,9 @@ class MonitorResult:
                  f"window. Alerts: {self.policy.describe()}."]  # fmt: skip
         err = self.estimate_error
         track = ", ".join(
-            f"{k.upper()} off by up to {v:.3f}" for k, v in err.items() if v is not None
+            f"{signal_for(k).label if signal_for(k) else k} off by up to {v:.3f}"
+            for k, v in err.items()
+            if v is not None
         )
         lines += [f"  {note}" for note in self.notes]
         lines += [f"  {window_line(w)}" for w in self.windows if w.index in self.new]

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 from safeadapt.errors import CheckpointError, InvalidConfig
 from safeadapt.monitor.exported import MANIFEST, classifier, load_exported  # noqa: F401
+from safeadapt.monitor.members import DEFAULT_MEMBERS, check_ensemble
 from safeadapt.results import RunRecord, ScoreSummary, StudySummary, VariantSummary
 from safeadapt.results.export import BackboneRef, ExportManifest, MonitorEntry
 
@@ -73,15 +74,19 @@ def export_model(
     seed: int | None = None,
     study_path: str | None = None,
     study_raw: dict[str, Any] | None = None,
+    ensemble: int | None = None,
 ):
     """Write the export folder (see the module docstring); returns its path. The study's summary
-    must have been made from its current inputs (``safeadapt.study.freshness``)."""
+    must have been made from its current inputs (``safeadapt.study.freshness``). ``ensemble``:
+    the heads the monitoring reference carries for agreement-on-the-line (None: ``DEFAULT_MEMBERS``
+    when the study has at least three runs, else none)."""
     import safeadapt
     from safeadapt.files import write_atomic
     from safeadapt.study.freshness import fresh_summary
     from safeadapt.study.store import MODEL
 
     out = Path(out)
+    check_ensemble(ensemble)
     if out.exists() and not out.is_dir():
         raise InvalidConfig(f"export: --out {out} is a file; give a new folder.")
     if out.exists() and any(out.iterdir()):
@@ -122,7 +127,14 @@ def export_model(
     manifest = dataclasses.replace(
         manifest,
         transformers=write_transformers(model, list(manifest.label_names), out),
-        monitor=write_reference(model, manifest, task, config, out),
+        monitor=write_reference(
+            model,
+            manifest,
+            task,
+            config,
+            out,
+            (DEFAULT_MEMBERS if len(specs) >= 3 else 0) if ensemble is None else ensemble,
+        ),  # fmt: skip
     )
     _write_study_record(out, study_path, study_raw)
     manifest = dataclasses.replace(manifest, files=export_files(out))
@@ -160,15 +172,18 @@ def export_files(out: Path) -> dict[str, str]:
     return {name: file_sha256(out / name) for name in names if (out / name).is_file()}
 
 
-def write_reference(model, manifest: ExportManifest, task, config, out: Path) -> MonitorEntry:
+def write_reference(
+    model, manifest: ExportManifest, task, config, out: Path, members: int = 0
+) -> MonitorEntry:
     """The monitoring reference (``safeadapt.monitor.reference``) under ``out/monitor``, and
-    what ``safeadapt monitor`` needs to read production inputs as the study read its data."""
+    what ``safeadapt monitor`` needs to read production inputs as the study read its data;
+    ``members``: the heads of its ensemble for agreement-on-the-line."""
     from safeadapt.monitor import build_reference
     from safeadapt.monitor.exported import pretrained_backbone
     from safeadapt.monitor.reference import REFERENCE_DIR
 
-    reference = build_reference(model, pretrained_backbone(manifest), task, seed=manifest.seed)
-    reference.save(out)
+    base = pretrained_backbone(manifest)
+    (reference := build_reference(model, base, task, manifest.seed, members=members)).save(out)
     spec = config.task
     column = "image" if task.modality == "image" else "text"  # built-in tasks: the usual names
     if spec.builtin is None:

@@ -252,3 +252,97 @@ def accuracy(pred: np.ndarray, labels: np.ndarray) -> Proportion | None:
     right = int((np.asarray(pred)[known] == np.asarray(labels)[known]).sum())
     low, high = wilson_interval(right, n)
     return Proportion(right / n, low, high, n)
+
+
+def probit(p: np.ndarray, n: int) -> np.ndarray:
+    """``Phi^-1(p)`` of shares counted on ``n`` rows, clipped half a row from 0 and 1 (a share
+    of 1 has no finite probit)."""
+    from scipy.stats import norm
+
+    edge = 0.5 / max(n, 1)
+    return norm.ppf(np.clip(np.asarray(p, dtype=np.float64), edge, 1 - edge))
+
+
+def pairs(models: int) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(models) for j in range(i + 1, models)]
+
+
+def pair_agreements(preds: np.ndarray) -> np.ndarray:
+    """For predictions ``(models, rows)``, the share of rows on which each pair ``i < j``
+    predicts the same class (in :func:`pairs` order)."""
+    preds = np.asarray(preds)
+    return np.asarray([(preds[i] == preds[j]).mean() for i, j in pairs(len(preds))])
+
+
+class AgreementLine(NamedTuple):
+    accuracy: np.ndarray  # (models,) the estimated window accuracies
+    slope: float
+    bias: float
+    r2: float  # of the agreement line over the pairs (NaN: no spread to fit a line on)
+    fit_p: float  # the residuals against the agreements' sampling noise (chi-square p-value)
+
+
+def aline_d(
+    ref_accuracy: np.ndarray, ref_agreement: np.ndarray, window_agreement: np.ndarray,
+    n_ref: int, n_window: int,
+) -> AgreementLine:  # fmt: skip
+    """ALine-D (Baek et al., NeurIPS 2022): the window accuracies of ``models`` models from their
+    reference accuracies and the pairs' agreements on the reference and on the window. The
+    agreement line ``probit(agr_win) = slope * probit(agr_ref) + bias`` is fitted over the pairs
+    (least squares); assuming the models' accuracies lie on the same line, each pair ``(i, j)``
+    gives ``(u_i + u_j) / 2 = probit(agr_win_ij) + slope * ((probit(acc_ref_i) +
+    probit(acc_ref_j)) / 2 - probit(agr_ref_ij))``, solved for ``u`` by least squares over the
+    pairs (three models or more: the system has full rank); the accuracies are ``Phi(u)``."""
+    from scipy.stats import norm
+
+    acc = probit(ref_accuracy, n_ref)
+    x, y = probit(ref_agreement, n_ref), probit(window_agreement, n_window)
+    spread = float(((x - x.mean()) ** 2).sum())
+    if spread > 1e-12:
+        slope = float(((x - x.mean()) * (y - y.mean())).sum() / spread)
+        bias = float(y.mean() - slope * x.mean())
+        residual = y - (slope * x + bias)
+        total = float(((y - y.mean()) ** 2).sum())
+        r2 = 1 - float((residual**2).sum()) / total if total > 1e-12 else 1.0
+    else:  # every pair agrees alike on the reference: no line to read a slope from
+        slope, bias, r2 = 1.0, float(y.mean() - x.mean()), float("nan")
+        residual = y - (slope * x + bias)
+    fit_p = _line_fit_p(residual, x, y, slope, n_ref, n_window)
+    index = pairs(len(acc))
+    system = np.zeros((len(index), len(acc)))
+    target = np.empty(len(index))
+    for p, (i, j) in enumerate(index):
+        system[p, [i, j]] = 0.5
+        target[p] = y[p] + slope * ((acc[i] + acc[j]) / 2 - x[p])
+    u, *_ = np.linalg.lstsq(system, target, rcond=None)
+    return AgreementLine(norm.cdf(u), slope, bias, r2, fit_p)
+
+
+def _line_fit_p(residual, x, y, slope: float, n_ref: int, n_window: int) -> float:
+    """Whether the pairs lie on the line up to the sampling noise of their agreements: the
+    residuals' sum of squares, each over its variance (the delta method on the probit of a
+    share of ``n`` rows, window and reference), against a chi-square with pairs - 2 degrees of
+    freedom (the pairs share rows, so this is approximate). 1.0 with fewer than three pairs."""
+    from scipy.stats import chi2, norm
+
+    dof = len(residual) - 2
+    if dof < 1:
+        return 1.0
+
+    def variance(z: np.ndarray, n: int) -> np.ndarray:
+        p = norm.cdf(z)
+        return p * (1 - p) / n / np.maximum(norm.pdf(z), 1e-12) ** 2
+
+    var = variance(y, n_window) + slope**2 * variance(x, n_ref)
+    return float(chi2.sf(float((residual**2 / np.maximum(var, 1e-12)).sum()), dof))
+
+
+def aline_estimate(
+    ref_preds: np.ndarray, ref_labels: np.ndarray, window_preds: np.ndarray
+) -> AgreementLine:
+    """:func:`aline_d` from predictions ``(models, rows)`` on the labelled reference and on the
+    window (the reference's labels give each model's accuracy there)."""
+    ref_preds, window_preds = np.asarray(ref_preds), np.asarray(window_preds)
+    accuracy = (ref_preds == np.asarray(ref_labels)[None]).mean(1)
+    return aline_d(accuracy, pair_agreements(ref_preds), pair_agreements(window_preds),
+                   ref_preds.shape[1], window_preds.shape[1])  # fmt: skip
