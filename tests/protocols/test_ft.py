@@ -95,6 +95,9 @@ def test_batchnorm_statistics_stay_pretrained_by_default(
     assert not torch.equal(moved.model.backbone.net._bn1.running_mean, effnet.net._bn1.running_mean)
 
 
+# slow (35 s: a fine-tuning wrecked on purpose, then the paired test on ID validation); the
+# decision itself is tested without a model in test_start.py
+@pytest.mark.slow
 def test_lp_ft_keeps_its_lp_start_when_fine_tuning_wrecks_it(
     text_task, minilm_factory, feature_cache
 ):

@@ -60,6 +60,9 @@ def test_ray_gives_the_sequential_records(cluster, tmp_path, feature_cache):
     assert again.ran == 0 and again.skipped == 4  # finished runs are reused, not resubmitted
 
 
+# slow (20 s: a Ray cluster whose worker is killed); a killed study resuming with every run once
+# is tested without Ray in test_runner.py, Ray's records against the sequential ones above
+@pytest.mark.slow
 def test_a_killed_worker_is_retried_and_the_run_recorded_once(
     cluster, tmp_path, feature_cache, monkeypatch
 ):
