@@ -305,13 +305,20 @@ def test_an_export_carries_its_monitoring_reference_and_monitors_an_image_folder
     done = monitored.update([incoming])
     assert len(done.windows) == len(task.test) // 20
     assert all(w.get("accuracy").labelled == 20 for w in done.windows)
-    # the pretrained backbone embeds a seeded sample of each window when told to: its drift
-    # test says how many rows it compared, the adapted one keeps every row; the setting keys
-    # the state (a state made without it keeps its header as before)
+    # an FT export: the adapted features' test alone by default (no second backbone pass, no
+    # pretrained backbone loaded); with --pretrained-rows the pretrained backbone embeds a
+    # seeded sample of each window, its test saying how many rows it compared; the setting
+    # keys the state, and 500 (what the test compares) keeps a state's header as before
     header = json.loads((tmp_path / "watch" / "safeadapt-monitor.json").read_text())
     assert "pretrained_rows" not in header["settings"]
     first = done.windows[0].tests
-    assert first["embedding_pretrained"].rows == first["embedding_adapted"].rows == 20
+    assert "embedding_pretrained" not in first and first["embedding_adapted"].rows == 20
+    assert monitored._models_loaded()[1] is None
+    full = Monitor(folder, tmp_path / "full", window=20, pretrained_rows=500)
+    assert "pretrained_rows" not in full.settings
+    both = full.update([incoming]).windows[0]
+    assert both.tests["embedding_pretrained"].rows == both.tests["embedding_adapted"].rows == 20
+    assert both.level == pytest.approx(done.windows[0].level * len(first) / len(both.tests))
     window = 40
     assert len(task.test) >= window
     sampled = Monitor(folder, tmp_path / "sampled", window=window, pretrained_rows=20)
@@ -319,5 +326,7 @@ def test_an_export_carries_its_monitoring_reference_and_monitors_an_image_folder
     assert tests["embedding_pretrained"].rows == 20 and tests["embedding_adapted"].rows == window
     with pytest.raises(InvalidConfig, match="same settings"):
         Monitor(folder, tmp_path / "sampled", window=window).update([incoming])
+    with pytest.raises(InvalidConfig, match="removed embedding_pretrained"):
+        Monitor(folder, tmp_path / "full", window=20).update([incoming])
     with pytest.raises(InvalidConfig, match="--pretrained-rows"):
         Monitor(folder, tmp_path / "bad", window=20, pretrained_rows=5)

@@ -38,9 +38,10 @@ def monitor(
     pretrained_rows: Annotated[
         int | None,
         typer.Option(
-            help="Rows of each window the pretrained backbone embeds for its drift test, a "
-            "seeded sample (an export whose adaptation moved the backbone; fewer is cheaper). "
-            "Default: 500, as many as the test compares."
+            help="An export whose adaptation moved the backbone: also test the pretrained "
+            "backbone's features, on this many rows of each window (a seeded sample; 500 is "
+            "what the test compares, fewer is cheaper). Default: off -- the adapted features' "
+            "test alerted at the same windows on the bench's streams, at half the cost."
         ),
     ] = None,
     more_detectors: Annotated[

@@ -58,9 +58,10 @@ PRETRAINED_ROWS = MMD_PER_SIDE
 
 class Monitor:
     """Watches the export in ``export_dir``; its state lives in ``out``. ``pretrained_rows``:
-    when the adaptation moved the backbone, how many rows of each window (a seeded sample) the
-    pretrained backbone embeds for its drift test -- by default as many as the test compares
-    (``MMD_PER_SIDE``), so the sample costs it nothing; fewer save time and lose power."""
+    when the adaptation moved the backbone, the pretrained backbone's drift test is opt-in (a
+    second backbone pass; on the bench's streams the adapted test alerted at the same windows):
+    this many rows of each window (a seeded sample) are embedded for it -- as many as the test
+    compares (``MMD_PER_SIDE``) cost it nothing; fewer save time and lose power."""
 
     def __init__(
         self,
@@ -77,8 +78,9 @@ class Monitor:
         more_detectors: tuple[str, ...] = (),
         allow_new_signals: bool = False,
     ) -> None:
-        pretrained_rows = PRETRAINED_ROWS if pretrained_rows is None else pretrained_rows
-        if not isinstance(pretrained_rows, int) or not MIN_WINDOW <= pretrained_rows <= MAX_WINDOW:
+        if pretrained_rows is not None and (
+                not isinstance(pretrained_rows, int) or isinstance(pretrained_rows, bool)
+                or not MIN_WINDOW <= pretrained_rows <= MAX_WINDOW):  # fmt: skip
             raise InvalidConfig(
                 f"monitor: --pretrained-rows must be an integer from {MIN_WINDOW} to "
                 f"{MAX_WINDOW:,}; got {pretrained_rows!r}."
@@ -112,12 +114,14 @@ class Monitor:
         self.label_column, self.time_column = label_column, time_column
         self.settings = {"window": window, "alpha": alpha, "horizon": horizon,
                          "time_column": time_column}  # fmt: skip
-        self.pretrained_rows = pretrained_rows
-        if pretrained_rows != PRETRAINED_ROWS:  # a state made before the setting keeps its key
+        self.pretrained_rows = pretrained_rows or PRETRAINED_ROWS
+        if pretrained_rows not in (None, PRETRAINED_ROWS):  # states made before keep their key
             self.settings["pretrained_rows"] = pretrained_rows
         # the signals measured: their list (with their settings) is in the state header, so a
         # resumed stream is measured as it began (or, by choice, starts a new alert budget)
-        self.signals: list[Signal] = plan(self.reference, Options(check_detectors(more_detectors)))
+        self.options = Options(check_detectors(more_detectors), pretrained_rows is not None)
+        self.signals: list[Signal] = plan(self.reference, self.options)
+        self.pretrained_pass = any(s.name == "embedding_pretrained" for s in self.signals)
         self.allow_new_signals = bool(allow_new_signals)
         self._fitted = False  # the signals are fitted on the reference once, at the first window
         self._header: StateHeader | None = None  # as last read
@@ -195,7 +199,8 @@ class Monitor:
         those this release plans for the export and the detectors the settings named."""
         if state.signals is not None:
             return state.signals
-        return _entries(plan(self.reference, Options(check_detectors(legacy_more))))
+        # every monitor before schema 4 tested the pretrained features of a moved backbone
+        return _entries(plan(self.reference, Options(check_detectors(legacy_more), True)))
 
     def _check_signals(self, state: StateHeader, legacy_more: list) -> None:
         """A state measured with other signals is refused (their number sets the windows' alert
@@ -205,7 +210,8 @@ class Monitor:
             return
         raise InvalidConfig(
             f"monitor: {self.out} was measured with other signals ({_changes(recorded, now)}), "
-            "which changes the alert level; run with the same --more-detectors and safeadapt, "
+            "which changes the alert level; run with the same --more-detectors, "
+            "--pretrained-rows and safeadapt, "
             "give a new --out, or pass --allow-new-signals to start a new alert budget from "
             "the next window."
         )
@@ -262,7 +268,8 @@ class Monitor:
             from safeadapt.monitor.exported import classifier, pretrained_backbone
 
             model = classifier(self.manifest, self.export_dir / MODEL)
-            base = None if self.reference.same_backbone else pretrained_backbone(self.manifest)
+            moved = not self.reference.same_backbone and self.pretrained_pass
+            base = pretrained_backbone(self.manifest) if moved else None
             self._models = (model, base)
         return self._models
 
@@ -369,10 +376,10 @@ class Monitor:
             self._fitted = True
         split = Split(f"window {index}", rows.inputs, rows.labels)
         take = None  # the pretrained pass: a seeded sample of the window's rows
-        if not self.reference.same_backbone and len(rows) > self.pretrained_rows:
+        if base is not None and len(rows) > self.pretrained_rows:
             rng = np.random.default_rng(self.reference.seed + index)
             take = np.sort(rng.choice(len(rows), self.pretrained_rows, replace=False))
-        pre, adapted, logits = window_outputs(model, base, split, self.reference.same_backbone,
+        pre, adapted, logits = window_outputs(model, base, split, base is None,
                                               pretrained_rows=take)  # fmt: skip
         key = hashlib.sha256("|".join(rows.keys).encode()).hexdigest()
         span = (str(rows.times[0]), str(rows.times[-1])) if rows.times else (None, None)

@@ -90,6 +90,9 @@ class Options:
     """What the person running the monitor chose that changes the plan."""
 
     more_detectors: tuple[str, ...] = ()
+    # an export whose adaptation moved the backbone: also test the pretrained backbone's
+    # features (a second backbone pass per window; --pretrained-rows opts in)
+    pretrained_pass: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Embedding drift: MMD^2 between the reference's and the window's features, with a permutation
-p-value in two stages (``stats.embedding_drift``) -- in the pretrained backbone's features, and
-in the adapted backbone's where the adaptation moved the backbone."""
+p-value in two stages (``stats.embedding_drift``) -- in the adapted backbone's features where the
+adaptation moved the backbone, in the pretrained backbone's for an LP export (one feature space)
+and, when asked, for the others too."""
 
 from __future__ import annotations
 
@@ -39,7 +40,16 @@ class _Embedding(Signal):
 
 @register_signal("embedding_pretrained", order=10, alerts=True)
 class PretrainedEmbedding(_Embedding):
+    """An LP export's one feature space; where the adaptation moved the backbone, only when
+    asked (``Options.pretrained_pass``): on the bench's five streams an FT export's adapted
+    test alerted at the same windows as this one (docs/monitoring.md), at the cost of a second
+    backbone pass."""
+
     label = "embedding drift, pretrained backbone (MMD)"
+
+    @classmethod
+    def plan(cls, reference, options) -> list[Signal]:
+        return [cls()] if reference.same_backbone or options.pretrained_pass else []
 
     def _features(self, source) -> Tensor:
         return source.pretrained
