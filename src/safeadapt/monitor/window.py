@@ -128,13 +128,12 @@ def measure_window(
     key: str,
     seed: int,
     span: tuple[str | None, str | None] = (None, None),
-    members: tuple[Tensor, ...] = (),
 ) -> WindowResult:
     """Every signal of one window (features and logits already computed; ``signals`` fitted on
     the reference); ``labels`` holds -1 for the rows whose label has not come back. The window's
     tests share its Bonferroni budget: each runs at ``policy.level(alerting signals)``."""
     level = policy.level(max(1, sum(s.alerts for s in signals)))
-    window = Window(index, pretrained, adapted, logits, np.asarray(labels), level, seed, members)
+    window = Window(index, pretrained, adapted, logits, np.asarray(labels), level, seed)
     return WindowResult(index=index, key=key, rows=len(logits), start=span[0], end=span[1],
                         level=level, signals={s.name: s.measure(window) for s in signals})  # fmt: skip
 

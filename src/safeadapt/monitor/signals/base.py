@@ -99,8 +99,7 @@ class Options:
 class Window:
     """What a window's signals read: its rows' features (pretrained: a sample of them when the
     pass is sampled), the deployed model's logits, the labels (-1 where none came back), the
-    level its tests run at and its seed; ``members``: the logits of the export's ensemble
-    members, where it has one."""
+    level its tests run at and its seed."""
 
     index: int
     pretrained: Tensor
@@ -109,7 +108,6 @@ class Window:
     labels: np.ndarray
     level: float
     seed: int
-    members: tuple[Tensor, ...] = ()
 
     @cached_property
     def pred(self) -> np.ndarray:
@@ -125,7 +123,6 @@ class Signal:
     alerts: ClassVar[bool] = False
     Result: ClassVar[type] = object
     label: ClassVar[str] = ""  # panel title (alerting) or legend / summary text
-    needs_members: ClassVar[bool] = False  # reads Window.members
 
     @classmethod
     def plan(cls, reference, options: Options) -> list[Signal]:
