@@ -112,6 +112,7 @@ class RunStore:
                 yield False
                 return
             try:
+                _drop_stale_temporaries(folder)
                 yield True
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
@@ -190,3 +191,20 @@ class RunStore:
         payload["checksum"] = record_checksum(payload)
         write_atomic(folder / RECORD, json.dumps(payload, indent=1))
         return folder
+
+
+def _drop_stale_temporaries(folder: Path) -> None:
+    """The half-written files (``.<name>.<pid>.tmp``, ``files._atomic``) a killed writer left in
+    a run's folder: removed once its lock is held, where the process that wrote them is gone
+    (a SIGKILL gives it no chance to), so no temporary outlives the run that resumes it."""
+    import os
+
+    for tmp in folder.glob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                tmp.unlink(missing_ok=True)
+            except PermissionError:  # alive, another user's
+                pass
