@@ -156,13 +156,14 @@ class Monitor:
                 "manifest, weights or reference); give a new --out for this export."
             )
         settings = dict(state.settings)
-        legacy = settings.pop("more_detectors", []) if state.schema < 4 else []
+        if state.schema < 4:  # the detectors were a setting then; the header's signals now
+            settings.pop("more_detectors", None)
         if settings != self.settings:
             raise InvalidConfig(
                 f"monitor: {self.out} was made with {state.settings}; run with the same "
                 "settings, or give a new --out."
             )
-        self._check_signals(state, legacy)
+        self._check_signals(state)
         self._header = state
         files = sorted((self.out / WINDOWS).glob("*.json"))
         if self._known is not None and self._known[0] == len(files):
@@ -194,18 +195,19 @@ class Monitor:
         write_atomic(self.out / STATE, json.dumps(header))
         return True
 
-    def _recorded(self, state: StateHeader, legacy_more: list) -> tuple[SignalEntry, ...]:
+    def _recorded(self, state: StateHeader) -> tuple[SignalEntry, ...]:
         """The signals the state was measured with; before schema 4 the header did not say:
-        those this release plans for the export and the detectors the settings named."""
+        those this release plans for the export and the detectors the settings named (and
+        every monitor then tested the pretrained features of a moved backbone)."""
         if state.signals is not None:
             return state.signals
-        # every monitor before schema 4 tested the pretrained features of a moved backbone
-        return _entries(plan(self.reference, Options(check_detectors(legacy_more), True)))
+        more = check_detectors(state.settings.get("more_detectors", ()))
+        return _entries(plan(self.reference, Options(more, pretrained_pass=True)))
 
-    def _check_signals(self, state: StateHeader, legacy_more: list) -> None:
+    def _check_signals(self, state: StateHeader) -> None:
         """A state measured with other signals is refused (their number sets the windows' alert
         level), unless ``allow_new_signals``: then the next window starts a new budget."""
-        recorded, now = self._recorded(state, legacy_more), _entries(self.signals)
+        recorded, now = self._recorded(state), _entries(self.signals)
         if recorded == now or self.allow_new_signals:
             return
         raise InvalidConfig(
@@ -229,8 +231,7 @@ class Monitor:
         self.out.mkdir(parents=True, exist_ok=True)
         budgets = list(state.budgets) if state is not None else []
         if state is not None:
-            legacy = state.settings.get("more_detectors", []) if state.schema < 4 else []
-            recorded = self._recorded(state, legacy)
+            recorded = self._recorded(state)
             if recorded != now:
                 budgets.append(windows)
                 self._notes.append(f"The signals changed at window {windows} "

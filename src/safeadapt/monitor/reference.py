@@ -170,9 +170,8 @@ class Reference:
             raise DataError(f"{folder / TENSORS} is {size:,} bytes, more than a reference of "
                             f"{REFERENCE_SIZE:,} rows can be; {fix}.")  # fmt: skip
         try:
-            _check_shapes(
-                folder / TENSORS, fix, len(view.label_names)
-            )  # from the header, before any tensor is read
+            # from the header, before any tensor is read
+            _check_shapes(folder / TENSORS, fix, len(view.label_names))
             tensors, _ = read_safetensors(folder / TENSORS)
         except (CheckpointError, DataError):
             raise
@@ -367,13 +366,14 @@ def build_reference(
     knn_threshold = float(np.quantile(knn_score(bank, bank, k, leave_one_out=True), OOD_FPR))
     knn_flagged = int((knn_score(bank, adapted[torch.as_tensor(count)], k)
                        < knn_threshold).sum())  # fmt: skip
-    weight = bias = None
+    weight = bias = ensemble = None
     if members:
-        from safeadapt.monitor.members import TRAIN_ROWS, fit_members
+        from safeadapt.monitor.members import TRAIN_ROWS, ensemble_predictions, fit_members
 
         train = task.train.sample(TRAIN_ROWS, seed)
         _, feats, _ = window_outputs(model, None, train, same_backbone=True)
         weight, bias = fit_members(feats, train.labels, task.num_classes, members, seed)
+        ensemble = ensemble_predictions(weight, bias, adapted, logits)  # on the reference
     checks = []
     for name, other in {**{f"ood-val:{k}": v for k, v in task.ood_val.items()},
                         "test": task.test}.items():  # fmt: skip
@@ -381,11 +381,9 @@ def build_reference(
         _, feats, out = window_outputs(model, pretrained, sample, same_backbone=True)
         truth = float((out.argmax(1).numpy() == np.asarray(sample.labels)).mean())
         aline = None
-        if weight is not None:
-            from safeadapt.monitor.members import ensemble_predictions
-
-            aline = stats.aline_estimate(ensemble_predictions(weight, bias, adapted, logits), labels,
-                                         ensemble_predictions(weight, bias, feats, out)).accuracy[0]  # fmt: skip
+        if ensemble is not None:
+            on_split = ensemble_predictions(weight, bias, feats, out)
+            aline = stats.aline_estimate(ensemble, labels, on_split).accuracy[0]
         checks.append(EstimateCheck(
             name, len(sample), truth,
             stats.atc_estimate(stats.negative_entropy(out, temperature), threshold),

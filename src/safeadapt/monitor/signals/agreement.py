@@ -78,15 +78,14 @@ class Agreement(Signal):
                                len(preds) - 1)  # fmt: skip
 
     def _interval(self, preds: np.ndarray, estimate: float, seed: int) -> tuple[float, float]:
-        rng = np.random.default_rng(seed)
         n_ref, n = self._ref_preds.shape[1], preds.shape[1]
-        values = []
-        for _ in range(DRAWS):
+
+        def draw(rng: np.random.Generator) -> float:
             r, w = rng.integers(0, n_ref, n_ref), rng.integers(0, n, n)
             line = stats.aline_estimate(self._ref_preds[:, r], self._labels[r], preds[:, w])
-            values.append(rng.binomial(n, float(np.clip(line.accuracy[0], 0, 1))) / n)
-        low, high = np.quantile(values, [0.025, 0.975])
-        return min(float(low), estimate), max(float(high), estimate)
+            return float(line.accuracy[0])
+
+        return stats.window_accuracy_interval(draw, n, estimate, seed, DRAWS)
 
     def estimate(self, result: AgreementResult | None) -> Estimate | None:
         if result is None or result.estimate is None:
